@@ -1,0 +1,76 @@
+package dev.qdrift.backend;
+
+import dev.qdrift.model.BertWeights;
+
+/**
+ * The small set of operations a BERT encoder needs, on buffers that live where the backend computes
+ * (Java heap for the CPU backend, device memory for CUDA). The encoder is written once against this
+ * interface; CPU and CUDA differ only below it. All matrices are row-major.
+ */
+public interface Backend extends AutoCloseable {
+
+    /** A buffer of floats owned by a backend. */
+    interface FloatBuf {
+        int size();
+    }
+
+    /** A buffer of ints (token ids, attention mask) owned by a backend. */
+    interface IntBuf {
+        int size();
+    }
+
+    /** A linear layer's weight and bias in whatever layout the backend computes fastest with. */
+    interface LinearWeights {
+        int out();
+
+        int in();
+    }
+
+    /** What a linear layer applies to its output before storing it. */
+    enum Epilogue { NONE, GELU, TANH }
+
+    enum Pooling { CLS, MEAN }
+
+    String name();
+
+    /** A buffer of n floats; its contents are undefined until written. */
+    FloatBuf allocate(int n);
+
+    FloatBuf upload(float[] data);
+
+    IntBuf uploadInts(int[] data);
+
+    /** Copies src into dst, which must be exactly src.size() long. */
+    void download(FloatBuf src, float[] dst);
+
+    LinearWeights prepareLinear(BertWeights.Linear linear);
+
+    /** out[b,t,:] = word[ids[b,t]] + position[t] + type[typeIds[b,t]]. */
+    void embed(IntBuf ids, IntBuf typeIds, FloatBuf word, FloatBuf position, FloatBuf type,
+               int batch, int seq, int hidden, FloatBuf out);
+
+    /** y[rows, out] = epilogue(x[rows, in] W^T + b). */
+    void linear(FloatBuf x, int rows, LinearWeights w, Epilogue epilogue, FloatBuf y);
+
+    /**
+     * out = LayerNorm(x + residual) with gamma, beta over the last dim. residual may be null; out may
+     * be x or residual; when sum is not null the pre-norm sum x + residual is stored there too (the
+     * residual-sum activation that outlier statistics and quantization look at).
+     */
+    void addLayerNorm(FloatBuf x, FloatBuf residual, FloatBuf gamma, FloatBuf beta, float eps,
+                      int rows, int dim, FloatBuf out, FloatBuf sum);
+
+    /**
+     * Multi-head self-attention context: for each sequence b and head h,
+     * out = softmax(q k^T / sqrt(headDim) with padded keys masked out) v. q, k, v, out are
+     * [batch*seq, heads*headDim]; mask is [batch, seq] with 1 for real tokens.
+     */
+    void attention(FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim,
+                   FloatBuf out);
+
+    /** out[b,:] = hidden[b,0,:] (CLS) or the mean of hidden[b,t,:] over real tokens (MEAN). */
+    void pool(FloatBuf hidden, IntBuf mask, int batch, int seq, int dim, Pooling mode, FloatBuf out);
+
+    @Override
+    void close();
+}

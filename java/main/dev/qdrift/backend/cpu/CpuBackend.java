@@ -1,0 +1,184 @@
+package dev.qdrift.backend.cpu;
+
+import dev.qdrift.backend.Backend;
+import dev.qdrift.model.BertWeights;
+import java.util.stream.IntStream;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The reference backend: FP32 on the Java heap, vectorized with the Vector API and parallel over all
+ * cores. Every GPU kernel is checked against these functions.
+ */
+public final class CpuBackend implements Backend {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
+    record Floats(float[] a) implements FloatBuf {
+        public int size() {
+            return a.length;
+        }
+    }
+
+    record Ints(int[] a) implements IntBuf {
+        public int size() {
+            return a.length;
+        }
+    }
+
+    static float[] f(FloatBuf b) {
+        return ((Floats) b).a;
+    }
+
+    static int[] i(IntBuf b) {
+        return ((Ints) b).a;
+    }
+
+    @Override
+    public String name() {
+        return "cpu (" + Runtime.getRuntime().availableProcessors() + " cores, " + S.vectorBitSize() + "-bit vectors)";
+    }
+
+    @Override
+    public FloatBuf allocate(int n) {
+        return new Floats(new float[n]);
+    }
+
+    @Override
+    public FloatBuf upload(float[] data) {
+        return new Floats(data.clone());
+    }
+
+    @Override
+    public IntBuf uploadInts(int[] data) {
+        return new Ints(data.clone());
+    }
+
+    @Override
+    public void download(FloatBuf src, float[] dst) {
+        if (dst.length != src.size())
+            throw new IllegalArgumentException("download: buffer holds " + src.size() + " floats, destination " + dst.length);
+        System.arraycopy(f(src), 0, dst, 0, dst.length);
+    }
+
+    @Override
+    public LinearWeights prepareLinear(BertWeights.Linear l) {
+        return CpuGemm.pack(l.weight(), l.bias(), l.out(), l.in());
+    }
+
+    @Override
+    public void embed(IntBuf idsBuf, IntBuf typeBuf, FloatBuf word, FloatBuf position, FloatBuf type,
+                      int batch, int seq, int hidden, FloatBuf outBuf) {
+        int[] ids = i(idsBuf), types = i(typeBuf);
+        float[] w = f(word), p = f(position), t = f(type), out = f(outBuf);
+        for (int r = 0; r < batch * seq; r++) {
+            int wo = ids[r] * hidden, po = (r % seq) * hidden, to = types[r] * hidden, o = r * hidden;
+            for (int d = 0; d < hidden; d++) out[o + d] = w[wo + d] + t[to + d] + p[po + d];
+        }
+    }
+
+    @Override
+    public void linear(FloatBuf x, int rows, LinearWeights w, Epilogue epilogue, FloatBuf y) {
+        CpuGemm.multiply(f(x), rows, (CpuGemm.Packed) w, epilogue, f(y));
+    }
+
+    @Override
+    public void addLayerNorm(FloatBuf xBuf, FloatBuf residualBuf, FloatBuf gammaBuf, FloatBuf betaBuf, float eps,
+                             int rows, int dim, FloatBuf outBuf, FloatBuf sumBuf) {
+        float[] x = f(xBuf), res = residualBuf == null ? null : f(residualBuf), g = f(gammaBuf), b = f(betaBuf), out = f(outBuf);
+        float[] sumOut = sumBuf == null ? null : f(sumBuf);
+        IntStream.range(0, rows).parallel().forEach(r -> {
+            int o = r * dim;
+            float[] v = new float[dim];
+            for (int d = 0; d < dim; d++) v[d] = res == null ? x[o + d] : x[o + d] + res[o + d];
+            if (sumOut != null) System.arraycopy(v, 0, sumOut, o, dim);
+            float mean = sum(v) / dim;
+            float var = 0;
+            for (int d = 0; d < dim; d++) {
+                float c = v[d] - mean;
+                var += c * c;
+            }
+            float inv = (float) (1 / Math.sqrt(var / dim + eps));
+            for (int d = 0; d < dim; d++) out[o + d] = (v[d] - mean) * inv * g[d] + b[d];
+        });
+    }
+
+    private static float sum(float[] v) {
+        FloatVector acc = FloatVector.zero(S);
+        int d = 0;
+        for (; d < S.loopBound(v.length); d += S.length()) acc = acc.add(FloatVector.fromArray(S, v, d));
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; d < v.length; d++) s += v[d];
+        return s;
+    }
+
+    @Override
+    public void attention(FloatBuf qBuf, FloatBuf kBuf, FloatBuf vBuf, IntBuf maskBuf, int batch, int seq,
+                          int heads, int headDim, FloatBuf outBuf) {
+        float[] q = f(qBuf), k = f(kBuf), v = f(vBuf), out = f(outBuf);
+        int[] mask = i(maskBuf);
+        int width = heads * headDim;
+        float scale = (float) (1 / Math.sqrt(headDim));
+        IntStream.range(0, batch * heads).parallel().forEach(bh -> {
+            int b = bh / heads, h = bh % heads;
+            // This head's keys transposed to [headDim][seq] and values as [seq][headDim], contiguous,
+            // so both products below run along vectors instead of reducing across lanes.
+            float[] kt = new float[headDim * seq], vh = new float[seq * headDim], s = new float[seq];
+            for (int t = 0; t < seq; t++) {
+                int src = (b * seq + t) * width + h * headDim;
+                for (int d = 0; d < headDim; d++) kt[d * seq + t] = k[src + d];
+                System.arraycopy(v, src, vh, t * headDim, headDim);
+            }
+            for (int i = 0; i < seq; i++) {
+                int qo = (b * seq + i) * width + h * headDim;
+                java.util.Arrays.fill(s, 0f);
+                for (int d = 0; d < headDim; d++) axpy(q[qo + d] * scale, kt, d * seq, s, 0, seq);
+                float max = Float.NEGATIVE_INFINITY;
+                for (int t = 0; t < seq; t++) {
+                    if (mask[b * seq + t] == 0) s[t] = Float.NEGATIVE_INFINITY;
+                    else max = Math.max(max, s[t]);
+                }
+                float total = 0;
+                for (int t = 0; t < seq; t++) {
+                    s[t] = (float) Math.exp(s[t] - max);
+                    total += s[t];
+                }
+                float inv = 1 / total;
+                java.util.Arrays.fill(out, qo, qo + headDim, 0f);
+                for (int t = 0; t < seq; t++) if (s[t] != 0) axpy(s[t] * inv, vh, t * headDim, out, qo, headDim);
+            }
+        });
+    }
+
+    /** y[yo:yo+n] += a * x[xo:xo+n]. */
+    private static void axpy(float a, float[] x, int xo, float[] y, int yo, int n) {
+        FloatVector av = FloatVector.broadcast(S, a);
+        int j = 0;
+        for (; j < S.loopBound(n); j += S.length())
+            FloatVector.fromArray(S, x, xo + j).fma(av, FloatVector.fromArray(S, y, yo + j)).intoArray(y, yo + j);
+        for (; j < n; j++) y[yo + j] += a * x[xo + j];
+    }
+
+    @Override
+    public void pool(FloatBuf hiddenBuf, IntBuf maskBuf, int batch, int seq, int dim, Pooling mode, FloatBuf outBuf) {
+        float[] h = f(hiddenBuf), out = f(outBuf);
+        int[] mask = i(maskBuf);
+        for (int b = 0; b < batch; b++) {
+            if (mode == Pooling.CLS) {
+                System.arraycopy(h, b * seq * dim, out, b * dim, dim);
+                continue;
+            }
+            java.util.Arrays.fill(out, b * dim, (b + 1) * dim, 0f);
+            int n = 0;
+            for (int t = 0; t < seq; t++) {
+                if (mask[b * seq + t] == 0) continue;
+                n++;
+                axpy(1f, h, (b * seq + t) * dim, out, b * dim, dim);
+            }
+            for (int d = 0; d < dim; d++) out[b * dim + d] /= n;
+        }
+    }
+
+    @Override
+    public void close() {}
+}

@@ -1,0 +1,42 @@
+package dev.qdrift.backend.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * Elementwise functions the Java standard library lacks, scalar and vectorized alike.
+ *
+ * <p>erf uses Abramowitz &amp; Stegun 7.1.26 (|error| &le; 1.5e-7 for all x), evaluated in FP32:
+ * below FP32's resolution of erf's range, so GELU(x) = x/2 (1 + erf(x/sqrt 2)) — the exact-erf GELU
+ * of BERT, not the tanh approximation — agrees with libm's erff to a few ulp.
+ */
+public final class CpuMath {
+    private static final float P = 0.3275911f;
+    private static final float A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f,
+            A5 = 1.061405429f;
+    private static final float INV_SQRT2 = (float) (1 / Math.sqrt(2));
+
+    public static double erf(double x) {
+        double ax = Math.abs(x);
+        double t = 1 / (1 + P * ax);
+        double poly = ((((A5 * t + A4) * t + A3) * t + A2) * t + A1) * t;
+        return Math.copySign(1 - poly * Math.exp(-ax * ax), x);
+    }
+
+    public static float gelu(float x) {
+        return (float) (0.5 * x * (1 + erf(x * INV_SQRT2)));
+    }
+
+    static FloatVector gelu(FloatVector x) {
+        FloatVector z = x.mul(INV_SQRT2);
+        FloatVector az = z.abs();
+        FloatVector t = FloatVector.broadcast(x.species(), 1f).div(az.mul(P).add(1f));
+        FloatVector poly = t.mul(A5).add(A4).mul(t).add(A3).mul(t).add(A2).mul(t).add(A1).mul(t);
+        FloatVector e = az.mul(az).neg().lanewise(VectorOperators.EXP);
+        FloatVector erfAbs = poly.mul(e).neg().add(1f);
+        FloatVector erf = erfAbs.blend(erfAbs.neg(), z.lt(0f));
+        return x.mul(0.5f).mul(erf.add(1f));
+    }
+
+    private CpuMath() {}
+}

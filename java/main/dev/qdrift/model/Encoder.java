@@ -1,0 +1,123 @@
+package dev.qdrift.model;
+
+import dev.qdrift.QdriftException;
+import dev.qdrift.backend.Backend;
+import dev.qdrift.backend.Backend.Epilogue;
+import dev.qdrift.backend.Backend.FloatBuf;
+import dev.qdrift.backend.Backend.IntBuf;
+import dev.qdrift.backend.Backend.LinearWeights;
+import dev.qdrift.model.tokenizer.TokenBatch;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The BERT encoder forward pass, written once against {@link Backend}: embeddings, then per layer
+ * multi-head self-attention and a GELU feed-forward block, each closed by a residual add and
+ * LayerNorm (post-norm, as in BERT). Weights are placed on the backend once, at construction.
+ */
+public final class Encoder {
+    private final BertConfig config;
+    private final Backend backend;
+    private final FloatBuf word, position, type, embGamma, embBeta;
+    private final List<LayerOnBackend> layers = new ArrayList<>();
+    private final LinearWeights pooler;
+
+    private record LayerOnBackend(LinearWeights query, LinearWeights key, LinearWeights value, LinearWeights attentionOut,
+                                  FloatBuf attnGamma, FloatBuf attnBeta, LinearWeights intermediate, LinearWeights output,
+                                  FloatBuf outGamma, FloatBuf outBeta) {}
+
+    public Encoder(BertWeights w, Backend backend) {
+        this.config = w.config();
+        this.backend = backend;
+        word = backend.upload(w.wordEmbeddings());
+        position = backend.upload(w.positionEmbeddings());
+        type = backend.upload(w.typeEmbeddings());
+        embGamma = backend.upload(w.embeddingNorm().gamma());
+        embBeta = backend.upload(w.embeddingNorm().beta());
+        for (BertWeights.Layer l : w.layers()) {
+            layers.add(new LayerOnBackend(backend.prepareLinear(l.query()), backend.prepareLinear(l.key()),
+                    backend.prepareLinear(l.value()), backend.prepareLinear(l.attentionOutput()),
+                    backend.upload(l.attentionNorm().gamma()), backend.upload(l.attentionNorm().beta()),
+                    backend.prepareLinear(l.intermediate()), backend.prepareLinear(l.output()),
+                    backend.upload(l.outputNorm().gamma()), backend.upload(l.outputNorm().beta())));
+        }
+        pooler = w.pooler() == null ? null : backend.prepareLinear(w.pooler());
+    }
+
+    public BertConfig config() {
+        return config;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    public boolean hasPooler() {
+        return pooler != null;
+    }
+
+    /** Last hidden state [batch, seq, hidden] and the pooled sentence embeddings [batch, hidden]. */
+    public record Output(int batch, int seq, int hidden, float[] lastHidden, float[] pooled) {}
+
+    public Output forward(TokenBatch in, Pooling pooling) {
+        return forward(in, pooling, null);
+    }
+
+    public Output forward(TokenBatch in, Pooling pooling, ActivationObserver observer) {
+        int b = in.batch(), t = in.seqLen(), h = config.hidden(), f = config.intermediate(), rows = b * t;
+        if (t > config.maxPositions())
+            throw new QdriftException("sequence length " + t + " exceeds the model's " + config.maxPositions() + " positions");
+        if (pooling == Pooling.POOLER && pooler == null)
+            throw new QdriftException("pooling 'pooler' needs pooler weights, which this model does not have; use cls or mean");
+        IntBuf ids = backend.uploadInts(in.ids()), types = backend.uploadInts(in.typeIds()), mask = backend.uploadInts(in.mask());
+        FloatBuf x = backend.allocate(rows * h), q = backend.allocate(rows * h), k = backend.allocate(rows * h),
+                v = backend.allocate(rows * h), ctx = backend.allocate(rows * h), ffn = backend.allocate(rows * f);
+        FloatBuf sum = observer != null && (observer.wants(Site.ATTENTION_RESIDUAL) || observer.wants(Site.OUTPUT_RESIDUAL))
+                ? backend.allocate(rows * h) : null;
+
+        backend.embed(ids, types, word, position, type, b, t, h, x);
+        backend.addLayerNorm(x, null, embGamma, embBeta, config.layerNormEps(), rows, h, x, null);
+        observe(observer, -1, Site.EMBEDDINGS, x, rows, h);
+        for (int l = 0; l < layers.size(); l++) {
+            LayerOnBackend L = layers.get(l);
+            observe(observer, l, Site.ATTENTION_INPUT, x, rows, h);
+            backend.linear(x, rows, L.query, Epilogue.NONE, q);
+            backend.linear(x, rows, L.key, Epilogue.NONE, k);
+            backend.linear(x, rows, L.value, Epilogue.NONE, v);
+            backend.attention(q, k, v, mask, b, t, config.heads(), config.headDim(), ctx);
+            observe(observer, l, Site.ATTENTION_CONTEXT, ctx, rows, h);
+            backend.linear(ctx, rows, L.attentionOut, Epilogue.NONE, q);
+            FloatBuf s = wants(observer, Site.ATTENTION_RESIDUAL) ? sum : null;
+            backend.addLayerNorm(q, x, L.attnGamma, L.attnBeta, config.layerNormEps(), rows, h, x, s);
+            if (s != null) observe(observer, l, Site.ATTENTION_RESIDUAL, s, rows, h);
+            observe(observer, l, Site.ATTENTION_NORM, x, rows, h);
+            backend.linear(x, rows, L.intermediate, Epilogue.GELU, ffn);
+            observe(observer, l, Site.INTERMEDIATE, ffn, rows, f);
+            backend.linear(ffn, rows, L.output, Epilogue.NONE, q);
+            s = wants(observer, Site.OUTPUT_RESIDUAL) ? sum : null;
+            backend.addLayerNorm(q, x, L.outGamma, L.outBeta, config.layerNormEps(), rows, h, x, s);
+            if (s != null) observe(observer, l, Site.OUTPUT_RESIDUAL, s, rows, h);
+            observe(observer, l, Site.OUTPUT_NORM, x, rows, h);
+        }
+        float[] last = new float[rows * h];
+        backend.download(x, last);
+        FloatBuf pooled = backend.allocate(b * h);
+        backend.pool(x, mask, b, t, h, pooling == Pooling.MEAN ? Backend.Pooling.MEAN : Backend.Pooling.CLS, pooled);
+        if (pooling == Pooling.POOLER) {
+            FloatBuf p = backend.allocate(b * h);
+            backend.linear(pooled, b, pooler, Epilogue.TANH, p);
+            pooled = p;
+        }
+        float[] pooledHost = new float[b * h];
+        backend.download(pooled, pooledHost);
+        return new Output(b, t, h, last, pooledHost);
+    }
+
+    private static boolean wants(ActivationObserver o, Site s) {
+        return o != null && o.wants(s);
+    }
+
+    private static void observe(ActivationObserver o, int layer, Site s, FloatBuf v, int rows, int cols) {
+        if (o != null && o.wants(s)) o.observe(layer, s, v, rows, cols);
+    }
+}
