@@ -129,6 +129,7 @@ public final class Safetensors {
         Path target = file.toAbsolutePath();
         Path tmp = null;
         try {
+            Files.createDirectories(target.getParent());
             tmp = Files.createTempFile(target.getParent(), target.getFileName().toString() + ".", ".tmp");
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(header.length).flip();
