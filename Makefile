@@ -26,7 +26,7 @@ bench-cpu: build
 	$(MVN) test-compile
 	$(JDK)/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
 	  -cp "target/test-classes:target/qdrift.jar:$$(cat target/test-classpath.txt)" \
-	  org.openjdk.jmh.Main EncoderForwardBench -rf json -rff target/jmh-encoder.json $(JMH_ARGS)
+	  dev.qdrift.bench.CpuBenchReport
 
 clean:
 	$(MVN) clean

@@ -115,39 +115,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void attention(FloatBuf qBuf, FloatBuf kBuf, FloatBuf vBuf, IntBuf maskBuf, int batch, int seq,
                           int heads, int headDim, FloatBuf outBuf) {
-        float[] q = f(qBuf), k = f(kBuf), v = f(vBuf), out = f(outBuf);
-        int[] mask = i(maskBuf);
-        int width = heads * headDim;
-        float scale = (float) (1 / Math.sqrt(headDim));
-        IntStream.range(0, batch * heads).parallel().forEach(bh -> {
-            int b = bh / heads, h = bh % heads;
-            // This head's keys transposed to [headDim][seq] and values as [seq][headDim], contiguous,
-            // so both products below run along vectors instead of reducing across lanes.
-            float[] kt = new float[headDim * seq], vh = new float[seq * headDim], s = new float[seq];
-            for (int t = 0; t < seq; t++) {
-                int src = (b * seq + t) * width + h * headDim;
-                for (int d = 0; d < headDim; d++) kt[d * seq + t] = k[src + d];
-                System.arraycopy(v, src, vh, t * headDim, headDim);
-            }
-            for (int i = 0; i < seq; i++) {
-                int qo = (b * seq + i) * width + h * headDim;
-                java.util.Arrays.fill(s, 0f);
-                for (int d = 0; d < headDim; d++) axpy(q[qo + d] * scale, kt, d * seq, s, 0, seq);
-                float max = Float.NEGATIVE_INFINITY;
-                for (int t = 0; t < seq; t++) {
-                    if (mask[b * seq + t] == 0) s[t] = Float.NEGATIVE_INFINITY;
-                    else max = Math.max(max, s[t]);
-                }
-                float total = 0;
-                for (int t = 0; t < seq; t++) {
-                    s[t] = (float) Math.exp(s[t] - max);
-                    total += s[t];
-                }
-                float inv = 1 / total;
-                java.util.Arrays.fill(out, qo, qo + headDim, 0f);
-                for (int t = 0; t < seq; t++) if (s[t] != 0) axpy(s[t] * inv, vh, t * headDim, out, qo, headDim);
-            }
-        });
+        CpuAttention.run(f(qBuf), f(kBuf), f(vBuf), i(maskBuf), batch, seq, heads, headDim, f(outBuf));
     }
 
     /** y[yo:yo+n] += a * x[xo:xo+n]. */

@@ -32,10 +32,30 @@ public final class CpuMath {
         FloatVector az = z.abs();
         FloatVector t = FloatVector.broadcast(x.species(), 1f).div(az.mul(P).add(1f));
         FloatVector poly = t.mul(A5).add(A4).mul(t).add(A3).mul(t).add(A2).mul(t).add(A1).mul(t);
-        FloatVector e = az.mul(az).neg().lanewise(VectorOperators.EXP);
+        FloatVector e = exp(az.mul(az).neg());
         FloatVector erfAbs = poly.mul(e).neg().add(1f);
         FloatVector erf = erfAbs.blend(erfAbs.neg(), z.lt(0f));
         return x.mul(0.5f).mul(erf.add(1f));
+    }
+
+    private static final float ROUNDER = 12582912f;
+    private static final float LOG2E = 1.44269504f, LN2_HI = 0.693145752f, LN2_LO = 1.42860677e-6f;
+
+    /**
+     * e^x for a vector, by range reduction x = k ln2 + r (|r| <= ln2/2, ln2 split in two parts so r is
+     * exact) and a degree-6 Taylor polynomial for e^r (truncation error < 2e-8 relative), scaled by 2^k
+     * through the exponent bits. Inputs below -87.3 give 0 (as e^-inf must, for masked attention
+     * scores); the encoder never needs e^x above 88.
+     */
+    static FloatVector exp(FloatVector x) {
+        FloatVector xc = x.max(-87.3f).min(88f);
+        // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer in FP32 arithmetic itself.
+        FloatVector k = xc.mul(LOG2E).add(ROUNDER).sub(ROUNDER);
+        FloatVector r = xc.sub(k.mul(LN2_HI)).sub(k.mul(LN2_LO));
+        FloatVector poly = r.mul(1f / 720).add(1f / 120).mul(r).add(1f / 24).mul(r).add(1f / 6).mul(r).add(0.5f).mul(r).add(1f).mul(r).add(1f);
+        FloatVector scale = k.convert(VectorOperators.F2I, 0).reinterpretAsInts()
+                .add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        return poly.mul(scale).blend(0f, x.lt(-87.3f));
     }
 
     private CpuMath() {}

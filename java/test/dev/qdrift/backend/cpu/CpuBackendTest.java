@@ -74,6 +74,24 @@ class CpuBackendTest {
         assertTrue(worst < 3e-7, "worst GELU error " + worst);
     }
 
+    @Test
+    void vectorExpMatchesMathExpToAFewUlp() {
+        var species = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+        float[] x = new float[species.length()], y = new float[species.length()];
+        double worst = 0;
+        for (float start = -87f; start + 0.0137f * species.length() < 88f; start += 0.0137f * species.length()) {
+            for (int i = 0; i < x.length; i++) x[i] = start + 0.0137f * i;
+            CpuMath.exp(jdk.incubator.vector.FloatVector.fromArray(species, x, 0)).intoArray(y, 0);
+            for (int i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(y[i] - Math.exp(x[i])) / Math.exp(x[i]));
+        }
+        assertTrue(worst < 5e-7, "worst relative exp error " + worst);
+        x[0] = Float.NEGATIVE_INFINITY;
+        x[1] = -100f;
+        CpuMath.exp(jdk.incubator.vector.FloatVector.fromArray(species, x, 0)).intoArray(y, 0);
+        assertEquals(0f, y[0]);
+        assertEquals(0f, y[1]);
+    }
+
     @ParameterizedTest
     @CsvSource({"1,384", "7,384", "33,768", "5,1000"})
     void addLayerNormMatchesFloat64Reference(int rows, int dim) {
