@@ -44,10 +44,15 @@ public record BertConfig(int vocabSize, int hidden, int layers, int heads, int i
         String type = n.path("position_embedding_type").asText("absolute");
         if (!type.equals("absolute"))
             throw new QdriftException(configJson + ": position_embedding_type '" + type + "' is not supported (only 'absolute')");
-        return new BertConfig(intField(n, "vocab_size", configJson), intField(n, "hidden_size", configJson),
+        try {
+            return new BertConfig(intField(n, "vocab_size", configJson), intField(n, "hidden_size", configJson),
                 intField(n, "num_hidden_layers", configJson), intField(n, "num_attention_heads", configJson),
                 intField(n, "intermediate_size", configJson), intField(n, "max_position_embeddings", configJson),
                 n.path("type_vocab_size").asInt(2), (float) n.path("layer_norm_eps").asDouble(1e-12));
+        } catch (QdriftException e) {
+            if (e.getMessage().startsWith(configJson.toString())) throw e;
+            throw new QdriftException(configJson + ": " + e.getMessage(), e);
+        }
     }
 
     private static int intField(JsonNode n, String field, Path file) {

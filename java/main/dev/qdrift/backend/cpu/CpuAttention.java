@@ -75,7 +75,7 @@ final class CpuAttention {
             e.intoArray(p, off + j);
             sum = sum.add(e);
         }
-        float inv = 1 / sum.reduceLanes(VectorOperators.ADD);
+        float inv = 1 / CpuMath.sumLanes(sum);
         for (int j = 0; j < n; j += L) FloatVector.fromArray(S, p, off + j).mul(inv).intoArray(p, off + j);
     }
 

@@ -107,7 +107,7 @@ public final class CpuBackend implements Backend {
         FloatVector acc = FloatVector.zero(S);
         int d = 0;
         for (; d < S.loopBound(v.length); d += S.length()) acc = acc.add(FloatVector.fromArray(S, v, d));
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = CpuMath.sumLanes(acc);
         for (; d < v.length; d++) s += v[d];
         return s;
     }

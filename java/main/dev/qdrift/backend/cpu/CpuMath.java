@@ -58,5 +58,17 @@ public final class CpuMath {
         return poly.mul(scale).blend(0f, x.lt(-87.3f));
     }
 
+    /**
+     * The lanes' sum, added left to right. FloatVector.reduceLanes(ADD) adds in an order that differs
+     * between the interpreter and C2-compiled code, so the same input could give results a few ulp
+     * apart from one call to the next; a fixed order keeps every forward pass bit-reproducible.
+     */
+    static float sumLanes(FloatVector v) {
+        float[] lanes = v.toArray();
+        float s = 0;
+        for (float x : lanes) s += x;
+        return s;
+    }
+
     private CpuMath() {}
 }

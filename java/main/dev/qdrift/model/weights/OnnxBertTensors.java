@@ -21,6 +21,8 @@ public final class OnnxBertTensors {
         for (Tensor t : inits.values()) if (!isAnonymous(t.name())) named.put(t.name(), t);
         for (OnnxModel.Node matmul : model.nodes()) {
             if (!matmul.opType().equals("MatMul") || matmul.inputs().size() != 2) continue;
+            if (matmul.outputs().isEmpty())
+                throw new QdriftException(model.source() + ": MatMul '" + matmul.name() + "' has no output");
             Tensor w = inits.get(matmul.inputs().get(1));
             if (w == null) continue; // activation x activation (attention scores)
             if (w.rank() != 2)

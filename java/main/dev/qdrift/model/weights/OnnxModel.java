@@ -120,12 +120,19 @@ public record OnnxModel(String source, List<Node> nodes, Map<String, Tensor> ini
             numel *= d;
             if (numel > Integer.MAX_VALUE) throw t.error(start, "initializer '" + name + "' is too large (" + dims + ")");
         }
-        float[] data = new float[(int) numel];
+        // Check the stored size against the shape before allocating: a 40-byte file may declare
+        // dims of a billion elements.
         if (raw != null) {
             int width = switch (dataType) { case DOUBLE -> 8; case FLOAT -> 4; default -> 2; };
             if (raw[1] != numel * width)
                 throw t.error(start, "initializer '" + name + "' has " + raw[1] + " bytes of data but shape "
                         + dims + " needs " + numel * width);
+        } else if (dataType != FLOAT || floatData.size() != numel) {
+            throw t.error(start, "initializer '" + name + "' holds " + floatData.size() + " values but shape "
+                    + dims + " needs " + numel);
+        }
+        float[] data = new float[(int) numel];
+        if (raw != null) {
             ByteBuffer b = ByteBuffer.wrap(t.buffer(), (int) raw[0], (int) raw[1]).order(ByteOrder.LITTLE_ENDIAN);
             for (int i = 0; i < data.length; i++) {
                 data[i] = switch (dataType) {
@@ -136,9 +143,6 @@ public record OnnxModel(String source, List<Node> nodes, Map<String, Tensor> ini
                 };
             }
         } else {
-            if (dataType != FLOAT || floatData.size() != numel)
-                throw t.error(start, "initializer '" + name + "' holds " + floatData.size() + " values but shape "
-                        + dims + " needs " + numel);
             for (int i = 0; i < data.length; i++) data[i] = floatData.get(i);
         }
         return new Tensor(name, shape, data);

@@ -70,14 +70,22 @@ public final class Safetensors {
 
     private Safetensors() {}
 
-    /** The element types we can convert to FP32; anything else in a file is refused by name. */
+    /**
+     * The element types we know. Floating types are converted to FP32; integer tensors are buffers
+     * such as BERT's int64 position_ids, which transformers saves beside the weights: their header
+     * entries are validated like any other, but {@link #read} does not return them. Anything else in
+     * a file is refused by name.
+     */
     private enum DType {
-        F32(4), F16(2), BF16(2), F64(8);
+        F32(4, true), F16(2, true), BF16(2, true), F64(8, true),
+        I64(8, false), I32(4, false), I16(2, false), I8(1, false), U8(1, false), BOOL(1, false);
 
         final int bytes;
+        final boolean floating;
 
-        DType(int bytes) {
+        DType(int bytes, boolean floating) {
             this.bytes = bytes;
+            this.floating = floating;
         }
     }
 
@@ -87,7 +95,10 @@ public final class Safetensors {
     /** The validated header: where the data section starts, the entries in header order, metadata. */
     private record Header(long dataStart, List<Entry> entries, Map<String, String> metadata) {}
 
-    /** All tensors, converted to FP32 (F32, F16, BF16, F64 supported). Metadata via readMetadata. */
+    /**
+     * All floating-point tensors (F32, F16, BF16, F64), converted to FP32, in header order; integer
+     * buffers are validated and left out. Metadata via readMetadata.
+     */
     public static Map<String, Tensor> read(Path file) {
         try (FileChannel ch = open(file)) {
             Header header = readHeader(file, ch);
@@ -95,14 +106,16 @@ public final class Safetensors {
             long dataLength = ch.size() - header.dataStart();
             if (dataLength == 0) {
                 // Nothing to map (mapping 0 bytes is pointless); only empty tensors can be here.
-                for (Entry e : header.entries()) out.put(e.name(), new Tensor(e.name(), e.shape(), new float[0]));
+                for (Entry e : header.entries())
+                    if (e.dtype().floating) out.put(e.name(), new Tensor(e.name(), e.shape(), new float[0]));
                 return out;
             }
             // Map rather than read: the data section can be gigabytes and we copy each tensor once.
             // The confined arena unmaps deterministically when we are done.
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment data = ch.map(FileChannel.MapMode.READ_ONLY, header.dataStart(), dataLength, arena);
-                for (Entry e : header.entries()) out.put(e.name(), new Tensor(e.name(), e.shape(), decode(data, e)));
+                for (Entry e : header.entries())
+                    if (e.dtype().floating) out.put(e.name(), new Tensor(e.name(), e.shape(), decode(data, e)));
             }
             return out;
         } catch (IOException e) {
