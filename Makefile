@@ -7,7 +7,7 @@ endif
 export JAVA_HOME := $(JDK)
 MVN := mvn -B -q
 
-.PHONY: build test demo bench-cpu clean
+.PHONY: build test demo bench-cpu clean native gpu-bundle gpu-test
 
 ## build: compile and package the CLI (target/qdrift.jar + target/lib)
 build:
@@ -30,3 +30,32 @@ bench-cpu: build
 
 clean:
 	$(MVN) clean
+
+NVCC ?= nvcc
+CUDA_ARCHS := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
+              -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90a,code=sm_90a
+CUDA_SOURCES := $(wildcard native/*.cu) $(wildcard native/*.h) $(wildcard cuda/*.cuh)
+
+## native: the CUDA library (target/native/libqdrift_cuda.so, packed into the jar by the next build)
+native: target/native/libqdrift_cuda.so
+target/native/libqdrift_cuda.so: $(CUDA_SOURCES)
+	@mkdir -p target/native
+	$(NVCC) -O3 -std=c++17 -shared -Xcompiler -fPIC -Icuda -Inative $(CUDA_ARCHS) -Xptxas -warn-spills \
+	  -o $@ $(filter %.cu,$^)
+
+## gpu-bundle: what a GPU host without Java needs, in .gpu/ (JRE, jars, CUDA library inside the jar)
+gpu-bundle: native
+	$(MVN) package -DskipTests
+	$(MVN) test-compile
+	JRE_MODULES=java.logging,java.management,jdk.zipfs ../shared/gpu/jre.sh .gpu
+	rm -rf .gpu/lib && mkdir -p .gpu/lib
+	cp target/qdrift.jar .gpu/qdrift.jar
+	$(JDK)/bin/jar cf .gpu/qdrift-tests.jar -C target/test-classes .
+	cd target/lib && cp picocli-*.jar jackson-*.jar commons-math3-*.jar slf4j-*.jar ../../.gpu/lib/
+	$(MVN) dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory=.gpu/lib
+	mv .gpu/lib/junit-platform-console-standalone-*.jar .gpu/lib/junit-platform-console-standalone.jar
+	du -sh .gpu
+
+## gpu-test: on the GPU host, after gpu-bundle here: kernels and encoder vs CPU, memory, OOM, sanitizers
+gpu-test:
+	tools/gpu-run.sh tests

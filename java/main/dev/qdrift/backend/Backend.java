@@ -33,6 +33,17 @@ public interface Backend extends AutoCloseable {
 
     String name();
 
+    /**
+     * Buffers allocated while the returned scope is open are released when it closes (a forward
+     * pass's temporaries); buffers allocated outside any scope (weights) live until the backend closes.
+     */
+    Scope openScope();
+
+    interface Scope extends AutoCloseable {
+        @Override
+        void close();
+    }
+
     /** A buffer of n floats; its contents are undefined until written. */
     FloatBuf allocate(int n);
 

@@ -36,18 +36,19 @@ public final class Embedder {
     public float[][] embed(Dataset d, Pooling pooling) {
         int h = encoder.config().hidden();
         float[][] out = new float[d.size()][];
-        forEachBatch(d, pooling, (rows, o) -> {
+        forEachBatch(d, (rows, batch) -> {
+            float[] pooled = encoder.embed(batch, pooling);
             for (int i = 0; i < rows.length; i++) {
                 float[] v = new float[h];
-                System.arraycopy(o.pooled(), i * h, v, 0, h);
+                System.arraycopy(pooled, i * h, v, 0, h);
                 out[rows[i]] = v;
             }
         });
         return out;
     }
 
-    /** Calls back with each batch's data-set row indices and its encoder output. */
-    public void forEachBatch(Dataset d, Pooling pooling, BiConsumer<int[], Encoder.Output> sink) {
+    /** Calls back with each batch's data-set row indices and its padded tokens, with a progress bar. */
+    public void forEachBatch(Dataset d, BiConsumer<int[], TokenBatch> sink) {
         List<Tokenizer.Encoded> enc = tokenize(d);
         int[] order = IntStream.range(0, enc.size()).boxed()
                 .sorted(Comparator.comparingInt(i -> enc.get(i).length())).mapToInt(Integer::intValue).toArray();
@@ -56,7 +57,7 @@ public final class Embedder {
             int[] rows = java.util.Arrays.copyOfRange(order, s, Math.min(order.length, s + batchSize));
             List<Tokenizer.Encoded> batch = new ArrayList<>(rows.length);
             for (int r : rows) batch.add(enc.get(r));
-            sink.accept(rows, encoder.forward(TokenBatch.pad(batch.toArray(Tokenizer.Encoded[]::new)), pooling));
+            sink.accept(rows, TokenBatch.pad(batch.toArray(Tokenizer.Encoded[]::new)));
             progress.advance(rows.length);
         }
     }

@@ -56,7 +56,7 @@ public final class Encoder {
         return pooler != null;
     }
 
-    /** Last hidden state [batch, seq, hidden] and the pooled sentence embeddings [batch, hidden]. */
+    /** Last hidden state [batch, seq, hidden] (null when not asked for) and the pooled sentence embeddings [batch, hidden]. */
     public record Output(int batch, int seq, int hidden, float[] lastHidden, float[] pooled) {}
 
     public Output forward(TokenBatch in, Pooling pooling) {
@@ -64,6 +64,19 @@ public final class Encoder {
     }
 
     public Output forward(TokenBatch in, Pooling pooling, ActivationObserver observer) {
+        try (Backend.Scope scope = backend.openScope()) {
+            return forwardInScope(in, pooling, observer, true);
+        }
+    }
+
+    /** Only the pooled sentence embeddings [batch, hidden]: the last hidden state stays on the backend. */
+    public float[] embed(TokenBatch in, Pooling pooling) {
+        try (Backend.Scope scope = backend.openScope()) {
+            return forwardInScope(in, pooling, null, false).pooled();
+        }
+    }
+
+    private Output forwardInScope(TokenBatch in, Pooling pooling, ActivationObserver observer, boolean downloadLastHidden) {
         int b = in.batch(), t = in.seqLen(), h = config.hidden(), f = config.intermediate(), rows = b * t;
         if (t > config.maxPositions())
             throw new QdriftException("sequence length " + t + " exceeds the model's " + config.maxPositions() + " positions");
@@ -99,8 +112,11 @@ public final class Encoder {
             if (s != null) observe(observer, l, Site.OUTPUT_RESIDUAL, s, rows, h);
             observe(observer, l, Site.OUTPUT_NORM, x, rows, h);
         }
-        float[] last = new float[rows * h];
-        backend.download(x, last);
+        float[] last = null;
+        if (downloadLastHidden) {
+            last = new float[rows * h];
+            backend.download(x, last);
+        }
         FloatBuf pooled = backend.allocate(b * h);
         backend.pool(x, mask, b, t, h, pooling == Pooling.MEAN ? Backend.Pooling.MEAN : Backend.Pooling.CLS, pooled);
         if (pooling == Pooling.POOLER) {

@@ -39,6 +39,12 @@ public final class CpuBackend implements Backend {
         return "cpu (" + Runtime.getRuntime().availableProcessors() + " cores, " + S.vectorBitSize() + "-bit vectors)";
     }
 
+    /** The Java heap has a garbage collector: nothing to release. */
+    @Override
+    public Scope openScope() {
+        return () -> {};
+    }
+
     @Override
     public FloatBuf allocate(int n) {
         return new Floats(new float[n]);

@@ -1,0 +1,103 @@
+package dev.qdrift.backend.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * FFM bindings of cuBLAS (libcublas.so.13, bound at run time: the build machine has no cuBLAS). cuBLAS
+ * is column-major; {@link #gemmRowMajorNT} and friends state the row-major product each call computes.
+ * Math mode CUBLAS_DEFAULT_MATH: true FP32, no TF32 (so GPU results compare with the FP32 CPU reference).
+ */
+final class Cublas implements AutoCloseable {
+    static final int OP_N = 0, OP_T = 1;
+    private static final int CUBLAS_DEFAULT_MATH = 0;
+    private static final Linker LINKER = Linker.nativeLinker();
+
+    // cublasStatus_t cublasCreate_v2(cublasHandle_t *handle);
+    private final MethodHandle create;
+    // cublasStatus_t cublasDestroy_v2(cublasHandle_t handle);
+    private final MethodHandle destroy;
+    // cublasStatus_t cublasSetStream_v2(cublasHandle_t handle, cudaStream_t stream);
+    private final MethodHandle setStream;
+    // cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode);
+    private final MethodHandle setMathMode;
+    // cublasStatus_t cublasSgemm_v2(cublasHandle_t h, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
+    //     const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta, float *C, int ldc);
+    private final MethodHandle sgemm;
+    // cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t transa, cublasOperation_t transb,
+    //     int m, int n, int k, const float *alpha, const float *A, int lda, long long strideA, const float *B, int ldb,
+    //     long long strideB, const float *beta, float *C, int ldc, long long strideC, int batchCount);
+    private final MethodHandle sgemmStridedBatched;
+
+    private final MemorySegment handle;
+    private final MemorySegment one = Arena.global().allocateFrom(JAVA_FLOAT, 1f), zero = Arena.global().allocateFrom(JAVA_FLOAT, 0f);
+
+    Cublas(SymbolLookup lib, MemorySegment stream) {
+        create = bind(lib, "cublasCreate_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        destroy = bind(lib, "cublasDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        setStream = bind(lib, "cublasSetStream_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        setMathMode = bind(lib, "cublasSetMathMode", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        sgemm = bind(lib, "cublasSgemm_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+        sgemmStridedBatched = bind(lib, "cublasSgemmStridedBatched", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
+                JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, JAVA_LONG, ADDRESS,
+                ADDRESS, JAVA_INT, JAVA_LONG, JAVA_INT));
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            check((int) create.invokeExact(p), "cublasCreate");
+            handle = p.get(ADDRESS, 0);
+            check((int) setStream.invokeExact(handle, stream), "cublasSetStream");
+            check((int) setMathMode.invokeExact(handle, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    private static MethodHandle bind(SymbolLookup lib, String name, FunctionDescriptor fd) {
+        return LINKER.downcallHandle(lib.find(name).orElseThrow(() -> new IllegalStateException("libcublas lacks " + name)), fd);
+    }
+
+    private static void check(int status, String what) {
+        if (status != 0) throw new CudaException(what + " failed: cublasStatus " + status, status);
+    }
+
+    /** Row-major y[m,n] = x[m,k] w^T with w [n,k] row-major (a linear layer without bias). */
+    void gemmRowMajorNT(MemorySegment x, MemorySegment w, MemorySegment y, int m, int n, int k) throws Throwable {
+        check((int) sgemm.invokeExact(handle, OP_T, OP_N, n, m, k, one, w, k, x, k, zero, y, n),
+                "cublasSgemm (linear " + m + "x" + k + " -> " + n + ")");
+    }
+
+    /** For each of `batch` pairs: row-major s[t,t] = q[t,d] k[t,d]^T (attention scores). */
+    void batchedScores(MemorySegment q, MemorySegment k, MemorySegment s, int t, int d, int batch) throws Throwable {
+        check((int) sgemmStridedBatched.invokeExact(handle, OP_T, OP_N, t, t, d, one, k, d, (long) t * d, q, d, (long) t * d,
+                zero, s, t, (long) t * t, batch), "cublasSgemmStridedBatched (scores " + batch + " x " + t + "x" + t + ")");
+    }
+
+    /** For each of `batch` pairs: row-major c[t,d] = p[t,t] v[t,d] (attention context). */
+    void batchedContext(MemorySegment p, MemorySegment v, MemorySegment c, int t, int d, int batch) throws Throwable {
+        check((int) sgemmStridedBatched.invokeExact(handle, OP_N, OP_N, d, t, t, one, v, d, (long) t * d, p, t, (long) t * t,
+                zero, c, d, (long) t * d, batch), "cublasSgemmStridedBatched (context " + batch + " x " + t + "x" + d + ")");
+    }
+
+    @Override
+    public void close() {
+        try {
+            check((int) destroy.invokeExact(handle), "cublasDestroy");
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+}

@@ -1,0 +1,300 @@
+package dev.qdrift.backend.cuda;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+import dev.qdrift.QdriftException;
+import dev.qdrift.backend.Backend;
+import dev.qdrift.model.BertWeights;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+
+/**
+ * The encoder's ops on an NVIDIA GPU: our kernels (native/qdrift.h, cuda/) for embeddings, residual +
+ * LayerNorm, bias + activation, head split / merge, masked softmax and pooling; cuBLAS (FP32, no TF32)
+ * for the linear layers and the two batched products of attention. All work is queued on one stream;
+ * downloads synchronize it. Device memory comes from a {@link DevicePool}. One thread per backend.
+ */
+public final class CudaBackend implements Backend {
+    /** Whether a GPU backend can be opened here, and if not, why (one line). */
+    public record Availability(boolean available, String reason) {}
+
+    private static Availability availability;
+
+    private final QdriftCuda cuda;
+    private final Cublas cublas;
+    private final MemorySegment stream;
+    private final DevicePool pool;
+    private final String deviceName;
+    private boolean closed;
+
+    record DeviceFloats(MemorySegment ptr, int size) implements FloatBuf {}
+
+    record DeviceInts(MemorySegment ptr, int size) implements IntBuf {}
+
+    record DeviceLinear(DeviceFloats weight, DeviceFloats bias, int out, int in) implements LinearWeights {}
+
+    /** Loads the libraries and looks for a device once; never throws. */
+    public static synchronized Availability availability() {
+        if (availability == null) {
+            try {
+                QdriftCuda cuda = new QdriftCuda(NativeLibraries.qdrift());
+                int n = cuda.deviceCount();
+                if (n == 0) throw new IllegalStateException("no CUDA device found");
+                NativeLibraries.system("libcublas.so.13");
+                availability = new Availability(true, "CUDA device 0: " + cuda.deviceDescription(0));
+            } catch (CudaException e) {
+                availability = new Availability(false, "no usable GPU: " + e.getMessage());
+            } catch (Throwable t) {
+                availability = new Availability(false, "CUDA backend unavailable: " + t.getMessage());
+            }
+        }
+        return availability;
+    }
+
+    public static boolean available() {
+        return availability().available();
+    }
+
+    public static CudaBackend open(int device) {
+        Availability a = availability();
+        if (!a.available()) throw new QdriftException(a.reason());
+        return new CudaBackend(device);
+    }
+
+    private CudaBackend(int device) {
+        try {
+            SymbolLookup lib = NativeLibraries.qdrift();
+            cuda = new QdriftCuda(lib);
+            cuda.setDevice(device);
+            deviceName = cuda.deviceDescription(device);
+            stream = cuda.streamCreate();
+            cublas = new Cublas(NativeLibraries.system("libcublas.so.13"), stream);
+            pool = new DevicePool(cuda);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new QdriftException("cannot open CUDA device " + device + ": " + t.getMessage(), t);
+        }
+    }
+
+    @FunctionalInterface
+    private interface NativeCall {
+        int run() throws Throwable;
+    }
+
+    /** Runs a kernel launcher; a non-zero status becomes a CudaException naming the op and sizes. */
+    private void launch(String what, NativeCall call) {
+        int status;
+        try {
+            status = call.run();
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(what + ": " + t, t);
+        }
+        cuda.check(status, what);
+    }
+
+    @FunctionalInterface
+    private interface Step<T> {
+        T run() throws Throwable;
+    }
+
+    private static <T> T call(Step<T> step) {
+        try {
+            return step.run();
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    private static MemorySegment p(FloatBuf b) {
+        return ((DeviceFloats) b).ptr();
+    }
+
+    private static MemorySegment p(IntBuf b) {
+        return ((DeviceInts) b).ptr();
+    }
+
+    @Override
+    public String name() {
+        return "cuda " + deviceName;
+    }
+
+    public String deviceName() {
+        return deviceName;
+    }
+
+    @Override
+    public Scope openScope() {
+        int mark = pool.mark();
+        return () -> pool.releaseTo(mark);
+    }
+
+    @Override
+    public FloatBuf allocate(int n) {
+        return new DeviceFloats(call(() -> pool.allocate(4L * n)), n);
+    }
+
+    @Override
+    public FloatBuf upload(float[] data) {
+        DeviceFloats d = (DeviceFloats) allocate(data.length);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = a.allocateFrom(JAVA_FLOAT, data);
+            call(() -> {
+                cuda.copyToDevice(d.ptr(), host, 4L * data.length, stream);
+                return null;
+            });
+        }
+        return d;
+    }
+
+    @Override
+    public IntBuf uploadInts(int[] data) {
+        DeviceInts d = new DeviceInts(call(() -> pool.allocate(4L * data.length)), data.length);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = a.allocateFrom(JAVA_INT, data);
+            call(() -> {
+                cuda.copyToDevice(d.ptr(), host, 4L * data.length, stream);
+                return null;
+            });
+        }
+        return d;
+    }
+
+    @Override
+    public void download(FloatBuf src, float[] dst) {
+        if (dst.length != src.size())
+            throw new IllegalArgumentException("download: buffer holds " + src.size() + " floats, destination " + dst.length);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = a.allocate(JAVA_FLOAT, dst.length);
+            call(() -> {
+                cuda.copyToHost(host, p(src), 4L * dst.length, stream);
+                return null;
+            });
+            MemorySegment.copy(host, JAVA_FLOAT, 0, dst, 0, dst.length);
+        }
+    }
+
+    /** Fills a buffer with NaN bytes (0xFF), so a kernel that skips an element is caught by tests. */
+    public void poison(FloatBuf b) {
+        call(() -> {
+            cuda.memset(p(b), 0xFF, 4L * b.size(), stream);
+            return null;
+        });
+    }
+
+    @Override
+    public LinearWeights prepareLinear(BertWeights.Linear l) {
+        return new DeviceLinear((DeviceFloats) upload(l.weight()), (DeviceFloats) upload(l.bias()), l.out(), l.in());
+    }
+
+    @Override
+    public void embed(IntBuf ids, IntBuf typeIds, FloatBuf word, FloatBuf position, FloatBuf type,
+                      int batch, int seq, int hidden, FloatBuf out) {
+        launch("qd_embed " + batch + "x" + seq + "x" + hidden, () -> (int) cuda.embed.invokeExact(p(ids), p(typeIds), p(word),
+                p(position), p(type), batch, seq, hidden, p(out), stream));
+    }
+
+    @Override
+    public void linear(FloatBuf x, int rows, LinearWeights w, Epilogue epilogue, FloatBuf y) {
+        DeviceLinear l = (DeviceLinear) w;
+        call(() -> {
+            cublas.gemmRowMajorNT(p(x), l.weight().ptr(), p(y), rows, l.out(), l.in());
+            return null;
+        });
+        int act = switch (epilogue) { case NONE -> 0; case GELU -> 1; case TANH -> 2; };
+        launch("qd_bias_act " + rows + "x" + l.out(), () -> (int) cuda.biasAct.invokeExact(p(y), l.bias().ptr(), rows, l.out(), act, stream));
+    }
+
+    @Override
+    public void addLayerNorm(FloatBuf x, FloatBuf residual, FloatBuf gamma, FloatBuf beta, float eps,
+                             int rows, int dim, FloatBuf out, FloatBuf sum) {
+        MemorySegment r = residual == null ? MemorySegment.NULL : p(residual), s = sum == null ? MemorySegment.NULL : p(sum);
+        launch("qd_add_layernorm " + rows + "x" + dim, () -> (int) cuda.addLayerNorm.invokeExact(p(x), r, p(gamma), p(beta), eps,
+                rows, dim, p(out), s, stream));
+    }
+
+    @Override
+    public void attention(FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out) {
+        try (Scope scope = openScope()) {
+            int n = batch * seq * heads * headDim, bh = batch * heads;
+            FloatBuf qh = allocate(n), kh = allocate(n), vh = allocate(n), ctx = allocate(n), scores = allocate(bh * seq * seq);
+            float scale = (float) (1 / Math.sqrt(headDim));
+            String shape = batch + "x" + seq + "x" + heads + "x" + headDim;
+            launch("qd_split_heads q " + shape, () -> (int) cuda.splitHeads.invokeExact(p(q), batch, seq, heads, headDim, scale, p(qh), stream));
+            launch("qd_split_heads k " + shape, () -> (int) cuda.splitHeads.invokeExact(p(k), batch, seq, heads, headDim, 1f, p(kh), stream));
+            launch("qd_split_heads v " + shape, () -> (int) cuda.splitHeads.invokeExact(p(v), batch, seq, heads, headDim, 1f, p(vh), stream));
+            call(() -> {
+                cublas.batchedScores(p(qh), p(kh), p(scores), seq, headDim, bh);
+                return null;
+            });
+            launch("qd_masked_softmax " + shape, () -> (int) cuda.maskedSoftmax.invokeExact(p(scores), p(mask), batch, heads, seq, stream));
+            call(() -> {
+                cublas.batchedContext(p(scores), p(vh), p(ctx), seq, headDim, bh);
+                return null;
+            });
+            launch("qd_merge_heads " + shape, () -> (int) cuda.mergeHeads.invokeExact(p(ctx), batch, seq, heads, headDim, p(out), stream));
+        }
+    }
+
+    @Override
+    public void pool(FloatBuf hidden, IntBuf mask, int batch, int seq, int dim, Pooling mode, FloatBuf out) {
+        int m = mode == Pooling.CLS ? 0 : 1;
+        launch("qd_pool " + batch + "x" + seq + "x" + dim, () -> (int) cuda.pool.invokeExact(p(hidden), p(mask), batch, seq, dim, m,
+                p(out), stream));
+    }
+
+    /** Waits for all queued work; surfaces asynchronous kernel errors. */
+    public void synchronize() {
+        call(() -> {
+            cuda.synchronize(stream);
+            return null;
+        });
+    }
+
+    /** Pool bytes in use now / cached for reuse / high-water mark, and cudaMemGetInfo {free, total}. */
+    public record MemoryStats(long inUse, long cached, long highWater, long deviceFree, long deviceTotal) {}
+
+    public MemoryStats memoryStats() {
+        long[] info = call(cuda::memInfo);
+        return new MemoryStats(pool.bytesInUse(), pool.bytesCached(), pool.highWaterBytes(), info[0], info[1]);
+    }
+
+    public void resetHighWater() {
+        pool.resetHighWater();
+    }
+
+    /** Times work queued on this backend's stream with CUDA events; returns milliseconds. */
+    public float timeMs(Runnable work) {
+        return call(() -> {
+            MemorySegment start = cuda.eventCreate(), end = cuda.eventCreate();
+            try {
+                cuda.eventRecord(start, stream);
+                work.run();
+                cuda.eventRecord(end, stream);
+                return cuda.elapsedMs(start, end);
+            } finally {
+                cuda.eventDestroy(start);
+                cuda.eventDestroy(end);
+            }
+        });
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        call(() -> {
+            cuda.synchronize(stream);
+            pool.close();
+            cublas.close();
+            cuda.streamDestroy(stream);
+            return null;
+        });
+    }
+}

@@ -1,0 +1,254 @@
+package dev.qdrift.backend.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * FFM bindings of native/qdrift.h (libqdrift_cuda.so, cudart linked in statically): one method
+ * handle per C function, its descriptor next to its prototype. Each wrapper turns a non-zero status
+ * into a {@link CudaException} naming the operation.
+ */
+final class QdriftCuda {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final int CUDA_ERROR_MEMORY_ALLOCATION = 2;
+
+    private final SymbolLookup lib;
+
+    // const char *qd_error_string(int status);
+    private final MethodHandle errorString;
+    // int qd_device_count(int *count);
+    private final MethodHandle deviceCount;
+    // int qd_device_info(int device, char *name, int *major, int *minor, size_t *total_memory);
+    private final MethodHandle deviceInfo;
+    // int qd_set_device(int device);
+    private final MethodHandle setDevice;
+    // int qd_malloc(void **ptr, size_t bytes);
+    private final MethodHandle malloc;
+    // int qd_free(void *ptr);
+    private final MethodHandle free;
+    // int qd_mem_info(size_t *free_bytes, size_t *total_bytes);
+    private final MethodHandle memInfo;
+    // int qd_memcpy_h2d(void *dst, const void *src, size_t bytes, void *stream);
+    private final MethodHandle memcpyH2d;
+    // int qd_memcpy_d2h(void *dst, const void *src, size_t bytes, void *stream);
+    private final MethodHandle memcpyD2h;
+    // int qd_memset(void *dst, int value, size_t bytes, void *stream);
+    private final MethodHandle memset;
+    // int qd_stream_create(void **stream);
+    private final MethodHandle streamCreate;
+    // int qd_stream_destroy(void *stream);
+    private final MethodHandle streamDestroy;
+    // int qd_stream_synchronize(void *stream);
+    private final MethodHandle streamSynchronize;
+    // int qd_event_create(void **event);
+    private final MethodHandle eventCreate;
+    // int qd_event_destroy(void *event);
+    private final MethodHandle eventDestroy;
+    // int qd_event_record(void *event, void *stream);
+    private final MethodHandle eventRecord;
+    // int qd_event_elapsed_ms(float *ms, void *start, void *end);
+    private final MethodHandle eventElapsed;
+    // int qd_graph_begin_capture(void *stream);
+    private final MethodHandle graphBegin;
+    // int qd_graph_end_capture(void *stream, void **graph_exec);
+    private final MethodHandle graphEnd;
+    // int qd_graph_launch(void *graph_exec, void *stream);
+    private final MethodHandle graphLaunch;
+    // int qd_graph_destroy(void *graph_exec);
+    private final MethodHandle graphDestroy;
+    // int qd_embed(const int *ids, const int *type_ids, const float *word, const float *position, const float *type,
+    //              int batch, int seq, int hidden, float *out, void *stream);
+    final MethodHandle embed;
+    // int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
+    //                      int rows, int dim, float *out, float *sum, void *stream);
+    final MethodHandle addLayerNorm;
+    // int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream);
+    final MethodHandle biasAct;
+    // int qd_split_heads(const float *in, int batch, int seq, int heads, int head_dim, float scale, float *out, void *stream);
+    final MethodHandle splitHeads;
+    // int qd_merge_heads(const float *in, int batch, int seq, int heads, int head_dim, float *out, void *stream);
+    final MethodHandle mergeHeads;
+    // int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int seq, void *stream);
+    final MethodHandle maskedSoftmax;
+    // int qd_pool(const float *hidden, const int *mask, int batch, int seq, int dim, int mode, float *out, void *stream);
+    final MethodHandle pool;
+
+    QdriftCuda(SymbolLookup lib) {
+        this.lib = lib;
+        errorString = bind("qd_error_string", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+        deviceCount = bind("qd_device_count", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        deviceInfo = bind("qd_device_info", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+        setDevice = bind("qd_set_device", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        malloc = bind("qd_malloc", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+        free = bind("qd_free", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        memInfo = bind("qd_mem_info", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        memcpyH2d = bind("qd_memcpy_h2d", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+        memcpyD2h = bind("qd_memcpy_d2h", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+        memset = bind("qd_memset", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG, ADDRESS));
+        streamCreate = bind("qd_stream_create", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        streamDestroy = bind("qd_stream_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        streamSynchronize = bind("qd_stream_synchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        eventCreate = bind("qd_event_create", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        eventDestroy = bind("qd_event_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        eventRecord = bind("qd_event_record", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        eventElapsed = bind("qd_event_elapsed_ms", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+        graphBegin = bind("qd_graph_begin_capture", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        graphEnd = bind("qd_graph_end_capture", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        graphLaunch = bind("qd_graph_launch", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        graphDestroy = bind("qd_graph_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        embed = bind("qd_embed", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+        addLayerNorm = bind("qd_add_layernorm", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT,
+                JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+        biasAct = bind("qd_bias_act", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+        splitHeads = bind("qd_split_heads", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_FLOAT, ADDRESS, ADDRESS));
+        mergeHeads = bind("qd_merge_heads", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                ADDRESS, ADDRESS));
+        maskedSoftmax = bind("qd_masked_softmax", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+        pool = bind("qd_pool", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    }
+
+    private MethodHandle bind(String name, FunctionDescriptor fd) {
+        return LINKER.downcallHandle(lib.find(name).orElseThrow(() -> new IllegalStateException("libqdrift_cuda lacks " + name)), fd);
+    }
+
+    String errorString(int status) {
+        try {
+            return ((MemorySegment) errorString.invokeExact(status)).reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            return "status " + status;
+        }
+    }
+
+    /** Throws a CudaException (OutOfMemory for cudaErrorMemoryAllocation) when status is not 0. */
+    void check(int status, String what) {
+        if (status == 0) return;
+        String msg = what + ": " + errorString(status) + " (CUDA status " + status + ")";
+        throw status == CUDA_ERROR_MEMORY_ALLOCATION ? new CudaException.OutOfMemory(msg, status) : new CudaException(msg, status);
+    }
+
+    int deviceCount() throws Throwable {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment n = a.allocate(JAVA_INT);
+            check((int) deviceCount.invokeExact(n), "cudaGetDeviceCount");
+            return n.get(JAVA_INT, 0);
+        }
+    }
+
+    /** Name, compute capability and memory of a device, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)". */
+    String deviceDescription(int device) throws Throwable {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment name = a.allocate(256), major = a.allocate(JAVA_INT), minor = a.allocate(JAVA_INT), mem = a.allocate(JAVA_LONG);
+            check((int) deviceInfo.invokeExact(device, name, major, minor, mem), "cudaGetDeviceProperties");
+            return String.format("%s (sm_%d%d, %.1f GiB)", name.getString(0), major.get(JAVA_INT, 0), minor.get(JAVA_INT, 0),
+                    mem.get(JAVA_LONG, 0) / (double) (1L << 30));
+        }
+    }
+
+    void setDevice(int device) throws Throwable {
+        check((int) setDevice.invokeExact(device), "cudaSetDevice(" + device + ")");
+    }
+
+    MemorySegment malloc(long bytes) throws Throwable {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            check((int) malloc.invokeExact(p, bytes), "cudaMalloc(" + bytes + " bytes)");
+            return p.get(ADDRESS, 0);
+        }
+    }
+
+    void free(MemorySegment p) throws Throwable {
+        check((int) free.invokeExact(p), "cudaFree");
+    }
+
+    /** {free, total} device memory in bytes. */
+    long[] memInfo() throws Throwable {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment f = a.allocate(JAVA_LONG), t = a.allocate(JAVA_LONG);
+            check((int) memInfo.invokeExact(f, t), "cudaMemGetInfo");
+            return new long[] {f.get(JAVA_LONG, 0), t.get(JAVA_LONG, 0)};
+        }
+    }
+
+    void copyToDevice(MemorySegment dst, MemorySegment src, long bytes, MemorySegment stream) throws Throwable {
+        check((int) memcpyH2d.invokeExact(dst, src, bytes, stream), "cudaMemcpy host->device (" + bytes + " bytes)");
+    }
+
+    void copyToHost(MemorySegment dst, MemorySegment src, long bytes, MemorySegment stream) throws Throwable {
+        check((int) memcpyD2h.invokeExact(dst, src, bytes, stream), "cudaMemcpy device->host (" + bytes + " bytes)");
+    }
+
+    void memset(MemorySegment dst, int value, long bytes, MemorySegment stream) throws Throwable {
+        check((int) memset.invokeExact(dst, value, bytes, stream), "cudaMemset (" + bytes + " bytes)");
+    }
+
+    MemorySegment streamCreate() throws Throwable {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            check((int) streamCreate.invokeExact(p), "cudaStreamCreate");
+            return p.get(ADDRESS, 0);
+        }
+    }
+
+    void streamDestroy(MemorySegment s) throws Throwable {
+        check((int) streamDestroy.invokeExact(s), "cudaStreamDestroy");
+    }
+
+    void synchronize(MemorySegment s) throws Throwable {
+        check((int) streamSynchronize.invokeExact(s), "cudaStreamSynchronize");
+    }
+
+    MemorySegment eventCreate() throws Throwable {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            check((int) eventCreate.invokeExact(p), "cudaEventCreate");
+            return p.get(ADDRESS, 0);
+        }
+    }
+
+    void eventDestroy(MemorySegment e) throws Throwable {
+        check((int) eventDestroy.invokeExact(e), "cudaEventDestroy");
+    }
+
+    void eventRecord(MemorySegment e, MemorySegment stream) throws Throwable {
+        check((int) eventRecord.invokeExact(e, stream), "cudaEventRecord");
+    }
+
+    float elapsedMs(MemorySegment start, MemorySegment end) throws Throwable {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment ms = a.allocate(JAVA_FLOAT);
+            check((int) eventElapsed.invokeExact(ms, start, end), "cudaEventElapsedTime");
+            return ms.get(JAVA_FLOAT, 0);
+        }
+    }
+
+    void beginCapture(MemorySegment stream) throws Throwable {
+        check((int) graphBegin.invokeExact(stream), "cudaStreamBeginCapture");
+    }
+
+    MemorySegment endCapture(MemorySegment stream) throws Throwable {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            check((int) graphEnd.invokeExact(stream, p), "cudaStreamEndCapture / cudaGraphInstantiate");
+            return p.get(ADDRESS, 0);
+        }
+    }
+
+    void launchGraph(MemorySegment exec, MemorySegment stream) throws Throwable {
+        check((int) graphLaunch.invokeExact(exec, stream), "cudaGraphLaunch");
+    }
+
+    void destroyGraph(MemorySegment exec) throws Throwable {
+        check((int) graphDestroy.invokeExact(exec), "cudaGraphExecDestroy");
+    }
+}

@@ -1,0 +1,61 @@
+package dev.qdrift.cli;
+
+import dev.qdrift.QdriftException;
+import dev.qdrift.backend.Backend;
+import dev.qdrift.experiment.LatencyBench;
+import dev.qdrift.model.BertWeights;
+import dev.qdrift.model.ModelLoader;
+import dev.qdrift.model.RandomWeights;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Encoder forward latency, throughput and peak memory per batch size (CUDA-event timed on the GPU).")
+final class BenchCommand implements Callable<Integer> {
+    @Mixin DeviceOptions device;
+
+    @Option(names = "--model", defaultValue = "shape:bert-base",
+            description = "a model (as elsewhere) or shape:bert-base|shape:minilm|shape:bge-small for seeded random weights of that shape (default: ${DEFAULT-VALUE})")
+    String model;
+
+    @Option(names = "--batch", split = ",", defaultValue = "1,32,128", description = "batch sizes (default: ${DEFAULT-VALUE})")
+    int[] batches;
+
+    @Option(names = "--seq", defaultValue = "128", description = "tokens per sequence (default: ${DEFAULT-VALUE})")
+    int seq;
+
+    @Option(names = "--runs", defaultValue = "50", description = "timed forwards per batch size (default: ${DEFAULT-VALUE})")
+    int runs;
+
+    @Option(names = "--warmup", defaultValue = "5", description = "untimed forwards first (default: ${DEFAULT-VALUE})")
+    int warmup;
+
+    @Option(names = "--json", description = "write the results as JSON here")
+    Path json;
+
+    @Override
+    public Integer call() {
+        if (runs < 1 || warmup < 0 || seq < 2 || Arrays.stream(batches).anyMatch(b -> b < 1))
+            throw new QdriftException("--runs, --seq and --batch must be positive");
+        BertWeights w = model.startsWith("shape:") ? RandomWeights.generate(RandomWeights.shape(model.substring(6)), 42, false)
+                : ModelLoader.load(model).weights();
+        try (Backend backend = device.open()) {
+            LatencyBench.Result r = LatencyBench.run(model, w, backend, batches, seq, warmup, runs);
+            System.out.printf("model %s on %s (%s of %d forwards after %d warm-up)%n", r.model(), r.device(), r.timing(), runs, warmup);
+            System.out.printf("%6s %5s %11s %11s %12s %14s %14s%n", "batch", "seq", "median ms", "p90 ms", "sentences/s", "pool peak MiB", "device MiB");
+            for (LatencyBench.Row row : r.rows())
+                System.out.printf("%6d %5d %11.2f %11.2f %12.1f %14s %14s%n", row.batch(), row.seq(), row.medianMs(), row.p90Ms(),
+                        row.sentencesPerS(), mib(row.poolPeakBytes()), mib(row.deviceUsedBytes()));
+            if (json != null) Json.write(json, r);
+        }
+        return 0;
+    }
+
+    private static String mib(Long bytes) {
+        return bytes == null ? "-" : String.format("%.1f", bytes / 1048576.0);
+    }
+}

@@ -1,0 +1,60 @@
+package dev.qdrift.experiment;
+
+import dev.qdrift.backend.Backend;
+import dev.qdrift.backend.cuda.CudaBackend;
+import dev.qdrift.model.BertWeights;
+import dev.qdrift.model.Encoder;
+import dev.qdrift.model.Pooling;
+import dev.qdrift.model.tokenizer.TokenBatch;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * Encoder forward latency per batch size at a fixed sequence length: full-length random token ids
+ * (never zeros), warm-up forwards, then the median of timed forwards. On CUDA each forward is timed with
+ * CUDA events on the backend's stream (input upload, all kernels and the download of the pooled
+ * embeddings included; the last hidden state stays on the device, as in a classification run); on the CPU with System.nanoTime. Peak memory: the device pool's
+ * high-water mark during the timed forwards, and the drop in cudaMemGetInfo's free bytes from before
+ * the weights were loaded to after the last forward (weights + pool + cuBLAS workspace).
+ */
+public final class LatencyBench {
+    public record Row(int batch, int seq, int timedRuns, double medianMs, double p10Ms, double p90Ms, double sentencesPerS,
+                      Long poolPeakBytes, Long deviceUsedBytes) {}
+
+    public record Result(String model, String device, String timing, List<Row> rows) {}
+
+    public static Result run(String modelName, BertWeights weights, Backend backend, int[] batches, int seq, int warmup, int runs) {
+        CudaBackend cuda = backend instanceof CudaBackend c ? c : null;
+        long freeBefore = cuda == null ? 0 : cuda.memoryStats().deviceFree();
+        Encoder encoder = new Encoder(weights, backend);
+        List<Row> rows = new ArrayList<>();
+        for (int batch : batches) {
+            Random r = new Random(1234 + batch);
+            int[] ids = new int[batch * seq];
+            for (int i = 0; i < ids.length; i++) ids[i] = i % seq == 0 ? 101 : i % seq == seq - 1 ? 102 : 1996 + r.nextInt(27000);
+            TokenBatch in = TokenBatch.ofIds(batch, seq, ids);
+            for (int i = 0; i < warmup; i++) encoder.embed(in, Pooling.CLS);
+            if (cuda != null) cuda.resetHighWater();
+            double[] ms = new double[runs];
+            for (int i = 0; i < runs; i++) {
+                if (cuda != null) {
+                    ms[i] = cuda.timeMs(() -> encoder.embed(in, Pooling.CLS));
+                } else {
+                    long t0 = System.nanoTime();
+                    encoder.embed(in, Pooling.CLS);
+                    ms[i] = (System.nanoTime() - t0) / 1e6;
+                }
+            }
+            Arrays.sort(ms);
+            double median = ms[runs / 2];
+            Long peak = cuda == null ? null : cuda.memoryStats().highWater();
+            Long used = cuda == null ? null : freeBefore - cuda.memoryStats().deviceFree();
+            rows.add(new Row(batch, seq, runs, median, ms[runs / 10], ms[runs * 9 / 10], batch * 1000.0 / median, peak, used));
+        }
+        return new Result(modelName, backend.name(), cuda != null ? "CUDA events, median" : "System.nanoTime, median", rows);
+    }
+
+    private LatencyBench() {}
+}

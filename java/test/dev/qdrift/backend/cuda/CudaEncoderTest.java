@@ -1,0 +1,139 @@
+package dev.qdrift.backend.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qdrift.backend.Backend;
+import dev.qdrift.backend.cpu.CpuBackend;
+import dev.qdrift.model.ActivationObserver;
+import dev.qdrift.model.BertConfig;
+import dev.qdrift.model.BertWeights;
+import dev.qdrift.model.Encoder;
+import dev.qdrift.model.Pooling;
+import dev.qdrift.model.RandomWeights;
+import dev.qdrift.model.Site;
+import dev.qdrift.model.tokenizer.TokenBatch;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The whole encoder on the GPU against the CPU backend, layer by layer, on MiniLM- and BERT-base-shaped
+ * models with seeded random weights and padded batches of random token ids. Norm: per layer, the
+ * hidden state's ‖gpu − cpu‖₂ / ‖cpu‖₂ over real (unpadded) tokens; tolerance 1e-5 (FP32 on both
+ * sides, no TF32; errors grow slowly through the layers).
+ */
+class CudaEncoderTest {
+    @BeforeAll
+    static void gpu() {
+        GpuTest.assumeGpu();
+    }
+
+    /** Downloads each layer's output hidden state (and the embeddings). */
+    static final class HiddenStates implements ActivationObserver {
+        final List<float[]> states = new ArrayList<>();
+        final Backend backend;
+
+        HiddenStates(Backend backend) {
+            this.backend = backend;
+        }
+
+        public boolean wants(Site s) {
+            return s == Site.EMBEDDINGS || s == Site.OUTPUT_NORM;
+        }
+
+        public void observe(int layer, Site site, Backend.FloatBuf value, int rows, int cols) {
+            states.add(GpuTest.download(backend, value));
+        }
+    }
+
+    static TokenBatch randomBatch(Random r, int batch, int seq, int vocab) {
+        int[] ids = new int[batch * seq], types = new int[batch * seq], mask = new int[batch * seq];
+        for (int b = 0; b < batch; b++) {
+            int len = b == 0 ? seq : 2 + r.nextInt(seq - 1);
+            for (int t = 0; t < len; t++) {
+                ids[b * seq + t] = t == 0 ? 101 : t == len - 1 ? 102 : 1000 + r.nextInt(vocab - 1000);
+                mask[b * seq + t] = 1;
+            }
+        }
+        return new TokenBatch(batch, seq, ids, types, mask, null);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"minilm", "bert-base"})
+    void gpuEncoderMatchesCpuLayerByLayer(String shape) {
+        BertConfig c = RandomWeights.shape(shape);
+        BertWeights w = RandomWeights.generate(c, 7, true);
+        TokenBatch in = randomBatch(new Random(System.nanoTime()), 8, 96, c.vocabSize());
+        try (CudaBackend gpu = CudaBackend.open(0)) {
+            HiddenStates hc = new HiddenStates(new CpuBackend()), hg = new HiddenStates(gpu);
+            Encoder.Output oc = new Encoder(w, hc.backend).forward(in, Pooling.POOLER, hc);
+            Encoder.Output og = new Encoder(w, gpu).forward(in, Pooling.POOLER, hg);
+            assertEquals(c.layers() + 1, hg.states.size());
+            double worst = 0;
+            for (int l = 0; l < hc.states.size(); l++) {
+                double e = realTokenError(hg.states.get(l), hc.states.get(l), in, c.hidden());
+                System.out.printf("  %s layer %2d: rel err %.2e%n", shape, l - 1, e);
+                worst = Math.max(worst, e);
+            }
+            assertTrue(worst <= 1e-5, shape + ": worst per-layer relative error " + worst);
+            GpuTest.assertClose(og.pooled(), oc.pooled(), 1e-5, shape + " pooler output");
+        }
+    }
+
+    static double realTokenError(float[] got, float[] want, TokenBatch in, int h) {
+        double d = 0, n = 0;
+        for (int r = 0; r < in.batch() * in.seqLen(); r++) {
+            if (in.mask()[r] == 0) continue;
+            for (int k = 0; k < h; k++) {
+                double e = (double) got[r * h + k] - want[r * h + k];
+                if (Double.isNaN(e)) return Double.NaN;
+                d += e * e;
+                n += (double) want[r * h + k] * want[r * h + k];
+            }
+        }
+        return Math.sqrt(d / n);
+    }
+
+    @Test
+    void hundredForwardsReturnMemoryToWhereItStarted() {
+        BertConfig c = RandomWeights.shape("minilm");
+        try (CudaBackend gpu = CudaBackend.open(0)) {
+            Encoder enc = new Encoder(RandomWeights.generate(c, 3, false), gpu);
+            Random r = new Random(11);
+            TokenBatch in = randomBatch(r, 16, 64, c.vocabSize());
+            long weights = gpu.memoryStats().inUse();
+            enc.forward(in, Pooling.CLS);
+            long deviceFreeAfterFirst = gpu.memoryStats().deviceFree();
+            for (int i = 0; i < 100; i++) {
+                enc.forward(in, Pooling.MEAN);
+                assertEquals(weights, gpu.memoryStats().inUse(), "pool bytes in use after forward " + i);
+            }
+            assertEquals(deviceFreeAfterFirst, gpu.memoryStats().deviceFree(), "cudaMemGetInfo free bytes drifted over 100 forwards");
+        }
+    }
+
+    @Test
+    void outOfMemoryIsAJavaExceptionAndTheBackendRecovers() {
+        BertConfig c = RandomWeights.shape("minilm");
+        try (CudaBackend gpu = CudaBackend.open(0)) {
+            Encoder enc = new Encoder(RandomWeights.generate(c, 5, false), gpu);
+            TokenBatch small = randomBatch(new Random(1), 4, 32, c.vocabSize());
+            float[] before = enc.forward(small, Pooling.CLS).pooled();
+            CudaException.OutOfMemory oom = assertThrows(CudaException.OutOfMemory.class, () -> {
+                try (Backend.Scope s = gpu.openScope()) {
+                    for (int i = 0; i < 1000; i++) gpu.allocate(Integer.MAX_VALUE); // 8 GiB each until the device is full
+                }
+            });
+            System.out.println("  OOM message: " + oom.getMessage());
+            assertTrue(oom.getMessage().contains("out of memory") && oom.getMessage().contains("MiB"), oom.getMessage());
+            float[] after = enc.forward(small, Pooling.CLS).pooled();
+            org.junit.jupiter.api.Assertions.assertArrayEquals(before, after, "forward after OOM differs");
+        }
+    }
+}

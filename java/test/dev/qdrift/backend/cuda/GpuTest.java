@@ -1,0 +1,47 @@
+package dev.qdrift.backend.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qdrift.backend.Backend;
+import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
+
+/** Shared helpers of the GPU tests: skip with the backend's reason where there is no GPU; compare. */
+final class GpuTest {
+    static void assumeGpu() {
+        CudaBackend.Availability a = CudaBackend.availability();
+        Assumptions.assumeTrue(a.available(), "GPU test skipped: " + a.reason());
+    }
+
+    static float[] random(Random r, int n, float scale) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (r.nextGaussian() * scale);
+        return a;
+    }
+
+    static float[] download(Backend b, Backend.FloatBuf buf) {
+        float[] out = new float[buf.size()];
+        b.download(buf, out);
+        return out;
+    }
+
+    /** ‖got − want‖₂ / ‖want‖₂ in float64; NaN (an unwritten, poisoned element) fails. */
+    static double relativeError(float[] got, float[] want) {
+        double d = 0, w = 0;
+        for (int i = 0; i < want.length; i++) {
+            if (Float.isNaN(got[i])) return Double.NaN;
+            double e = (double) got[i] - want[i];
+            d += e * e;
+            w += (double) want[i] * want[i];
+        }
+        return Math.sqrt(d / w);
+    }
+
+    static void assertClose(float[] got, float[] want, double tolerance, String what) {
+        double e = relativeError(got, want);
+        System.out.printf("  %-48s rel err %.2e (tol %.0e)%n", what, e, tolerance);
+        assertTrue(e <= tolerance, what + ": relative error " + e + " > " + tolerance);
+    }
+
+    private GpuTest() {}
+}

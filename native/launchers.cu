@@ -1,0 +1,69 @@
+// qdrift.h kernel half: host launchers for the kernels in cuda/. Each checks its arguments, picks a
+// launch shape and returns the launch status.
+#include "qdrift.h"
+#include "activation.cuh"
+#include "attention.cuh"
+#include "embedding.cuh"
+#include "layernorm.cuh"
+
+#define S(stream) ((cudaStream_t)(stream))
+
+static int grid_for(size_t n, int threads) {
+    size_t blocks = (n + threads - 1) / threads;
+    return (int)(blocks < 65535 * 16 ? blocks : 65535 * 16);
+}
+
+extern "C" {
+
+int qd_embed(const int *ids, const int *type_ids, const float *word, const float *position, const float *type,
+             int batch, int seq, int hidden, float *out, void *stream) {
+    if (batch <= 0 || seq <= 0 || hidden <= 0) return cudaErrorInvalidValue;
+    qd::embed_kernel<<<batch * seq, 128, 0, S(stream)>>>(ids, type_ids, word, position, type, seq, hidden, out);
+    return cudaGetLastError();
+}
+
+int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
+                     int rows, int dim, float *out, float *sum, void *stream) {
+    if (rows <= 0 || dim <= 0 || dim > 12288) return cudaErrorInvalidValue;
+    int threads = dim >= 1024 ? 512 : 128;
+    qd::add_layernorm_kernel<<<rows, threads, dim * sizeof(float), S(stream)>>>(x, residual, gamma, beta, eps, dim, out, sum);
+    return cudaGetLastError();
+}
+
+int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream) {
+    if (rows <= 0 || cols <= 0 || act < 0 || act > 2) return cudaErrorInvalidValue;
+    size_t n = (size_t)rows * cols;
+    qd::bias_act_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(y, bias, cols, n, act);
+    return cudaGetLastError();
+}
+
+int qd_split_heads(const float *in, int batch, int seq, int heads, int head_dim, float scale, float *out, void *stream) {
+    if (batch <= 0 || seq <= 0 || heads <= 0 || head_dim <= 0) return cudaErrorInvalidValue;
+    size_t n = (size_t)batch * seq * heads * head_dim;
+    qd::split_heads_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(in, seq, heads, head_dim, scale, n, out);
+    return cudaGetLastError();
+}
+
+int qd_merge_heads(const float *in, int batch, int seq, int heads, int head_dim, float *out, void *stream) {
+    if (batch <= 0 || seq <= 0 || heads <= 0 || head_dim <= 0) return cudaErrorInvalidValue;
+    size_t n = (size_t)batch * seq * heads * head_dim;
+    qd::merge_heads_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(in, seq, heads, head_dim, n, out);
+    return cudaGetLastError();
+}
+
+int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int seq, void *stream) {
+    if (batch <= 0 || heads <= 0 || seq <= 0) return cudaErrorInvalidValue;
+    size_t rows = (size_t)batch * heads * seq;
+    int warps_per_block = 8;
+    size_t blocks = (rows + warps_per_block - 1) / warps_per_block;
+    qd::masked_softmax_kernel<<<(unsigned)blocks, warps_per_block * 32, 0, S(stream)>>>(scores, mask, heads, seq, rows);
+    return cudaGetLastError();
+}
+
+int qd_pool(const float *hidden, const int *mask, int batch, int seq, int dim, int mode, float *out, void *stream) {
+    if (batch <= 0 || seq <= 0 || dim <= 0 || mode < 0 || mode > 1) return cudaErrorInvalidValue;
+    qd::pool_kernel<<<batch, 128, 0, S(stream)>>>(hidden, mask, seq, dim, mode, out);
+    return cudaGetLastError();
+}
+
+}  // extern "C"

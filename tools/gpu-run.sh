@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs on the GPU host (no Java there): unpacks the carried JRE and runs the GPU tests, the
+# compute-sanitizer checks and the latency benchmark against PyTorch. Built by `make gpu-bundle`.
+# Usage: tools/gpu-run.sh [tests|sanitize|bench|all]   (results under $OUT)
+set -uo pipefail
+what=${1:-all}
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+tar -xJf .gpu/jre.tar.xz -C /tmp && export PATH=/tmp/jre/bin:$PATH
+CP=".gpu/qdrift.jar:.gpu/qdrift-tests.jar:$(ls .gpu/lib/*.jar | tr '\n' ':')"
+JAVA=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g)
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/device.txt"
+status=0
+
+if [[ $what == tests || $what == all ]]; then
+  echo "== GPU tests (kernels vs CPU backend, encoder vs CPU, memory, OOM)"
+  "${JAVA[@]}" -jar .gpu/lib/junit-platform-console-standalone.jar execute -cp "$CP" \
+    --select-package dev.qdrift.backend.cuda --details=tree --disable-banner 2>&1 | tee "$OUT/gpu-tests.log" || status=1
+fi
+if [[ $what == sanitize || $what == all ]]; then
+  for tool in memcheck racecheck; do
+    echo "== compute-sanitizer --tool $tool on the kernel tests"
+    timeout 400 compute-sanitizer --tool $tool --target-processes all --print-limit 20 \
+      "${JAVA[@]}" -jar .gpu/lib/junit-platform-console-standalone.jar execute -cp "$CP" \
+      --select-class dev.qdrift.backend.cuda.CudaKernelsTest --disable-banner --details=summary > "$OUT/sanitizer-$tool.log" 2>&1
+    echo "exit $?"; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|tests (successful|failed)" "$OUT/sanitizer-$tool.log"
+  done
+fi
+if [[ $what == bench || $what == all ]]; then
+  for shape in bert-base minilm; do
+    echo "== qdrift bench shape:$shape"
+    "${JAVA[@]}" -cp "$CP" dev.qdrift.cli.Main bench --device cuda --model shape:$shape --batch 1,32,128 --seq 128 \
+      --runs 50 --json "$OUT/bench-$shape.json" || status=1
+    echo "== PyTorch reference shape:$shape"
+    PYTHONUNBUFFERED=1 python3 bench/gpu/pytorch_bert.py $shape 1,32,128 128 50 5 > "$OUT/torch-$shape.json" || status=1
+  done
+  python3 bench/gpu/compare.py "$OUT" | tee "$OUT/summary.txt"
+fi
+exit $status
