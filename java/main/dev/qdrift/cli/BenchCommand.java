@@ -46,13 +46,20 @@ final class BenchCommand implements Callable<Integer> {
         try (Backend backend = device.open()) {
             LatencyBench.Result r = LatencyBench.run(model, w, backend, batches, seq, warmup, runs);
             System.out.printf("model %s on %s (%s of %d forwards after %d warm-up)%n", r.model(), r.device(), r.timing(), runs, warmup);
-            System.out.printf("%6s %5s %11s %11s %12s %14s %14s%n", "batch", "seq", "median ms", "p90 ms", "sentences/s", "pool peak MiB", "device MiB");
+            System.out.printf("%6s %5s %11s %11s %12s %11s %10s %14s %11s%n", "batch", "seq", "median ms", "p90 ms", "sentences/s",
+                    "compute ms", "graph ms", "pool peak MiB", "device MiB");
             for (LatencyBench.Row row : r.rows())
-                System.out.printf("%6d %5d %11.2f %11.2f %12.1f %14s %14s%n", row.batch(), row.seq(), row.medianMs(), row.p90Ms(),
-                        row.sentencesPerS(), mib(row.poolPeakBytes()), mib(row.deviceUsedBytes()));
+                System.out.printf("%6d %5d %11.2f %11.2f %12.1f %11s %10s %14s %11s%n", row.batch(), row.seq(), row.medianMs(), row.p90Ms(),
+                        row.sentencesPerS(), ms(row.computeMs()), ms(row.graphMs()), mib(row.poolPeakBytes()), mib(row.deviceUsedBytes()));
+            System.out.println("median ms: ids up, forward, pooled embeddings down; compute ms: forward on device-resident inputs; "
+                    + "graph ms: that forward replayed as one CUDA graph");
             if (json != null) Json.write(json, r);
         }
         return 0;
+    }
+
+    private static String ms(Double v) {
+        return v == null ? "-" : String.format("%.2f", v);
     }
 
     private static String mib(Long bytes) {

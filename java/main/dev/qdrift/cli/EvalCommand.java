@@ -1,6 +1,6 @@
 package dev.qdrift.cli;
 
-import dev.qdrift.backend.cpu.CpuBackend;
+import dev.qdrift.backend.Backend;
 import dev.qdrift.data.Dataset;
 import dev.qdrift.experiment.DataSelection;
 import dev.qdrift.experiment.Evaluation;
@@ -22,6 +22,7 @@ import picocli.CommandLine.Option;
 final class EvalCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Mixin DataOptions data;
+    @Mixin DeviceOptions device;
 
     @Option(names = "--head", required = true, description = "head file written by train-head")
     Path headFile;
@@ -41,7 +42,12 @@ final class EvalCommand implements Callable<Integer> {
         }
         Dataset set = selection.evaluationSet();
         Model m = model.load();
-        Evaluation.Result r = Evaluation.evaluate(new Encoder(m.weights(), new CpuBackend()), m, head, set, model.batchSize);
+        Evaluation.Result r;
+        String backendName;
+        try (Backend backend = device.open()) {
+            r = Evaluation.evaluate(new Encoder(m.weights(), backend), m, head, set, model.batchSize);
+            backendName = backend.name();
+        }
         System.out.printf("model      %s, head %s%ndata       %s%n", m.id(), headFile, set.source());
         Print.classification(r.report(), head.labelNames());
         if (json != null) {
@@ -57,7 +63,7 @@ final class EvalCommand implements Callable<Integer> {
             out.put("per_class_accuracy", c.perClassAccuracy());
             out.put("confusion", c.confusion());
             out.put("mean_logits", c.meanLogits());
-            out.put("backend", "cpu");
+            out.put("backend", backendName);
             Json.write(json, out);
         }
         return 0;

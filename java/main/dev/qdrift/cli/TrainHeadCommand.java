@@ -1,6 +1,6 @@
 package dev.qdrift.cli;
 
-import dev.qdrift.backend.cpu.CpuBackend;
+import dev.qdrift.backend.Backend;
 import dev.qdrift.experiment.HeadTraining;
 import dev.qdrift.model.Encoder;
 import dev.qdrift.model.Model;
@@ -16,6 +16,7 @@ import picocli.CommandLine.Option;
 final class TrainHeadCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Mixin DataOptions data;
+    @Mixin DeviceOptions device;
 
     @Option(names = "--pooling", description = "cls, mean or pooler (default: the model's own: mean for MiniLM, cls for bge-small)")
     String pooling;
@@ -27,7 +28,10 @@ final class TrainHeadCommand implements Callable<Integer> {
     public Integer call() {
         Model m = model.load();
         Pooling p = pooling == null ? m.defaultPooling() : Pooling.parse(pooling);
-        HeadTraining.Result r = HeadTraining.train(m, new Encoder(m.weights(), new CpuBackend()), data.selection(), p, model.batchSize);
+        HeadTraining.Result r;
+        try (Backend backend = device.open()) {
+            r = HeadTraining.train(m, new Encoder(m.weights(), backend), data.selection(), p, model.batchSize);
+        }
         r.head().save(out);
         System.out.printf("head       %s (%d classes, %s pooling, trained on %d examples)%n", out, r.head().numClasses(), p.id(), r.trainSize());
         if (r.heldOut() != null) {

@@ -1,6 +1,8 @@
 package dev.qdrift.cli;
 
+import dev.qdrift.backend.Backend;
 import dev.qdrift.experiment.Verification;
+import dev.qdrift.model.Encoder;
 import dev.qdrift.model.Model;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -13,6 +15,7 @@ import picocli.CommandLine.Option;
 final class VerifyCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Mixin DataOptions data;
+    @Mixin DeviceOptions device;
 
     @Option(names = "--tolerance", defaultValue = "1e-4", description = "max relative error allowed (default: ${DEFAULT-VALUE})")
     double tolerance;
@@ -23,8 +26,12 @@ final class VerifyCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Model m = model.load();
-        Verification.Result r = Verification.run(m, data.selection().all(), model.batchSize, tolerance);
-        System.out.printf("model      %s%ndata       %s (%d inputs, %d truncated to %d tokens)%n", r.model(), r.data(), r.n(),
+        Verification.Result r;
+        try (Backend backend = device.open()) {
+            r = Verification.run(m, new Encoder(m.weights(), backend), data.selection().all(), model.batchSize, tolerance);
+        }
+        System.out.printf("model      %s on %s%n", r.model(), r.backend());
+        System.out.printf("data       %s (%d inputs, %d truncated to %d tokens)%n", r.data(), r.n(),
                 r.truncated(), model.maxLength);
         System.out.printf("error      max relative %.3e (input %d), mean %.3e, worst relative Frobenius %.3e%n",
                 r.maxRelative(), r.worstIndex(), r.meanRelative(), r.maxRelativeFrobenius());

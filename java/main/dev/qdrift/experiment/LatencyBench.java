@@ -20,8 +20,13 @@ import java.util.Random;
  * the weights were loaded to after the last forward (weights + pool + cuBLAS workspace).
  */
 public final class LatencyBench {
+    /**
+     * medianMs: a whole forward as a user runs it (ids up, pooled embeddings down). On CUDA also
+     * computeMs (the forward on inputs already on the device, nothing copied: what PyTorch's timing
+     * covers) and graphMs (the same captured once as a CUDA graph and replayed: no launch overhead).
+     */
     public record Row(int batch, int seq, int timedRuns, double medianMs, double p10Ms, double p90Ms, double sentencesPerS,
-                      Long poolPeakBytes, Long deviceUsedBytes) {}
+                      Double computeMs, Double graphMs, Long poolPeakBytes, Long deviceUsedBytes) {}
 
     public record Result(String model, String device, String timing, List<Row> rows) {}
 
@@ -49,11 +54,35 @@ public final class LatencyBench {
             }
             Arrays.sort(ms);
             double median = ms[runs / 2];
+            Double computeMs = null, graphMs = null;
+            if (cuda != null) {
+                try (Backend.Scope inputs = cuda.openScope()) {
+                    Backend.IntBuf dIds = cuda.uploadInts(in.ids()), dTypes = cuda.uploadInts(in.typeIds()), dMask = cuda.uploadInts(in.mask());
+                    Runnable compute = () -> {
+                        try (Backend.Scope s = cuda.openScope()) {
+                            encoder.run(dIds, dTypes, dMask, batch, seq, Pooling.CLS, null);
+                        }
+                    };
+                    computeMs = median(runs, () -> cuda.timeMs(compute));
+                    try (CudaBackend.CudaGraph graph = cuda.capture(compute)) {
+                        graph.replay();
+                        graphMs = median(runs, () -> cuda.timeMs(graph::replay));
+                    }
+                }
+            }
             Long peak = cuda == null ? null : cuda.memoryStats().highWater();
             Long used = cuda == null ? null : freeBefore - cuda.memoryStats().deviceFree();
-            rows.add(new Row(batch, seq, runs, median, ms[runs / 10], ms[runs * 9 / 10], batch * 1000.0 / median, peak, used));
+            rows.add(new Row(batch, seq, runs, median, ms[runs / 10], ms[runs * 9 / 10], batch * 1000.0 / median, computeMs, graphMs,
+                    peak, used));
         }
         return new Result(modelName, backend.name(), cuda != null ? "CUDA events, median" : "System.nanoTime, median", rows);
+    }
+
+    private static double median(int runs, java.util.function.DoubleSupplier timed) {
+        double[] ms = new double[runs];
+        for (int i = 0; i < runs; i++) ms[i] = timed.getAsDouble();
+        Arrays.sort(ms);
+        return ms[runs / 2];
     }
 
     private LatencyBench() {}

@@ -20,13 +20,18 @@ import java.util.List;
  * no meaning). The verdict is the worst input. The relative Frobenius error is reported alongside.
  */
 public final class Verification {
-    public record Result(String model, String data, int n, int batches, double maxRelative, double meanRelative,
+    public record Result(String model, String backend, String data, int n, int batches, double maxRelative, double meanRelative,
                          double maxRelativeFrobenius, int worstIndex, double tolerance, boolean passed, long truncated) {}
 
     public static Result run(Model model, Dataset data, int batchSize, double tolerance) {
+        try (CpuBackend cpu = new CpuBackend()) {
+            return run(model, new Encoder(model.weights(), cpu), data, batchSize, tolerance);
+        }
+    }
+
+    public static Result run(Model model, Encoder encoder, Dataset data, int batchSize, double tolerance) {
         if (model.onnxBytes() == null)
             throw new QdriftException(model.id() + ": no ONNX file to verify against (put model.onnx in the model directory)");
-        Encoder encoder = new Encoder(model.weights(), new CpuBackend());
         Tokenizer tok = model.tokenizer();
         long truncatedBefore = tok.truncatedCount();
         int h = model.config().hidden();
@@ -65,7 +70,7 @@ public final class Verification {
                 progress.advance(batch.batch());
             }
         }
-        return new Result(model.id(), data.source(), data.size(), batches, worst, sum / data.size(), worstFro, worstIndex,
+        return new Result(model.id(), encoder.backend().name(), data.source(), data.size(), batches, worst, sum / data.size(), worstFro, worstIndex,
                 tolerance, worst <= tolerance, tok.truncatedCount() - truncatedBefore);
     }
 

@@ -77,12 +77,33 @@ public final class Encoder {
     }
 
     private Output forwardInScope(TokenBatch in, Pooling pooling, ActivationObserver observer, boolean downloadLastHidden) {
-        int b = in.batch(), t = in.seqLen(), h = config.hidden(), f = config.intermediate(), rows = b * t;
+        int b = in.batch(), t = in.seqLen(), h = config.hidden();
+        IntBuf ids = backend.uploadInts(in.ids()), types = backend.uploadInts(in.typeIds()), mask = backend.uploadInts(in.mask());
+        OnBackend out = run(ids, types, mask, b, t, pooling, observer);
+        float[] last = null;
+        if (downloadLastHidden) {
+            last = new float[b * t * h];
+            backend.download(out.lastHidden, last);
+        }
+        float[] pooledHost = new float[b * h];
+        backend.download(out.pooled, pooledHost);
+        return new Output(b, t, h, last, pooledHost);
+    }
+
+    /** The results of a forward pass, still on the backend. */
+    public record OnBackend(FloatBuf lastHidden, FloatBuf pooled) {}
+
+    /**
+     * The forward pass on inputs already on the backend ([batch, seq] ids, segment ids, mask): only
+     * queues work, never waits for it (unless an observer downloads), so a CUDA graph can capture it.
+     * Buffers come from the backend's current scope.
+     */
+    public OnBackend run(IntBuf ids, IntBuf types, IntBuf mask, int b, int t, Pooling pooling, ActivationObserver observer) {
+        int h = config.hidden(), f = config.intermediate(), rows = b * t;
         if (t > config.maxPositions())
             throw new QdriftException("sequence length " + t + " exceeds the model's " + config.maxPositions() + " positions");
         if (pooling == Pooling.POOLER && pooler == null)
             throw new QdriftException("pooling 'pooler' needs pooler weights, which this model does not have; use cls or mean");
-        IntBuf ids = backend.uploadInts(in.ids()), types = backend.uploadInts(in.typeIds()), mask = backend.uploadInts(in.mask());
         FloatBuf x = backend.allocate(rows * h), q = backend.allocate(rows * h), k = backend.allocate(rows * h),
                 v = backend.allocate(rows * h), ctx = backend.allocate(rows * h), ffn = backend.allocate(rows * f);
         FloatBuf sum = observer != null && (observer.wants(Site.ATTENTION_RESIDUAL) || observer.wants(Site.OUTPUT_RESIDUAL))
@@ -112,11 +133,6 @@ public final class Encoder {
             if (s != null) observe(observer, l, Site.OUTPUT_RESIDUAL, s, rows, h);
             observe(observer, l, Site.OUTPUT_NORM, x, rows, h);
         }
-        float[] last = null;
-        if (downloadLastHidden) {
-            last = new float[rows * h];
-            backend.download(x, last);
-        }
         FloatBuf pooled = backend.allocate(b * h);
         backend.pool(x, mask, b, t, h, pooling == Pooling.MEAN ? Backend.Pooling.MEAN : Backend.Pooling.CLS, pooled);
         if (pooling == Pooling.POOLER) {
@@ -124,9 +140,7 @@ public final class Encoder {
             backend.linear(pooled, b, pooler, Epilogue.TANH, p);
             pooled = p;
         }
-        float[] pooledHost = new float[b * h];
-        backend.download(pooled, pooledHost);
-        return new Output(b, t, h, last, pooledHost);
+        return new OnBackend(x, pooled);
     }
 
     private static boolean wants(ActivationObserver o, Site s) {

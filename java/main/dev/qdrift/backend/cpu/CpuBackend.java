@@ -2,9 +2,13 @@ package dev.qdrift.backend.cpu;
 
 import dev.qdrift.backend.Backend;
 import dev.qdrift.model.BertWeights;
-import java.util.stream.IntStream;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.IntConsumer;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -13,6 +17,66 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class CpuBackend implements Backend {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
+    /** Threads that run a parallel op: the calling thread plus one pool worker per further core. */
+    static final int THREADS = Runtime.getRuntime().availableProcessors();
+
+    /**
+     * The pool workers. Our own pool rather than the ForkJoin common pool: on 2 cores the common pool
+     * has parallelism 1, and a parallel stream then cuts the range into only 4 chunks, so one late
+     * thread leaves up to a quarter of the op to the other. Daemon threads, so they never keep a JVM
+     * alive.
+     */
+    private static final ExecutorService WORKERS = THREADS == 1 ? null : Executors.newFixedThreadPool(THREADS - 1, r -> {
+        Thread t = new Thread(r, "qdrift-cpu-worker");
+        t.setDaemon(true);
+        return t;
+    });
+    private static final ThreadLocal<Boolean> IN_WORKER = ThreadLocal.withInitial(() -> false);
+
+    /**
+     * Runs body(0) .. body(tasks - 1), each once, on the caller and the pool workers, and returns when
+     * all have finished. Tasks are handed out one at a time from a shared counter, so a thread that
+     * starts late or is slowed by another process simply takes fewer of them. Which thread runs a task
+     * never changes what it computes: callers make each task write its own outputs, in a fixed order.
+     * Called from inside a task, it runs the tasks itself (the workers are busy with the outer loop).
+     */
+    static void parallelFor(int tasks, IntConsumer body) {
+        if (tasks <= 1 || WORKERS == null || IN_WORKER.get()) {
+            for (int i = 0; i < tasks; i++) body.accept(i);
+            return;
+        }
+        AtomicInteger next = new AtomicInteger();
+        CountDownLatch done = new CountDownLatch(tasks);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Runnable drain = () -> {
+            boolean outer = IN_WORKER.get();
+            IN_WORKER.set(true);
+            try {
+                for (int i; (i = next.getAndIncrement()) < tasks; done.countDown()) {
+                    try {
+                        body.accept(i);
+                    } catch (Throwable e) {
+                        failure.compareAndSet(null, e);
+                    }
+                }
+            } finally {
+                IN_WORKER.set(outer);
+            }
+        };
+        for (int w = 0; w < Math.min(THREADS - 1, tasks - 1); w++) WORKERS.execute(drain);
+        drain.run();
+        try {
+            done.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for CPU workers", e);
+        }
+        Throwable e = failure.get();
+        if (e instanceof RuntimeException r) throw r;
+        if (e instanceof Error r) throw r;
+        if (e != null) throw new IllegalStateException(e);
+    }
 
     record Floats(float[] a) implements FloatBuf {
         public int size() {

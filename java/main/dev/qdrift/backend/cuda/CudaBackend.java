@@ -249,6 +249,53 @@ public final class CudaBackend implements Backend {
                 p(out), stream));
     }
 
+    /**
+     * Captures the work `queue` puts on this backend's stream into a CUDA graph instead of running it;
+     * replaying the graph re-runs it with one launch. `queue` must not synchronize or allocate new
+     * device memory: run the same work once before so the pool's free lists already hold its buffers.
+     */
+    public CudaGraph capture(Runnable queue) {
+        call(() -> {
+            cuda.beginCapture(stream);
+            return null;
+        });
+        try {
+            queue.run();
+        } catch (RuntimeException e) {
+            try {
+                cuda.endCapture(stream);
+            } catch (Throwable ignored) {
+                // the capture is broken anyway; report the original error
+            }
+            throw e;
+        }
+        return new CudaGraph(call(() -> cuda.endCapture(stream)));
+    }
+
+    /** An instantiated CUDA graph on this backend's stream. */
+    public final class CudaGraph implements AutoCloseable {
+        private final MemorySegment exec;
+
+        private CudaGraph(MemorySegment exec) {
+            this.exec = exec;
+        }
+
+        public void replay() {
+            call(() -> {
+                cuda.launchGraph(exec, stream);
+                return null;
+            });
+        }
+
+        @Override
+        public void close() {
+            call(() -> {
+                cuda.destroyGraph(exec);
+                return null;
+            });
+        }
+    }
+
     /** Waits for all queued work; surfaces asynchronous kernel errors. */
     public void synchronize() {
         call(() -> {

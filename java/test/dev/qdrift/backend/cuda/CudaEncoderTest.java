@@ -119,6 +119,33 @@ class CudaEncoderTest {
     }
 
     @Test
+    void aCapturedGraphReplaysTheSameForward() {
+        BertConfig c = RandomWeights.shape("minilm");
+        try (CudaBackend gpu = CudaBackend.open(0)) {
+            Encoder enc = new Encoder(RandomWeights.generate(c, 9, false), gpu);
+            TokenBatch in = randomBatch(new Random(System.nanoTime()), 6, 40, c.vocabSize());
+            float[] want = enc.forward(in, Pooling.MEAN).pooled();
+            try (Backend.Scope inputs = gpu.openScope()) {
+                Backend.IntBuf ids = gpu.uploadInts(in.ids()), types = gpu.uploadInts(in.typeIds()), mask = gpu.uploadInts(in.mask());
+                try (Backend.Scope warm = gpu.openScope()) {
+                    enc.run(ids, types, mask, in.batch(), in.seqLen(), Pooling.MEAN, null);
+                }
+                try (Backend.Scope captured = gpu.openScope()) {
+                    Encoder.OnBackend[] out = new Encoder.OnBackend[1];
+                    try (CudaBackend.CudaGraph g = gpu.capture(() -> out[0] = enc.run(ids, types, mask, in.batch(), in.seqLen(), Pooling.MEAN, null))) {
+                        for (int replay = 0; replay < 3; replay++) {
+                            gpu.poison(out[0].pooled());
+                            g.replay();
+                            org.junit.jupiter.api.Assertions.assertArrayEquals(want, GpuTest.download(gpu, out[0].pooled()),
+                                    "graph replay " + replay);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void outOfMemoryIsAJavaExceptionAndTheBackendRecovers() {
         BertConfig c = RandomWeights.shape("minilm");
         try (CudaBackend gpu = CudaBackend.open(0)) {
