@@ -9,8 +9,10 @@ MVN := mvn -B -q
 
 .PHONY: build test demo bench-cpu clean native gpu-bundle gpu-test
 
-## build: compile and package the CLI (target/qdrift.jar + target/lib)
-build:
+HAVE_NVCC := $(shell command -v $(or $(NVCC),nvcc) 2>/dev/null)
+
+## build: compile and package the CLI (target/qdrift.jar + target/lib), with the CUDA library when nvcc is here
+build: $(if $(HAVE_NVCC),native)
 	$(MVN) package -DskipTests
 
 ## test: the whole test suite (what CI runs); GPU tests skip with a reason on machines without one
