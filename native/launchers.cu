@@ -4,6 +4,7 @@
 #include "activation.cuh"
 #include "attention.cuh"
 #include "embedding.cuh"
+#include "fake_quant.cuh"
 #include "layernorm.cuh"
 
 #define S(stream) ((cudaStream_t)(stream))
@@ -63,6 +64,20 @@ int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int 
 int qd_pool(const float *hidden, const int *mask, int batch, int seq, int dim, int mode, float *out, void *stream) {
     if (batch <= 0 || seq <= 0 || dim <= 0 || mode < 0 || mode > 1) return cudaErrorInvalidValue;
     qd::pool_kernel<<<batch, 128, 0, S(stream)>>>(hidden, mask, seq, dim, mode, out);
+    return cudaGetLastError();
+}
+
+int qd_fake_quant_columns(float *x, int rows, int cols, const float *scale, const float *zero_point, int qmin, int qmax,
+                          void *stream) {
+    if (rows <= 0 || cols <= 0 || qmin >= qmax) return cudaErrorInvalidValue;
+    size_t n = (size_t)rows * cols;
+    qd::fake_quant_columns_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(x, cols, n, scale, zero_point, (float)qmin, (float)qmax);
+    return cudaGetLastError();
+}
+
+int qd_fake_quant_rows(float *x, int rows, int cols, int bits, int symmetric, void *stream) {
+    if (rows <= 0 || cols <= 0 || bits < 2 || bits > 8) return cudaErrorInvalidValue;
+    qd::fake_quant_rows_kernel<<<rows, 128, 0, S(stream)>>>(x, cols, bits, symmetric);
     return cudaGetLastError();
 }
 

@@ -68,6 +68,58 @@ int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int 
 /* out[b,:] = hidden[b,0,:] (mode 0, CLS) or the mean over tokens with mask 1 (mode 1). */
 int qd_pool(const float *hidden, const int *mask, int batch, int seq, int dim, int mode, float *out, void *stream);
 
+/* ---- simulated quantization (fake-quant), in place; CPU counterpart: CpuBackend.fakeQuant* ----
+ * q = clamp(rint(x / scale) + zero_point, qmin, qmax) (rint: round half to even), x = (q - zero_point) * scale. */
+
+/* Per column c: scale[c], zero_point[c] (per-tensor: all alike; per-embedding-group: shared in a group). */
+int qd_fake_quant_columns(float *x, int rows, int cols, const float *scale, const float *zero_point, int qmin, int qmax,
+                          void *stream);
+/* Per row (token), range from the row itself: symmetric uses max|x| / qmax, asymmetric min/max with the
+ * range widened to include 0. bits in 2..8. */
+int qd_fake_quant_rows(float *x, int rows, int cols, int bits, int symmetric, void *stream);
+
+
+/* ---- INT8: quantize FP32 -> s8, s8 x s8 GEMM on the tensor cores (cuda/quantize.cuh, cuda/int8_gemm.cuh,
+ * native/int8.cu) ----
+ *
+ * Quantization is symmetric: q = clamp(rint(x / s), -127, 127), x / s the correctly rounded FP32 division,
+ * rint round-half-to-even (bit-identical to Java's (int) Math.rint(x / s) in float); dequantized x = q * s.
+ *
+ * The GEMMs compute the "TN" product C[m,n] = sum_k a[m,k] * b[n,k] with a = activations [m x k] s8 and
+ * b = weights [n x k] s8, both row-major (each output channel's k values contiguous), summed exactly in s32
+ * (exact for k < 133,000). Requirements: m, n, k > 0; k % 16 == 0; a and b 16-byte aligned (cudaMalloc
+ * pointers are); outputs 8-byte aligned when n is even. m, n and k need not be multiples of any tile.
+ * `tile`: -1 picks a tile shape for the problem; 0..5 forces one (see qd_i8_gemm_tile_info; for tests and
+ * benchmarks). Bad arguments return cudaErrorInvalidValue (1).
+ */
+
+/* q = clamp(rint(x / scale), -127, 127) over rows*cols elements; scale > 0. */
+int qd_quantize_s8_tensor(const float *x, int rows, int cols, float scale, signed char *q, void *stream);
+/* Per row r: scales[r] = max_c |x[r,c]| / 127 (1 for an all-zero row), q[r,:] quantized with it. */
+int qd_quantize_s8_token(const float *x, int rows, int cols, signed char *q, float *scales, void *stream);
+/* Per group of columns: group g = columns [g*cols/groups, (g+1)*cols/groups), scale scales[g] (> 0);
+ * cols % groups == 0. */
+int qd_quantize_s8_group(const float *x, int rows, int cols, int groups, const float *scales, signed char *q, void *stream);
+
+/* c[m,n] = sum_k a[m,k] b[n,k] (int32). */
+int qd_i8_gemm_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, int tile, void *stream);
+/* y[m,n] = act(acc[m,n] * x_scale[x_per_row ? m : 0] * w_scale[w_per_col ? n : 0] + bias[n]) + residual[m,n],
+ * acc the s32 sum above converted to float; act 0 none, 1 exact-erf GELU; bias and residual may be NULL. */
+int qd_i8_gemm_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
+                   const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
+                   int tile, void *stream);
+/* Per-embedding-group activation scales: the k channels form `groups` contiguous groups of k/groups channels
+ * ((k / groups) % 16 == 0), a[:, group g] quantized with group_scales[g]:
+ * y[m,n] = act(w_scale[w_per_col ? n : 0] * sum_g group_scales[g] * acc_g[m,n] + bias[n]) + residual[m,n],
+ * acc_g the s32 sum over group g's channels, folded into an FP32 sum group by group. Tiles 0, 4, 5 only. */
+int qd_i8_gemm_peg_f32(const signed char *a, const signed char *b, int m, int n, int k, int groups, const float *group_scales,
+                       const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
+                       int tile, void *stream);
+/* Tile shape `tile` (0..5): block rows x columns, warps, pipeline stages, whether the PEG GEMM has it. */
+int qd_i8_gemm_tile_info(int tile, int *bm, int *bn, int *warps, int *stages, int *peg);
+/* The tile the launchers pick for an m x n x k problem (-1 tile) on the current device. */
+int qd_i8_gemm_pick_tile(int m, int n, int k, int peg, int *tile);
+
 #ifdef __cplusplus
 }
 #endif

@@ -82,6 +82,20 @@ public interface Backend extends AutoCloseable {
     /** out[b,:] = hidden[b,0,:] (CLS) or the mean of hidden[b,t,:] over real tokens (MEAN). */
     void pool(FloatBuf hidden, IntBuf mask, int batch, int seq, int dim, Pooling mode, FloatBuf out);
 
+    /**
+     * Simulated quantization in place, per column: q = clamp(rint(x / scale[c]) + zeroPoint[c], qmin, qmax),
+     * x = (q - zeroPoint[c]) * scale[c], rint rounding half to even. Per-tensor quantization passes the
+     * same scale for every column; per-embedding-group shares one within each group.
+     */
+    void fakeQuantColumns(FloatBuf x, int rows, int cols, FloatBuf scale, FloatBuf zeroPoint, int qmin, int qmax);
+
+    /**
+     * Simulated dynamic per-row (per-token) quantization in place: each row's range is its own
+     * (widened to include 0); symmetric: scale = max|x| / (2^(bits-1) - 1), q in [-qmax, qmax];
+     * asymmetric: scale = (max - min) / (2^bits - 1), zero point rint(-min / scale), q in [0, 2^bits - 1].
+     */
+    void fakeQuantRows(FloatBuf x, int rows, int cols, int bits, boolean symmetric);
+
     @Override
     void close();
 }

@@ -145,9 +145,13 @@ public final class Outliers {
 
         // Pass 2: how often, where and on which tokens each 6σ outlier channel fires.
         TriggerObserver triggers = new TriggerObserver(backend);
-        for (Map.Entry<String, ChannelStats> e : stats.sites.entrySet()) {
-            int[] outliers = e.getValue().outlierChannels6Sigma();
-            if (outliers.length > 0) triggers.follow(e.getKey(), new OutlierTriggers(outliers, e.getValue().sigmaThreshold(SIGMAS)));
+        for (int l = -1; l < cfg.layers(); l++) {
+            for (Site s : SITES) {
+                ChannelStats st = stats.sites.get(s.key(l));
+                if (st == null) continue;
+                int[] outliers = st.outlierChannels6Sigma();
+                if (outliers.length > 0) triggers.follow(s, l, new OutlierTriggers(outliers, st.sigmaThreshold(SIGMAS)));
+            }
         }
         long[] categoryTokens = new long[OutlierTokenCategory.values().length];
         Progress p2 = new Progress("outliers 2/2", data.size());
@@ -266,9 +270,9 @@ public final class Outliers {
             super(backend);
         }
 
-        void follow(String key, OutlierTriggers t) {
-            sites.put(key, t);
-            for (Site s : Site.values()) if (key.equals(s.key(-1)) || key.endsWith("." + s.name().toLowerCase())) kinds.add(s);
+        void follow(Site site, int layer, OutlierTriggers t) {
+            sites.put(site.key(layer), t);
+            kinds.add(site);
         }
 
         @Override

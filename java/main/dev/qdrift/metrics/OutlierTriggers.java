@@ -15,7 +15,7 @@ public final class OutlierTriggers {
     private final double threshold;
     private final long[] tokenHits, inputHits;
     private final long[][] categoryHits;
-    private long tokens, inputs;
+    private long tokenCount, inputCount;
 
     /** @param channels the outlier channel indices to follow; threshold in the units of the activations */
     public OutlierTriggers(int[] channels, double threshold) {
@@ -39,7 +39,7 @@ public final class OutlierTriggers {
             for (int t = 0; t < seqLen; t++) {
                 int row = i * seqLen + t;
                 if (mask[row] == 0) continue;
-                tokens++;
+                tokenCount++;
                 int category = OutlierTokenCategory.of(tokens[i][t]).ordinal();
                 int off = row * cols;
                 for (int c = 0; c < channels.length; c++) {
@@ -50,7 +50,7 @@ public final class OutlierTriggers {
                     }
                 }
             }
-            inputs++;
+            inputCount++;
             for (int c = 0; c < channels.length; c++) if (fired[c]) inputHits[c]++;
         }
     }
@@ -65,12 +65,12 @@ public final class OutlierTriggers {
 
     /** Real tokens seen. */
     public long tokens() {
-        return tokens;
+        return tokenCount;
     }
 
     /** Inputs seen. */
     public long inputs() {
-        return inputs;
+        return inputCount;
     }
 
     /** Tokens on which the i-th followed channel fired. */
@@ -80,7 +80,7 @@ public final class OutlierTriggers {
 
     /** Fraction of tokens on which the i-th followed channel fired. */
     public double tokenRate(int i) {
-        return tokens == 0 ? 0 : (double) tokenHits[i] / tokens;
+        return tokenCount == 0 ? 0 : (double) tokenHits[i] / tokenCount;
     }
 
     /** Inputs in which the i-th followed channel fired at least once. */
@@ -89,7 +89,7 @@ public final class OutlierTriggers {
     }
 
     public double inputRate(int i) {
-        return inputs == 0 ? 0 : (double) inputHits[i] / inputs;
+        return inputCount == 0 ? 0 : (double) inputHits[i] / inputCount;
     }
 
     /** Hits of the i-th followed channel on tokens of a category. */

@@ -21,14 +21,21 @@ public final class Encoder {
     private final FloatBuf word, position, type, embGamma, embBeta;
     private final List<LayerOnBackend> layers = new ArrayList<>();
     private final LinearWeights pooler;
+    private final ActivationTransform transform;
 
     private record LayerOnBackend(LinearWeights query, LinearWeights key, LinearWeights value, LinearWeights attentionOut,
                                   FloatBuf attnGamma, FloatBuf attnBeta, LinearWeights intermediate, LinearWeights output,
                                   FloatBuf outGamma, FloatBuf outBeta) {}
 
     public Encoder(BertWeights w, Backend backend) {
+        this(w, backend, ActivationTransform.NONE);
+    }
+
+    /** An encoder whose activations are changed at some sites (a quantized model: fake-quant weights + transform). */
+    public Encoder(BertWeights w, Backend backend, ActivationTransform transform) {
         this.config = w.config();
         this.backend = backend;
+        this.transform = transform;
         word = backend.upload(w.wordEmbeddings());
         position = backend.upload(w.positionEmbeddings());
         type = backend.upload(w.typeEmbeddings());
@@ -106,32 +113,30 @@ public final class Encoder {
             throw new QdriftException("pooling 'pooler' needs pooler weights, which this model does not have; use cls or mean");
         FloatBuf x = backend.allocate(rows * h), q = backend.allocate(rows * h), k = backend.allocate(rows * h),
                 v = backend.allocate(rows * h), ctx = backend.allocate(rows * h), ffn = backend.allocate(rows * f);
-        FloatBuf sum = observer != null && (observer.wants(Site.ATTENTION_RESIDUAL) || observer.wants(Site.OUTPUT_RESIDUAL))
-                ? backend.allocate(rows * h) : null;
+        boolean residualSums = wants(observer, Site.ATTENTION_RESIDUAL) || wants(observer, Site.OUTPUT_RESIDUAL)
+                || transforms(Site.ATTENTION_RESIDUAL) || transforms(Site.OUTPUT_RESIDUAL);
+        FloatBuf sum = residualSums ? backend.allocate(rows * h) : null;
 
         backend.embed(ids, types, word, position, type, b, t, h, x);
         backend.addLayerNorm(x, null, embGamma, embBeta, config.layerNormEps(), rows, h, x, null);
-        observe(observer, -1, Site.EMBEDDINGS, x, rows, h);
+        site(observer, -1, Site.EMBEDDINGS, x, rows, h);
         for (int l = 0; l < layers.size(); l++) {
             LayerOnBackend L = layers.get(l);
+            // ATTENTION_INPUT is the tensor OUTPUT_NORM / EMBEDDINGS just produced: observed, never transformed twice.
             observe(observer, l, Site.ATTENTION_INPUT, x, rows, h);
             backend.linear(x, rows, L.query, Epilogue.NONE, q);
             backend.linear(x, rows, L.key, Epilogue.NONE, k);
             backend.linear(x, rows, L.value, Epilogue.NONE, v);
             backend.attention(q, k, v, mask, b, t, config.heads(), config.headDim(), ctx);
-            observe(observer, l, Site.ATTENTION_CONTEXT, ctx, rows, h);
+            site(observer, l, Site.ATTENTION_CONTEXT, ctx, rows, h);
             backend.linear(ctx, rows, L.attentionOut, Epilogue.NONE, q);
-            FloatBuf s = wants(observer, Site.ATTENTION_RESIDUAL) ? sum : null;
-            backend.addLayerNorm(q, x, L.attnGamma, L.attnBeta, config.layerNormEps(), rows, h, x, s);
-            if (s != null) observe(observer, l, Site.ATTENTION_RESIDUAL, s, rows, h);
-            observe(observer, l, Site.ATTENTION_NORM, x, rows, h);
+            residualNorm(observer, l, Site.ATTENTION_RESIDUAL, q, x, L.attnGamma, L.attnBeta, sum, rows);
+            site(observer, l, Site.ATTENTION_NORM, x, rows, h);
             backend.linear(x, rows, L.intermediate, Epilogue.GELU, ffn);
-            observe(observer, l, Site.INTERMEDIATE, ffn, rows, f);
+            site(observer, l, Site.INTERMEDIATE, ffn, rows, f);
             backend.linear(ffn, rows, L.output, Epilogue.NONE, q);
-            s = wants(observer, Site.OUTPUT_RESIDUAL) ? sum : null;
-            backend.addLayerNorm(q, x, L.outGamma, L.outBeta, config.layerNormEps(), rows, h, x, s);
-            if (s != null) observe(observer, l, Site.OUTPUT_RESIDUAL, s, rows, h);
-            observe(observer, l, Site.OUTPUT_NORM, x, rows, h);
+            residualNorm(observer, l, Site.OUTPUT_RESIDUAL, q, x, L.outGamma, L.outBeta, sum, rows);
+            site(observer, l, Site.OUTPUT_NORM, x, rows, h);
         }
         FloatBuf pooled = backend.allocate(b * h);
         backend.pool(x, mask, b, t, h, pooling == Pooling.MEAN ? Backend.Pooling.MEAN : Backend.Pooling.CLS, pooled);
@@ -141,6 +146,34 @@ public final class Encoder {
             pooled = p;
         }
         return new OnBackend(x, pooled);
+    }
+
+    /** x = LayerNorm(branch + x); the pre-norm sum is materialized only when a transform or observer needs it. */
+    private void residualNorm(ActivationObserver observer, int l, Site site, FloatBuf branch, FloatBuf x, FloatBuf gamma, FloatBuf beta,
+                              FloatBuf sum, int rows) {
+        int h = config.hidden();
+        boolean quantize = transform.at(l, site);
+        if (!quantize && !wants(observer, site)) {
+            backend.addLayerNorm(branch, x, gamma, beta, config.layerNormEps(), rows, h, x, null);
+            return;
+        }
+        backend.addLayerNorm(branch, x, gamma, beta, config.layerNormEps(), rows, h, x, sum);
+        if (quantize) {
+            transform.apply(l, site, sum, rows, h);
+            backend.addLayerNorm(sum, null, gamma, beta, config.layerNormEps(), rows, h, x, null);
+        }
+        observe(observer, l, site, sum, rows, h);
+    }
+
+    private boolean transforms(Site s) {
+        for (int l = 0; l < layers.size(); l++) if (transform.at(l, s)) return true;
+        return false;
+    }
+
+    /** Transform (if the site is quantized), then observe. */
+    private void site(ActivationObserver observer, int layer, Site s, FloatBuf v, int rows, int cols) {
+        if (transform.at(layer, s)) transform.apply(layer, s, v, rows, cols);
+        observe(observer, layer, s, v, rows, cols);
     }
 
     private static boolean wants(ActivationObserver o, Site s) {

@@ -1,6 +1,7 @@
 package dev.qdrift.backend.cpu;
 
 import dev.qdrift.backend.Backend;
+import dev.qdrift.backend.QuantGrid;
 import dev.qdrift.model.BertWeights;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -152,25 +153,52 @@ public final class CpuBackend implements Backend {
         CpuGemm.multiply(f(x), rows, (CpuGemm.Packed) w, epilogue, f(y));
     }
 
+    /** Rows per parallel layer-norm task. */
+    private static final int NORM_ROWS = 32;
+
     @Override
     public void addLayerNorm(FloatBuf xBuf, FloatBuf residualBuf, FloatBuf gammaBuf, FloatBuf betaBuf, float eps,
                              int rows, int dim, FloatBuf outBuf, FloatBuf sumBuf) {
         float[] x = f(xBuf), res = residualBuf == null ? null : f(residualBuf), g = f(gammaBuf), b = f(betaBuf), out = f(outBuf);
         float[] sumOut = sumBuf == null ? null : f(sumBuf);
-        IntStream.range(0, rows).parallel().forEach(r -> {
-            int o = r * dim;
+        parallelFor((rows + NORM_ROWS - 1) / NORM_ROWS, task -> {
             float[] v = new float[dim];
-            for (int d = 0; d < dim; d++) v[d] = res == null ? x[o + d] : x[o + d] + res[o + d];
-            if (sumOut != null) System.arraycopy(v, 0, sumOut, o, dim);
-            float mean = sum(v) / dim;
-            float var = 0;
-            for (int d = 0; d < dim; d++) {
-                float c = v[d] - mean;
-                var += c * c;
-            }
-            float inv = (float) (1 / Math.sqrt(var / dim + eps));
-            for (int d = 0; d < dim; d++) out[o + d] = (v[d] - mean) * inv * g[d] + b[d];
+            for (int r = task * NORM_ROWS; r < Math.min(rows, task * NORM_ROWS + NORM_ROWS); r++)
+                layerNormRow(x, res, g, b, eps, r * dim, dim, v, out, sumOut);
         });
+    }
+
+    /**
+     * One row: v = x + residual (kept in scratch v, since out may alias x or residual), mean and
+     * variance as vector partial sums added up by {@link CpuMath#sumLanes} (a fixed order), then the
+     * normalized row.
+     */
+    private static void layerNormRow(float[] x, float[] res, float[] g, float[] b, float eps, int o, int dim,
+                                     float[] v, float[] out, float[] sumOut) {
+        int bound = S.loopBound(dim), d;
+        for (d = 0; d < bound; d += S.length()) {
+            FloatVector s = FloatVector.fromArray(S, x, o + d);
+            if (res != null) s = s.add(FloatVector.fromArray(S, res, o + d));
+            s.intoArray(v, d);
+        }
+        for (; d < dim; d++) v[d] = res == null ? x[o + d] : x[o + d] + res[o + d];
+        if (sumOut != null) System.arraycopy(v, 0, sumOut, o, dim);
+        float mean = sum(v) / dim;
+        FloatVector acc = FloatVector.zero(S);
+        for (d = 0; d < bound; d += S.length()) {
+            FloatVector c = FloatVector.fromArray(S, v, d).sub(mean);
+            acc = c.fma(c, acc);
+        }
+        float var = CpuMath.sumLanes(acc);
+        for (; d < dim; d++) {
+            float c = v[d] - mean;
+            var += c * c;
+        }
+        float inv = (float) (1 / Math.sqrt(var / dim + eps));
+        for (d = 0; d < bound; d += S.length())
+            FloatVector.fromArray(S, v, d).sub(mean).mul(inv).mul(FloatVector.fromArray(S, g, d))
+                    .add(FloatVector.fromArray(S, b, d)).intoArray(out, o + d);
+        for (; d < dim; d++) out[o + d] = (v[d] - mean) * inv * g[d] + b[d];
     }
 
     private static float sum(float[] v) {
@@ -215,6 +243,29 @@ public final class CpuBackend implements Backend {
             }
             for (int d = 0; d < dim; d++) out[b * dim + d] /= n;
         }
+    }
+
+    @Override
+    public void fakeQuantColumns(FloatBuf xBuf, int rows, int cols, FloatBuf scaleBuf, FloatBuf zpBuf, int qmin, int qmax) {
+        float[] x = f(xBuf), scale = f(scaleBuf), zp = f(zpBuf);
+        parallelFor(rows, r -> {
+            for (int c = 0, o = r * cols; c < cols; c++, o++) x[o] = QuantGrid.fakeQuant(x[o], scale[c], zp[c], qmin, qmax);
+        });
+    }
+
+    @Override
+    public void fakeQuantRows(FloatBuf xBuf, int rows, int cols, int bits, boolean symmetric) {
+        float[] x = f(xBuf);
+        QuantGrid grid = new QuantGrid(bits, symmetric);
+        parallelFor(rows, r -> {
+            float lo = 0f, hi = 0f;
+            for (int c = 0, o = r * cols; c < cols; c++, o++) {
+                lo = Math.min(lo, x[o]);
+                hi = Math.max(hi, x[o]);
+            }
+            QuantGrid.Params p = grid.params(lo, hi);
+            for (int c = 0, o = r * cols; c < cols; c++, o++) x[o] = grid.fakeQuant(x[o], p);
+        });
     }
 
     @Override

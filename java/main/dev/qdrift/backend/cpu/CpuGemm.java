@@ -1,9 +1,9 @@
 package dev.qdrift.backend.cpu;
 
 import dev.qdrift.backend.Backend.Epilogue;
-import java.util.stream.IntStream;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -11,19 +11,39 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>W is packed once into column panels of {@link #NR} output channels, each panel stored k-major
  * ([K][NR]), so the inner loop streams one panel contiguously while broadcasting one x value per row:
- * an MR x NR register tile of accumulators (4 rows x 2 vectors), no horizontal reductions. Row blocks
- * run in parallel; each block walks all panels so a panel is reused by every row of the block while
- * it sits in L2.
+ * an {@link #MR} x {@link #NR} register tile of accumulators, no horizontal reductions. The loops
+ * around it follow the usual CPU GEMM blocking:
+ * <ul>
+ *   <li>parallel tasks are blocks of {@link #MC} rows, handed out one at a time
+ *       ({@link CpuBackend#parallelFor}); each walks all panels, so its x rows stay in L2;
+ *   <li>within a panel, K is cut into slices of {@link #KC}: a KC x NR panel slice (16 KiB with
+ *       16-lane vectors) stays in L1 while every row tile of the block uses it, instead of streaming
+ *       the whole K x NR panel from L2 once per row tile. Partial sums go through y between slices.
+ * </ul>
+ * The epilogue (bias, then GELU or tanh) runs on a block's panel once all its K slices are done, while
+ * that panel of y is still in L1, in a separate small loop: inlined into the tile kernel, the GELU
+ * code would bloat the hot loop's compiled code for every caller.
+ *
+ * <p>Bit-reproducibility: every output is one FMA chain over k = 0 .. K-1 in order, starting from 0,
+ * plus the bias; spilling the chain to y between K slices stores an FP32 value exactly, and the edge
+ * kernel ({@link #tileRow}) does the same chain. So an output's value depends on neither its position
+ * in a tile nor the row blocking nor which thread computes it.
  */
 final class CpuGemm {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
-    /** Output channels per panel: two vectors. */
+    /** Output channels per panel (the tile's N): two vectors. */
     static final int NR = 2 * L;
-    /** Rows per register tile. */
-    private static final int MR = 4;
-    /** Rows per parallel task. */
-    private static final int ROW_BLOCK = 64;
+    /**
+     * Rows per register tile (the tile's M): 6 x 2 accumulators, 2 panel vectors and a broadcast use
+     * 15 of the 32 AVX-512 registers, and each panel vector loaded feeds 6 FMAs (4 x 2 fed 4, 8 x 2 was
+     * no faster).
+     */
+    static final int MR = 6;
+    /** K per slice: a KC x NR panel slice is 16 KiB with 16-lane vectors, half of L1d. */
+    static final int KC = Integer.getInteger("kc", 128);
+    /** Rows per parallel task: a multiple of MR, small enough to balance two threads to ~1%. */
+    static final int MC = Integer.getInteger("mc", 8 * MR);
 
     /** A linear layer packed for {@link #multiply}: panels of W^T and the bias padded to whole panels. */
     record Packed(int out, int in, float[] panels, float[] bias) implements dev.qdrift.backend.Backend.LinearWeights {}
@@ -42,24 +62,58 @@ final class CpuGemm {
     }
 
     static void multiply(float[] x, int rows, Packed w, Epilogue epilogue, float[] y) {
-        int blocks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
-        IntStream.range(0, blocks).parallel().forEach(blk -> {
-            int r0 = blk * ROW_BLOCK, r1 = Math.min(rows, r0 + ROW_BLOCK);
-            for (int panel = 0; panel * NR < w.out(); panel++) {
-                int r = r0;
-                for (; r + MR <= r1; r += MR) tile4(x, r, w, panel, epilogue, y);
-                for (; r < r1; r++) tile1(x, r, w, panel, epilogue, y);
-            }
-        });
+        CpuBackend.parallelFor((rows + MC - 1) / MC, blk -> block(x, blk * MC, Math.min(rows, blk * MC + MC), w, epilogue, y));
     }
 
-    private static void tile4(float[] x, int r, Packed w, int panel, Epilogue e, float[] y) {
-        int k = w.in();
+    /** Rows r0 .. r1-1 of y, all panels. */
+    private static void block(float[] x, int r0, int r1, Packed w, Epilogue e, float[] y) {
+        int k = w.in(), out = w.out();
+        int tileEnd = r0 + (r1 - r0) / MR * MR;
+        int fullPanels = out / NR, panels = (out + NR - 1) / NR;
+        for (int panel = 0; panel < fullPanels; panel++) {
+            for (int k0 = 0; k0 < k; k0 += KC) {
+                int k1 = Math.min(k, k0 + KC);
+                for (int r = r0; r < tileEnd; r += MR) tile(x, r, k0, k1, w, panel, y);
+            }
+            for (int r = tileEnd; r < r1; r++) tileRow(x, r, w, panel, y);
+            epilogue(e, y, r0, r1, out, panel * NR);
+        }
+        // A last panel cut short by out: the row kernel with masked stores, then the masked epilogue.
+        for (int panel = fullPanels; panel < panels; panel++) {
+            for (int r = r0; r < r1; r++) tileRow(x, r, w, panel, y);
+            epilogue(e, y, r0, r1, out, panel * NR);
+        }
+    }
+
+    /**
+     * The MR x NR register tile over k0 .. k1-1: starts from 0 on the first slice, else from the
+     * partial sums in y; adds the bias after the last slice.
+     */
+    private static void tile(float[] x, int r, int k0, int k1, Packed w, int panel, float[] y) {
+        int k = w.in(), out = w.out(), n0 = panel * NR;
         float[] p = w.panels();
-        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-        int xa = r * k, xb = xa + k, xc = xb + k, xd = xc + k;
-        int wp = panel * k * NR;
-        for (int kk = 0; kk < k; kk++, wp += NR) {
+        int y0 = r * out + n0, y1 = y0 + out, y2 = y1 + out, y3 = y2 + out, y4 = y3 + out, y5 = y4 + out;
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        if (k0 == 0) {
+            c00 = FloatVector.zero(S);
+            c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = c00;
+        } else {
+            c00 = FloatVector.fromArray(S, y, y0);
+            c01 = FloatVector.fromArray(S, y, y0 + L);
+            c10 = FloatVector.fromArray(S, y, y1);
+            c11 = FloatVector.fromArray(S, y, y1 + L);
+            c20 = FloatVector.fromArray(S, y, y2);
+            c21 = FloatVector.fromArray(S, y, y2 + L);
+            c30 = FloatVector.fromArray(S, y, y3);
+            c31 = FloatVector.fromArray(S, y, y3 + L);
+            c40 = FloatVector.fromArray(S, y, y4);
+            c41 = FloatVector.fromArray(S, y, y4 + L);
+            c50 = FloatVector.fromArray(S, y, y5);
+            c51 = FloatVector.fromArray(S, y, y5 + L);
+        }
+        int xa = r * k + k0, xb = xa + k, xc = xb + k, xd = xc + k, xe = xd + k, xf = xe + k;
+        int wp = panel * k * NR + k0 * NR;
+        for (int kk = 0, n = k1 - k0; kk < n; kk++, wp += NR) {
             FloatVector w0 = FloatVector.fromArray(S, p, wp), w1 = FloatVector.fromArray(S, p, wp + L);
             FloatVector a = FloatVector.broadcast(S, x[xa + kk]);
             c00 = w0.fma(a, c00);
@@ -73,15 +127,48 @@ final class CpuGemm {
             a = FloatVector.broadcast(S, x[xd + kk]);
             c30 = w0.fma(a, c30);
             c31 = w1.fma(a, c31);
+            a = FloatVector.broadcast(S, x[xe + kk]);
+            c40 = w0.fma(a, c40);
+            c41 = w1.fma(a, c41);
+            a = FloatVector.broadcast(S, x[xf + kk]);
+            c50 = w0.fma(a, c50);
+            c51 = w1.fma(a, c51);
         }
-        store(c00, c01, r, w, panel, e, y);
-        store(c10, c11, r + 1, w, panel, e, y);
-        store(c20, c21, r + 2, w, panel, e, y);
-        store(c30, c31, r + 3, w, panel, e, y);
+        if (k1 == k) {
+            FloatVector b0 = FloatVector.fromArray(S, w.bias(), n0), b1 = FloatVector.fromArray(S, w.bias(), n0 + L);
+            c00 = c00.add(b0);
+            c01 = c01.add(b1);
+            c10 = c10.add(b0);
+            c11 = c11.add(b1);
+            c20 = c20.add(b0);
+            c21 = c21.add(b1);
+            c30 = c30.add(b0);
+            c31 = c31.add(b1);
+            c40 = c40.add(b0);
+            c41 = c41.add(b1);
+            c50 = c50.add(b0);
+            c51 = c51.add(b1);
+        }
+        c00.intoArray(y, y0);
+        c01.intoArray(y, y0 + L);
+        c10.intoArray(y, y1);
+        c11.intoArray(y, y1 + L);
+        c20.intoArray(y, y2);
+        c21.intoArray(y, y2 + L);
+        c30.intoArray(y, y3);
+        c31.intoArray(y, y3 + L);
+        c40.intoArray(y, y4);
+        c41.intoArray(y, y4 + L);
+        c50.intoArray(y, y5);
+        c51.intoArray(y, y5 + L);
     }
 
-    private static void tile1(float[] x, int r, Packed w, int panel, Epilogue e, float[] y) {
-        int k = w.in();
+    /**
+     * One row of one panel over the whole K, plus the bias: the rows left over after whole tiles, and
+     * the last panel when out is not a multiple of NR (stores masked to the real channels).
+     */
+    private static void tileRow(float[] x, int r, Packed w, int panel, float[] y) {
+        int k = w.in(), out = w.out(), n0 = panel * NR;
         float[] p = w.panels();
         FloatVector c0 = FloatVector.zero(S), c1 = c0;
         int xa = r * k, wp = panel * k * NR;
@@ -90,13 +177,8 @@ final class CpuGemm {
             c0 = FloatVector.fromArray(S, p, wp).fma(a, c0);
             c1 = FloatVector.fromArray(S, p, wp + L).fma(a, c1);
         }
-        store(c0, c1, r, w, panel, e, y);
-    }
-
-    private static void store(FloatVector c0, FloatVector c1, int r, Packed w, int panel, Epilogue e, float[] y) {
-        int n0 = panel * NR, out = w.out();
-        c0 = apply(e, c0.add(FloatVector.fromArray(S, w.bias(), n0)));
-        c1 = apply(e, c1.add(FloatVector.fromArray(S, w.bias(), n0 + L)));
+        c0 = c0.add(FloatVector.fromArray(S, w.bias(), n0));
+        c1 = c1.add(FloatVector.fromArray(S, w.bias(), n0 + L));
         int off = r * out + n0;
         if (n0 + NR <= out) {
             c0.intoArray(y, off);
@@ -108,11 +190,26 @@ final class CpuGemm {
         }
     }
 
+    /** Applies the activation in place to rows r0 .. r1-1, channels n0 .. n0+NR-1 (clipped to out). */
+    private static void epilogue(Epilogue e, float[] y, int r0, int r1, int out, int n0) {
+        if (e == Epilogue.NONE) return;
+        for (int c = n0; c < n0 + NR && c < out; c += L) {
+            if (c + L <= out) {
+                for (int r = r0, o = r0 * out + c; r < r1; r++, o += out)
+                    apply(e, FloatVector.fromArray(S, y, o)).intoArray(y, o);
+            } else {
+                VectorMask<Float> m = S.indexInRange(c, out);
+                for (int r = r0, o = r0 * out + c; r < r1; r++, o += out)
+                    apply(e, FloatVector.fromArray(S, y, o, m)).intoArray(y, o, m);
+            }
+        }
+    }
+
     private static FloatVector apply(Epilogue e, FloatVector v) {
         return switch (e) {
             case NONE -> v;
             case GELU -> CpuMath.gelu(v);
-            case TANH -> v.lanewise(jdk.incubator.vector.VectorOperators.TANH);
+            case TANH -> v.lanewise(VectorOperators.TANH);
         };
     }
 

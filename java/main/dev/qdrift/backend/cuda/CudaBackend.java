@@ -249,6 +249,18 @@ public final class CudaBackend implements Backend {
                 p(out), stream));
     }
 
+    @Override
+    public void fakeQuantColumns(FloatBuf x, int rows, int cols, FloatBuf scale, FloatBuf zeroPoint, int qmin, int qmax) {
+        launch("qd_fake_quant_columns " + rows + "x" + cols, () -> (int) cuda.fakeQuantColumns.invokeExact(p(x), rows, cols, p(scale),
+                p(zeroPoint), qmin, qmax, stream));
+    }
+
+    @Override
+    public void fakeQuantRows(FloatBuf x, int rows, int cols, int bits, boolean symmetric) {
+        int sym = symmetric ? 1 : 0;
+        launch("qd_fake_quant_rows " + rows + "x" + cols, () -> (int) cuda.fakeQuantRows.invokeExact(p(x), rows, cols, bits, sym, stream));
+    }
+
     /**
      * Captures the work `queue` puts on this backend's stream into a CUDA graph instead of running it;
      * replaying the graph re-runs it with one launch. `queue` must not synchronize or allocate new

@@ -82,6 +82,34 @@ final class QdriftCuda {
     // int qd_pool(const float *hidden, const int *mask, int batch, int seq, int dim, int mode, float *out, void *stream);
     final MethodHandle pool;
 
+    // int qd_fake_quant_columns(float *x, int rows, int cols, const float *scale, const float *zero_point, int qmin, int qmax,
+    //                           void *stream);
+    final MethodHandle fakeQuantColumns;
+    // int qd_fake_quant_rows(float *x, int rows, int cols, int bits, int symmetric, void *stream);
+    final MethodHandle fakeQuantRows;
+
+    // ---- INT8 (native/int8.cu) ----
+    // int qd_quantize_s8_tensor(const float *x, int rows, int cols, float scale, signed char *q, void *stream);
+    final MethodHandle quantizeS8Tensor;
+    // int qd_quantize_s8_token(const float *x, int rows, int cols, signed char *q, float *scales, void *stream);
+    final MethodHandle quantizeS8Token;
+    // int qd_quantize_s8_group(const float *x, int rows, int cols, int groups, const float *scales, signed char *q, void *stream);
+    final MethodHandle quantizeS8Group;
+    // int qd_i8_gemm_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, int tile, void *stream);
+    final MethodHandle i8GemmS32;
+    // int qd_i8_gemm_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
+    //                    const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
+    //                    int tile, void *stream);
+    final MethodHandle i8GemmF32;
+    // int qd_i8_gemm_peg_f32(const signed char *a, const signed char *b, int m, int n, int k, int groups, const float *group_scales,
+    //                        const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
+    //                        int tile, void *stream);
+    final MethodHandle i8GemmPegF32;
+    // int qd_i8_gemm_tile_info(int tile, int *bm, int *bn, int *warps, int *stages, int *peg);
+    private final MethodHandle i8GemmTileInfo;
+    // int qd_i8_gemm_pick_tile(int m, int n, int k, int peg, int *tile);
+    private final MethodHandle i8GemmPickTile;
+
     QdriftCuda(SymbolLookup lib) {
         this.lib = lib;
         errorString = bind("qd_error_string", FunctionDescriptor.of(ADDRESS, JAVA_INT));
@@ -115,7 +143,25 @@ final class QdriftCuda {
         mergeHeads = bind("qd_merge_heads", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 ADDRESS, ADDRESS));
         maskedSoftmax = bind("qd_masked_softmax", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+        fakeQuantColumns = bind("qd_fake_quant_columns", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS,
+                JAVA_INT, JAVA_INT, ADDRESS));
+        fakeQuantRows = bind("qd_fake_quant_rows", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
         pool = bind("qd_pool", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+        quantizeS8Tensor = bind("qd_quantize_s8_tensor", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_FLOAT,
+                ADDRESS, ADDRESS));
+        quantizeS8Token = bind("qd_quantize_s8_token", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS,
+                ADDRESS));
+        quantizeS8Group = bind("qd_quantize_s8_group", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS,
+                ADDRESS, ADDRESS));
+        i8GemmS32 = bind("qd_i8_gemm_s32", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS,
+                JAVA_INT, ADDRESS));
+        i8GemmF32 = bind("qd_i8_gemm_f32", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS,
+                JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
+        i8GemmPegF32 = bind("qd_i8_gemm_peg_f32", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
+        i8GemmTileInfo = bind("qd_i8_gemm_tile_info", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                ADDRESS));
+        i8GemmPickTile = bind("qd_i8_gemm_pick_tile", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
     }
 
     private MethodHandle bind(String name, FunctionDescriptor fd) {
@@ -250,5 +296,23 @@ final class QdriftCuda {
 
     void destroyGraph(MemorySegment exec) throws Throwable {
         check((int) graphDestroy.invokeExact(exec), "cudaGraphExecDestroy");
+    }
+
+    /** INT8 GEMM tile shape `tile` as {rows, columns, warps, stages, peg (1 if the PEG GEMM has it)}, or null past the last. */
+    int[] i8GemmTileInfo(int tile) throws Throwable {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(JAVA_INT, 5);
+            int status = (int) i8GemmTileInfo.invokeExact(tile, v, v.asSlice(4), v.asSlice(8), v.asSlice(12), v.asSlice(16));
+            return status != 0 ? null : v.toArray(JAVA_INT);
+        }
+    }
+
+    /** The tile the INT8 GEMM launchers pick for an m x n x k problem on the current device. */
+    int i8GemmPickTile(int m, int n, int k, boolean peg) throws Throwable {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment t = a.allocate(JAVA_INT);
+            check((int) i8GemmPickTile.invokeExact(m, n, k, peg ? 1 : 0, t), "qd_i8_gemm_pick_tile");
+            return t.get(JAVA_INT, 0);
+        }
     }
 }

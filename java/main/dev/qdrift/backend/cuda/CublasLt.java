@@ -1,0 +1,188 @@
+package dev.qdrift.backend.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * FFM bindings of cuBLASLt (libcublasLt.so.13, bound at run time) for one product: the s8 × s8 → s32
+ * "TN" GEMM our INT8 kernel computes, row-major c[m,n] = Σ_k a[m,k]·b[n,k] (a [m × k], b [n × k]). In
+ * cuBLASLt's column-major terms that is cᵀ (n × m, ld n) = op_T(b as k × n, ld k) · op_N(a as k × m, ld k),
+ * compute type CUBLAS_COMPUTE_32I, int32 alpha = 1, beta = 0. A {@link Plan} holds the descriptors and the
+ * algorithm cuBLASLt's heuristic picked for one shape. Used as the reference point of the INT8 benchmark.
+ */
+final class CublasLt implements AutoCloseable {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final int CUBLAS_COMPUTE_32I = 72, CUDA_R_8I = 3, CUDA_R_32I = 10, CUBLAS_OP_N = 0, CUBLAS_OP_T = 1;
+    private static final int DESC_TRANSA = 3, DESC_TRANSB = 4, PREF_MAX_WORKSPACE_BYTES = 1;
+    /** sizeof(cublasLtMatmulHeuristicResult_t): algo (8 × uint64) + workspaceSize + state + wavesCount + int[4]. */
+    private static final long HEURISTIC_RESULT_BYTES = 64 + 8 + 4 + 4 + 16;
+
+    // cublasStatus_t cublasLtCreate(cublasLtHandle_t *handle);
+    private final MethodHandle create;
+    // cublasStatus_t cublasLtDestroy(cublasLtHandle_t handle);
+    private final MethodHandle destroy;
+    // cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *desc, cublasComputeType_t computeType, cudaDataType_t scaleType);
+    private final MethodHandle descCreate;
+    // cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr,
+    //     const void *buf, size_t sizeInBytes);
+    private final MethodHandle descSetAttribute;
+    // cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t desc);
+    private final MethodHandle descDestroy;
+    // cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *layout, cudaDataType type, uint64_t rows, uint64_t cols,
+    //     int64_t ld);
+    private final MethodHandle layoutCreate;
+    // cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout);
+    private final MethodHandle layoutDestroy;
+    // cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *pref);
+    private final MethodHandle prefCreate;
+    // cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t pref, cublasLtMatmulPreferenceAttributes_t attr,
+    //     const void *buf, size_t sizeInBytes);
+    private final MethodHandle prefSetAttribute;
+    // cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref);
+    private final MethodHandle prefDestroy;
+    // cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t Adesc,
+    //     cublasLtMatrixLayout_t Bdesc, cublasLtMatrixLayout_t Cdesc, cublasLtMatrixLayout_t Ddesc, cublasLtMatmulPreference_t pref,
+    //     int requestedAlgoCount, cublasLtMatmulHeuristicResult_t results[], int *returnAlgoCount);
+    private final MethodHandle algoGetHeuristic;
+    // cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t desc, const void *alpha, const void *A,
+    //     cublasLtMatrixLayout_t Adesc, const void *B, cublasLtMatrixLayout_t Bdesc, const void *beta, const void *C,
+    //     cublasLtMatrixLayout_t Cdesc, void *D, cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t *algo,
+    //     void *workspace, size_t workspaceSizeInBytes, cudaStream_t stream);
+    private final MethodHandle matmul;
+
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment handle;
+    private final MemorySegment one = arena.allocateFrom(JAVA_INT, 1), zero = arena.allocateFrom(JAVA_INT, 0);
+
+    CublasLt(SymbolLookup lib) {
+        create = bind(lib, "cublasLtCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        destroy = bind(lib, "cublasLtDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        descCreate = bind(lib, "cublasLtMatmulDescCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+        descSetAttribute = bind(lib, "cublasLtMatmulDescSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG));
+        descDestroy = bind(lib, "cublasLtMatmulDescDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        layoutCreate = bind(lib, "cublasLtMatrixLayoutCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_LONG,
+                JAVA_LONG));
+        layoutDestroy = bind(lib, "cublasLtMatrixLayoutDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        prefCreate = bind(lib, "cublasLtMatmulPreferenceCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        prefSetAttribute = bind(lib, "cublasLtMatmulPreferenceSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS,
+                JAVA_LONG));
+        prefDestroy = bind(lib, "cublasLtMatmulPreferenceDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        algoGetHeuristic = bind(lib, "cublasLtMatmulAlgoGetHeuristic", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
+        matmul = bind(lib, "cublasLtMatmul", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            check((int) create.invokeExact(p), "cublasLtCreate");
+            handle = p.get(ADDRESS, 0);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    private static MethodHandle bind(SymbolLookup lib, String name, FunctionDescriptor fd) {
+        return LINKER.downcallHandle(lib.find(name).orElseThrow(() -> new IllegalStateException("libcublasLt lacks " + name)), fd);
+    }
+
+    private static void check(int status, String what) {
+        if (status != 0) throw new CudaException(what + " failed: cublasStatus " + status, status);
+    }
+
+    /** Descriptors and the heuristic's algorithm for one m × n × k s8 TN product. */
+    final class Plan implements AutoCloseable {
+        final int m, n, k;
+        private final MemorySegment desc, aLayout, bLayout, cLayout, algo, workspace;
+        private final long workspaceBytes;
+        /** The heuristic's estimate of the grid's waves (informational). */
+        final float waves;
+
+        private Plan(int m, int n, int k, MemorySegment workspace, long workspaceBytes) throws Throwable {
+            this.m = m;
+            this.n = n;
+            this.k = k;
+            this.workspace = workspace;
+            this.workspaceBytes = workspaceBytes;
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment p = a.allocate(ADDRESS);
+                check((int) descCreate.invokeExact(p, CUBLAS_COMPUTE_32I, CUDA_R_32I), "cublasLtMatmulDescCreate");
+                desc = p.get(ADDRESS, 0);
+                MemorySegment op = a.allocate(JAVA_INT);
+                op.set(JAVA_INT, 0, CUBLAS_OP_T);
+                check((int) descSetAttribute.invokeExact(desc, DESC_TRANSA, op, 4L), "cublasLtMatmulDescSetAttribute(TRANSA)");
+                op.set(JAVA_INT, 0, CUBLAS_OP_N);
+                check((int) descSetAttribute.invokeExact(desc, DESC_TRANSB, op, 4L), "cublasLtMatmulDescSetAttribute(TRANSB)");
+                // cuBLASLt's A = our weights b (k x n column-major, ld k), B = our activations a (k x m, ld k),
+                // C = D = our c transposed (n x m column-major, ld n).
+                check((int) layoutCreate.invokeExact(p, CUDA_R_8I, (long) k, (long) n, (long) k), "cublasLtMatrixLayoutCreate(A)");
+                aLayout = p.get(ADDRESS, 0);
+                check((int) layoutCreate.invokeExact(p, CUDA_R_8I, (long) k, (long) m, (long) k), "cublasLtMatrixLayoutCreate(B)");
+                bLayout = p.get(ADDRESS, 0);
+                check((int) layoutCreate.invokeExact(p, CUDA_R_32I, (long) n, (long) m, (long) n), "cublasLtMatrixLayoutCreate(C)");
+                cLayout = p.get(ADDRESS, 0);
+                check((int) prefCreate.invokeExact(p), "cublasLtMatmulPreferenceCreate");
+                MemorySegment pref = p.get(ADDRESS, 0);
+                try {
+                    MemorySegment ws = a.allocateFrom(JAVA_LONG, workspaceBytes);
+                    check((int) prefSetAttribute.invokeExact(pref, PREF_MAX_WORKSPACE_BYTES, ws, 8L), "cublasLtMatmulPreferenceSetAttribute");
+                    MemorySegment result = arena.allocate(HEURISTIC_RESULT_BYTES, 8), count = a.allocate(JAVA_INT);
+                    check((int) algoGetHeuristic.invokeExact(handle, desc, aLayout, bLayout, cLayout, cLayout, pref, 1, result, count),
+                            "cublasLtMatmulAlgoGetHeuristic");
+                    if (count.get(JAVA_INT, 0) < 1 || result.get(JAVA_INT, 72) != 0)
+                        throw new CudaException("cuBLASLt has no s8 TN algorithm for " + m + "x" + n + "x" + k, 15);
+                    algo = result.asSlice(0, 64);
+                    waves = result.get(java.lang.foreign.ValueLayout.JAVA_FLOAT, 76);
+                } finally {
+                    int ignored = (int) prefDestroy.invokeExact(pref);
+                }
+            }
+        }
+
+        /** Row-major c[m,n] (int32) = a[m,k] · b[n,k]ᵀ (s8), queued on `stream`. */
+        void run(MemorySegment a, MemorySegment b, MemorySegment c, MemorySegment stream) throws Throwable {
+            check((int) matmul.invokeExact(handle, desc, one, b, aLayout, a, bLayout, zero, c, cLayout, c, cLayout, algo, workspace,
+                    workspaceBytes, stream), "cublasLtMatmul s8 " + m + "x" + n + "x" + k);
+        }
+
+        @Override
+        public void close() {
+            try {
+                check((int) layoutDestroy.invokeExact(aLayout), "cublasLtMatrixLayoutDestroy");
+                check((int) layoutDestroy.invokeExact(bLayout), "cublasLtMatrixLayoutDestroy");
+                check((int) layoutDestroy.invokeExact(cLayout), "cublasLtMatrixLayoutDestroy");
+                check((int) descDestroy.invokeExact(desc), "cublasLtMatmulDescDestroy");
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IllegalStateException(t);
+            }
+        }
+    }
+
+    /** A plan for row-major c[m,n] = a[m,k] b[n,k]ᵀ; `workspace` (device, workspaceBytes) is lent to cuBLASLt. */
+    Plan planS8(int m, int n, int k, MemorySegment workspace, long workspaceBytes) throws Throwable {
+        return new Plan(m, n, k, workspace, workspaceBytes);
+    }
+
+    @Override
+    public void close() {
+        try {
+            check((int) destroy.invokeExact(handle), "cublasLtDestroy");
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        } finally {
+            arena.close();
+        }
+    }
+}

@@ -1,0 +1,102 @@
+package dev.qdrift.quant;
+
+import dev.qdrift.backend.Backend;
+import dev.qdrift.backend.QuantGrid;
+import dev.qdrift.model.ActivationTransform;
+import dev.qdrift.model.Site;
+import dev.qdrift.quant.CalibrationStats.SiteStats;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Simulated activation quantization at the scheme's sites, on the encoder's backend. Static schemes
+ * (per-tensor, per-column, PEG) turn calibrated ranges into a scale and zero point per column, placed
+ * on the backend once; per-token schemes take each token's range at run time.
+ */
+public final class ActivationQuantizer implements ActivationTransform {
+    private record Params(Backend.FloatBuf scale, Backend.FloatBuf zeroPoint) {}
+
+    private final Backend backend;
+    private final QuantSpec spec;
+    private final Set<String> fp32Sites;
+    private final Map<String, Params> params = new HashMap<>();
+
+    /** @param pegGroups group of each hidden channel (PER_GROUP), else null */
+    public ActivationQuantizer(Backend backend, QuantSpec spec, CalibrationStats stats, Set<String> fp32Sites, int[] pegGroups) {
+        this.backend = backend;
+        this.spec = spec;
+        this.fp32Sites = fp32Sites;
+        if (spec.granularity() == QuantSpec.Granularity.PER_TOKEN) return;
+        QuantGrid grid = spec.grid();
+        for (Map.Entry<String, SiteStats> e : stats.sites.entrySet()) {
+            SiteStats s = e.getValue();
+            int cols = s.channelMin.length;
+            float[] scale = new float[cols], zp = new float[cols];
+            float[][] colRange = columnRanges(s, pegGroups);
+            for (int c = 0; c < cols; c++) {
+                QuantGrid.Params p = grid.params(colRange[0][c], colRange[1][c]);
+                scale[c] = p.scale();
+                zp[c] = p.zeroPoint();
+            }
+            params.put(e.getKey(), new Params(backend.upload(scale), backend.upload(zp)));
+        }
+    }
+
+    /** {lo[], hi[]} per column by granularity: one tensor range, each channel's, or its PEG group's. */
+    private float[][] columnRanges(SiteStats s, int[] pegGroups) {
+        int cols = s.channelMin.length;
+        float[] lo = new float[cols], hi = new float[cols];
+        switch (spec.granularity()) {
+            case PER_CHANNEL -> {
+                System.arraycopy(s.channelMin, 0, lo, 0, cols);
+                System.arraycopy(s.channelMax, 0, hi, 0, cols);
+            }
+            case PER_GROUP -> {
+                if (pegGroups == null || pegGroups.length != cols) {
+                    // Not a hidden-size site (the FFN intermediate): PEG leaves it per-tensor.
+                    float[] r = Ranges.tensorRange(s, spec);
+                    java.util.Arrays.fill(lo, r[0]);
+                    java.util.Arrays.fill(hi, r[1]);
+                } else {
+                    int groups = 0;
+                    for (int g : pegGroups) groups = Math.max(groups, g + 1);
+                    float[] glo = new float[groups], ghi = new float[groups];
+                    java.util.Arrays.fill(glo, Float.POSITIVE_INFINITY);
+                    java.util.Arrays.fill(ghi, Float.NEGATIVE_INFINITY);
+                    for (int c = 0; c < cols; c++) {
+                        glo[pegGroups[c]] = Math.min(glo[pegGroups[c]], s.channelMin[c]);
+                        ghi[pegGroups[c]] = Math.max(ghi[pegGroups[c]], s.channelMax[c]);
+                    }
+                    for (int c = 0; c < cols; c++) {
+                        lo[c] = glo[pegGroups[c]];
+                        hi[c] = ghi[pegGroups[c]];
+                    }
+                }
+            }
+            default -> {
+                float[] r = Ranges.tensorRange(s, spec);
+                java.util.Arrays.fill(lo, r[0]);
+                java.util.Arrays.fill(hi, r[1]);
+            }
+        }
+        return new float[][] {lo, hi};
+    }
+
+    @Override
+    public boolean at(int layer, Site site) {
+        return Scheme.ACTIVATION_SITES.contains(site) && !fp32Sites.contains(site.key(layer));
+    }
+
+    @Override
+    public void apply(int layer, Site site, Backend.FloatBuf value, int rows, int cols) {
+        if (spec.granularity() == QuantSpec.Granularity.PER_TOKEN) {
+            backend.fakeQuantRows(value, rows, cols, spec.bits(), spec.symmetric());
+            return;
+        }
+        Params p = params.get(site.key(layer));
+        if (p == null) throw new dev.qdrift.QdriftException("no calibration for site " + site.key(layer));
+        QuantGrid g = spec.grid();
+        backend.fakeQuantColumns(value, rows, cols, p.scale(), p.zeroPoint(), g.qmin(), g.qmax());
+    }
+}

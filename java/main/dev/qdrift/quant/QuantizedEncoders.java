@@ -1,0 +1,42 @@
+package dev.qdrift.quant;
+
+import dev.qdrift.backend.Backend;
+import dev.qdrift.data.Dataset;
+import dev.qdrift.experiment.Embedder;
+import dev.qdrift.model.Encoder;
+import dev.qdrift.model.Model;
+import dev.qdrift.model.Pooling;
+import java.util.Set;
+
+/** Calibrates a model and builds the (simulated) quantized encoder of a scheme. */
+public final class QuantizedEncoders {
+    private QuantizedEncoders() {}
+
+    /** Two passes of the FP32 encoder over the calibration sample (ranges, then histograms). */
+    public static CalibrationStats calibrate(Model model, Backend backend, Dataset sample, int batchSize) {
+        CalibrationStats stats = new CalibrationStats();
+        Encoder fp32 = new Encoder(model.weights(), backend);
+        Embedder embedder = new Embedder(fp32, model.tokenizer(), batchSize);
+        for (int pass = 1; pass <= 2; pass++) {
+            int p = pass;
+            embedder.forEachBatch(sample, (rows, batch) -> fp32.forward(batch, Pooling.CLS, stats.observer(backend, batch, p)));
+        }
+        stats.provenance.put("model", model.id());
+        stats.provenance.put("data", sample.source());
+        stats.provenance.put("examples", Integer.toString(sample.size()));
+        return stats;
+    }
+
+    /** The encoder of a scheme: fake-quantized weights, activation quantizers at the scheme's sites. */
+    public static Encoder build(Model model, Backend backend, Scheme scheme, CalibrationStats stats, Set<String> fp32Sites) {
+        if (scheme.isFp32()) return new Encoder(model.weights(), backend);
+        var weights = scheme.weights() == null ? model.weights() : WeightQuantizer.apply(model.weights(), scheme.weights());
+        if (scheme.activations() == null) return new Encoder(weights, backend);
+        int[] groups = null;
+        if (scheme.activations().granularity() == QuantSpec.Granularity.PER_GROUP) {
+            int[] perm = Peg.rangePermutation(stats, model.config().hidden());
+            groups = Peg.groupOf(perm, scheme.activations().groups());
+        }
+        return new Encoder(weights, backend, new ActivationQuantizer(backend, scheme.activations(), stats, fp32Sites, groups));
+    }
+}
