@@ -100,6 +100,31 @@ class CudaEncoderTest {
         return Math.sqrt(d / n);
     }
 
+    /**
+     * The same quantized encoder (calibrated once on the CPU) on both backends. Fake-quant turns the
+     * ~1e-7 FP32 differences of the GEMMs into a whole quantization step wherever a value sits on a
+     * rounding boundary, so the tolerance is looser than FP32's: relative error of the pooled output
+     * <= 1e-2, and identical argmax over the pooled dims as a coarse prediction check.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"w8a8", "peg4", "w8a8-pt", "w4a8"})
+    void quantizedEncoderOnGpuAgreesWithCpu(String schemeName) {
+        BertConfig c = RandomWeights.shape("minilm");
+        BertWeights w = RandomWeights.generate(c, 21, false);
+        Random r = new Random(99);
+        List<TokenBatch> calib = List.of(randomBatch(r, 8, 48, c.vocabSize()), randomBatch(r, 8, 64, c.vocabSize()));
+        CpuBackend cpu = new CpuBackend();
+        dev.qdrift.quant.CalibrationStats stats = new dev.qdrift.quant.CalibrationStats();
+        dev.qdrift.quant.QuantizedEncoders.calibrate(new Encoder(w, cpu), calib, stats);
+        dev.qdrift.quant.Scheme scheme = dev.qdrift.quant.Scheme.parse(schemeName);
+        TokenBatch in = randomBatch(new Random(System.nanoTime()), 16, 64, c.vocabSize());
+        try (CudaBackend gpu = CudaBackend.open(0)) {
+            float[] want = dev.qdrift.quant.QuantizedEncoders.build(w, cpu, scheme, stats, java.util.Set.of()).forward(in, Pooling.MEAN).pooled();
+            float[] got = dev.qdrift.quant.QuantizedEncoders.build(w, gpu, scheme, stats, java.util.Set.of()).forward(in, Pooling.MEAN).pooled();
+            GpuTest.assertClose(got, want, 1e-2, "quantized encoder " + schemeName + " pooled");
+        }
+    }
+
     @Test
     void hundredForwardsReturnMemoryToWhereItStarted() {
         BertConfig c = RandomWeights.shape("minilm");

@@ -129,6 +129,36 @@ class CudaKernelsTest {
         }
     }
 
+    /** Same FP32 operations in the same order (QuantGrid's definition): bit-identical to the CPU. */
+    @ParameterizedTest
+    @CsvSource({"1,384,8", "33,768,8", "130,1536,4", "7,100,2", "512,384,6"})
+    void fakeQuantPerColumnAndPerTokenAreBitIdentical(int rows, int cols, int bits) {
+        Random r = new Random(System.nanoTime());
+        float[] x = random(r, rows * cols, 2f), scale = new float[cols], zp = new float[cols];
+        for (int i = 0; i < x.length; i += 53) x[i] *= 30; // outliers get clipped
+        var grid = new dev.qdrift.backend.QuantGrid(bits, false);
+        for (int c = 0; c < cols; c++) {
+            var p = grid.params(-1 - r.nextFloat() * 4, 1 + r.nextFloat() * 4);
+            scale[c] = p.scale();
+            zp[c] = p.zeroPoint();
+        }
+        try (Backend.Scope s = gpu.openScope()) {
+            Backend.FloatBuf cx = cpu.upload(x), gx = gpu.upload(x);
+            cpu.fakeQuantColumns(cx, rows, cols, cpu.upload(scale), cpu.upload(zp), grid.qmin(), grid.qmax());
+            gpu.fakeQuantColumns(gx, rows, cols, gpu.upload(scale), gpu.upload(zp), grid.qmin(), grid.qmax());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(download(cpu, cx), download(gpu, gx), "per-column " + rows + "x" + cols);
+            for (boolean symmetric : new boolean[] {true, false}) {
+                cx = cpu.upload(x);
+                gx = gpu.upload(x);
+                cpu.fakeQuantRows(cx, rows, cols, bits, symmetric);
+                gpu.fakeQuantRows(gx, rows, cols, bits, symmetric);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(download(cpu, cx), download(gpu, gx),
+                        "per-token " + (symmetric ? "symmetric " : "asymmetric ") + rows + "x" + cols);
+            }
+            System.out.printf("  fake-quant %dx%d %d-bit: bit-identical%n", rows, cols, bits);
+        }
+    }
+
     @Test
     void aBadLaunchIsAJavaExceptionNamingTheOperation() {
         Backend.FloatBuf x = gpu.allocate(16);
