@@ -11,24 +11,30 @@ namespace {
 using namespace qd::i8;
 
 // The tile shapes compiled in. Index = the `tile` argument of the launchers (-1: pick automatically).
-//                  BM   BN  warps M x N  stages  min blocks/SM
-using T0 = Tile<128, 128, 2, 4, 4, 2>;  // 8 warps of 64 x 32
-using T1 = Tile<128, 256, 2, 4, 3, 1>;  // 8 warps of 64 x 64
-using T2 = Tile<256, 128, 4, 2, 3, 1>;  // 8 warps of 64 x 64
-using T3 = Tile<128, 128, 2, 2, 4, 2>;  // 4 warps of 64 x 64
-using T4 = Tile<64, 128, 2, 2, 4, 2>;   // 4 warps of 32 x 64
-using T5 = Tile<64, 64, 2, 2, 4, 4>;    // 4 warps of 32 x 32
-using T0Peg = Tile<128, 128, 2, 4, 4, 1>;  // T0 with room for the PEG FP32 accumulators
+//              BM   BN   BK  warps M x N  stages  min CTAs/SM  double-buffered fragments
+using T0 = Tile<128, 128, 64, 2, 4, 4, 2, false>;  // 8 warps of 64 x 32
+using T1 = Tile<128, 256, 64, 2, 4, 3, 1, true>;   // 8 warps of 64 x 64
+using T2 = Tile<256, 128, 64, 4, 2, 3, 1, true>;   // 8 warps of 64 x 64
+using T3 = Tile<128, 128, 64, 2, 2, 4, 2, true>;   // 4 warps of 64 x 64
+using T4 = Tile<64, 128, 64, 2, 2, 4, 2, true>;    // 4 warps of 32 x 64
+using T5 = Tile<64, 64, 64, 2, 2, 4, 4, true>;     // 4 warps of 32 x 32
+using T6 = Tile<128, 128, 128, 2, 2, 3, 2, true>;  // 4 warps of 64 x 64, 128-byte k-tiles
+// The PEG GEMM keeps a second (FP32) accumulator set: single-buffered fragments, room for registers.
+using T0Peg = Tile<128, 128, 64, 2, 4, 4, 1, false>;
+using T4Peg = Tile<64, 128, 64, 2, 2, 4, 2, false>;
+using T5Peg = Tile<64, 64, 64, 2, 2, 4, 3, false>;
 
-constexpr int TILES = 6;
+constexpr int TILES = 7;
 struct TileInfo {
-    int bm, bn, warps, stages, peg;
+    int bm, bn, bk, warps, stages, smem, peg;
     float eff;  // relative throughput per SM when the tile keeps the SM busy (heuristic, see pick_tile)
 };
+#define INFO_OF(T, peg, eff) {T::BM, T::BN, T::BK, T::THREADS / 32, T::STAGES, T::SMEM, peg, eff}
+// eff: median throughput relative to T6 over 4096x768x768, 4096x3072x768, 4096x768x3072 and
+// 16384x3072x768 on an H100 (int32 output, 2026-11-23): T6 1, T3 .93, T0 .87, T1/T2 .86, T4 .70, T5 .66.
 constexpr TileInfo INFO[TILES] = {
-    {T0::BM, T0::BN, T0::THREADS / 32, T0::STAGES, 1, 0.90f}, {T1::BM, T1::BN, T1::THREADS / 32, T1::STAGES, 0, 1.00f},
-    {T2::BM, T2::BN, T2::THREADS / 32, T2::STAGES, 0, 1.00f}, {T3::BM, T3::BN, T3::THREADS / 32, T3::STAGES, 0, 0.95f},
-    {T4::BM, T4::BN, T4::THREADS / 32, T4::STAGES, 1, 0.80f}, {T5::BM, T5::BN, T5::THREADS / 32, T5::STAGES, 1, 0.65f},
+    INFO_OF(T0, 1, 0.87f), INFO_OF(T1, 0, 0.86f), INFO_OF(T2, 0, 0.86f), INFO_OF(T3, 0, 0.93f),
+    INFO_OF(T4, 1, 0.70f), INFO_OF(T5, 1, 0.66f), INFO_OF(T6, 0, 1.00f),
 };
 
 int device_sms() {
@@ -44,7 +50,8 @@ int device_sms() {
 }
 
 // Estimated time ~ (blocks the busiest SM runs) x (tile area) / (tile efficiency): wave quantization
-// against the larger tiles' better operand reuse. Ties go to the lower index.
+// against the larger tiles' better operand reuse (a small grid goes to a small tile). Ties go to the lower
+// index.
 int pick_tile(int m, int n, int peg) {
     int sms = device_sms(), best = -1;
     double best_cost = 0;
@@ -85,12 +92,13 @@ int dispatch(int tile, const int8_t *a, const int8_t *b, int m, int n, int k, co
     if (peg) {
         switch (tile) {
         case 0: return launch<T0Peg, true>(a, b, m, n, k, ep, s);
-        case 4: return launch<T4, true>(a, b, m, n, k, ep, s);
-        case 5: return launch<T5, true>(a, b, m, n, k, ep, s);
+        case 4: return launch<T4Peg, true>(a, b, m, n, k, ep, s);
+        case 5: return launch<T5Peg, true>(a, b, m, n, k, ep, s);
         }
         return cudaErrorInvalidValue;
     }
     switch (tile) {
+    case 6: return launch<T6, false>(a, b, m, n, k, ep, s);
     case 0: return launch<T0, false>(a, b, m, n, k, ep, s);
     case 1: return launch<T1, false>(a, b, m, n, k, ep, s);
     case 2: return launch<T2, false>(a, b, m, n, k, ep, s);
@@ -122,10 +130,11 @@ int grid_for(size_t n, int threads) {
 
 extern "C" {
 
-int qd_i8_gemm_tile_info(int tile, int *bm, int *bn, int *warps, int *stages, int *peg) {
+int qd_i8_gemm_tile_info(int tile, int *bm, int *bn, int *bk, int *warps, int *stages, int *peg) {
     if (tile < 0 || tile >= TILES) return cudaErrorInvalidValue;
     *bm = INFO[tile].bm;
     *bn = INFO[tile].bn;
+    *bk = INFO[tile].bk;
     *warps = INFO[tile].warps;
     *stages = INFO[tile].stages;
     *peg = INFO[tile].peg;

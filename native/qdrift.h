@@ -89,7 +89,7 @@ int qd_fake_quant_rows(float *x, int rows, int cols, int bits, int symmetric, vo
  * b = weights [n x k] s8, both row-major (each output channel's k values contiguous), summed exactly in s32
  * (exact for k < 133,000). Requirements: m, n, k > 0; k % 16 == 0; a and b 16-byte aligned (cudaMalloc
  * pointers are); outputs 8-byte aligned when n is even. m, n and k need not be multiples of any tile.
- * `tile`: -1 picks a tile shape for the problem; 0..5 forces one (see qd_i8_gemm_tile_info; for tests and
+ * `tile`: -1 picks a tile shape for the problem; 0..6 forces one (see qd_i8_gemm_tile_info; for tests and
  * benchmarks). Bad arguments return cudaErrorInvalidValue (1).
  */
 
@@ -104,7 +104,8 @@ int qd_quantize_s8_group(const float *x, int rows, int cols, int groups, const f
 /* c[m,n] = sum_k a[m,k] b[n,k] (int32). */
 int qd_i8_gemm_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, int tile, void *stream);
 /* y[m,n] = act(acc[m,n] * x_scale[x_per_row ? m : 0] * w_scale[w_per_col ? n : 0] + bias[n]) + residual[m,n],
- * acc the s32 sum above converted to float; act 0 none, 1 exact-erf GELU; bias and residual may be NULL. */
+ * acc the s32 sum above converted to float; act 0 none, 1 exact-erf GELU; bias and residual may be NULL;
+ * y may be residual itself (in place). */
 int qd_i8_gemm_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
                    const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
                    int tile, void *stream);
@@ -115,8 +116,8 @@ int qd_i8_gemm_f32(const signed char *a, const signed char *b, int m, int n, int
 int qd_i8_gemm_peg_f32(const signed char *a, const signed char *b, int m, int n, int k, int groups, const float *group_scales,
                        const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
                        int tile, void *stream);
-/* Tile shape `tile` (0..5): block rows x columns, warps, pipeline stages, whether the PEG GEMM has it. */
-int qd_i8_gemm_tile_info(int tile, int *bm, int *bn, int *warps, int *stages, int *peg);
+/* Tile shape `tile` (0..6): block rows x columns x k-bytes, warps, pipeline stages, whether the PEG GEMM has it. */
+int qd_i8_gemm_tile_info(int tile, int *bm, int *bn, int *bk, int *warps, int *stages, int *peg);
 /* The tile the launchers pick for an m x n x k problem (-1 tile) on the current device. */
 int qd_i8_gemm_pick_tile(int m, int n, int k, int peg, int *tile);
 

@@ -147,7 +147,7 @@ public final class Int8Ops {
         return t;
     }
 
-    /** Tile `tile` as {rows, columns, warps, stages, peg (1 if gemmPegF32 has it)}, or null past the last. */
+    /** Tile `tile` as {rows, columns, k bytes, warps, stages, peg (1 if gemmPegF32 has it)}, or null past the last. */
     public int[] tileInfo(int tile) {
         try {
             return cuda.i8GemmTileInfo(tile);
@@ -158,10 +158,10 @@ public final class Int8Ops {
         }
     }
 
-    /** "128x128 8w 4st" for tile `tile`. */
+    /** "128x128x64 8w 4st" for tile `tile`. */
     public String tileName(int tile) {
         int[] i = tileInfo(tile);
-        return i == null ? "tile " + tile : i[0] + "x" + i[1] + " " + i[2] + "w " + i[3] + "st";
+        return i == null ? "tile " + tile : i[0] + "x" + i[1] + "x" + i[2] + " " + i[3] + "w " + i[4] + "st";
     }
 
     /** The tile the launchers pick for an m × n × k problem on the current device. */

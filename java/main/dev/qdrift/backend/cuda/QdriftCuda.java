@@ -105,7 +105,7 @@ final class QdriftCuda {
     //                        const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
     //                        int tile, void *stream);
     final MethodHandle i8GemmPegF32;
-    // int qd_i8_gemm_tile_info(int tile, int *bm, int *bn, int *warps, int *stages, int *peg);
+    // int qd_i8_gemm_tile_info(int tile, int *bm, int *bn, int *bk, int *warps, int *stages, int *peg);
     private final MethodHandle i8GemmTileInfo;
     // int qd_i8_gemm_pick_tile(int m, int n, int k, int peg, int *tile);
     private final MethodHandle i8GemmPickTile;
@@ -160,7 +160,7 @@ final class QdriftCuda {
         i8GemmPegF32 = bind("qd_i8_gemm_peg_f32", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
         i8GemmTileInfo = bind("qd_i8_gemm_tile_info", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
-                ADDRESS));
+                ADDRESS, ADDRESS));
         i8GemmPickTile = bind("qd_i8_gemm_pick_tile", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
     }
 
@@ -298,11 +298,12 @@ final class QdriftCuda {
         check((int) graphDestroy.invokeExact(exec), "cudaGraphExecDestroy");
     }
 
-    /** INT8 GEMM tile shape `tile` as {rows, columns, warps, stages, peg (1 if the PEG GEMM has it)}, or null past the last. */
+    /** INT8 GEMM tile `tile` as {rows, columns, k bytes, warps, stages, peg (1 if the PEG GEMM has it)}, or null past the last. */
     int[] i8GemmTileInfo(int tile) throws Throwable {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment v = a.allocate(JAVA_INT, 5);
-            int status = (int) i8GemmTileInfo.invokeExact(tile, v, v.asSlice(4), v.asSlice(8), v.asSlice(12), v.asSlice(16));
+            MemorySegment v = a.allocate(JAVA_INT, 6);
+            int status = (int) i8GemmTileInfo.invokeExact(tile, v, v.asSlice(4), v.asSlice(8), v.asSlice(12), v.asSlice(16),
+                    v.asSlice(20));
             return status != 0 ? null : v.toArray(JAVA_INT);
         }
     }
