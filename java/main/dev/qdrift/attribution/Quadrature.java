@@ -1,0 +1,90 @@
+package dev.qdrift.attribution;
+
+/**
+ * Quadrature rules on [0, 1] for Integrated Gradients' path integral ∫ dF/dx(x' + α (x - x')) dα:
+ * nodes α_k and weights w_k with ∫ f ≈ Σ w_k f(α_k).
+ */
+public final class Quadrature {
+    private Quadrature() {}
+
+    public enum Rule {
+        /** α = k/n, k = 0..n-1, weights 1/n. */
+        LEFT,
+        /** α = k/n, k = 1..n, weights 1/n. */
+        RIGHT,
+        /** α = (k + 1/2)/n, k = 0..n-1, weights 1/n. */
+        MIDDLE,
+        /** α = k/n, k = 0..n (n + 1 nodes), weights 1/n, halved at both ends. */
+        TRAPEZOID,
+        /** n Gauss–Legendre nodes mapped from [-1, 1]: exact for polynomials of degree 2n - 1. */
+        GAUSS_LEGENDRE
+    }
+
+    public record Nodes(double[] alphas, double[] weights) {
+        public int size() {
+            return alphas.length;
+        }
+    }
+
+    /** The rule's nodes for n steps (n intervals for the Riemann rules, n nodes for Gauss–Legendre). */
+    public static Nodes nodes(Rule rule, int n) {
+        if (n < 1) throw new IllegalArgumentException("steps must be >= 1, got " + n);
+        if (rule == Rule.GAUSS_LEGENDRE) {
+            double[][] gl = gaussLegendre(n);
+            double[] a = new double[n], w = new double[n];
+            for (int k = 0; k < n; k++) {
+                a[k] = (gl[0][k] + 1) / 2;
+                w[k] = gl[1][k] / 2;
+            }
+            return new Nodes(a, w);
+        }
+        int m = rule == Rule.TRAPEZOID ? n + 1 : n;
+        double[] a = new double[m], w = new double[m];
+        for (int k = 0; k < m; k++) {
+            a[k] = switch (rule) {
+                case LEFT, TRAPEZOID -> (double) k / n;
+                case RIGHT -> (double) (k + 1) / n;
+                case MIDDLE -> (k + 0.5) / n;
+                default -> throw new AssertionError(rule);
+            };
+            w[k] = rule == Rule.TRAPEZOID && (k == 0 || k == n) ? 0.5 / n : 1.0 / n;
+        }
+        return new Nodes(a, w);
+    }
+
+    /**
+     * Gauss–Legendre nodes and weights on [-1, 1], {nodes ascending, weights}: each root of the
+     * Legendre polynomial P_n by Newton's method from the asymptotic guess cos(π (k + 3/4) / (n + 1/2)),
+     * P_n and P_n' by the three-term recurrence; w = 2 / ((1 - x^2) P_n'(x)^2). Accurate to about 1e-15.
+     */
+    static double[][] gaussLegendre(int n) {
+        double[] x = new double[n], w = new double[n];
+        for (int k = 0; k < (n + 1) / 2; k++) {
+            double z = Math.cos(Math.PI * (k + 0.75) / (n + 0.5)), dp = 0;
+            for (int iter = 0; iter < 100; iter++) {
+                double p0 = 1, p1 = 0;
+                for (int j = 1; j <= n; j++) {
+                    double p2 = p1;
+                    p1 = p0;
+                    p0 = ((2 * j - 1) * z * p1 - (j - 1) * p2) / j;
+                }
+                dp = n * (z * p0 - p1) / (z * z - 1);
+                double z1 = z;
+                z = z1 - p0 / dp;
+                if (Math.abs(z - z1) <= 1e-15) break;
+            }
+            // Recompute P_n' at the converged root for the weight.
+            double p0 = 1, p1 = 0;
+            for (int j = 1; j <= n; j++) {
+                double p2 = p1;
+                p1 = p0;
+                p0 = ((2 * j - 1) * z * p1 - (j - 1) * p2) / j;
+            }
+            dp = n * (z * p0 - p1) / (z * z - 1);
+            x[k] = -z;
+            x[n - 1 - k] = z;
+            w[k] = w[n - 1 - k] = 2 / ((1 - z * z) * dp * dp);
+        }
+        return new double[][] {x, w};
+    }
+}
