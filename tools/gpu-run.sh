@@ -34,5 +34,11 @@ if [[ $what == bench || $what == all ]]; then
     PYTHONUNBUFFERED=1 python3 bench/gpu/pytorch_bert.py $shape 1,32,128 128 50 5 > "$OUT/torch-$shape.json" || status=1
   done
   python3 bench/gpu/compare.py "$OUT" | tee "$OUT/summary.txt"
+  echo "== BERT-base shape: FP32 vs W8A8 simulated vs W8A8 on the s8 kernels"
+  for s in "fp32" "w8a8-sym" "w8a8-sym --int8" "w8a8-pt --int8"; do
+    tag=$(echo "$s" | tr -d ' -')
+    "${JAVA[@]}" -cp "$CP" dev.qdrift.cli.Main bench --device cuda --model shape:bert-base --batch 1,32,128 --seq 128 \
+      --runs 30 --scheme $s --json "$OUT/int8-$tag.json" 2>&1 | grep -vE "WARNING|^\[" || status=1
+  done
 fi
 exit $status

@@ -56,6 +56,17 @@ public interface Backend extends AutoCloseable {
 
     LinearWeights prepareLinear(BertWeights.Linear linear);
 
+    /**
+     * A linear layer executed in integers, when this backend has integer kernels (else null): the
+     * weight quantized symmetrically per output channel to s8 (scale = max|w_row| / 127), the input
+     * quantized to s8 as it arrives, with a static per-tensor scale (inputScale > 0) or per token
+     * (inputScale NaN), then an s8 x s8 -> s32 GEMM whose epilogue dequantizes and adds the bias (and
+     * GELU). {@link #linear} runs it like any other layer.
+     */
+    default LinearWeights prepareInt8Linear(BertWeights.Linear linear, float inputScale) {
+        return null;
+    }
+
     /** out[b,t,:] = word[ids[b,t]] + position[t] + type[typeIds[b,t]]. */
     void embed(IntBuf ids, IntBuf typeIds, FloatBuf word, FloatBuf position, FloatBuf type,
                int batch, int seq, int hidden, FloatBuf out);

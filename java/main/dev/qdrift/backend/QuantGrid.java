@@ -49,8 +49,13 @@ public record QuantGrid(int bits, boolean symmetric) {
     }
 
     public static float fakeQuant(float x, float scale, float zeroPoint, int qmin, int qmax) {
-        float q = Math.min(Math.max((float) Math.rint(x / scale) + zeroPoint, qmin), qmax);
+        float q = quantize(x, scale, zeroPoint, qmin, qmax);
         return (q - zeroPoint) * scale;
+    }
+
+    /** The integer code of x (as a float): clamp(rint(x / scale) + zeroPoint, qmin, qmax). */
+    public static float quantize(float x, float scale, float zeroPoint, int qmin, int qmax) {
+        return Math.min(Math.max((float) Math.rint(x / scale) + zeroPoint, qmin), qmax);
     }
 
     public float fakeQuant(float x, Params p) {

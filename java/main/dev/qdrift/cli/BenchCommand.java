@@ -6,6 +6,7 @@ import dev.qdrift.experiment.LatencyBench;
 import dev.qdrift.model.BertWeights;
 import dev.qdrift.model.ModelLoader;
 import dev.qdrift.model.RandomWeights;
+import dev.qdrift.quant.Scheme;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.concurrent.Callable;
@@ -34,6 +35,12 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "5", description = "untimed forwards first (default: ${DEFAULT-VALUE})")
     int warmup;
 
+    @Option(names = "--scheme", defaultValue = "fp32", description = "a quantization scheme (calibrated on random ids) (default: ${DEFAULT-VALUE})")
+    String scheme;
+
+    @Option(names = "--int8", description = "execute the scheme's linear layers on the s8 GEMM kernels (CUDA; w8a8-sym or w8a8-pt)")
+    boolean int8;
+
     @Option(names = "--json", description = "write the results as JSON here")
     Path json;
 
@@ -44,8 +51,8 @@ final class BenchCommand implements Callable<Integer> {
         BertWeights w = model.startsWith("shape:") ? RandomWeights.generate(RandomWeights.shape(model.substring(6)), 42, false)
                 : ModelLoader.load(model).weights();
         try (Backend backend = device.open()) {
-            LatencyBench.Result r = LatencyBench.run(model, w, backend, batches, seq, warmup, runs);
-            System.out.printf("model %s on %s (%s of %d forwards after %d warm-up)%n", r.model(), r.device(), r.timing(), runs, warmup);
+            LatencyBench.Result r = LatencyBench.run(model, w, backend, batches, seq, warmup, runs, Scheme.parse(scheme), int8);
+            System.out.printf("model %s, %s, on %s (%s of %d forwards after %d warm-up)%n", r.model(), r.scheme(), r.device(), r.timing(), runs, warmup);
             System.out.printf("%6s %5s %11s %11s %12s %11s %10s %14s %11s%n", "batch", "seq", "median ms", "p90 ms", "sentences/s",
                     "compute ms", "graph ms", "pool peak MiB", "device MiB");
             for (LatencyBench.Row row : r.rows())

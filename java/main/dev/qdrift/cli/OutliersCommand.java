@@ -38,15 +38,17 @@ final class OutliersCommand implements Callable<Integer> {
         }
         System.out.printf("model      %s (%d layers, hidden %d) on %s%ndata       %s (%d inputs, %d tokens, %d truncated to %d)%n",
                 r.model(), r.layers(), r.hidden(), r.backend(), set.source(), r.inputs(), r.tokens(), r.truncated(), model.maxLength);
-        System.out.printf("%-6s %9s %-19s %8s %9s %6s %6s  %s%n", "layer", "max kurt", "(site)", "top1% E", "max/med",
-                "#outl", "#ffn", "top dims");
+        System.out.printf("%-6s %9s %-21s %8s %9s %6s %5s %5s  %s%n", "layer", "max kurt", "(site)", "top1% E", "max/med",
+                "#outl", "#20x", "#ffn", "top dims");
         for (Outliers.LayerRow row : r.summary().layers()) {
-            System.out.printf("%-6s %9.1f %-19s %8.3f %9.1f %6d %6d  %s%n", row.layer() < 0 ? "emb" : Integer.toString(row.layer()),
+            System.out.printf("%-6s %9.1f %-21s %8.3f %9.1f %6d %5d %5d  %s%n", row.layer() < 0 ? "emb" : Integer.toString(row.layer()),
                     row.maxKurtosis(), "(" + row.maxKurtosisSite() + ")", row.maxEnergyShareTop1Percent(), row.maxOverMedian(),
-                    row.outlierChannels(), row.intermediateOutlierChannels(), dims(row.topDims()));
+                    row.outlierChannels(), row.outlierChannels20xMedian(), row.intermediateOutlierChannels(), dims(row.topDims()));
         }
-        System.out.println("kurt: Fisher excess kurtosis, max over sites; top1% E: largest share of energy (sum x^2) in the top 1% "
-                + "of channels; #outl: hidden dims with max|x| > 6 sigma at some site; #ffn: such FFN units (intermediate)");
+        System.out.println("max kurt: Fisher excess kurtosis over all elements of a site, largest site; top1% E: largest share of "
+                + "energy (sum x^2) in the top 1% of channels; max/med: largest max|x| / median|x|; #outl: hidden dims with "
+                + "max|x| > 6 sigma at some site; #20x: hidden dims with max|x| > 20 x median|x|; #ffn: FFN units over 6 sigma; "
+                + "top dims: largest max|x|/sigma first");
         ObjectNode root = Json.MAPPER.createObjectNode();
         root.putPOJO("selection", selection.describe());
         root.setAll((ObjectNode) Json.MAPPER.valueToTree(r));

@@ -6,6 +6,9 @@ import dev.qdrift.model.BertWeights;
 import dev.qdrift.model.Encoder;
 import dev.qdrift.model.Pooling;
 import dev.qdrift.model.tokenizer.TokenBatch;
+import dev.qdrift.quant.CalibrationStats;
+import dev.qdrift.quant.QuantizedEncoders;
+import dev.qdrift.quant.Scheme;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -28,27 +31,35 @@ public final class LatencyBench {
     public record Row(int batch, int seq, int timedRuns, double medianMs, double p10Ms, double p90Ms, double sentencesPerS,
                       Double computeMs, Double graphMs, Long poolPeakBytes, Long deviceUsedBytes) {}
 
-    public record Result(String model, String device, String timing, List<Row> rows) {}
+    public record Result(String model, String scheme, String device, String timing, List<Row> rows) {}
 
-    public static Result run(String modelName, BertWeights weights, Backend backend, int[] batches, int seq, int warmup, int runs) {
+    /**
+     * @param scheme null for FP32; else the quantized model of that scheme, calibrated on two batches of
+     *               random ids, simulated or (integer = true) on the s8 kernels
+     */
+    public static Result run(String modelName, BertWeights weights, Backend backend, int[] batches, int seq, int warmup, int runs,
+                             Scheme scheme, boolean integer) {
         CudaBackend cuda = backend instanceof CudaBackend c ? c : null;
         long freeBefore = cuda == null ? 0 : cuda.memoryStats().deviceFree();
         Encoder encoder = new Encoder(weights, backend);
+        if (scheme != null && !scheme.isFp32()) {
+            CalibrationStats stats = new CalibrationStats();
+            QuantizedEncoders.calibrate(encoder, List.of(randomIds(8, seq, 1), randomIds(8, seq, 2)), stats);
+            encoder = QuantizedEncoders.build(weights, backend, scheme, stats, java.util.Set.of(), integer);
+        }
+        Encoder timed = encoder;
         List<Row> rows = new ArrayList<>();
         for (int batch : batches) {
-            Random r = new Random(1234 + batch);
-            int[] ids = new int[batch * seq];
-            for (int i = 0; i < ids.length; i++) ids[i] = i % seq == 0 ? 101 : i % seq == seq - 1 ? 102 : 1996 + r.nextInt(27000);
-            TokenBatch in = TokenBatch.ofIds(batch, seq, ids);
-            for (int i = 0; i < warmup; i++) encoder.embed(in, Pooling.CLS);
+            TokenBatch in = randomIds(batch, seq, 1234 + batch);
+            for (int i = 0; i < warmup; i++) timed.embed(in, Pooling.CLS);
             if (cuda != null) cuda.resetHighWater();
             double[] ms = new double[runs];
             for (int i = 0; i < runs; i++) {
                 if (cuda != null) {
-                    ms[i] = cuda.timeMs(() -> encoder.embed(in, Pooling.CLS));
+                    ms[i] = cuda.timeMs(() -> timed.embed(in, Pooling.CLS));
                 } else {
                     long t0 = System.nanoTime();
-                    encoder.embed(in, Pooling.CLS);
+                    timed.embed(in, Pooling.CLS);
                     ms[i] = (System.nanoTime() - t0) / 1e6;
                 }
             }
@@ -60,7 +71,7 @@ public final class LatencyBench {
                     Backend.IntBuf dIds = cuda.uploadInts(in.ids()), dTypes = cuda.uploadInts(in.typeIds()), dMask = cuda.uploadInts(in.mask());
                     Runnable compute = () -> {
                         try (Backend.Scope s = cuda.openScope()) {
-                            encoder.run(dIds, dTypes, dMask, batch, seq, Pooling.CLS, null);
+                            timed.run(dIds, dTypes, dMask, batch, seq, Pooling.CLS, null);
                         }
                     };
                     computeMs = median(runs, () -> cuda.timeMs(compute));
@@ -75,7 +86,15 @@ public final class LatencyBench {
             rows.add(new Row(batch, seq, runs, median, ms[runs / 10], ms[runs * 9 / 10], batch * 1000.0 / median, computeMs, graphMs,
                     peak, used));
         }
-        return new Result(modelName, backend.name(), cuda != null ? "CUDA events, median" : "System.nanoTime, median", rows);
+        return new Result(modelName, scheme == null ? "fp32" : scheme.name() + (integer ? " (s8 kernels)" : " (simulated)"), backend.name(), cuda != null ? "CUDA events, median" : "System.nanoTime, median", rows);
+    }
+
+    /** Full-length rows of random word-piece ids between [CLS] and [SEP] (never zeros). */
+    static TokenBatch randomIds(int batch, int seq, long seed) {
+        Random r = new Random(seed);
+        int[] ids = new int[batch * seq];
+        for (int i = 0; i < ids.length; i++) ids[i] = i % seq == 0 ? 101 : i % seq == seq - 1 ? 102 : 1996 + r.nextInt(27000);
+        return TokenBatch.ofIds(batch, seq, ids);
     }
 
     private static double median(int runs, java.util.function.DoubleSupplier timed) {

@@ -49,6 +49,12 @@ public final class Outliers {
     public static final int[] TOP_K = {1, 2, 4, 8};
     public static final int[] PEG_GROUPS = {3, 4, 6};
     public static final long SEED = 20261123L;
+    /**
+     * Outlier channels per site described in full (and followed in the second pass), largest max |x|
+     * first. At the GELU output most FFN units pass 6σ somewhere in tens of thousands of tokens;
+     * describing all of them would bury the few that matter. Every flagged index is still listed.
+     */
+    public static final int DETAIL_LIMIT = 32;
     /** Sites measured, in forward order. */
     public static final Set<Site> SITES = EnumSet.complementOf(EnumSet.of(Site.ATTENTION_INPUT));
 
@@ -75,6 +81,7 @@ public final class Outliers {
      * @param sixSigma            the outlier threshold: 6 × σ of all elements
      * @param outlierChannels6Sigma    channels with max |x| > sixSigma, largest first
      * @param outlierChannels20xMedian channels with max |x| > 20 × median |x|, largest first
+     * @param outliers            the first {@link #DETAIL_LIMIT} of outlierChannels6Sigma, described
      * @param channelMin          per channel min (with channelMax: the range PEG sorts by)
      * @param pegGroups           "3", "4", "6" → groups of channel indices, widest range first
      * @param pegOutlierGroups    "3", "4", "6" → the groups that hold a 6σ outlier channel
@@ -118,12 +125,13 @@ public final class Outliers {
      * Per layer, over its measured sites.
      *
      * @param outlierChannels              distinct hidden dimensions that are 6σ outliers at some hidden-size site
+     * @param outlierChannels20xMedian     distinct hidden dimensions over 20 × median |x| at some hidden-size site
      * @param intermediateOutlierChannels  6σ outlier FFN units at {@link Site#INTERMEDIATE}
      * @param topDims                      up to 3 of those hidden dimensions, largest max |x| / σ first
      */
     public record LayerRow(int layer, double maxKurtosis, String maxKurtosisSite, double maxEnergyShareTop1Percent,
                            String maxEnergySite, double maxOverMedian, String maxOverMedianSite, int outlierChannels,
-                           int intermediateOutlierChannels, List<Integer> topDims) {}
+                           int outlierChannels20xMedian, int intermediateOutlierChannels, List<Integer> topDims) {}
 
     public static Result run(Model model, Encoder encoder, Dataset data, int batchSize) {
         if (batchSize < 1) throw new IllegalArgumentException("batch size must be positive");
@@ -147,9 +155,9 @@ public final class Outliers {
         TriggerObserver triggers = new TriggerObserver(backend);
         for (int l = -1; l < cfg.layers(); l++) {
             for (Site s : SITES) {
-                ChannelStats st = stats.sites.get(s.key(l));
+                ChannelStats st = measured(stats, s, l);
                 if (st == null) continue;
-                int[] outliers = st.outlierChannels6Sigma();
+                int[] outliers = detailed(st.outlierChannels6Sigma());
                 if (outliers.length > 0) triggers.follow(s, l, new OutlierTriggers(outliers, st.sigmaThreshold(SIGMAS)));
             }
         }
@@ -169,7 +177,7 @@ public final class Outliers {
         Map<Site, Map<Integer, List<Integer>>> layersByChannel = new EnumMap<>(Site.class);
         for (int l = -1; l < cfg.layers(); l++) {
             for (Site s : SITES) {
-                ChannelStats st = stats.sites.get(s.key(l));
+                ChannelStats st = measured(stats, s, l);
                 if (st == null) continue;
                 for (int c : st.outlierChannels6Sigma())
                     layersByChannel.computeIfAbsent(s, k -> new TreeMap<>()).computeIfAbsent(c, k -> new ArrayList<>()).add(l);
@@ -180,8 +188,7 @@ public final class Outliers {
         for (int l = -1; l < cfg.layers(); l++) {
             List<SiteResult> sites = new ArrayList<>();
             for (Site s : SITES) {
-                if ((l < 0) != (s == Site.EMBEDDINGS)) continue;
-                ChannelStats st = stats.sites.get(s.key(l));
+                ChannelStats st = measured(stats, s, l);
                 if (st == null) continue;
                 sites.add(siteResult(s, l, st, triggers.sites.get(s.key(l)), layersByChannel.getOrDefault(s, Map.of())));
             }
@@ -192,6 +199,16 @@ public final class Outliers {
         long tokens = Arrays.stream(categoryTokens).sum();
         return new Result(model.id(), data.source(), data.size(), tokens, truncated, cfg.layers(), cfg.hidden(),
                 cfg.intermediate(), backend.name(), DEFINITIONS, byCategory, summary(perLayer, cfg, layersByChannel), perLayer);
+    }
+
+    /** The statistics of a site of a layer; null where there are none (embeddings belong to layer -1 only). */
+    private static ChannelStats measured(StatsObserver stats, Site s, int layer) {
+        if ((layer < 0) != (s == Site.EMBEDDINGS)) return null;
+        return stats.sites.get(s.key(layer));
+    }
+
+    private static int[] detailed(int[] outliers) {
+        return Arrays.copyOf(outliers, Math.min(outliers.length, DETAIL_LIMIT));
     }
 
     // ---- batching and observers ----
@@ -308,13 +325,13 @@ public final class Outliers {
             for (int i = 0; i < groups.length; i++) for (int ch : groups[i]) g[ch] = i;
             groupOf.put(Integer.toString(k), g);
         }
-        int[] six = st.outlierChannels6Sigma();
+        int[] six = st.outlierChannels6Sigma(), described = detailed(six);
         Set<Integer> over20 = new TreeSet<>();
         int[] median20 = st.outlierChannelsOverMedian(MEDIAN_FACTOR);
         for (int j : median20) over20.add(j);
         List<OutlierChannel> outliers = new ArrayList<>();
-        for (int i = 0; i < six.length; i++) {
-            int j = six[i];
+        for (int i = 0; i < described.length; i++) {
+            int j = described[i];
             Map<String, Long> hits = new LinkedHashMap<>();
             if (trig != null)
                 for (OutlierTokenCategory cat : OutlierTokenCategory.values()) hits.put(cat.key(), trig.categoryHits(i, cat));
@@ -354,7 +371,8 @@ public final class Outliers {
         }
         for (LayerResult lr : perLayer) {
             SiteResult maxK = null, maxE = null, maxR = null;
-            Map<Integer, Double> hiddenOutliers = new HashMap<>();   // dim -> largest max|x|/σ over sites
+            Set<Integer> hiddenDims = new TreeSet<>(), hiddenDims20x = new TreeSet<>();
+            Map<Integer, Double> hiddenOutliers = new HashMap<>();   // described dim -> largest max|x|/σ over sites
             int intermediate = 0;
             for (SiteResult sr : lr.sites()) {
                 if (lr.layer() >= 0) {
@@ -368,6 +386,8 @@ public final class Outliers {
                     intermediate = sr.outlierChannels6Sigma().length;
                     continue;
                 }
+                for (int ch : sr.outlierChannels6Sigma()) hiddenDims.add(ch);
+                for (int ch : sr.outlierChannels20xMedian()) hiddenDims20x.add(ch);
                 for (OutlierChannel oc : sr.outliers()) hiddenOutliers.merge(oc.channel(), oc.overSigma(), Math::max);
             }
             List<Integer> top = hiddenOutliers.entrySet().stream()
@@ -375,7 +395,7 @@ public final class Outliers {
                     .limit(3).map(Map.Entry::getKey).toList();
             if (maxK == null) continue;
             rows.add(new LayerRow(lr.layer(), maxK.excessKurtosis(), maxK.site(), maxE.energyShareTop1Percent(), maxE.site(),
-                    maxR.maxOverMedian(), maxR.site(), hiddenOutliers.size(), intermediate, top));
+                    maxR.maxOverMedian(), maxR.site(), hiddenDims.size(), hiddenDims20x.size(), intermediate, top));
         }
         Map<String, Map<Integer, List<Integer>>> recurring = new LinkedHashMap<>();
         for (Map.Entry<Site, Map<Integer, List<Integer>>> e : layersByChannel.entrySet()) {
@@ -400,6 +420,8 @@ public final class Outliers {
                 + " |x| values per site (exact when the site has fewer elements)");
         d.put("fires", "a channel fires on a token when |x| > 6 sigma of its site; token_rate = firing tokens / real tokens, "
                 + "input_rate = inputs with at least one firing token / inputs");
+        d.put("outliers", "per site, the " + DETAIL_LIMIT + " outlier channels with the largest max |x| are described (and followed "
+                + "for fires); outlierChannels6Sigma lists every flagged channel");
         d.put("token_categories", "cls, sep, punctuation (no letter or digit), stopword (the, a, of, and, to, in, is, it, that), other");
         d.put("peg_groups", "channels sorted by range (max - min) descending, split into K contiguous groups of equal size");
         d.put("sites", "attention_input is not measured: it is the previous layer's output_norm (the embeddings for layer 0); "

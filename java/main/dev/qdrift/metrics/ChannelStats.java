@@ -4,10 +4,13 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.SplittableRandom;
 import java.util.stream.IntStream;
+import org.apache.commons.math3.distribution.BetaDistribution;
+import org.apache.commons.math3.random.Well19937c;
 
 /**
  * Streaming statistics of one activation site, a [tokens, channels] matrix seen a batch at a time:
- * per channel (column) and over the whole tensor (all elements), in one pass per batch.
+ * per channel (column) and over the whole tensor (all elements), in one pass over the data (each
+ * batch is read twice while it is at hand, nothing is kept).
  *
  * <p><b>How.</b> Everything accumulates in double. Within a batch each channel's central moments
  * are computed in two passes (batch mean first, then sums of (x - mean)^2, ^3, ^4), so no raw power
@@ -38,7 +41,7 @@ public final class ChannelStats {
     private final Moments total = new Moments();
     private final Reservoir absSample;
 
-    // Per-batch scratch, reused so a batch allocates nothing.
+    // Per-batch scratch, reused across batches.
     private final double[] bSum, bMean, b2, b3, b4;
 
     public ChannelStats(int channels, int reservoirSize, long seed) {
@@ -103,10 +106,10 @@ public final class ChannelStats {
                 b3[j] += d2 * d;
                 b4[j] += d2 * d2;
                 sumSq[j] += x * x;
-                if (x < min[j]) min[j] = x;
-                if (x > max[j]) max[j] = x;
-                absSample.offer(Math.abs(data[off + j]));
+                min[j] = Math.min(min[j], x);
+                max[j] = Math.max(max[j], x);
             }
+            absSample.offerAbs(data, off, c);
         }
         for (int j = 0; j < c; j++) {
             double[] merged = Moments.combine(count, mean[j], m2[j], m3[j], m4[j], n, bMean[j], b2[j], b3[j], b4[j]);
@@ -429,65 +432,108 @@ public final class ChannelStats {
     }
 
     /**
-     * A uniform random sample of fixed size from a stream, by random keys: each value gets a key
-     * uniform in (0,1) and the sample is the values with the smallest keys. Values that cannot enter
-     * are skipped without drawing (the gap to the next entrant is geometric, as in Li's Algorithm L),
-     * so a full sample costs one comparison per value. Two samples merge exactly: keep the smallest
-     * keys of both.
+     * A uniform random sample of fixed size from a stream: Li's Algorithm L (1994), which draws the
+     * gap to the next value that enters the sample (geometric), so a full sample costs nothing for
+     * the values it skips — and an entrant just overwrites a random slot. Conceptually every value
+     * has a uniform key and the sample holds the k smallest; {@code w} is the largest kept key.
      */
     static final class Reservoir {
         private final int capacity;
         private final SplittableRandom random;
+        private final long seed;
         private final float[] values;
-        private final double[] keys;   // max-heap on keys: keys[0] is the largest kept key
         private int size;
         private long seen, nextEntrant;
+        private double w;
 
         Reservoir(int capacity, long seed) {
             if (capacity < 1) throw new IllegalArgumentException("reservoir size must be positive, got " + capacity);
             this.capacity = capacity;
+            this.seed = seed;
             this.random = new SplittableRandom(seed);
             values = new float[capacity];
-            keys = new double[capacity];
         }
 
-        void offer(float v) {
-            if (size < capacity) {
-                push(v, uniform());
-                if (size == capacity) nextEntrant = seen + 1 + gap();
-            } else if (seen == nextEntrant) {
-                // A value that enters has a key uniform below the current largest kept key.
-                replaceTop(v, uniform() * keys[0]);
-                nextEntrant = seen + 1 + gap();
+        /** Offers |data[off]| .. |data[off + n - 1]|. */
+        void offerAbs(float[] data, int off, int n) {
+            int i = 0;
+            while (i < n && size < capacity) {
+                values[size++] = Math.abs(data[off + i++]);
+                seen++;
+                if (size == capacity) startSkipping();
             }
-            seen++;
+            if (i == n) return;
+            // Full: jump straight to the entrants that fall inside this run of values.
+            long end = seen + (n - i);
+            while (nextEntrant < end) {
+                values[random.nextInt(capacity)] = Math.abs(data[off + i + (int) (nextEntrant - seen)]);
+                w *= Math.exp(Math.log(uniform()) / capacity);
+                nextEntrant += 1 + gap();
+            }
+            seen = end;
         }
 
-        /** Values to skip before the next one whose key is below the largest kept key (geometric). */
+        private void startSkipping() {
+            w = Math.exp(Math.log(uniform()) / capacity);   // max of k uniform keys
+            nextEntrant = seen + gap();
+        }
+
+        /** Values to skip before the next one whose key falls below w: geometric with success probability w. */
         private long gap() {
-            double p = keys[0];
-            if (p >= 1) return 0;
-            double g = Math.floor(Math.log(uniform()) / Math.log1p(-p));
-            return g >= Long.MAX_VALUE / 2 ? Long.MAX_VALUE / 2 : (long) g;
+            if (w >= 1) return 0;
+            double g = Math.floor(Math.log(uniform()) / Math.log1p(-w));
+            return g >= Long.MAX_VALUE / 4 ? Long.MAX_VALUE / 4 : (long) g;
         }
 
         private double uniform() {
             return 1.0 - random.nextDouble(); // in (0, 1]: log() stays finite
         }
 
+        /**
+         * Merges another sample so this one is a uniform sample of both streams: the number taken
+         * from each side is hypergeometric (drawn one slot at a time), the values taken from a side
+         * are a uniform subset of its sample (itself uniform), and the largest kept key of n values
+         * is Beta(k, n - k + 1), which is all Algorithm L needs to go on.
+         */
         void merge(Reservoir o) {
-            int n = size + o.size;
-            double[] k = new double[n];
-            float[] v = new float[n];
-            System.arraycopy(keys, 0, k, 0, size);
-            System.arraycopy(values, 0, v, 0, size);
-            System.arraycopy(o.keys, 0, k, size, o.size);
-            System.arraycopy(o.values, 0, v, size, o.size);
-            Integer[] order = IntStream.range(0, n).boxed().sorted(Comparator.comparingDouble(i -> k[i])).toArray(Integer[]::new);
-            size = 0;
-            for (int i = 0; i < Math.min(n, capacity); i++) push(v[order[i]], k[order[i]]);
-            seen += o.seen;
-            nextEntrant = size == capacity ? seen + gap() : seen;
+            long n = seen + o.seen;
+            float[] mine = Arrays.copyOf(values, size), theirs = Arrays.copyOf(o.values, o.size);
+            if (n <= capacity) {
+                System.arraycopy(theirs, 0, values, size, theirs.length);
+                size += theirs.length;
+            } else {
+                long remMine = seen, remTheirs = o.seen;
+                int fromMine = 0;
+                for (int i = 0; i < capacity; i++) {
+                    if (random.nextDouble() * (remMine + remTheirs) < remMine) {
+                        fromMine++;
+                        remMine--;
+                    } else {
+                        remTheirs--;
+                    }
+                }
+                shuffleFirst(mine, fromMine);
+                shuffleFirst(theirs, capacity - fromMine);
+                System.arraycopy(mine, 0, values, 0, fromMine);
+                System.arraycopy(theirs, 0, values, fromMine, capacity - fromMine);
+                size = capacity;
+            }
+            seen = n;
+            if (size == capacity) {
+                w = n == capacity ? Math.exp(Math.log(uniform()) / capacity)
+                        : new BetaDistribution(new Well19937c(random.nextLong() ^ seed), capacity, n - capacity + 1).sample();
+                nextEntrant = seen + gap();
+            }
+        }
+
+        /** Partial Fisher-Yates: the first m entries become a uniform random m-subset. */
+        private void shuffleFirst(float[] a, int m) {
+            for (int i = 0; i < m; i++) {
+                int j = i + random.nextInt(a.length - i);
+                float t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+            }
         }
 
         int size() {
@@ -499,38 +545,6 @@ public final class ChannelStats {
             float[] s = Arrays.copyOf(values, size);
             Arrays.sort(s);
             return size % 2 == 1 ? s[size / 2] : (s[size / 2 - 1] + (double) s[size / 2]) / 2;
-        }
-
-        private void push(float v, double key) {
-            int i = size++;
-            while (i > 0) {
-                int parent = (i - 1) / 2;
-                if (keys[parent] >= key) break;
-                keys[i] = keys[parent];
-                values[i] = values[parent];
-                i = parent;
-            }
-            keys[i] = key;
-            values[i] = v;
-        }
-
-        private void replaceTop(float v, double key) {
-            int i = 0;
-            while (true) {
-                int l = 2 * i + 1, r = l + 1, big = i;
-                double bigKey = key;
-                if (l < size && keys[l] > bigKey) {
-                    big = l;
-                    bigKey = keys[l];
-                }
-                if (r < size && keys[r] > bigKey) big = r;
-                if (big == i) break;
-                keys[i] = keys[big];
-                values[i] = values[big];
-                i = big;
-            }
-            keys[i] = key;
-            values[i] = v;
         }
     }
 }

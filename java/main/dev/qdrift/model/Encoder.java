@@ -33,6 +33,20 @@ public final class Encoder {
 
     /** An encoder whose activations are changed at some sites (a quantized model: fake-quant weights + transform). */
     public Encoder(BertWeights w, Backend backend, ActivationTransform transform) {
+        this(w, backend, transform, (layer, linear) -> null);
+    }
+
+    /**
+     * Which linear layers run in integers: the static per-tensor scale their input is quantized with,
+     * NaN for per-token scales, or null to keep the layer in floating point. linear indexes
+     * {@link BertWeights.Layer#linears()}: query, key, value, attention output, intermediate, output.
+     */
+    public interface IntegerLinears {
+        Float inputScale(int layer, int linear);
+    }
+
+    /** A quantized encoder whose chosen linear layers execute as s8 x s8 GEMMs on backends that have them. */
+    public Encoder(BertWeights w, Backend backend, ActivationTransform transform, IntegerLinears integer) {
         this.config = w.config();
         this.backend = backend;
         this.transform = transform;
@@ -41,14 +55,22 @@ public final class Encoder {
         type = backend.upload(w.typeEmbeddings());
         embGamma = backend.upload(w.embeddingNorm().gamma());
         embBeta = backend.upload(w.embeddingNorm().beta());
-        for (BertWeights.Layer l : w.layers()) {
-            layers.add(new LayerOnBackend(backend.prepareLinear(l.query()), backend.prepareLinear(l.key()),
-                    backend.prepareLinear(l.value()), backend.prepareLinear(l.attentionOutput()),
-                    backend.upload(l.attentionNorm().gamma()), backend.upload(l.attentionNorm().beta()),
-                    backend.prepareLinear(l.intermediate()), backend.prepareLinear(l.output()),
+        for (int i = 0; i < w.layers().size(); i++) {
+            BertWeights.Layer l = w.layers().get(i);
+            LinearWeights[] lin = new LinearWeights[6];
+            for (int j = 0; j < 6; j++) lin[j] = prepare(backend, l.linears().get(j), integer.inputScale(i, j));
+            layers.add(new LayerOnBackend(lin[0], lin[1], lin[2], lin[3],
+                    backend.upload(l.attentionNorm().gamma()), backend.upload(l.attentionNorm().beta()), lin[4], lin[5],
                     backend.upload(l.outputNorm().gamma()), backend.upload(l.outputNorm().beta())));
         }
         pooler = w.pooler() == null ? null : backend.prepareLinear(w.pooler());
+    }
+
+    private static LinearWeights prepare(Backend backend, BertWeights.Linear l, Float integerInputScale) {
+        if (integerInputScale == null) return backend.prepareLinear(l);
+        LinearWeights q = backend.prepareInt8Linear(l, integerInputScale);
+        if (q == null) throw new QdriftException(backend.name() + " has no integer kernels: run integer execution with --device cuda");
+        return q;
     }
 
     public BertConfig config() {

@@ -21,6 +21,8 @@ public final class ActivationQuantizer implements ActivationTransform {
     private final QuantSpec spec;
     private final Set<String> fp32Sites;
     private final Map<String, Params> params = new HashMap<>();
+    /** Per-tensor scale of each site (static per-tensor schemes), for integer linear layers. */
+    private final Map<String, Float> tensorScales = new HashMap<>();
 
     /** @param pegGroups group of each hidden channel (PER_GROUP), else null */
     public ActivationQuantizer(Backend backend, QuantSpec spec, CalibrationStats stats, Set<String> fp32Sites, int[] pegGroups) {
@@ -40,6 +42,7 @@ public final class ActivationQuantizer implements ActivationTransform {
                 zp[c] = p.zeroPoint();
             }
             params.put(e.getKey(), new Params(backend.upload(scale), backend.upload(zp)));
+            tensorScales.put(e.getKey(), scale[0]);
         }
     }
 
@@ -81,6 +84,27 @@ public final class ActivationQuantizer implements ActivationTransform {
             }
         }
         return new float[][] {lo, hi};
+    }
+
+    /**
+     * The input scale an integer linear layer fed by this site uses: the site's static scale when the
+     * scheme is 8-bit symmetric per-tensor, NaN (per token) when it is 8-bit symmetric per-token. Then
+     * the site's fake-quant has already put the values on that grid, so the integer layer quantizes them
+     * exactly. Other activation specs cannot run on the s8 kernels.
+     */
+    public float integerInputScale(String siteKey) {
+        if (spec.bits() != 8 || !spec.symmetric())
+            throw new dev.qdrift.QdriftException("integer execution needs 8-bit symmetric activations; the scheme has " + spec.describe());
+        return switch (spec.granularity()) {
+            case PER_TOKEN -> Float.NaN;
+            case PER_TENSOR -> {
+                Float s = tensorScales.get(siteKey);
+                if (s == null) throw new dev.qdrift.QdriftException("no calibration for site " + siteKey);
+                yield s;
+            }
+            default -> throw new dev.qdrift.QdriftException("integer execution needs per-tensor or per-token activations; the scheme has "
+                    + spec.describe());
+        };
     }
 
     @Override

@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import dev.qdrift.model.Model;
 import dev.qdrift.model.Pooling;
+import dev.qdrift.model.Site;
 import java.util.Set;
 
 /** Calibrates a model and builds the (simulated) quantized encoder of a scheme. */
@@ -36,11 +37,33 @@ public final class QuantizedEncoders {
     }
 
     public static Encoder build(Model model, Backend backend, Scheme scheme, CalibrationStats stats, Set<String> fp32Sites) {
-        return build(model.weights(), backend, scheme, stats, fp32Sites);
+        return build(model.weights(), backend, scheme, stats, fp32Sites, false);
     }
 
-    /** The encoder of a scheme: fake-quantized weights, activation quantizers at the scheme's sites. */
     public static Encoder build(BertWeights fp32Weights, Backend backend, Scheme scheme, CalibrationStats stats, Set<String> fp32Sites) {
+        return build(fp32Weights, backend, scheme, stats, fp32Sites, false);
+    }
+
+    /** The site whose (quantized) tensor is the input of linear j of layer l (j indexes BertWeights.Layer.linears()). */
+    static String inputSite(int l, int j) {
+        return switch (j) {
+            case 0, 1, 2 -> l == 0 ? Site.EMBEDDINGS.key(-1) : Site.OUTPUT_NORM.key(l - 1);
+            case 3 -> Site.ATTENTION_CONTEXT.key(l);
+            case 4 -> Site.ATTENTION_NORM.key(l);
+            default -> Site.INTERMEDIATE.key(l);
+        };
+    }
+
+    /**
+     * The encoder of a scheme: fake-quantized weights, activation quantizers at the scheme's sites. With
+     * integer = true, every linear layer whose input site is quantized runs as an s8 GEMM on the
+     * backend's integer kernels (8-bit symmetric per-tensor or per-token activations, 8-bit weights);
+     * it computes the same quantized model as the simulation, up to FP32 summation order.
+     */
+    public static Encoder build(BertWeights fp32Weights, Backend backend, Scheme scheme, CalibrationStats stats, Set<String> fp32Sites,
+                                boolean integer) {
+        if (integer && (scheme.weights() == null || scheme.weights().bits() != 8 || scheme.activations() == null))
+            throw new dev.qdrift.QdriftException("scheme " + scheme.name() + " cannot run on the s8 kernels: it needs 8-bit weights and activations");
         if (scheme.isFp32()) return new Encoder(fp32Weights, backend);
         var weights = scheme.weights() == null ? fp32Weights : WeightQuantizer.apply(fp32Weights, scheme.weights());
         if (scheme.activations() == null) return new Encoder(weights, backend);
@@ -49,6 +72,11 @@ public final class QuantizedEncoders {
             int[] perm = Peg.rangePermutation(stats, fp32Weights.config().hidden());
             groups = Peg.groupOf(perm, scheme.activations().groups());
         }
-        return new Encoder(weights, backend, new ActivationQuantizer(backend, scheme.activations(), stats, fp32Sites, groups));
+        ActivationQuantizer quantizer = new ActivationQuantizer(backend, scheme.activations(), stats, fp32Sites, groups);
+        if (!integer) return new Encoder(weights, backend, quantizer);
+        return new Encoder(weights, backend, quantizer, (l, j) -> {
+            String site = inputSite(l, j);
+            return fp32Sites.contains(site) ? null : quantizer.integerInputScale(site);
+        });
     }
 }

@@ -30,7 +30,7 @@ public record Scheme(String name, QuantSpec weights, QuantSpec activations, Set<
     public static final List<Site> ACTIVATION_SITES = List.of(Site.EMBEDDINGS, Site.ATTENTION_CONTEXT, Site.ATTENTION_RESIDUAL,
             Site.ATTENTION_NORM, Site.INTERMEDIATE, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM);
 
-    public static final List<String> PRESETS = List.of("fp32", "w8a8", "w8a8-pct99.99", "w8a8-mse", "w8a8-pc", "w8a8-pt",
+    public static final List<String> PRESETS = List.of("fp32", "w8a8", "w8a8-pct99.99", "w8a8-mse", "w8a8-pc", "w8a8-pt", "w8a8-sym",
             "peg3", "peg4", "peg6", "mixed", "w4a8");
 
     public Scheme {
@@ -57,7 +57,8 @@ public record Scheme(String name, QuantSpec weights, QuantSpec activations, Set<
             case "w8a8-mse" -> new Scheme(n, w8, QuantSpec.activations(8, Calibrator.MSE, 0), Set.of(), false);
             case "w8a8-running" -> new Scheme(n, w8, QuantSpec.activations(8, Calibrator.RUNNING_MINMAX, 0), Set.of(), false);
             case "w8a8-pc" -> new Scheme(n, w8pc, a8, Set.of(), false);
-            case "w8a8-pt" -> new Scheme(n, w8pc, new QuantSpec(8, false, Granularity.PER_TOKEN, 0, Calibrator.MINMAX, 0), Set.of(), false);
+            case "w8a8-pt" -> new Scheme(n, w8pc, new QuantSpec(8, true, Granularity.PER_TOKEN, 0, Calibrator.MINMAX, 0), Set.of(), false);
+            case "w8a8-sym" -> new Scheme(n, w8pc, new QuantSpec(8, true, Granularity.PER_TENSOR, 0, Calibrator.MINMAX, 0), Set.of(), false);
             case "mixed" -> new Scheme(n, w8, a8, Set.of(), true);
             case "w4a8" -> new Scheme(n, QuantSpec.weights(4, true), a8, Set.of(), false);
             default -> {

@@ -12,10 +12,11 @@ import jdk.incubator.vector.VectorSpecies;
  * Scores S = Q K^T and context P V are then register-tiled like the GEMM: an {@link #MR} x {@link #NR}
  * tile of accumulators, broadcasting one scalar of Q (or of P) per row against two vectors of keys (or
  * of head dims), so nothing reduces across lanes and each element is one FMA chain in a fixed order.
- * Masked and padded keys get -inf before the softmax, hence probability exactly 0.
+ * Masked and padded keys get -inf before the softmax, hence probability exactly 0; the softmax's
+ * division is applied to the context outputs (MR x headDim per tile) instead of to every probability.
  *
  * <p>The scratch arrays belong to the thread and are reused from task to task: allocating them per
- * task cost about as much as a fifth of the task's arithmetic.
+ * task cost about a fifth of the task's arithmetic.
  */
 final class CpuAttention {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -28,7 +29,7 @@ final class CpuAttention {
     /** One thread's working arrays, grown on demand; every element a task reads it first writes. */
     private static final class Scratch {
         float[] qh = new float[0], kt = new float[0], vh = new float[0], bias = new float[0], p = new float[0],
-                ctx = new float[0], inv = new float[MR];
+                inv = new float[MR], tile = new float[MR * NR];
 
         Scratch fit(int tq, int tp, int headDim, int dp) {
             if (qh.length < tq * headDim) qh = new float[tq * headDim];
@@ -36,7 +37,6 @@ final class CpuAttention {
             if (vh.length < tp * dp) vh = new float[tp * dp];
             if (bias.length < tp) bias = new float[tp];
             if (p.length < MR * tp) p = new float[MR * tp];
-            if (ctx.length < MR * dp) ctx = new float[MR * dp];
             return this;
         }
     }
@@ -52,32 +52,32 @@ final class CpuAttention {
 
     private static void head(float[] q, float[] k, float[] v, int[] mask, int b, int h, int seq, int heads, int headDim,
                              float scale, int tq, int tp, int dp, Scratch s, float[] out) {
-        int width = heads * headDim, row0 = b * seq * width + h * headDim;
-        float[] qh = s.qh, kt = s.kt, vh = s.vh, bias = s.bias, p = s.p, ctx = s.ctx, inv = s.inv;
+        int width = heads * headDim, base = b * seq * width + h * headDim; // [b, t=0, h, d=0] in q, k, v, out
+        float[] qh = s.qh, kt = s.kt, vh = s.vh, bias = s.bias, p = s.p, inv = s.inv;
         for (int t = 0; t < tp; t++) bias[t] = t < seq && mask[b * seq + t] != 0 ? 0f : Float.NEGATIVE_INFINITY;
-        // Gather the head. Padding (query rows past seq, keys past seq, head dims past headDim) is
-        // zero so that padded lanes hold finite numbers: padded keys' scores are -inf by the bias,
-        // padded values and head dims add exactly 0 to real outputs.
-        for (int t = 0, src = row0; t < seq; t++, src += width)
-            for (int d = 0; d < headDim; d++) qh[t * headDim + d] = q[src + d] * scale;
+        // Gather the head. Padding is zero, so padded lanes hold finite numbers: padded keys' scores
+        // are -inf by the bias, padded values and head dims add exactly 0 to real outputs.
+        int qBound = S.loopBound(headDim);
+        for (int t = 0, src = base; t < seq; t++, src += width) {
+            int d = 0;
+            for (; d < qBound; d += L) FloatVector.fromArray(S, q, src + d).mul(scale).intoArray(qh, t * headDim + d);
+            for (; d < headDim; d++) qh[t * headDim + d] = q[src + d] * scale;
+        }
         java.util.Arrays.fill(qh, seq * headDim, tq * headDim, 0f);
-        // K^T one head dim at a time: contiguous stores, loads strided over 2 cache lines per key that
-        // stay in L1 across all d.
+        // K^T one head dim at a time: contiguous stores; the strided loads touch the same 2 cache lines
+        // per key for every d.
         for (int d = 0; d < headDim; d++) {
-            for (int t = 0, src = row0 + d; t < seq; t++, src += width) kt[d * tp + t] = k[src];
+            for (int t = 0, src = base + d; t < seq; t++, src += width) kt[d * tp + t] = k[src];
             java.util.Arrays.fill(kt, d * tp + seq, (d + 1) * tp, 0f);
         }
-        for (int t = 0, src = row0; t < seq; t++, src += width) {
+        for (int t = 0, src = base; t < seq; t++, src += width) {
             System.arraycopy(v, src, vh, t * dp, headDim);
             java.util.Arrays.fill(vh, t * dp + headDim, (t + 1) * dp, 0f);
         }
-        java.util.Arrays.fill(vh, seq * dp, tp * dp, 0f);
         for (int i0 = 0; i0 < seq; i0 += MR) {
             scores(qh, i0, kt, headDim, tp, bias, p);
             for (int r = 0; r < MR; r++) inv[r] = 1 / softmaxNumerators(p, r * tp, tp);
-            context(p, vh, tp, dp, inv, ctx);
-            for (int r = 0; r < MR && i0 + r < seq; r++)
-                System.arraycopy(ctx, r * dp, out, row0 + (i0 + r) * width, headDim);
+            context(p, tp, vh, dp, seq, headDim, inv, s.tile, out, base + i0 * width, width, Math.min(MR, seq - i0));
         }
     }
 
@@ -152,12 +152,16 @@ final class CpuAttention {
         return CpuMath.sumLanes(sum);
     }
 
-    /** ctx[r][:] = inv[r] sum_j p[r][j] vh[j][:] for MR rows, NR head dims at a time. */
-    private static void context(float[] p, float[] vh, int tp, int dp, float[] inv, float[] ctx) {
-        for (int c = 0; c < dp; c += NR) {
+    /**
+     * out[o + r*width][:] = inv[r] sum_j p[r][j] vh[j][:] for MR query rows (the first {@code rows} of
+     * them stored), NR head dims at a time, over the real keys only (padded keys have probability 0).
+     */
+    private static void context(float[] p, int tp, float[] vh, int dp, int seq, int headDim,
+                                float[] inv, float[] tile, float[] out, int o, int width, int rows) {
+        for (int c = 0; c < headDim; c += NR) {
             FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
                     c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-            for (int j = 0, vo = c; j < tp; j++, vo += dp) {
+            for (int j = 0, vo = c; j < seq; j++, vo += dp) {
                 FloatVector v0 = FloatVector.fromArray(S, vh, vo), v1 = FloatVector.fromArray(S, vh, vo + L);
                 FloatVector a = FloatVector.broadcast(S, p[j]);
                 c00 = v0.fma(a, c00);
@@ -184,22 +188,25 @@ final class CpuAttention {
                 c70 = v0.fma(a, c70);
                 c71 = v1.fma(a, c71);
             }
-            c00.mul(inv[0]).intoArray(ctx, c);
-            c01.mul(inv[0]).intoArray(ctx, c + L);
-            c10.mul(inv[1]).intoArray(ctx, dp + c);
-            c11.mul(inv[1]).intoArray(ctx, dp + c + L);
-            c20.mul(inv[2]).intoArray(ctx, 2 * dp + c);
-            c21.mul(inv[2]).intoArray(ctx, 2 * dp + c + L);
-            c30.mul(inv[3]).intoArray(ctx, 3 * dp + c);
-            c31.mul(inv[3]).intoArray(ctx, 3 * dp + c + L);
-            c40.mul(inv[4]).intoArray(ctx, 4 * dp + c);
-            c41.mul(inv[4]).intoArray(ctx, 4 * dp + c + L);
-            c50.mul(inv[5]).intoArray(ctx, 5 * dp + c);
-            c51.mul(inv[5]).intoArray(ctx, 5 * dp + c + L);
-            c60.mul(inv[6]).intoArray(ctx, 6 * dp + c);
-            c61.mul(inv[6]).intoArray(ctx, 6 * dp + c + L);
-            c70.mul(inv[7]).intoArray(ctx, 7 * dp + c);
-            c71.mul(inv[7]).intoArray(ctx, 7 * dp + c + L);
+            // Through a small L1 tile, then row by row: passing the accumulators to a store helper made
+            // C2 box them and the loop run twice as slow.
+            c00.mul(inv[0]).intoArray(tile, 0);
+            c01.mul(inv[0]).intoArray(tile, L);
+            c10.mul(inv[1]).intoArray(tile, NR);
+            c11.mul(inv[1]).intoArray(tile, NR + L);
+            c20.mul(inv[2]).intoArray(tile, 2 * NR);
+            c21.mul(inv[2]).intoArray(tile, 2 * NR + L);
+            c30.mul(inv[3]).intoArray(tile, 3 * NR);
+            c31.mul(inv[3]).intoArray(tile, 3 * NR + L);
+            c40.mul(inv[4]).intoArray(tile, 4 * NR);
+            c41.mul(inv[4]).intoArray(tile, 4 * NR + L);
+            c50.mul(inv[5]).intoArray(tile, 5 * NR);
+            c51.mul(inv[5]).intoArray(tile, 5 * NR + L);
+            c60.mul(inv[6]).intoArray(tile, 6 * NR);
+            c61.mul(inv[6]).intoArray(tile, 6 * NR + L);
+            c70.mul(inv[7]).intoArray(tile, 7 * NR);
+            c71.mul(inv[7]).intoArray(tile, 7 * NR + L);
+            for (int r = 0; r < rows; r++) System.arraycopy(tile, r * NR, out, o + r * width + c, Math.min(NR, headDim - c));
         }
     }
 

@@ -12,22 +12,19 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>W is packed once into column panels of {@link #NR} output channels, each panel stored k-major
  * ([K][NR]), so the inner loop streams one panel contiguously while broadcasting one x value per row:
  * an {@link #MR} x {@link #NR} register tile of accumulators, no horizontal reductions. The loops
- * around it follow the usual CPU GEMM blocking:
- * <ul>
- *   <li>parallel tasks are blocks of {@link #MC} rows, handed out one at a time
- *       ({@link CpuBackend#parallelFor}); each walks all panels, so its x rows stay in L2;
- *   <li>within a panel, K is cut into slices of {@link #KC}: a KC x NR panel slice (16 KiB with
- *       16-lane vectors) stays in L1 while every row tile of the block uses it, instead of streaming
- *       the whole K x NR panel from L2 once per row tile. Partial sums go through y between slices.
- * </ul>
- * The epilogue (bias, then GELU or tanh) runs on a block's panel once all its K slices are done, while
- * that panel of y is still in L1, in a separate small loop: inlined into the tile kernel, the GELU
- * code would bloat the hot loop's compiled code for every caller.
+ * around it: parallel tasks are blocks of {@link #MC} rows, handed out one at a time by
+ * {@link CpuBackend#parallelFor}; a block walks all panels, each panel (K x NR floats, 48 KiB at
+ * K = 384, 192 KiB at 1536) staying in L2 while every row tile of the block streams it. (Cutting K into
+ * L1-sized slices, with partial sums through y, measured no faster on this shape of problem.)
+ *
+ * <p>The activation (GELU or tanh) runs on a block's panel once its tiles are done, while that panel of
+ * y is still in L1, in a separate small loop. Inlined into the tile kernel's stores, as it once was,
+ * the GELU code bloated the kernel's compiled code for every caller: the up-projection's GEMM alone
+ * ran about a quarter slower.
  *
  * <p>Bit-reproducibility: every output is one FMA chain over k = 0 .. K-1 in order, starting from 0,
- * plus the bias; spilling the chain to y between K slices stores an FP32 value exactly, and the edge
- * kernel ({@link #tileRow}) does the same chain. So an output's value depends on neither its position
- * in a tile nor the row blocking nor which thread computes it.
+ * plus the bias, and the edge kernel ({@link #tileRow}) does the same chain. So an output's value
+ * depends on neither its position in a tile nor the row blocking nor which thread computes it.
  */
 final class CpuGemm {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -36,14 +33,12 @@ final class CpuGemm {
     static final int NR = 2 * L;
     /**
      * Rows per register tile (the tile's M): 6 x 2 accumulators, 2 panel vectors and a broadcast use
-     * 15 of the 32 AVX-512 registers, and each panel vector loaded feeds 6 FMAs (4 x 2 fed 4, 8 x 2 was
-     * no faster).
+     * 15 of the 32 AVX-512 registers, 12 independent FMA chains cover the FMA latency twice over, and
+     * each panel vector loaded feeds 6 FMAs (4 x 2 fed 4; 8 x 2 was no faster).
      */
     static final int MR = 6;
-    /** K per slice: a KC x NR panel slice is 16 KiB with 16-lane vectors, half of L1d. */
-    static final int KC = Integer.getInteger("kc", 128);
-    /** Rows per parallel task: a multiple of MR, small enough to balance two threads to ~1%. */
-    static final int MC = Integer.getInteger("mc", 8 * MR);
+    /** Rows per parallel task: a multiple of MR, small enough that two threads finish within ~1%. */
+    static final int MC = 8 * MR;
 
     /** A linear layer packed for {@link #multiply}: panels of W^T and the bias padded to whole panels. */
     record Packed(int out, int in, float[] panels, float[] bias) implements dev.qdrift.backend.Backend.LinearWeights {}
@@ -67,53 +62,25 @@ final class CpuGemm {
 
     /** Rows r0 .. r1-1 of y, all panels. */
     private static void block(float[] x, int r0, int r1, Packed w, Epilogue e, float[] y) {
-        int k = w.in(), out = w.out();
-        int tileEnd = r0 + (r1 - r0) / MR * MR;
-        int fullPanels = out / NR, panels = (out + NR - 1) / NR;
-        for (int panel = 0; panel < fullPanels; panel++) {
-            for (int k0 = 0; k0 < k; k0 += KC) {
-                int k1 = Math.min(k, k0 + KC);
-                for (int r = r0; r < tileEnd; r += MR) tile(x, r, k0, k1, w, panel, y);
-            }
+        int out = w.out(), tileEnd = r0 + (r1 - r0) / MR * MR;
+        for (int panel = 0; panel * NR < out; panel++) {
+            if ((panel + 1) * NR <= out)
+                for (int r = r0; r < tileEnd; r += MR) tile(x, r, w, panel, y);
+            else // a last panel cut short by out: the row kernel, with masked stores
+                for (int r = r0; r < tileEnd; r++) tileRow(x, r, w, panel, y);
             for (int r = tileEnd; r < r1; r++) tileRow(x, r, w, panel, y);
-            epilogue(e, y, r0, r1, out, panel * NR);
-        }
-        // A last panel cut short by out: the row kernel with masked stores, then the masked epilogue.
-        for (int panel = fullPanels; panel < panels; panel++) {
-            for (int r = r0; r < r1; r++) tileRow(x, r, w, panel, y);
             epilogue(e, y, r0, r1, out, panel * NR);
         }
     }
 
-    /**
-     * The MR x NR register tile over k0 .. k1-1: starts from 0 on the first slice, else from the
-     * partial sums in y; adds the bias after the last slice.
-     */
-    private static void tile(float[] x, int r, int k0, int k1, Packed w, int panel, float[] y) {
+    /** The MR x NR register tile at rows r .. r+MR-1 of one panel, over the whole K, plus the bias. */
+    private static void tile(float[] x, int r, Packed w, int panel, float[] y) {
         int k = w.in(), out = w.out(), n0 = panel * NR;
         float[] p = w.panels();
-        int y0 = r * out + n0, y1 = y0 + out, y2 = y1 + out, y3 = y2 + out, y4 = y3 + out, y5 = y4 + out;
-        FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-        if (k0 == 0) {
-            c00 = FloatVector.zero(S);
-            c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = c00;
-        } else {
-            c00 = FloatVector.fromArray(S, y, y0);
-            c01 = FloatVector.fromArray(S, y, y0 + L);
-            c10 = FloatVector.fromArray(S, y, y1);
-            c11 = FloatVector.fromArray(S, y, y1 + L);
-            c20 = FloatVector.fromArray(S, y, y2);
-            c21 = FloatVector.fromArray(S, y, y2 + L);
-            c30 = FloatVector.fromArray(S, y, y3);
-            c31 = FloatVector.fromArray(S, y, y3 + L);
-            c40 = FloatVector.fromArray(S, y, y4);
-            c41 = FloatVector.fromArray(S, y, y4 + L);
-            c50 = FloatVector.fromArray(S, y, y5);
-            c51 = FloatVector.fromArray(S, y, y5 + L);
-        }
-        int xa = r * k + k0, xb = xa + k, xc = xb + k, xd = xc + k, xe = xd + k, xf = xe + k;
-        int wp = panel * k * NR + k0 * NR;
-        for (int kk = 0, n = k1 - k0; kk < n; kk++, wp += NR) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+                c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        int xa = r * k, xb = xa + k, xc = xb + k, xd = xc + k, xe = xd + k, xf = xe + k;
+        for (int kk = 0, wp = panel * k * NR; kk < k; kk++, wp += NR) {
             FloatVector w0 = FloatVector.fromArray(S, p, wp), w1 = FloatVector.fromArray(S, p, wp + L);
             FloatVector a = FloatVector.broadcast(S, x[xa + kk]);
             c00 = w0.fma(a, c00);
@@ -134,38 +101,26 @@ final class CpuGemm {
             c50 = w0.fma(a, c50);
             c51 = w1.fma(a, c51);
         }
-        if (k1 == k) {
-            FloatVector b0 = FloatVector.fromArray(S, w.bias(), n0), b1 = FloatVector.fromArray(S, w.bias(), n0 + L);
-            c00 = c00.add(b0);
-            c01 = c01.add(b1);
-            c10 = c10.add(b0);
-            c11 = c11.add(b1);
-            c20 = c20.add(b0);
-            c21 = c21.add(b1);
-            c30 = c30.add(b0);
-            c31 = c31.add(b1);
-            c40 = c40.add(b0);
-            c41 = c41.add(b1);
-            c50 = c50.add(b0);
-            c51 = c51.add(b1);
-        }
-        c00.intoArray(y, y0);
-        c01.intoArray(y, y0 + L);
-        c10.intoArray(y, y1);
-        c11.intoArray(y, y1 + L);
-        c20.intoArray(y, y2);
-        c21.intoArray(y, y2 + L);
-        c30.intoArray(y, y3);
-        c31.intoArray(y, y3 + L);
-        c40.intoArray(y, y4);
-        c41.intoArray(y, y4 + L);
-        c50.intoArray(y, y5);
-        c51.intoArray(y, y5 + L);
+        FloatVector b0 = FloatVector.fromArray(S, w.bias(), n0), b1 = FloatVector.fromArray(S, w.bias(), n0 + L);
+        int y0 = r * out + n0, y1 = y0 + out, y2 = y1 + out, y3 = y2 + out, y4 = y3 + out, y5 = y4 + out;
+        c00.add(b0).intoArray(y, y0);
+        c01.add(b1).intoArray(y, y0 + L);
+        c10.add(b0).intoArray(y, y1);
+        c11.add(b1).intoArray(y, y1 + L);
+        c20.add(b0).intoArray(y, y2);
+        c21.add(b1).intoArray(y, y2 + L);
+        c30.add(b0).intoArray(y, y3);
+        c31.add(b1).intoArray(y, y3 + L);
+        c40.add(b0).intoArray(y, y4);
+        c41.add(b1).intoArray(y, y4 + L);
+        c50.add(b0).intoArray(y, y5);
+        c51.add(b1).intoArray(y, y5 + L);
     }
 
     /**
      * One row of one panel over the whole K, plus the bias: the rows left over after whole tiles, and
-     * the last panel when out is not a multiple of NR (stores masked to the real channels).
+     * the last panel when out is not a multiple of NR (stores masked to the real channels). The same
+     * FMA chain per output as {@link #tile}.
      */
     private static void tileRow(float[] x, int r, Packed w, int panel, float[] y) {
         int k = w.in(), out = w.out(), n0 = panel * NR;

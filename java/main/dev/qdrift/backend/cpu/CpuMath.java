@@ -33,8 +33,8 @@ public final class CpuMath {
      * multiply-adds (one rounding per step instead of two, so no less accurate than multiply-then-add),
      * the polynomial's coefficients negated so that 1 - poly e^(-z^2) is one more FMA, erf's sign copied
      * from x by bits instead of a compare and blend, and x/2 (1 + erf) as x/2 + x/2 erf in one FMA.
-     * e^(-z^2) needs only the lower clamp: below -87.3 it is under 2^-125, and 1 - poly e^(-z^2) rounds
-     * to exactly 1 either way.
+     * e^(-z^2) needs only the lower clamp: there it is below 2^-126, and 1 - poly e^(-z^2) rounds to
+     * exactly 1 either way.
      */
     static FloatVector gelu(FloatVector x) {
         FloatVector az = x.abs().mul(INV_SQRT2);
@@ -60,16 +60,21 @@ public final class CpuMath {
 
     private static final float ROUNDER = 12582912f;
     private static final float LOG2E = 1.44269504f, LN2_HI = 0.693145752f, LN2_LO = 1.42860677e-6f;
-    private static final float EXP_MIN = -87.3f, EXP_MAX = 88f;
+    /**
+     * Clamps for e^x. Below about -87.68, k reaches -127, the 2^k scale built from exponent bits is
+     * exactly 0, and so is the result: e^-inf is exactly 0 (masked attention scores need that) without
+     * a compare and blend, at the price of flushing results below 2^-126 (denormals) to 0 from there
+     * down. The encoder never needs e^x above 88.
+     */
+    private static final float EXP_MIN = -88f, EXP_MAX = 88f;
 
     /**
      * e^x for a vector, by range reduction x = k ln2 + r (|r| <= ln2/2, ln2 split in two parts so r is
-     * exact) and a degree-6 Taylor polynomial for e^r (truncation error < 2e-8 relative), scaled by 2^k
-     * through the exponent bits. Inputs below -87.3 give 0 (as e^-inf must, for masked attention
-     * scores); the encoder never needs e^x above 88.
+     * exact) and a degree-6 Taylor polynomial for e^r (truncation error below 2e-7 relative), scaled by
+     * 2^k through the exponent bits. e^-inf, and e^x below about -87.68, is exactly 0.
      */
     static FloatVector exp(FloatVector x) {
-        return expReduced(x.max(EXP_MIN).min(EXP_MAX)).blend(0f, x.lt(EXP_MIN));
+        return expReduced(x.max(EXP_MIN).min(EXP_MAX));
     }
 
     /** e^x for x already within [EXP_MIN, EXP_MAX]. */

@@ -5,6 +5,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import dev.qdrift.QdriftException;
 import dev.qdrift.backend.Backend;
+import dev.qdrift.backend.QuantGrid;
 import dev.qdrift.model.BertWeights;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -26,6 +27,7 @@ public final class CudaBackend implements Backend {
     private final Cublas cublas;
     private final MemorySegment stream;
     private final DevicePool pool;
+    private final Int8Ops int8;
     private final String deviceName;
     private boolean closed;
 
@@ -34,6 +36,14 @@ public final class CudaBackend implements Backend {
     record DeviceInts(MemorySegment ptr, int size) implements IntBuf {}
 
     record DeviceLinear(DeviceFloats weight, DeviceFloats bias, int out, int in) implements LinearWeights {}
+
+    /**
+     * s8 weights [out, in], FP32 per-channel weight scales and bias; the static input scale on the host
+     * (the quantize launcher takes it by value) and on the device (the GEMM epilogue reads it), or NaN
+     * and null for per-token input scales.
+     */
+    record DeviceInt8Linear(MemorySegment weight, DeviceFloats weightScale, DeviceFloats bias, float inputScale,
+                            DeviceFloats inputScaleOnDevice, int out, int in) implements LinearWeights {}
 
     /** Loads the libraries and looks for a device once; never throws. */
     public static synchronized Availability availability() {
@@ -72,6 +82,7 @@ public final class CudaBackend implements Backend {
             stream = cuda.streamCreate();
             cublas = new Cublas(NativeLibraries.system("libcublas.so.13"), stream);
             pool = new DevicePool(cuda);
+            int8 = new Int8Ops(cuda, stream);
         } catch (RuntimeException e) {
             throw e;
         } catch (Throwable t) {
@@ -194,6 +205,49 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public LinearWeights prepareInt8Linear(BertWeights.Linear l, float inputScale) {
+        QuantGrid grid = new QuantGrid(8, true);
+        float[] scales = new float[l.out()];
+        byte[] q = new byte[l.weight().length];
+        for (int r = 0; r < l.out(); r++) {
+            float m = 0;
+            for (int k = 0; k < l.in(); k++) m = Math.max(m, Math.abs(l.weight()[r * l.in() + k]));
+            scales[r] = grid.params(-m, m).scale();
+            for (int k = 0, o = r * l.in(); k < l.in(); k++, o++)
+                q[o] = (byte) QuantGrid.quantize(l.weight()[o], scales[r], 0f, grid.qmin(), grid.qmax());
+        }
+        MemorySegment w = call(() -> pool.allocate(q.length));
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_BYTE, q);
+            call(() -> {
+                cuda.copyToDevice(w, host, q.length, stream);
+                return null;
+            });
+        }
+        DeviceFloats in = Float.isNaN(inputScale) ? null : (DeviceFloats) upload(new float[] {inputScale});
+        return new DeviceInt8Linear(w, (DeviceFloats) upload(scales), (DeviceFloats) upload(l.bias()), inputScale, in, l.out(), l.in());
+    }
+
+    /** Quantize the input to s8 (static or per-token scale), s8 GEMM, dequantize + bias (+ GELU) in the epilogue. */
+    private void linearInt8(FloatBuf x, int rows, DeviceInt8Linear l, Epilogue epilogue, FloatBuf y) {
+        if (epilogue == Epilogue.TANH) throw new QdriftException("integer linear layers have no tanh epilogue (the pooler stays FP32)");
+        try (Scope s = openScope()) {
+            MemorySegment xq = call(() -> pool.allocate((long) rows * l.in()));
+            MemorySegment xScale;
+            boolean perRow = Float.isNaN(l.inputScale());
+            if (perRow) {
+                xScale = p(allocate(rows));
+                int8.quantizePerToken(p(x), rows, l.in(), xq, xScale);
+            } else {
+                xScale = l.inputScaleOnDevice().ptr();
+                int8.quantizePerTensor(p(x), rows, l.in(), l.inputScale(), xq);
+            }
+            int8.gemmF32(xq, l.weight(), rows, l.out(), l.in(), new Int8Ops.Epilogue(xScale, perRow, l.weightScale().ptr(), true,
+                    l.bias().ptr(), MemorySegment.NULL, epilogue == Epilogue.GELU), p(y), Int8Ops.AUTO_TILE);
+        }
+    }
+
+    @Override
     public void embed(IntBuf ids, IntBuf typeIds, FloatBuf word, FloatBuf position, FloatBuf type,
                       int batch, int seq, int hidden, FloatBuf out) {
         launch("qd_embed " + batch + "x" + seq + "x" + hidden, () -> (int) cuda.embed.invokeExact(p(ids), p(typeIds), p(word),
@@ -202,6 +256,10 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void linear(FloatBuf x, int rows, LinearWeights w, Epilogue epilogue, FloatBuf y) {
+        if (w instanceof DeviceInt8Linear q) {
+            linearInt8(x, rows, q, epilogue, y);
+            return;
+        }
         DeviceLinear l = (DeviceLinear) w;
         call(() -> {
             cublas.gemmRowMajorNT(p(x), l.weight().ptr(), p(y), rows, l.out(), l.in());

@@ -1,0 +1,335 @@
+package dev.qdrift.report;
+
+import com.fasterxml.jackson.core.json.JsonReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import dev.qdrift.QdriftException;
+import dev.qdrift.experiment.LatencyBench;
+import dev.qdrift.experiment.QuantizeEval;
+import dev.qdrift.experiment.Verification;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.stream.Stream;
+
+/**
+ * Every result file in a directory that the report knows how to show, recognized by its fields
+ * rather than its name (users rename files; {@code out/q.json} and {@code sst2-w8a8.json} are both
+ * quantize-eval results).
+ *
+ * <p>Results written by qdrift's own records ({@link QuantizeEval.Result}, {@link Verification.Result},
+ * {@link LatencyBench.Result}) are bound to those records, leniently: a file written by an older
+ * version that lacks a field still loads, with that field null or zero. Results whose writer is a
+ * plain map ({@code eval}, {@code demo}) or still changing ({@code outliers}, drift) are read from
+ * the JSON tree by {@link EvalRun}, {@link DemoRun}, {@link OutlierData} and {@link DriftData},
+ * which skip what is missing instead of failing.
+ *
+ * <p>A file that is not JSON, or JSON of no known kind, is listed as an input with a note and
+ * otherwise ignored: a report over a directory should never fail because of one stray file.
+ */
+public final class ReportData {
+    /** What a file holds; decided by {@link #classify}. */
+    public enum Kind {
+        QUANTIZE_EVAL("quantize-eval"), EVAL("eval"), VERIFY("verify"), BENCH("bench"), TORCH_BENCH("PyTorch bench"),
+        CPU_BENCH("CPU JMH bench"), OUTLIERS("outliers"), DRIFT("drift"), DEMO("demo"), REPORT("report"), UNKNOWN("not recognized");
+
+        public final String label;
+
+        Kind(String label) {
+            this.label = label;
+        }
+    }
+
+    /**
+     * One file found in the directory.
+     *
+     * @param path      relative to the directory read
+     * @param sha256    of the file's bytes
+     * @param modified  last-modified time of the file (results carry no timestamp of their own)
+     * @param note      why it was not used, or null
+     */
+    public record Input(String path, Kind kind, String sha256, String modified, long bytes, String note) {}
+
+    /** A parsed result and the file it came from. */
+    public record Loaded<T>(Input input, T value) {}
+
+    /** The PyTorch reference timings written by tools/gpu-run.sh next to {@code qdrift bench}. */
+    public record TorchBench(String model, String device, String torch, List<TorchRow> rows) {}
+
+    public record TorchRow(String dtype, int batch, int seq, double medianMs) {}
+
+    /**
+     * The CPU JMH comparison (bench/results/cpu-encoder-DATE.json): ours vs ONNX Runtime.
+     *
+     * @param msPerBatch  implementation → mean ms per batch
+     */
+    public record CpuBench(String benchmark, String device, String date, String jvm, Map<String, Double> msPerBatch,
+                           Map<String, Double> msError, Map<String, Double> sentencesPerS) {}
+
+    /** The JSON {@code qdrift eval --json} writes (a map in EvalCommand). */
+    public record EvalRun(String model, String head, Map<String, String> selection, List<String> labels, int n, double accuracy,
+                          double ciLow, double ciHigh, double[] perClassAccuracy, int[][] confusion, double[] meanLogits,
+                          String backend) {}
+
+    /** demo.json of {@code qdrift demo}: the verification, then a probe's held-out accuracy. */
+    public record DemoRun(String model, Map<String, String> selection, Verification.Result verify, double heldOutAccuracy,
+                          int heldOutN, String head) {}
+
+    /** Depth of the directory walk: results sit in DIR or a dated folder or two below it. */
+    static final int MAX_DEPTH = 4;
+
+    static final ObjectMapper MAPPER = JsonMapper.builder()
+            .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)     // NaN written by other tools
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)   // newer writers add fields
+            .disable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+            .build();
+
+    public final Path dir;
+    public final List<Input> inputs = new ArrayList<>();
+    public final List<Loaded<QuantizeEval.Result>> quantize = new ArrayList<>();
+    public final List<Loaded<EvalRun>> evals = new ArrayList<>();
+    public final List<Loaded<Verification.Result>> verifications = new ArrayList<>();
+    public final List<Loaded<LatencyBench.Result>> benches = new ArrayList<>();
+    public final List<Loaded<TorchBench>> torchBenches = new ArrayList<>();
+    public final List<Loaded<CpuBench>> cpuBenches = new ArrayList<>();
+    public final List<Loaded<OutlierData>> outliers = new ArrayList<>();
+    public final List<Loaded<DriftData>> drift = new ArrayList<>();
+    public final List<Loaded<DemoRun>> demos = new ArrayList<>();
+
+    private ReportData(Path dir) {
+        this.dir = dir;
+    }
+
+    /** Reads every {@code *.json} in dir and its subdirectories (hidden ones skipped), in path order. */
+    public static ReportData read(Path dir) {
+        if (!Files.isDirectory(dir)) throw new QdriftException(dir + ": not a directory");
+        ReportData d = new ReportData(dir);
+        List<Path> files;
+        try (Stream<Path> walk = Files.walk(dir, MAX_DEPTH)) {
+            files = walk.filter(p -> Files.isRegularFile(p) && p.getFileName().toString().endsWith(".json"))
+                    .filter(p -> !hidden(dir.relativize(p)))
+                    .sorted().toList();
+        } catch (IOException e) {
+            throw new QdriftException(dir + ": cannot list: " + e.getMessage(), e);
+        }
+        for (Path f : files) d.add(f);
+        return d;
+    }
+
+    private static boolean hidden(Path relative) {
+        for (Path part : relative) if (part.toString().startsWith(".")) return true;
+        return false;
+    }
+
+    private void add(Path file) {
+        String rel = dir.relativize(file).toString();
+        byte[] bytes;
+        String modified;
+        try {
+            bytes = Files.readAllBytes(file);
+            modified = Files.getLastModifiedTime(file).toInstant().truncatedTo(ChronoUnit.SECONDS).toString();
+        } catch (IOException e) {
+            inputs.add(new Input(rel, Kind.UNKNOWN, null, null, 0, "cannot read: " + e.getMessage()));
+            return;
+        }
+        String sha = sha256(bytes);
+        JsonNode root;
+        try {
+            root = MAPPER.readTree(bytes);
+        } catch (IOException e) {
+            inputs.add(new Input(rel, Kind.UNKNOWN, sha, modified, bytes.length, "not JSON: " + firstLine(e.getMessage())));
+            return;
+        }
+        Kind kind = classify(root);
+        if (kind == Kind.REPORT) return;   // our own output from an earlier run: not an input
+        Input in = new Input(rel, kind, sha, modified, bytes.length, kind == Kind.UNKNOWN ? "no known result fields" : null);
+        try {
+            switch (kind) {
+                case QUANTIZE_EVAL -> quantize.add(new Loaded<>(in, MAPPER.treeToValue(root, QuantizeEval.Result.class)));
+                case VERIFY -> verifications.add(new Loaded<>(in, MAPPER.treeToValue(root, Verification.Result.class)));
+                case BENCH -> benches.add(new Loaded<>(in, MAPPER.treeToValue(root, LatencyBench.Result.class)));
+                case TORCH_BENCH -> torchBenches.add(new Loaded<>(in, torchBench(root)));
+                case CPU_BENCH -> cpuBenches.add(new Loaded<>(in, cpuBench(root)));
+                case EVAL -> evals.add(new Loaded<>(in, evalRun(root)));
+                case DEMO -> demos.add(new Loaded<>(in, demoRun(root)));
+                case OUTLIERS -> outliers.add(new Loaded<>(in, OutlierData.from(root)));
+                case DRIFT -> drift.add(new Loaded<>(in, DriftData.from(root)));
+                default -> { }
+            }
+        } catch (IOException | RuntimeException e) {
+            // Recognized but unreadable (a field of the wrong type): say so and go on without it.
+            in = new Input(rel, Kind.UNKNOWN, sha, modified, bytes.length,
+                    "looks like " + kind.label + " but cannot be read: " + firstLine(e.getMessage()));
+        }
+        inputs.add(in);
+    }
+
+    /**
+     * What a JSON document is, from the fields its writer always puts there. Order matters only where
+     * kinds share fields: demo.json holds a verification object, so it is tested before verify.
+     */
+    public static Kind classify(JsonNode root) {
+        if (root == null || !root.isObject()) return Kind.UNKNOWN;
+        if (root.has(ReportModel.MARKER)) return Kind.REPORT;
+        JsonNode firstRow = root.path("rows").path(0);
+        if (firstRow.has("scheme") && firstRow.has("accuracy")) return Kind.QUANTIZE_EVAL;
+        if (firstRow.has("medianMs") && firstRow.has("batch")) return Kind.BENCH;
+        if (firstRow.has("median_ms") && firstRow.has("dtype")) return Kind.TORCH_BENCH;
+        if (root.has("held_out_accuracy") && root.path("verify").isObject()) return Kind.DEMO;
+        if (root.has("maxRelative") && root.has("tolerance")) return Kind.VERIFY;
+        if (root.has("accuracy") && root.has("confusion")) return Kind.EVAL;
+        if (root.has("perLayer") || root.path("summary").has("kurtosisByDepth")) return Kind.OUTLIERS;
+        if (DriftData.looksLike(root)) return Kind.DRIFT;
+        if (root.has("ms_per_batch")) return Kind.CPU_BENCH;
+        return Kind.UNKNOWN;
+    }
+
+    // ---- readers for results whose writer is a map ----
+
+    private static EvalRun evalRun(JsonNode r) {
+        JsonNode ci = r.path("accuracy_ci95");
+        return new EvalRun(text(r, "model"), text(r, "head"), strings(r.path("selection")), stringList(r.path("labels")),
+                r.path("n").asInt(), num(r.path("accuracy")), num(ci.path(0)), num(ci.path(1)),
+                doubles(r.path("per_class_accuracy")), ints2(r.path("confusion")), doubles(r.path("mean_logits")), text(r, "backend"));
+    }
+
+    private static DemoRun demoRun(JsonNode r) throws IOException {
+        return new DemoRun(text(r, "model"), strings(r.path("data")), MAPPER.treeToValue(r.path("verify"), Verification.Result.class),
+                num(r.path("held_out_accuracy")), r.path("held_out_n").asInt(), text(r, "head"));
+    }
+
+    private static TorchBench torchBench(JsonNode r) {
+        List<TorchRow> rows = new ArrayList<>();
+        for (JsonNode row : r.path("rows"))
+            rows.add(new TorchRow(text(row, "dtype"), row.path("batch").asInt(), row.path("seq").asInt(), num(row.path("median_ms"))));
+        return new TorchBench(text(r, "model"), text(r, "device"), text(r, "torch"), rows);
+    }
+
+    private static CpuBench cpuBench(JsonNode r) {
+        return new CpuBench(text(r, "benchmark"), text(r, "device"), text(r, "date"), text(r, "jvm"), numbers(r.path("ms_per_batch")),
+                numbers(r.path("ms_error_99.9")), numbers(r.path("sentences_per_s")));
+    }
+
+    // ---- tolerant tree access, shared with OutlierData and DriftData ----
+
+    /** A text field, or null when absent; numbers and booleans are given as their text. */
+    static String text(JsonNode n, String field) {
+        JsonNode v = n.get(field);
+        return v == null || v.isNull() ? null : v.isValueNode() ? v.asText() : v.toString();
+    }
+
+    /** A number, NaN when absent; accepts "NaN"/"Infinity" strings as Jackson writes them by default. */
+    static double num(JsonNode v) {
+        if (v == null || v.isMissingNode() || v.isNull()) return Double.NaN;
+        if (v.isNumber()) return v.asDouble();
+        if (v.isTextual()) {
+            try {
+                return Double.parseDouble(v.asText());
+            } catch (NumberFormatException e) {
+                return Double.NaN;
+            }
+        }
+        return Double.NaN;
+    }
+
+    /** A number array, or null when absent (not an array). */
+    static double[] doubles(JsonNode v) {
+        if (v == null || !v.isArray()) return null;
+        double[] out = new double[v.size()];
+        for (int i = 0; i < out.length; i++) out[i] = num(v.get(i));
+        return out;
+    }
+
+    static int[] ints(JsonNode v) {
+        if (v == null || !v.isArray()) return null;
+        int[] out = new int[v.size()];
+        for (int i = 0; i < out.length; i++) out[i] = v.get(i).asInt();
+        return out;
+    }
+
+    static int[][] ints2(JsonNode v) {
+        if (v == null || !v.isArray()) return null;
+        int[][] out = new int[v.size()][];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = ints(v.get(i));
+            if (out[i] == null) return null;
+        }
+        return out;
+    }
+
+    static List<String> stringList(JsonNode v) {
+        List<String> out = new ArrayList<>();
+        if (v != null && v.isArray()) for (JsonNode e : v) out.add(e.asText());
+        return out;
+    }
+
+    /** An object's fields as text, in file order (empty when absent). */
+    static Map<String, String> strings(JsonNode v) {
+        return fields(v, JsonNode::asText);
+    }
+
+    static Map<String, Double> numbers(JsonNode v) {
+        return fields(v, ReportData::num);
+    }
+
+    static Map<String, double[]> doubleArrays(JsonNode v) {
+        Map<String, double[]> out = fields(v, ReportData::doubles);
+        out.values().removeIf(java.util.Objects::isNull);
+        return out;
+    }
+
+    static <T> Map<String, T> fields(JsonNode v, Function<JsonNode, T> f) {
+        Map<String, T> out = new LinkedHashMap<>();
+        if (v == null || !v.isObject()) return out;
+        for (Map.Entry<String, JsonNode> e : v.properties()) out.put(e.getKey(), f.apply(e.getValue()));
+        return out;
+    }
+
+    // ---- hashing ----
+
+    static String sha256(byte[] bytes) {
+        return HexFormat.of().formatHex(digest().digest(bytes));
+    }
+
+    /** SHA-256 of a file, streamed (data files can be large). */
+    static String sha256(Path file) throws IOException {
+        MessageDigest md = digest();
+        try (InputStream in = Files.newInputStream(file)) {
+            byte[] buf = new byte[1 << 16];
+            for (int r; (r = in.read(buf)) > 0; ) md.update(buf, 0, r);
+        }
+        return HexFormat.of().formatHex(md.digest());
+    }
+
+    private static MessageDigest digest() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every JDK has SHA-256", e);
+        }
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) return "";
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+
+    /** True when nothing in the directory could be shown. */
+    public boolean isEmpty() {
+        return quantize.isEmpty() && evals.isEmpty() && verifications.isEmpty() && benches.isEmpty() && torchBenches.isEmpty()
+                && cpuBenches.isEmpty() && outliers.isEmpty() && drift.isEmpty() && demos.isEmpty();
+    }
+}
