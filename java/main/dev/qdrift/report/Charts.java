@@ -135,10 +135,11 @@ final class Charts {
         if (groups == null) groups = new int[][] {rangeOrder(r)};   // no PEG groups: one group, range order
         XYChart c = new XYChartBuilder().width(WIDTH).height(HEIGHT)
                 .title("Per-channel ranges at " + r.key() + (r.pegGroups().containsKey(k) ? ", PEG K = " + k : ""))
-                .xAxisTitle("channel, sorted by range (max - min), widest first").yAxisTitle("activation").build();
+                .xAxisTitle(n + " channels, sorted by range (max - min), widest first").yAxisTitle("activation").build();
         style(c.getStyler());
-        c.getStyler().setXAxisDecimalPattern("0");
-        c.getStyler().setXAxisMaxLabelCount(12);
+        // A channel's rank in PEG's order is no coordinate worth reading, and XChart labels every
+        // 15th of hundreds of integer positions into an unreadable row: no x tick labels.
+        c.getStyler().setXAxisTicksVisible(false);
 
         double[] extreme = new double[n];
         double lo = 0, hi = 0;
@@ -347,6 +348,11 @@ final class Charts {
         return b.scheme() == null ? "fp32" : b.scheme();
     }
 
+    /** FP32, however the bench wrote it ("fp32", "fp32 (simulated)", or no scheme at all). */
+    static boolean isFp32(LatencyBench.Result b) {
+        return schemeName(b).equals("fp32") || schemeName(b).startsWith("fp32 ");
+    }
+
     private static void add(Map<String, List<Double>> series, String name, int batch, Double ms) {
         series.computeIfAbsent(name, k -> new ArrayList<>()).add(ms == null ? null : batch * 1000.0 / ms);
     }
@@ -373,6 +379,13 @@ final class Charts {
     private static final Pattern LONG_DECIMAL = Pattern.compile("(\\d\\.\\d\\d)\\d+");
 
     private static Figure figure(String id, String title, String caption, Chart<?, ?> chart, Map<String, Object> data) {
+        // XChart's horizontal legend does not wrap: with many or long series names it runs off the
+        // chart, so those legends go to the right, one name a line.
+        int chars = chart.getSeriesMap().keySet().stream().mapToInt(k -> k.length() + 6).sum();
+        if (chars > 110) {
+            chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
+            chart.getStyler().setLegendLayout(Styler.LegendLayout.Vertical);
+        }
         return new Figure(id, title, caption, svg(chart, id, title), data);
     }
 

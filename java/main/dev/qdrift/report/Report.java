@@ -235,7 +235,7 @@ public final class Report {
             kv.put("calibration", r.calibration());
             kv.put("backend", r.backend());
             kv.put("file", l.input().path());
-            b.add(new KeyValues(null, kv));
+            b.add(new KeyValues(data.quantize.size() > 1 ? r.model() + " [" + l.input().path() + "]" : null, kv));
             QuantizeEval.Row fp32 = r.rows().stream().filter(x -> x.scheme().equalsIgnoreCase("fp32")).findFirst().orElse(null);
             List<List<Object>> rows = new ArrayList<>(), speed = new ArrayList<>();
             for (QuantizeEval.Row x : r.rows()) {
@@ -282,12 +282,14 @@ public final class Report {
             OutlierData o = l.value();
             String sfx = suffix(data.outliers, l);
             Map<String, String> kv = new LinkedHashMap<>();
+            String task = o.selection().get("task");
+            String title = data.outliers.size() > 1 ? o.model() + (task == null ? "" : " on " + task) + " [" + l.input().path() + "]" : null;
             kv.put("model", o.model() + (o.layers() > 0 ? String.format(" (%d layers, hidden %d)", o.layers(), o.hidden()) : ""));
             kv.put("data", o.selection().isEmpty() ? o.data() : selection(o.selection()));
             kv.put("measured", String.format(Locale.ROOT, "%,d inputs, %,d real tokens", o.inputs(), o.tokens()));
             kv.put("backend", o.backend());
             kv.put("file", l.input().path());
-            b.add(new KeyValues(null, kv));
+            b.add(new KeyValues(title, kv));
             if (!o.layerRows().isEmpty()) {
                 List<List<Object>> rows = new ArrayList<>();
                 for (OutlierData.LayerRow x : o.layerRows())
@@ -464,17 +466,22 @@ public final class Report {
     private void latency() {
         List<Block> b = new ArrayList<>();
         Set<ReportData.TorchBench> usedTorch = new LinkedHashSet<>();
-        // Benches of one model on one device are compared side by side (one file per scheme).
+        // Benches of one model on one device in one folder are one campaign (a file per scheme): compared side by side.
+        // Runs from other folders (other days, other builds) stay apart rather than being compared across.
         Map<String, List<Loaded<LatencyBench.Result>>> groups = new LinkedHashMap<>();
-        for (Loaded<LatencyBench.Result> l : data.benches)
-            groups.computeIfAbsent(l.value().model() + "\0" + l.value().device(), k -> new ArrayList<>()).add(l);
+        for (Loaded<LatencyBench.Result> l : data.benches) {
+            Path folder = Path.of(l.input().path()).getParent();
+            groups.computeIfAbsent(l.value().model() + "\0" + l.value().device() + "\0" + folder, k -> new ArrayList<>()).add(l);
+        }
         for (List<Loaded<LatencyBench.Result>> group : groups.values()) {
+            // FP32 first: it is the baseline the others are read against (and sets the chart's shapes).
+            group.sort(java.util.Comparator.comparing(l -> Charts.isFp32(l.value()) ? 0 : 1));
             LatencyBench.Result first = group.getFirst().value();
             ReportData.TorchBench torch = data.torchBenches.stream().map(Loaded::value)
                     .filter(t -> t.model() != null && t.model().equals(first.model())).findFirst().orElse(null);
             if (torch != null) usedTorch.add(torch);
             boolean several = group.size() > 1;
-            LatencyBench.Result fp32 = group.stream().map(Loaded::value).filter(r -> Charts.schemeName(r).equals("fp32")).findFirst().orElse(null);
+            LatencyBench.Result fp32 = group.stream().map(Loaded::value).filter(Charts::isFp32).findFirst().orElse(null);
             List<Column> cols = new ArrayList<>();
             if (several) cols.add(Column.text("scheme"));
             cols.addAll(List.of(new Column("batch", Format.INT), new Column("seq", Format.INT),
@@ -507,7 +514,7 @@ public final class Report {
                     rows.add(row);
                 }
             }
-            String scheme = several ? "" : Charts.schemeName(first).equals("fp32") ? "" : ", " + Charts.schemeName(first);
+            String scheme = several || Charts.isFp32(first) ? "" : ", " + Charts.schemeName(first);
             b.add(new Table("bench-" + idSeq, first.model() + scheme + " on " + first.device(), cols, rows, "Timing: " + first.timing()
                     + " [" + String.join(", ", files) + (torch != null ? "; PyTorch: " + sourceOf(torch) : "") + "]. Median ms: a whole "
                     + "forward as a user runs it (inputs up, pooled embeddings down); compute: inputs already on the device; CUDA graph: "
