@@ -36,6 +36,9 @@ public final class Tokenizer implements AutoCloseable {
     /** @param vocabSize the model's embedding rows: a token id at or above it is a tokenizer/model mismatch. */
     public static Tokenizer fromJson(InputStream tokenizerJson, String source, int maxLength, int vocabSize) {
         if (maxLength < 2) throw new QdriftException("max length must be at least 2, got " + maxLength);
+        // DJL picks a CUDA build of the tokenizer library when it sees a GPU, and none is bundled (it would
+        // try to download one): tokenization runs on the CPU, so ask for the CPU build unless told otherwise.
+        if (System.getProperty("RUST_FLAVOR") == null && System.getenv("RUST_FLAVOR") == null) System.setProperty("RUST_FLAVOR", "cpu");
         Map<String, String> options = Map.of(
                 "addSpecialTokens", "true",
                 "truncation", "true",
