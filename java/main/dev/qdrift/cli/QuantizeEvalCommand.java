@@ -43,6 +43,9 @@ final class QuantizeEvalCommand implements Callable<Integer> {
     @Option(names = "--mixed-budget", defaultValue = "1.0", description = "accuracy points below FP32 that 'mixed' may lose on the calibration sample (default: ${DEFAULT-VALUE})")
     double mixedBudget;
 
+    @Option(names = "--int8", description = "also run each scheme the s8 kernels can execute on them (CUDA), checked against its simulation")
+    boolean int8;
+
     @Option(names = "--json", description = "write the table as JSON here")
     Path json;
 
@@ -64,7 +67,7 @@ final class QuantizeEvalCommand implements Callable<Integer> {
                 stats = QuantizedEncoders.calibrate(m, backend, calib, model.batchSize);
                 if (calibrationFile != null) stats.save(calibrationFile);
             }
-            QuantizeEval.Result r = QuantizeEval.run(m, head, eval, calib, stats, list, backend, model.batchSize, mixedBudget);
+            QuantizeEval.Result r = QuantizeEval.run(m, head, eval, calib, stats, list, backend, model.batchSize, mixedBudget, int8);
             System.out.printf("model %s, data %s (%d examples), on %s; calibration: %d examples of %s%n", m.id(), eval.source(), eval.size(),
                     r.backend(), calib.size(), calib.source());
             System.out.printf("%-16s %8s %17s %9s %6s %10s %9s%s%n", "scheme", "acc", "95% CI", "agree", "flips", "KL", "ex/s",
@@ -73,6 +76,11 @@ final class QuantizeEvalCommand implements Callable<Integer> {
                 System.out.printf("%-16s %8.4f %8.4f-%-8.4f %9.4f %6d %10.2e %9.1f%s%n", row.scheme(), row.accuracy(), row.ciLow(), row.ciHigh(),
                         row.agreement(), row.flips(), row.meanKl(), row.examplesPerS(),
                         row.poolPeakBytes() == null ? "" : String.format("  %8.1f", row.poolPeakBytes() / 1048576.0));
+            for (QuantizeEval.Row row : r.rows())
+                if (row.integer() != null)
+                    System.out.printf("%s: s8 kernels vs simulation: %d of %d predictions differ (agreement %.4f), max |logit difference| %.2e%n",
+                            row.scheme(), row.integer().predictionsDiffering(), row.n(), row.integer().agreementWithSimulated(),
+                            row.integer().maxAbsLogitDifference());
             for (QuantizeEval.Row row : r.rows())
                 if (row.mixed() != null)
                     System.out.printf("mixed: kept %d activation sites in FP32: %s (calibration acc FP32 %.4f, all quantized %.4f, mixed %.4f)%n",

@@ -26,12 +26,28 @@ import java.util.Set;
 public final class QuantizeEval {
     public record Row(String scheme, String description, int n, double accuracy, double ciLow, double ciHigh, double agreement,
                       int flips, double meanKl, double examplesPerS, Long poolPeakBytes, Set<String> fp32Sites,
-                      MixedPrecision.Result mixed) {}
+                      MixedPrecision.Result mixed, IntegerCheck integer) {}
+
+    /**
+     * A scheme executed on the s8 GEMM kernels against its own simulation on the same examples:
+     * prediction agreement, how many predictions differ, and the largest logit difference.
+     */
+    public record IntegerCheck(double agreementWithSimulated, int predictionsDiffering, double maxAbsLogitDifference) {}
 
     public record Result(String model, String head, String data, String calibration, String backend, List<Row> rows) {}
 
     public static Result run(Model model, LinearHead head, Dataset data, Dataset calibrationSample, CalibrationStats stats,
                              List<Scheme> schemes, Backend backend, int batchSize, double mixedBudgetPoints) {
+        return run(model, head, data, calibrationSample, stats, schemes, backend, batchSize, mixedBudgetPoints, false);
+    }
+
+    /**
+     * @param integer also run every scheme the s8 kernels can execute (8-bit weights, 8-bit symmetric
+     *                per-tensor or per-token activations) on them, as an extra row "scheme/s8" with an
+     *                {@link IntegerCheck} against the simulation
+     */
+    public static Result run(Model model, LinearHead head, Dataset data, Dataset calibrationSample, CalibrationStats stats,
+                             List<Scheme> schemes, Backend backend, int batchSize, double mixedBudgetPoints, boolean integer) {
         int[] gold = Embedder.labels(data);
         Evaluation.Result fp32 = null;
         List<Row> rows = new ArrayList<>();
@@ -50,14 +66,42 @@ public final class QuantizeEval {
                 double perS = data.size() / ((System.nanoTime() - t0) / 1e9);
                 Long peak = backend instanceof CudaBackend c ? c.memoryStats().highWater() : null;
                 if (fp32 == null) fp32 = scheme.isFp32() ? r : fp32Reference(model, backend, head, data, batchSize);
-                ClassificationReport c = r.report();
-                rows.add(new Row(scheme.name(), scheme.describe(), c.n(), c.accuracy(), c.ciLow(), c.ciHigh(),
-                        Classification.agreement(fp32.predicted(), r.predicted()), Drift.flips(fp32.predicted(), r.predicted()),
-                        Drift.meanKl(fp32.logits(), r.logits()), perS, peak, fp32Sites, mixed));
+                rows.add(row(scheme.name(), scheme.describe(), r, fp32, perS, peak, fp32Sites, mixed, null));
+            }
+            if (integer && runsOnS8(scheme)) {
+                try (Backend.Scope s = backend.openScope()) {
+                    Evaluation.Result simulated = Evaluation.evaluate(QuantizedEncoders.build(model.weights(), backend, scheme, stats, fp32Sites,
+                            false), model, head, data, batchSize);
+                    long t0 = System.nanoTime();
+                    Evaluation.Result q = Evaluation.evaluate(QuantizedEncoders.build(model.weights(), backend, scheme, stats, fp32Sites, true),
+                            model, head, data, batchSize);
+                    double perS = data.size() / ((System.nanoTime() - t0) / 1e9);
+                    double maxDiff = 0;
+                    for (int i = 0; i < q.logits().length; i++)
+                        for (int k = 0; k < q.logits()[i].length; k++)
+                            maxDiff = Math.max(maxDiff, Math.abs(q.logits()[i][k] - simulated.logits()[i][k]));
+                    IntegerCheck check = new IntegerCheck(Classification.agreement(simulated.predicted(), q.predicted()),
+                            Drift.flips(simulated.predicted(), q.predicted()), maxDiff);
+                    rows.add(row(scheme.name() + "/s8", scheme.describe() + "; linear layers on the s8 GEMM kernels", q, fp32, perS,
+                            backend instanceof CudaBackend c ? c.memoryStats().highWater() : null, fp32Sites, mixed, check));
+                }
             }
         }
         return new Result(model.id(), head.metadata().getOrDefault("model", "?") + " head", data.source(),
                 stats.provenance.toString(), backend.name(), rows);
+    }
+
+    private static boolean runsOnS8(Scheme s) {
+        return s.weights() != null && s.weights().bits() == 8 && s.activations() != null && s.activations().bits() == 8
+                && s.activations().symmetric() && (s.activations().granularity() == dev.qdrift.quant.QuantSpec.Granularity.PER_TENSOR
+                || s.activations().granularity() == dev.qdrift.quant.QuantSpec.Granularity.PER_TOKEN);
+    }
+
+    private static Row row(String name, String description, Evaluation.Result r, Evaluation.Result fp32, double perS, Long peak,
+                           Set<String> fp32Sites, MixedPrecision.Result mixed, IntegerCheck check) {
+        ClassificationReport c = r.report();
+        return new Row(name, description, c.n(), c.accuracy(), c.ciLow(), c.ciHigh(), Classification.agreement(fp32.predicted(), r.predicted()),
+                Drift.flips(fp32.predicted(), r.predicted()), Drift.meanKl(fp32.logits(), r.logits()), perS, peak, fp32Sites, mixed, check);
     }
 
     private static Evaluation.Result fp32Reference(Model model, Backend backend, LinearHead head, Dataset data, int batchSize) {

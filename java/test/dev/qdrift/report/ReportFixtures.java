@@ -64,7 +64,7 @@ final class ReportFixtures {
 
     private static QuantizeEval.Row row(String scheme, String desc, double acc, double lo, double hi, double agree, int flips, double kl,
                                         double perS, Set<String> fp32Sites, MixedPrecision.Result mixed) {
-        return new QuantizeEval.Row(scheme, desc, 272, acc, lo, hi, agree, flips, kl, perS, null, fp32Sites, mixed);
+        return new QuantizeEval.Row(scheme, desc, 272, acc, lo, hi, agree, flips, kl, perS, null, fp32Sites, mixed, null);
     }
 
     /** As EvalCommand writes it: a map. */
