@@ -80,6 +80,15 @@ class PegTest {
         return out;
     }
 
+    static double relative(float[] got, float[] want) {
+        double d = 0, n = 0;
+        for (int i = 0; i < want.length; i++) {
+            d += ((double) got[i] - want[i]) * ((double) got[i] - want[i]);
+            n += (double) want[i] * want[i];
+        }
+        return Math.sqrt(d / n);
+    }
+
     /** Folding the permutation into the weights changes nothing in FP32 but the order of hidden channels. */
     @Test
     void foldedPermutationGivesTheSameOutputs() {
@@ -101,12 +110,13 @@ class PegTest {
         for (Pooling p : new Pooling[] {Pooling.MEAN, Pooling.CLS}) {
             Encoder.Output plain = new Encoder(w, cpu).forward(in, p);
             Encoder.Output folded = new Encoder(Peg.fold(w, perm), cpu).forward(in, p);
+            // Norm: ||folded - permuted plain||_2 / ||permuted plain||_2. Folding reorders the sums of the
+            // GEMMs (over K) and of LayerNorm, so FP32 rounding differs: ~1e-7, tolerance 1e-5.
             float[] want = Peg.permuteColumns(plain.lastHidden(), c.hidden(), perm);
-            double worst = 0;
-            for (int i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(want[i] - folded.lastHidden()[i]) / (Math.abs(want[i]) + 1e-3));
-            assertTrue(worst <= 1e-5, "folded model differs by " + worst);
-            float[] wantPooled = Peg.permuteColumns(plain.pooled(), c.hidden(), perm);
-            for (int i = 0; i < wantPooled.length; i++) assertEquals(wantPooled[i], folded.pooled()[i], 1e-5 * (Math.abs(wantPooled[i]) + 1e-3));
+            double e = relative(folded.lastHidden(), want);
+            assertTrue(e <= 1e-5, "folded model's last hidden state differs by " + e);
+            double ep = relative(folded.pooled(), Peg.permuteColumns(plain.pooled(), c.hidden(), perm));
+            assertTrue(ep <= 1e-5, "folded model's pooled output differs by " + ep);
         }
     }
 }
