@@ -90,22 +90,8 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    @FunctionalInterface
-    private interface NativeCall {
-        int run() throws Throwable;
-    }
-
-    /** Runs a kernel launcher; a non-zero status becomes a CudaException naming the op and sizes. */
-    private void launch(String what, NativeCall call) {
-        int status;
-        try {
-            status = call.run();
-        } catch (RuntimeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(what + ": " + t, t);
-        }
-        cuda.check(status, what);
+    private void launch(String what, QdriftCuda.NativeCall call) {
+        cuda.launch(what, call);
     }
 
     @FunctionalInterface

@@ -38,21 +38,8 @@ public final class Int8Ops {
         this.stream = stream;
     }
 
-    @FunctionalInterface
-    private interface NativeCall {
-        int run() throws Throwable;
-    }
-
-    private void launch(String what, NativeCall call) {
-        int status;
-        try {
-            status = call.run();
-        } catch (RuntimeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(what + ": " + t, t);
-        }
-        cuda.check(status, what);
+    private void launch(String what, QdriftCuda.NativeCall call) {
+        cuda.launch(what, call);
     }
 
     private static void require(boolean ok, String what, String why) {

@@ -176,6 +176,25 @@ final class QdriftCuda {
         }
     }
 
+    /** A call of one of the kernel launchers: returns its status. */
+    @FunctionalInterface
+    interface NativeCall {
+        int run() throws Throwable;
+    }
+
+    /** Runs a kernel launcher; a non-zero status becomes a CudaException naming the operation and sizes. */
+    void launch(String what, NativeCall call) {
+        int status;
+        try {
+            status = call.run();
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(what + ": " + t, t);
+        }
+        check(status, what);
+    }
+
     /** Throws a CudaException (OutOfMemory for cudaErrorMemoryAllocation) when status is not 0. */
     void check(int status, String what) {
         if (status == 0) return;
