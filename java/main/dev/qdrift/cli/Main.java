@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** The qdrift command line: one subcommand per study. */
 @Command(name = "qdrift", mixinStandardHelpOptions = true, version = "qdrift 0.1.0",
         description = "What did INT8 change that accuracy does not show? Quantized BERT encoders, measured.",
-        subcommands = {VerifyCommand.class, TrainHeadCommand.class, EvalCommand.class, QuantizeEvalCommand.class, OutliersCommand.class, ReportCommand.class, BenchCommand.class, DemoCommand.class,
+        subcommands = {VerifyCommand.class, TrainHeadCommand.class, EvalCommand.class, QuantizeEvalCommand.class, OutliersCommand.class, DriftCommand.class, ReportCommand.class, BenchCommand.class, DemoCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
     /** Exit code for bad input (a file, a flag, a shape): the message says what to fix. */

@@ -297,10 +297,10 @@ public final class DriftRun {
         if (schemes.stream().anyMatch(s -> !s.isFp32())) {
             try (Backend cpu = new CpuBackend()) {
                 Dataset calib = DriftInputs.calibrationSample(head, given, config.calibSize());
-                stats = DriftInputs.loadOrCalibrate(model, cpu, calib, config.batchSize(),
-                        config.calibration() == null ? null : Path.of(config.calibration()), log);
+                Path file = config.calibration() == null ? null : Path.of(config.calibration());
+                if (file == null || !Files.exists(file)) log.printf("calibrating on %d examples of %s%n", calib.size(), calib.name());
+                stats = DriftInputs.loadOrCalibrate(model, cpu, calib, config.batchSize(), file, log);
                 checkCalibration(runFile, run, DriftInputs.hash(stats));
-                log.printf("calibration %d examples of %s%n", calib.size(), calib.name());
                 for (Scheme s : schemes) {
                     Set<String> sites = s.fp32Sites();
                     if (s.searchMixed()) {

@@ -1,0 +1,261 @@
+package dev.qdrift.experiment;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.qdrift.QdriftException;
+import dev.qdrift.model.Model;
+import dev.qdrift.model.ModelLoader;
+import dev.qdrift.model.head.LinearHead;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import org.apache.commons.math3.stat.correlation.PearsonsCorrelation;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A drift run on builtin:minilm with a random 2-class head (weights N(0, 0.05^2), mean pooling) on 6
+ * examples of the SST-2 dev fixture, IG with 4 Gauss–Legendre steps, schemes fp32, w8a8 and w4a8:
+ * killed and restarted in every way a run can be — a shorter --limit first, a partial last line, a
+ * kill between an example's schemes — it ends with exactly one line per (example, scheme), the redone
+ * lines equal to what an uninterrupted run writes; other arguments are refused.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class DriftRunTest {
+    private static final String DATA = "java/test-resources/fixtures/sst2-dev-first100.tsv";
+    private static final List<String> SCHEMES = List.of("fp32", "w8a8", "w4a8");
+
+    @TempDir static Path tmp;
+    private static Model model;
+    private static Path head;
+    private static Path dir;
+    private static Map<String, DriftRecord> complete;
+
+    @BeforeAll
+    static void setUp() {
+        model = ModelLoader.load("builtin:minilm", 64);
+        Random r = new Random(5);
+        float[][] w = new float[2][384];
+        for (float[] row : w) for (int j = 0; j < row.length; j++) row[j] = (float) (0.05 * r.nextGaussian());
+        head = tmp.resolve("head.safetensors");
+        new LinearHead(w, new float[] {0.01f, -0.01f}, List.of("negative", "positive"), "mean", Map.of()).save(head);
+        dir = tmp.resolve("run");
+    }
+
+    private static DriftRun.Config config(int steps, String schemes) {
+        return new DriftRun.Config("builtin:minilm", 64, 8, head.toString(), DATA, "sst2", null, 13, List.of(schemes.split(",")), "ig", steps,
+                "pad", "gauss-legendre", "ste", 16, tmp.resolve("calib.json").toString(), 1.0);
+    }
+
+    private static DriftRun.Outcome run(int steps, String schemes, Integer limit) {
+        return new DriftRun(config(steps, schemes), model, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8))
+                .run(limit, dir);
+    }
+
+    private static List<String> lines() throws IOException {
+        return Files.readAllLines(dir.resolve(DriftRun.EXAMPLES_FILE));
+    }
+
+    /** Every line parses, no (example, scheme) twice, and every example of the first `examples` ranks has every scheme. */
+    private static void checkComplete(int examples) throws IOException {
+        List<String> lines = lines();
+        assertEquals(examples * SCHEMES.size(), lines.size(), "lines");
+        Set<String> keys = new HashSet<>();
+        Set<Integer> ranks = new HashSet<>();
+        for (String l : lines) {
+            DriftRecord r = DriftLog.MAPPER.readValue(l, DriftRecord.class);
+            assertTrue(keys.add(DriftLog.key(r.example(), r.scheme())), "duplicate " + r.example() + "/" + r.scheme());
+            ranks.add(r.rank());
+        }
+        for (int rank = 0; rank < examples; rank++) assertTrue(ranks.contains(rank), "rank " + rank);
+    }
+
+    @Test
+    @Order(1)
+    void limitThreeThenSix() throws IOException {
+        DriftRun.Outcome first = run(4, "fp32,w8a8,w4a8", 3);
+        assertEquals(9, first.linesWritten());
+        checkComplete(3);
+        DriftRun.Outcome second = run(4, "w8a8,w4a8", 6);   // fp32 is added first whether named or not: the same run
+        assertEquals(9, second.linesWritten());
+        assertEquals(9, second.linesSkipped());
+        checkComplete(6);
+        complete = DriftLog.read(dir.resolve(DriftRun.EXAMPLES_FILE), false).records();
+
+        JsonNode agg = DriftLog.MAPPER.readTree(dir.resolve(DriftRun.AGGREGATE_FILE).toFile());
+        assertEquals("qdrift-drift", agg.path("kind").asText());
+        assertEquals(6, agg.path("n").asInt());
+        assertEquals(3, agg.path("schemes").size());
+        for (JsonNode s : agg.path("schemes")) {
+            assertEquals(6, s.path("n").asInt());
+            assertEquals(6, s.path("byLength").path("<=10").path("n").asInt() + s.path("byLength").path("11-20").path("n").asInt()
+                    + s.path("byLength").path(">20").path("n").asInt());
+            assertTrue(s.path("all").path("absDelta").path("mean").isNumber());
+        }
+        JsonNode fp32 = agg.path("schemes").get(0);
+        assertEquals("fp32", fp32.path("scheme").asText());
+        assertEquals(1.0, fp32.path("agreement").asDouble());
+        assertEquals(1.0, fp32.path("all").path("metrics").path("spearman").path("mean").asDouble(), 1e-12);
+        assertEquals(6, agg.path("examples").size());
+
+        // Lines are what they claim: the target is the FP32 prediction's logit, IG's fields add up.
+        for (DriftRecord r : complete.values()) {
+            assertEquals(r.fp32Predicted(), r.targetClass());
+            assertEquals(r.fp32Predicted(), DriftRun.argmax(complete.get(DriftLog.key(r.example(), "fp32")).logits()));
+            assertEquals(r.wordTexts().size(), r.scores().length);
+            assertEquals(r.words(), r.scores().length);
+            assertEquals(r.predicted() == r.fp32Predicted(), r.agree());
+            assertEquals(r.logits()[r.targetClass()], r.targetLogit(), 0);
+            assertEquals(r.targetLogit(), r.targetAtInput(), 1e-12, "IG's F(x) is the target logit");
+            double sum = 0;
+            for (double v : r.scores()) sum += v;
+            assertEquals(r.targetAtInput() - r.targetAtBaseline(), sum - r.delta(), 1e-9, "delta = sum of attributions - (F(x) - F(x'))");
+            if (r.scheme().equals("fp32")) assertEquals(r.delta(), r.fp32Delta());
+        }
+        // The same example's quantized line explains the same class with the same words.
+        DriftRecord f = complete.values().stream().filter(r -> r.scheme().equals("fp32")).findFirst().orElseThrow();
+        DriftRecord q = complete.get(DriftLog.key(f.example(), "w4a8"));
+        assertEquals(f.targetClass(), q.targetClass());
+        assertEquals(f.wordTexts(), q.wordTexts());
+    }
+
+    @Test
+    @Order(2)
+    void partialLastLineIsRedone() throws IOException {
+        Path file = dir.resolve(DriftRun.EXAMPLES_FILE);
+        List<String> lines = lines();
+        String last = lines.getLast();
+        DriftRecord lastRecord = DriftLog.MAPPER.readValue(last, DriftRecord.class);
+        // What a kill in the middle of the last write leaves: the line's first half, no newline.
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < lines.size() - 1; i++) b.append(lines.get(i)).append('\n');
+        b.append(last, 0, last.length() / 2);
+        Files.writeString(file, b.toString());
+
+        DriftRun.Outcome o = run(4, "fp32,w8a8,w4a8", 6);
+        assertTrue(o.droppedBytes() > 0);
+        assertEquals(1, o.linesWritten());
+        checkComplete(6);
+        DriftRecord redone = DriftLog.MAPPER.readValue(lines().getLast(), DriftRecord.class);
+        assertEquals(lastRecord.example(), redone.example());
+        assertEquals(lastRecord.scheme(), redone.scheme());
+        assertArrayEquals(lastRecord.scores(), redone.scores(), 0.0, "the redone line equals the original");
+    }
+
+    @Test
+    @Order(3)
+    void killBetweenSchemesRedoesTheRestFromTheWrittenFp32Line() throws IOException {
+        Path file = dir.resolve(DriftRun.EXAMPLES_FILE);
+        List<String> lines = lines();
+        // The last example: keep its fp32 line, drop the quantized ones (killed after writing fp32).
+        int example = DriftLog.MAPPER.readValue(lines.getLast(), DriftRecord.class).example();
+        List<String> kept = new ArrayList<>();
+        for (String l : lines) {
+            DriftRecord r = DriftLog.MAPPER.readValue(l, DriftRecord.class);
+            if (r.example() != example || r.scheme().equals("fp32")) kept.add(l);
+        }
+        assertEquals(lines.size() - 2, kept.size());
+        Files.writeString(file, String.join("\n", kept) + "\n");
+
+        DriftRun.Outcome o = run(4, "fp32,w8a8,w4a8", 6);
+        assertEquals(2, o.linesWritten());
+        checkComplete(6);
+        Map<String, DriftRecord> now = DriftLog.read(file, false).records();
+        for (String s : List.of("w8a8", "w4a8")) {
+            DriftRecord before = complete.get(DriftLog.key(example, s)), after = now.get(DriftLog.key(example, s));
+            assertArrayEquals(before.scores(), after.scores(), 0.0);
+            assertEquals(before.spearman(), after.spearman());
+            assertEquals(before.fp32Delta(), after.fp32Delta());
+        }
+    }
+
+    @Test
+    @Order(4)
+    void finishedRunIsNotRedone() throws IOException {
+        long size = Files.size(dir.resolve(DriftRun.EXAMPLES_FILE));
+        DriftRun.Outcome o = run(4, "fp32,w8a8,w4a8", 6);
+        assertEquals(0, o.linesWritten());
+        assertEquals(size, Files.size(dir.resolve(DriftRun.EXAMPLES_FILE)));
+        // A smaller --limit aggregates its own selection from the same file.
+        DriftRun.Outcome three = run(4, "fp32,w8a8,w4a8", 3);
+        assertEquals(0, three.linesWritten());
+        assertEquals(3, three.aggregate().n());
+        checkComplete(6);
+    }
+
+    @Test
+    @Order(5)
+    void otherArgumentsAreRefused() throws IOException {
+        long size = Files.size(dir.resolve(DriftRun.EXAMPLES_FILE));
+        QdriftException steps = assertThrows(QdriftException.class, () -> run(8, "fp32,w8a8,w4a8", 6));
+        assertTrue(steps.getMessage().contains("steps was 4, now 8"), steps.getMessage());
+        QdriftException schemes = assertThrows(QdriftException.class, () -> run(4, "fp32,w8a8", 6));
+        assertTrue(schemes.getMessage().contains("schemes"), schemes.getMessage());
+        assertEquals(size, Files.size(dir.resolve(DriftRun.EXAMPLES_FILE)), "a refused run writes nothing");
+        assertFalse(Files.readString(dir.resolve(DriftRun.RUN_FILE)).contains("\"steps\" : 8"));
+    }
+
+    @Test
+    @Order(6)
+    void changedHeadIsRefused() {
+        Random r = new Random(6);
+        float[][] w = new float[2][384];
+        for (float[] row : w) for (int j = 0; j < row.length; j++) row[j] = (float) (0.05 * r.nextGaussian());
+        new LinearHead(w, new float[] {0, 0}, List.of("negative", "positive"), "mean", Map.of()).save(head);
+        QdriftException e = assertThrows(QdriftException.class, () -> run(4, "fp32,w8a8,w4a8", 6));
+        assertTrue(e.getMessage().contains("hash of head"), e.getMessage());
+    }
+
+    /** Occlusion: the drop of the target logit is the logit shift; FP32's shifts correlate perfectly with themselves. */
+    @Test
+    @Order(7)
+    void occlusionAndSaliency() throws IOException {
+        Path h = tmp.resolve("head2.safetensors");
+        Random r = new Random(7);
+        float[][] w = new float[2][384];
+        for (float[] row : w) for (int j = 0; j < row.length; j++) row[j] = (float) (0.05 * r.nextGaussian());
+        new LinearHead(w, new float[] {0, 0}, List.of("negative", "positive"), "mean", Map.of()).save(h);
+        PrintStream quiet = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+        for (String method : List.of("occlusion", "saliency", "gxi")) {
+            DriftRun.Config c = new DriftRun.Config("builtin:minilm", 64, 8, h.toString(), DATA, "sst2", null, 13, List.of("fp32", "w8a8"),
+                    method, 1, "pad", "gauss-legendre", "ste", 16, null, 1.0);
+            Path out = tmp.resolve(method);
+            DriftRun.Outcome o = new DriftRun(c, model, quiet).run(2, out);
+            assertEquals(4, o.linesWritten());
+            Map<String, DriftRecord> recs = DriftLog.read(out.resolve(DriftRun.EXAMPLES_FILE), false).records();
+            for (DriftRecord rec : recs.values()) {
+                assertEquals(null, rec.delta());
+                if (method.equals("occlusion")) {
+                    assertArrayEquals(rec.scores(), rec.logitShift(), 1e-12, "target = a logit: drop = logit shift");
+                    double[] ref = recs.get(DriftLog.key(rec.example(), "fp32")).logitShift();
+                    assertEquals(new PearsonsCorrelation().correlation(ref, rec.logitShift()), rec.logitShiftCorrelation(), 1e-12);
+                    if (rec.scheme().equals("fp32")) assertEquals(1.0, rec.logitShiftCorrelation(), 1e-12);
+                } else {
+                    assertEquals(null, rec.logitShift());
+                    if (method.equals("saliency")) for (double v : rec.scores()) assertTrue(v >= 0);
+                }
+            }
+            DriftAggregate.Group all = o.aggregate().schemes().get(1).all();
+            assertEquals(method.equals("occlusion"), all.logitShiftCorrelation() != null);
+            assertEquals(null, all.absDelta());
+        }
+    }
+}
