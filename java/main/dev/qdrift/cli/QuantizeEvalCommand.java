@@ -2,15 +2,13 @@ package dev.qdrift.cli;
 
 import dev.qdrift.backend.Backend;
 import dev.qdrift.data.Dataset;
-import dev.qdrift.data.Task;
 import dev.qdrift.experiment.DataSelection;
+import dev.qdrift.experiment.DriftInputs;
 import dev.qdrift.experiment.QuantizeEval;
 import dev.qdrift.model.Model;
 import dev.qdrift.model.head.LinearHead;
 import dev.qdrift.quant.CalibrationStats;
-import dev.qdrift.quant.QuantizedEncoders;
 import dev.qdrift.quant.Scheme;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -54,19 +52,11 @@ final class QuantizeEvalCommand implements Callable<Integer> {
         List<Scheme> list = Scheme.parseList(schemes);
         LinearHead head = LinearHead.load(headFile);
         DataSelection selection = data.selection();
-        DataSelection recorded = data.split == null ? DataSelection.fromHead(head.metadata(), data.data, selection.task()) : null;
-        Dataset eval = (recorded != null ? recorded : selection).evaluationSet();
-        Dataset calib = calibrationSample(head, selection);
+        Dataset eval = DriftInputs.evaluationSelection(head, selection).evaluationSet();
+        Dataset calib = DriftInputs.calibrationSample(head, selection, calibSize);
         Model m = model.load();
         try (Backend backend = device.open()) {
-            CalibrationStats stats;
-            if (calibrationFile != null && Files.exists(calibrationFile)) {
-                stats = CalibrationStats.load(calibrationFile);
-                System.out.println("calibration loaded from " + calibrationFile + " " + stats.provenance);
-            } else {
-                stats = QuantizedEncoders.calibrate(m, backend, calib, model.batchSize);
-                if (calibrationFile != null) stats.save(calibrationFile);
-            }
+            CalibrationStats stats = DriftInputs.loadOrCalibrate(m, backend, calib, model.batchSize, calibrationFile, System.out);
             QuantizeEval.Result r = QuantizeEval.run(m, head, eval, calib, stats, list, backend, model.batchSize, mixedBudget, int8);
             System.out.printf("model %s, data %s (%d examples), on %s; calibration: %d examples of %s%n", m.id(), eval.source(), eval.size(),
                     r.backend(), calib.size(), calib.source());
@@ -90,18 +80,5 @@ final class QuantizeEvalCommand implements Callable<Integer> {
             if (json != null) Json.write(json, r);
         }
         return 0;
-    }
-
-    /** A seeded sample of the head's training examples (its recorded data and split), else of --data. */
-    private Dataset calibrationSample(LinearHead head, DataSelection fallback) {
-        var meta = head.metadata();
-        DataSelection train = fallback;
-        if (meta.get("data") != null && meta.get("task") != null) {
-            train = new DataSelection(meta.get("data"), Task.parse(meta.get("task")),
-                    meta.get("limit") == null ? null : Integer.valueOf(meta.get("limit")),
-                    meta.get("split") == null ? null : Double.valueOf(meta.get("split")), Long.parseLong(meta.getOrDefault("seed", "13")));
-        }
-        Dataset d = train.split() != null ? train.split().train() : train.all();
-        return d.size() <= calibSize ? d : d.sample(calibSize, 20261123L);
     }
 }
