@@ -137,15 +137,21 @@ public final class CpuBackend implements Backend {
         return CpuGemm.pack(l.weight(), l.bias(), l.out(), l.in());
     }
 
+    /** Rows per parallel task of the row-wise ops (embedding sum, layer norm). */
+    private static final int ROWS_PER_TASK = 32;
+
     @Override
     public void embed(IntBuf idsBuf, IntBuf typeBuf, FloatBuf word, FloatBuf position, FloatBuf type,
                       int batch, int seq, int hidden, FloatBuf outBuf) {
         int[] ids = i(idsBuf), types = i(typeBuf);
         float[] w = f(word), p = f(position), t = f(type), out = f(outBuf);
-        for (int r = 0; r < batch * seq; r++) {
-            int wo = ids[r] * hidden, po = (r % seq) * hidden, to = types[r] * hidden, o = r * hidden;
-            for (int d = 0; d < hidden; d++) out[o + d] = w[wo + d] + t[to + d] + p[po + d];
-        }
+        int rows = batch * seq;
+        parallelFor((rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK, task -> {
+            for (int r = task * ROWS_PER_TASK; r < Math.min(rows, task * ROWS_PER_TASK + ROWS_PER_TASK); r++) {
+                int wo = ids[r] * hidden, po = (r % seq) * hidden, to = types[r] * hidden, o = r * hidden;
+                for (int d = 0; d < hidden; d++) out[o + d] = w[wo + d] + t[to + d] + p[po + d];
+            }
+        });
     }
 
     @Override
@@ -153,17 +159,14 @@ public final class CpuBackend implements Backend {
         CpuGemm.multiply(f(x), rows, (CpuGemm.Packed) w, epilogue, f(y));
     }
 
-    /** Rows per parallel layer-norm task. */
-    private static final int NORM_ROWS = 32;
-
     @Override
     public void addLayerNorm(FloatBuf xBuf, FloatBuf residualBuf, FloatBuf gammaBuf, FloatBuf betaBuf, float eps,
                              int rows, int dim, FloatBuf outBuf, FloatBuf sumBuf) {
         float[] x = f(xBuf), res = residualBuf == null ? null : f(residualBuf), g = f(gammaBuf), b = f(betaBuf), out = f(outBuf);
         float[] sumOut = sumBuf == null ? null : f(sumBuf);
-        parallelFor((rows + NORM_ROWS - 1) / NORM_ROWS, task -> {
+        parallelFor((rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK, task -> {
             float[] v = new float[dim];
-            for (int r = task * NORM_ROWS; r < Math.min(rows, task * NORM_ROWS + NORM_ROWS); r++)
+            for (int r = task * ROWS_PER_TASK; r < Math.min(rows, task * ROWS_PER_TASK + ROWS_PER_TASK); r++)
                 layerNormRow(x, res, g, b, eps, r * dim, dim, v, out, sumOut);
         });
     }

@@ -14,8 +14,9 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Each CPU op against a float64 reference on fresh seeded random inputs (never zeros), shapes chosen
- * to be ragged against the vector width and the 4-row / 2-vector GEMM tile. Outputs are poisoned with
- * NaN before each op so an element the op forgets to write fails the comparison.
+ * to be ragged against the vector width, the 6-row / 2-vector GEMM tile and its 48-row parallel
+ * blocks, and the 8-row attention tile. Outputs are poisoned with NaN before each op so an element the
+ * op forgets to write fails the comparison.
  *
  * <p>Tolerance: FP32 accumulation of K products has error ~ K * 2^-24 * sum|x_k w_k|; we allow
  * 1e-6 * (sum|x_k w_k| + |b|) + 1e-6, well above that bound for K <= 3072 only by a small factor.
@@ -36,7 +37,7 @@ class CpuBackendTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"1,1,1", "3,5,7", "5,33,17", "67,100,384", "130,1536,384", "17,384,1536", "64,31,3072"})
+    @CsvSource({"1,1,1", "3,5,7", "5,33,17", "50,64,200", "67,100,384", "130,1536,384", "17,384,1536", "64,31,3072"})
     void linearMatchesFloat64Reference(int m, int n, int k) {
         Random r = new Random(1000L * m + 31L * n + k);
         float[] x = random(r, m * k, 1f), w = random(r, n * k, 0.05f), b = random(r, n, 0.5f);
@@ -60,6 +61,52 @@ class CpuBackendTest {
                     double tol = 1e-6 * mag + 1e-6;
                     assertEquals(ref, got[i * n + j], tol, e + " at (" + i + "," + j + ") of " + m + "x" + n + "x" + k);
                 }
+        }
+    }
+
+    /**
+     * Bit-reproducibility: a row's output must not depend on how many rows share the call, so on
+     * neither its place in a register tile (or in the leftover rows) nor the row blocks that threads
+     * take; n = 100 ends in a partial panel.
+     */
+    @Test
+    void linearRowIsBitIdenticalWhateverTheBatch() {
+        Random r = new Random(7);
+        int m = 101, n = 100, k = 300;
+        float[] x = random(r, m * k, 1f), w = random(r, n * k, 0.05f), b = random(r, n, 0.5f);
+        Backend.LinearWeights packed = cpu.prepareLinear(new BertWeights.Linear("t", w, b, n, k));
+        for (Epilogue e : Epilogue.values()) {
+            Backend.FloatBuf all = cpu.allocate(m * n);
+            cpu.linear(cpu.upload(x), m, packed, e, all);
+            for (int i = 0; i < m; i += 7) {
+                Backend.FloatBuf one = cpu.allocate(n);
+                cpu.linear(cpu.upload(java.util.Arrays.copyOfRange(x, i * k, (i + 1) * k)), 1, packed, e, one);
+                for (int j = 0; j < n; j++)
+                    assertEquals(Float.floatToRawIntBits(CpuBackend.f(all)[i * n + j]), Float.floatToRawIntBits(CpuBackend.f(one)[j]),
+                            e + " row " + i + " col " + j);
+            }
+        }
+    }
+
+    /** Likewise a sequence's attention output must not depend on the other sequences of the batch. */
+    @Test
+    void attentionSequenceIsBitIdenticalWhateverTheBatch() {
+        Random r = new Random(8);
+        int batch = 3, seq = 21, heads = 4, headDim = 32, width = heads * headDim, rows = batch * seq;
+        float[] q = random(r, rows * width, 1f), k = random(r, rows * width, 1f), v = random(r, rows * width, 1f);
+        int[] mask = new int[rows];
+        for (int t = 0; t < rows; t++) mask[t] = t % seq < 15 + t / seq ? 1 : 0;
+        Backend.FloatBuf all = cpu.allocate(rows * width);
+        cpu.attention(cpu.upload(q), cpu.upload(k), cpu.upload(v), cpu.uploadInts(mask), batch, seq, heads, headDim, all);
+        for (int b = 0; b < batch; b++) {
+            int from = b * seq * width, to = from + seq * width;
+            Backend.FloatBuf one = cpu.allocate(seq * width);
+            cpu.attention(cpu.upload(java.util.Arrays.copyOfRange(q, from, to)), cpu.upload(java.util.Arrays.copyOfRange(k, from, to)),
+                    cpu.upload(java.util.Arrays.copyOfRange(v, from, to)),
+                    cpu.uploadInts(java.util.Arrays.copyOfRange(mask, b * seq, (b + 1) * seq)), 1, seq, heads, headDim, one);
+            for (int i = 0; i < seq * width; i++)
+                assertEquals(Float.floatToRawIntBits(CpuBackend.f(all)[from + i]), Float.floatToRawIntBits(CpuBackend.f(one)[i]),
+                        "sequence " + b + " element " + i);
         }
     }
 
