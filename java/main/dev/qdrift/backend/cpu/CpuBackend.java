@@ -24,9 +24,9 @@ public final class CpuBackend implements Backend {
 
     /**
      * The pool workers. Our own pool rather than the ForkJoin common pool: on 2 cores the common pool
-     * has parallelism 1, and a parallel stream then cuts the range into only 4 chunks, so one late
-     * thread leaves up to a quarter of the op to the other. Daemon threads, so they never keep a JVM
-     * alive.
+     * has parallelism 1, and a parallel stream then cuts the range into only 4 to 8 chunks, so a
+     * thread that starts late or is preempted leaves a whole chunk (up to a quarter of the op) to the
+     * other. Daemon threads, so they never keep a JVM alive.
      */
     private static final ExecutorService WORKERS = THREADS == 1 ? null : Executors.newFixedThreadPool(THREADS - 1, r -> {
         Thread t = new Thread(r, "qdrift-cpu-worker");
