@@ -50,14 +50,6 @@ public final class Peg {
         return group;
     }
 
-    /** Channel indices of each group, for reports ("which groups PEG would form"). */
-    public static List<int[]> groups(int[] permutation, int groups) {
-        int size = permutation.length / groups;
-        List<int[]> out = new ArrayList<>();
-        for (int g = 0; g < groups; g++) out.add(Arrays.copyOfRange(permutation, g * size, (g + 1) * size));
-        return out;
-    }
-
     /**
      * The same encoder with its hidden channels reordered: new channel i is old channel perm[i]. Every
      * tensor that reads or writes the residual stream is permuted (embedding columns, LayerNorm

@@ -54,6 +54,25 @@ public final class QuantizedEncoders {
         };
     }
 
+    /** A scheme's quantized model: fake-quantized weights, and the activation quantizer (null when activations stay FP32). */
+    public record QuantizedModel(BertWeights weights, ActivationQuantizer activations) {}
+
+    /**
+     * The one construction of a scheme's quantized model, shared by the encoder and the attribution
+     * forward: weights through {@link WeightQuantizer}, activations through an {@link ActivationQuantizer}
+     * on `backend` with the calibration, the FP32 sites and (PEG) the range-permutation groups.
+     */
+    public static QuantizedModel quantize(BertWeights fp32Weights, Backend backend, Scheme scheme, CalibrationStats stats,
+                                          Set<String> fp32Sites) {
+        BertWeights weights = scheme.weights() == null ? fp32Weights : WeightQuantizer.apply(fp32Weights, scheme.weights());
+        QuantSpec a = scheme.activations();
+        if (a == null) return new QuantizedModel(weights, null);
+        int[] groups = null;
+        if (a.granularity() == QuantSpec.Granularity.PER_GROUP)
+            groups = Peg.groupOf(Peg.rangePermutation(stats, fp32Weights.config().hidden()), a.groups());
+        return new QuantizedModel(weights, new ActivationQuantizer(backend, a, stats, fp32Sites, groups));
+    }
+
     /**
      * The encoder of a scheme: fake-quantized weights, activation quantizers at the scheme's sites. With
      * integer = true, every linear layer whose input site is quantized runs as an s8 GEMM on the
@@ -64,15 +83,10 @@ public final class QuantizedEncoders {
                                 boolean integer) {
         if (integer && (scheme.weights() == null || scheme.weights().bits() != 8 || scheme.activations() == null))
             throw new dev.qdrift.QdriftException("scheme " + scheme.name() + " cannot run on the s8 kernels: it needs 8-bit weights and activations");
-        if (scheme.isFp32()) return new Encoder(fp32Weights, backend);
-        var weights = scheme.weights() == null ? fp32Weights : WeightQuantizer.apply(fp32Weights, scheme.weights());
-        if (scheme.activations() == null) return new Encoder(weights, backend);
-        int[] groups = null;
-        if (scheme.activations().granularity() == QuantSpec.Granularity.PER_GROUP) {
-            int[] perm = Peg.rangePermutation(stats, fp32Weights.config().hidden());
-            groups = Peg.groupOf(perm, scheme.activations().groups());
-        }
-        ActivationQuantizer quantizer = new ActivationQuantizer(backend, scheme.activations(), stats, fp32Sites, groups);
+        QuantizedModel q = quantize(fp32Weights, backend, scheme, stats, fp32Sites);
+        if (q.activations() == null) return new Encoder(q.weights(), backend);
+        ActivationQuantizer quantizer = q.activations();
+        BertWeights weights = q.weights();
         if (!integer) return new Encoder(weights, backend, quantizer);
         return new Encoder(weights, backend, quantizer, (l, j) -> {
             String site = inputSite(l, j);

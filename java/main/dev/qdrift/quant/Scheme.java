@@ -41,10 +41,6 @@ public record Scheme(String name, QuantSpec weights, QuantSpec activations, Set<
         return weights == null && activations == null;
     }
 
-    public Scheme withFp32Sites(Set<String> sites) {
-        return new Scheme(name, weights, activations, sites, false);
-    }
-
     /** A preset name, or a path to a JSON file describing a custom scheme. */
     public static Scheme parse(String s) {
         String n = s.trim();
