@@ -3,7 +3,7 @@ package dev.qdrift.cli;
 import dev.qdrift.backend.Backend;
 import dev.qdrift.data.Dataset;
 import dev.qdrift.experiment.DataSelection;
-import dev.qdrift.experiment.DriftInputs;
+import dev.qdrift.experiment.RunInputs;
 import dev.qdrift.experiment.QuantizeEval;
 import dev.qdrift.model.Model;
 import dev.qdrift.model.head.LinearHead;
@@ -52,11 +52,11 @@ final class QuantizeEvalCommand implements Callable<Integer> {
         List<Scheme> list = Scheme.parseList(schemes);
         LinearHead head = LinearHead.load(headFile);
         DataSelection selection = data.selection();
-        Dataset eval = DriftInputs.evaluationSelection(head, selection).evaluationSet();
-        Dataset calib = DriftInputs.calibrationSample(head, selection, calibSize);
+        Dataset eval = RunInputs.evaluationSelection(head, selection).evaluationSet();
+        Dataset calib = RunInputs.calibrationSample(head, selection, calibSize);
         Model m = model.load();
         try (Backend backend = device.open()) {
-            CalibrationStats stats = DriftInputs.loadOrCalibrate(m, backend, calib, model.batchSize, calibrationFile, System.out);
+            CalibrationStats stats = RunInputs.loadOrCalibrate(m, backend, calib, model.batchSize, calibrationFile, System.out);
             QuantizeEval.Result r = QuantizeEval.run(m, head, eval, calib, stats, list, backend, model.batchSize, mixedBudget, int8);
             System.out.printf("model %s, data %s (%d examples), on %s; calibration: %d examples of %s%n", m.id(), eval.source(), eval.size(),
                     r.backend(), calib.size(), calib.source());

@@ -193,7 +193,7 @@ public final class DriftRun {
         LinearHead head = LinearHead.load(headFile);
         head.checkDim(model.config().hidden(), model.id());
         DataSelection given = new DataSelection(config.data(), Task.parse(config.task()), null, config.split(), config.seed());
-        DataSelection selection = DriftInputs.evaluationSelection(head, given);
+        DataSelection selection = RunInputs.evaluationSelection(head, given);
         Dataset eval = selection.evaluationSet();
         if (head.numClasses() != eval.numClasses())
             throw new QdriftException("head has " + head.numClasses() + " classes " + head.labelNames() + " but " + eval.source() + " has "
@@ -203,9 +203,9 @@ public final class DriftRun {
 
         // run.json: refuse to mix experiments in one directory.
         Map<String, String> hashes = new LinkedHashMap<>();
-        hashes.put("model", DriftInputs.hash(model.weights()));
-        hashes.put("head", DriftInputs.hash(headFile));
-        hashes.put("data", DriftInputs.hash(eval));
+        hashes.put("model", RunInputs.hash(model.weights()));
+        hashes.put("head", RunInputs.hash(headFile));
+        hashes.put("data", RunInputs.hash(eval));
         Path runFile = dir.resolve(RUN_FILE), examplesFile = dir.resolve(EXAMPLES_FILE);
         ObjectNode run = checkOrWriteRunFile(dir, runFile, examplesFile, hashes, selection);
 
@@ -296,11 +296,11 @@ public final class DriftRun {
         CalibrationStats stats = null;
         if (schemes.stream().anyMatch(s -> !s.isFp32())) {
             try (Backend cpu = new CpuBackend()) {
-                Dataset calib = DriftInputs.calibrationSample(head, given, config.calibSize());
+                Dataset calib = RunInputs.calibrationSample(head, given, config.calibSize());
                 Path file = config.calibration() == null ? null : Path.of(config.calibration());
                 if (file == null || !Files.exists(file)) log.printf("calibrating on %d examples of %s%n", calib.size(), calib.name());
-                stats = DriftInputs.loadOrCalibrate(model, cpu, calib, config.batchSize(), file, log);
-                checkCalibration(runFile, run, DriftInputs.hash(stats));
+                stats = RunInputs.loadOrCalibrate(model, cpu, calib, config.batchSize(), file, log);
+                checkCalibration(runFile, run, RunInputs.hash(stats));
                 for (Scheme s : schemes) {
                     Set<String> sites = s.fp32Sites();
                     if (s.searchMixed()) {

@@ -30,13 +30,13 @@ import java.util.Map;
  * on a split of the same file), the calibration sample (a seeded sample of the head's own training
  * data) and the calibration statistics (loaded from a file when it exists, else computed and saved);
  * and content hashes of model, head, data and calibration, so a run can tell whether it is resuming
- * the same experiment. Shared helpers: quantize-eval's own copies can move here.
+ * the same experiment.
  */
-public final class DriftInputs {
+public final class RunInputs {
     /** Seed of the calibration sample (quantize-eval's). */
     public static final long CALIBRATION_SEED = 20261123L;
 
-    private DriftInputs() {}
+    private RunInputs() {}
 
     /**
      * The selection to evaluate on: the split the head recorded for this data file and task when
