@@ -165,6 +165,11 @@ final class QdriftCuda {
     }
 
     private MethodHandle bind(String name, FunctionDescriptor fd) {
+        return bind(lib, name, fd);
+    }
+
+    /** A downcall handle of one C function of our library (kernel groups with bindings of their own use it too). */
+    static MethodHandle bind(SymbolLookup lib, String name, FunctionDescriptor fd) {
         return LINKER.downcallHandle(lib.find(name).orElseThrow(() -> new IllegalStateException("libqdrift_cuda lacks " + name)), fd);
     }
 
