@@ -3,6 +3,7 @@
 #include "qdrift.h"
 #include "activation.cuh"
 #include "attention.cuh"
+#include "backward.cuh"
 #include "embedding.cuh"
 #include "fake_quant.cuh"
 #include "layernorm.cuh"
@@ -78,6 +79,58 @@ int qd_fake_quant_columns(float *x, int rows, int cols, const float *scale, cons
 int qd_fake_quant_rows(float *x, int rows, int cols, int bits, int symmetric, void *stream) {
     if (rows <= 0 || cols <= 0 || bits < 2 || bits > 8) return cudaErrorInvalidValue;
     qd::fake_quant_rows_kernel<<<rows, 128, 0, S(stream)>>>(x, cols, bits, symmetric);
+    return cudaGetLastError();
+}
+
+// ---- backward (attributions) ----
+
+int qd_copy(float *dst, const float *src, size_t n, void *stream) {
+    return cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, S(stream));
+}
+
+int qd_gelu_forward(const float *u, float *g, size_t n, void *stream) {
+    if (n == 0) return cudaErrorInvalidValue;
+    qd::gelu_forward_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(u, g, n);
+    return cudaGetLastError();
+}
+
+int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream) {
+    if (n == 0) return cudaErrorInvalidValue;
+    qd::gelu_grad_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(dg, u, n);
+    return cudaGetLastError();
+}
+
+int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *stream) {
+    if (rows <= 0 || dim <= 0 || dim > 6144) return cudaErrorInvalidValue;
+    int threads = dim >= 1024 ? 512 : 128;
+    qd::layernorm_grad_kernel<<<rows, threads, 2 * dim * sizeof(float), S(stream)>>>(dy, x, gamma, eps, dim, dx);
+    return cudaGetLastError();
+}
+
+int qd_softmax_grad(const float *probs, float *dp, int rows, int seq, void *stream) {
+    if (rows <= 0 || seq <= 0) return cudaErrorInvalidValue;
+    int warps_per_block = 8;
+    size_t blocks = ((size_t)rows + warps_per_block - 1) / warps_per_block;
+    qd::softmax_grad_kernel<<<(unsigned)blocks, warps_per_block * 32, 0, S(stream)>>>(probs, dp, seq, (size_t)rows);
+    return cudaGetLastError();
+}
+
+int qd_pool_grad(const float *dpooled, const int *mask, int batch, int seq, int dim, int mode, float *dhidden, void *stream) {
+    if (batch <= 0 || seq <= 0 || dim <= 0 || mode < 0 || mode > 1) return cudaErrorInvalidValue;
+    qd::pool_grad_kernel<<<batch * seq, 128, 0, S(stream)>>>(dpooled, mask, seq, dim, mode, dhidden);
+    return cudaGetLastError();
+}
+
+int qd_interpolate(const float *from, const float *diff, const float *alphas, int batch, size_t n, float *out, void *stream) {
+    if (batch <= 0 || n == 0) return cudaErrorInvalidValue;
+    size_t total = (size_t)batch * n;
+    qd::interpolate_kernel<<<grid_for(total, 256), 256, 0, S(stream)>>>(from, diff, alphas, n, total, out);
+    return cudaGetLastError();
+}
+
+int qd_weighted_row_sum(const float *rows, const float *weights, int batch, size_t n, float *out, int accumulate, void *stream) {
+    if (batch <= 0 || n == 0) return cudaErrorInvalidValue;
+    qd::weighted_row_sum_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(rows, weights, batch, n, out, accumulate);
     return cudaGetLastError();
 }
 

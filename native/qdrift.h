@@ -78,6 +78,26 @@ int qd_fake_quant_columns(float *x, int rows, int cols, const float *scale, cons
  * range widened to include 0. bits in 2..8. */
 int qd_fake_quant_rows(float *x, int rows, int cols, int bits, int symmetric, void *stream);
 
+/* ---- backward, for gradients with respect to the input (attributions); CPU counterpart: CpuGradientOps ---- */
+
+/* dst[0..n) = src[0..n), device to device. */
+int qd_copy(float *dst, const float *src, size_t n, void *stream);
+/* g = GELU(u) (exact erf), keeping u for the backward. */
+int qd_gelu_forward(const float *u, float *g, size_t n, void *stream);
+/* dg *= GELU'(u) = Phi(u) + u phi(u), in place. */
+int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream);
+/* dx = d LayerNorm(x)/dx applied to dy: rstd (g - mean(g) - xhat mean(g xhat)), g = gamma dy; statistics
+ * recomputed from the forward's input x, two-pass as in qd_add_layernorm. dim <= 6144. */
+int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *stream);
+/* In place over dp [rows, seq]: dS = P (dP - rowsum(dP P)), probs P [rows, seq] the softmax's output. */
+int qd_softmax_grad(const float *probs, float *dp, int rows, int seq, void *stream);
+/* dhidden [batch, seq, dim] from dpooled [batch, dim]: mode 0 (CLS) to token 0, mode 1 (mean) / n to real tokens. */
+int qd_pool_grad(const float *dpooled, const int *mask, int batch, int seq, int dim, int mode, float *dhidden, void *stream);
+/* out[b, i] = from[i] + alphas[b] diff[i], b < batch, i < n. */
+int qd_interpolate(const float *from, const float *diff, const float *alphas, int batch, size_t n, float *out, void *stream);
+/* out[i] = (accumulate ? out[i] : 0) + sum_b weights[b] rows[b, i]. */
+int qd_weighted_row_sum(const float *rows, const float *weights, int batch, size_t n, float *out, int accumulate, void *stream);
+
 
 /* ---- INT8: quantize FP32 -> s8, s8 x s8 GEMM on the tensor cores (cuda/quantize.cuh, cuda/int8_gemm.cuh,
  * native/int8.cu) ----

@@ -5,22 +5,19 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Token attributions of one model ({@link Gradients}: FP32 or quantized) for one sequence: saliency,
+ * Token attributions of one model ({@link AttributionModel}: FP32 or quantized, CPU or GPU) for one sequence: saliency,
  * gradient × input, Integrated Gradients, occlusion by deletion and logit shift. A predicted target is
  * resolved once, on the actual input, and that class is explained throughout (every IG step, every
  * deletion). To compare two models on the same class, resolve the target on one and pass it to both.
  */
 public final class Attributions {
-    /** IG steps evaluated per call of {@link Gradients#gradients} (bounds memory; the steps run in parallel). */
-    private static final int STEP_BATCH = 16;
+    private final AttributionModel model;
 
-    private final Gradients model;
-
-    public Attributions(Gradients model) {
+    public Attributions(AttributionModel model) {
         this.model = model;
     }
 
-    public Gradients model() {
+    public AttributionModel model() {
         return model;
     }
 
@@ -35,7 +32,7 @@ public final class Attributions {
     public record Saliency(Target target, TokenScores l2, TokenScores signedSum) {}
 
     public Saliency saliency(Sequence s, Target target) {
-        Gradients.Result r = model.gradient(s, target);
+        AttributionModel.Result r = model.gradient(s, target);
         int h = model.config().hidden();
         double[] l2 = new double[s.length()], sum = new double[s.length()];
         for (int t = 0; t < s.length(); t++) {
@@ -54,7 +51,7 @@ public final class Attributions {
 
     public GradientTimesInput gradientTimesInput(Sequence s, Target target) {
         double[] words = model.wordVectors(s);
-        Gradients.Result r = model.gradient(s, words, target);
+        AttributionModel.Result r = model.gradient(s, words, target);
         return new GradientTimesInput(r.target(), new TokenScores(s, perToken(multiply(r.gradient(), words))));
     }
 
@@ -103,21 +100,7 @@ public final class Attributions {
         double[] x = model.wordVectors(s), x0 = baseline.wordVectors(model, s), diff = new double[x.length];
         for (int i = 0; i < x.length; i++) diff[i] = x[i] - x0[i];
         Quadrature.Nodes nodes = Quadrature.nodes(rule, steps);
-        double[] integral = new double[x.length];
-        for (int k0 = 0; k0 < nodes.size(); k0 += STEP_BATCH) {
-            List<double[]> inputs = new ArrayList<>();
-            for (int k = k0; k < Math.min(nodes.size(), k0 + STEP_BATCH); k++) {
-                double[] w = new double[x.length];
-                for (int i = 0; i < x.length; i++) w[i] = x0[i] + nodes.alphas()[k] * diff[i];
-                inputs.add(w);
-            }
-            List<Gradients.Result> grads = model.gradients(s, inputs, t);
-            for (int j = 0; j < grads.size(); j++) {
-                double wk = nodes.weights()[k0 + j];
-                double[] gk = grads.get(j).gradient();
-                for (int i = 0; i < x.length; i++) integral[i] += wk * gk[i];
-            }
-        }
+        double[] integral = model.pathIntegral(s, x0, diff, nodes.alphas(), nodes.weights(), t);
         double[] attribution = multiply(diff, integral);
         double fx = t.value(model.forward(s, x).logits()), f0 = t.value(model.forward(s, x0).logits());
         double total = 0;
@@ -147,7 +130,7 @@ public final class Attributions {
             deleted.add(i);
             shorter.add(s.without(i));
         }
-        List<Gradients.Output> outs = model.forwards(shorter);
+        List<AttributionModel.Output> outs = model.forwards(shorter);
         double[] drop = new double[s.length()], shift = new double[s.length()];
         Arrays.fill(drop, Double.NaN);
         Arrays.fill(shift, Double.NaN);

@@ -38,7 +38,7 @@ public record Baseline(String name, int tokenId, boolean replaceSpecial) {
     }
 
     /** The baseline's word vectors [seq, hidden] for a sequence. */
-    public double[] wordVectors(Gradients g, Sequence s) {
+    public double[] wordVectors(AttributionModel g, Sequence s) {
         int h = g.config().hidden();
         double[] words = g.wordVectors(s);
         double[] replacement = tokenId < 0 ? new double[h] : g.wordVector(tokenId);

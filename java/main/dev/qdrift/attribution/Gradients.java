@@ -31,9 +31,9 @@ import java.util.stream.IntStream;
  *
  * <p>One sequence at a time (see {@link Sequence}); {@link #gradients} takes several word-vector
  * matrices for the same tokens (IG steps) and runs them in parallel. Instances are immutable and
- * thread-safe.
+ * thread-safe. {@link BackendGradients} computes the same gradient in float32 on a backend (the GPU).
  */
-public final class Gradients {
+public final class Gradients implements AttributionModel {
     private final Network net;
     private final Pooling pooling;
     private final Precision precision;
@@ -67,10 +67,12 @@ public final class Gradients {
         return new Gradients(net, pooling, p);
     }
 
+    @Override
     public BertConfig config() {
         return net.config;
     }
 
+    @Override
     public LinearHead head() {
         return net.head;
     }
@@ -87,7 +89,7 @@ public final class Gradients {
         return net.mode;
     }
 
-    /** The embedding row of one token id [hidden]. */
+    @Override
     public double[] wordVector(int id) {
         int h = net.config.hidden();
         checkId(id);
@@ -96,51 +98,27 @@ public final class Gradients {
         return v;
     }
 
-    /** The word-embedding rows of a sequence's ids [seq, hidden]: the input attributions explain. */
-    public double[] wordVectors(Sequence s) {
-        int h = net.config.hidden();
-        double[] v = new double[s.length() * h];
-        for (int t = 0; t < s.length(); t++) System.arraycopy(wordVector(s.ids()[t]), 0, v, t * h, h);
-        return v;
-    }
-
-    /** logits [classes], pooled [hidden] and the last hidden state [seq, hidden] of one forward pass. */
-    public record Output(double[] logits, double[] pooled, double[] lastHidden) {}
-
-    public Output forward(Sequence s) {
-        return forward(s, wordVectors(s));
-    }
-
-    /** The forward with the word vectors replaced by words [seq, hidden]. */
+    @Override
     public Output forward(Sequence s, double[] words) {
         Pass pass = new Pass(s, words);
         return new Output(pass.logits, pass.pooled, pass.last);
     }
 
-    /** Forward passes of several sequences (e.g. occlusion's deletions), in parallel. */
+    /** In parallel. */
+    @Override
     public List<Output> forwards(List<Sequence> seqs) {
         return IntStream.range(0, seqs.size()).parallel().mapToObj(i -> forward(seqs.get(i))).toList();
     }
 
-    /**
-     * @param target the target, resolved (a predicted class fixed against this input's logits)
-     * @param value the target's value
-     * @param gradient d value / d word vectors [seq, hidden]
-     */
-    public record Result(Target target, double value, double[] logits, double[] gradient) {}
-
-    public Result gradient(Sequence s, Target target) {
-        return gradient(s, wordVectors(s), target);
-    }
-
-    /** One forward and backward pass at word vectors words [seq, hidden]; a predicted target resolves at these words. */
+    @Override
     public Result gradient(Sequence s, double[] words, Target target) {
         Pass pass = new Pass(s, words);
         Target t = target.resolve(pass.logits);
         return new Result(t, t.value(pass.logits), pass.logits, pass.backward(t.gradient(pass.logits)));
     }
 
-    /** Gradients at several word-vector matrices of the same sequence (IG's steps), in parallel; resolve a predicted target first. */
+    /** In parallel. */
+    @Override
     public List<Result> gradients(Sequence s, List<double[]> words, Target target) {
         return IntStream.range(0, words.size()).parallel().mapToObj(i -> gradient(s, words.get(i), target)).toList();
     }

@@ -1,6 +1,9 @@
 package dev.qdrift.attribution;
 
+import dev.qdrift.backend.Backend;
 import dev.qdrift.backend.cpu.CpuBackend;
+import dev.qdrift.model.ActivationTransform;
+import dev.qdrift.model.Encoder;
 import dev.qdrift.model.BertWeights;
 import dev.qdrift.model.Pooling;
 import dev.qdrift.model.head.LinearHead;
@@ -10,9 +13,9 @@ import dev.qdrift.quant.Scheme;
 import java.util.Set;
 
 /**
- * {@link Gradients} of a scheme's quantized model, built by {@link QuantizedEncoders#quantize} (the
- * same construction the encoder uses), with the activation quantizer on a CPU backend of its own,
- * where the attribution forward runs.
+ * The attribution model of a scheme's quantized model, built by {@link QuantizedEncoders#quantize} (the
+ * same construction the encoder uses): {@link Gradients} on the CPU (float64 backward, the activation
+ * quantizer on a CPU backend of its own), or {@link BackendGradients} on a given backend (the GPU).
  */
 public final class QuantizedGradients {
     private QuantizedGradients() {}
@@ -29,5 +32,19 @@ public final class QuantizedGradients {
         if (q.activations() == null) return new Gradients(q.weights(), head, pooling, QuantSites.NONE, mode, Precision.FLOAT32);
         QuantSites sites = new QuantSites(q.activations(), cpu, scheme.activations().grid());
         return new Gradients(q.weights(), head, pooling, sites, mode, Precision.FLOAT32);
+    }
+
+    /**
+     * On a backend: the forward with the scheme's activation quantizer on that backend and, when
+     * integer and the scheme can (see {@link QuantizedEncoders#integerIneligibility}), its linear layers
+     * on the s8 kernels; the backward in float32 through the dequantized weights.
+     */
+    public static BackendGradients onBackend(BertWeights fp32Weights, LinearHead head, Pooling pooling, Scheme scheme, CalibrationStats stats,
+                                             Set<String> fp32Sites, StraightThrough mode, Backend backend, boolean integer) {
+        QuantizedEncoders.QuantizedModel q = QuantizedEncoders.quantize(fp32Weights, backend, scheme, stats, fp32Sites);
+        ActivationTransform transform = q.activations() == null ? ActivationTransform.NONE : q.activations();
+        boolean s8 = integer && q.activations() != null && QuantizedEncoders.integerIneligibility(scheme) == null;
+        Encoder.IntegerLinears linears = s8 ? QuantizedEncoders.integerLinears(q, fp32Sites) : null;
+        return new BackendGradients(q.weights(), head, pooling, backend, transform, mode, linears, BackendGradients.DEFAULT_MAX_ROWS);
     }
 }

@@ -107,6 +107,9 @@ public interface Backend extends AutoCloseable {
      */
     void fakeQuantRows(FloatBuf x, int rows, int cols, int bits, boolean symmetric);
 
+    /** The backward passes of these ops, on this backend's buffers (attributions). */
+    GradientOps gradientOps();
+
     @Override
     void close();
 }

@@ -5,6 +5,8 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import dev.qdrift.backend.Backend;
+import dev.qdrift.backend.cuda.CudaBackend;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
@@ -57,15 +59,25 @@ final class DriftCommand implements Callable<Integer> {
             description = "accuracy points below FP32 that 'mixed' may lose on the calibration sample (default: ${DEFAULT-VALUE})")
     double mixedBudget;
 
+    @Mixin DeviceOptions device;
+
+    @Option(names = "--int8", description = "with --device cuda: schemes with 8-bit weights and 8-bit symmetric per-tensor or per-token "
+            + "activations run their forward linear layers on the s8 GEMM kernels (others stay simulated, and the run says so)")
+    boolean int8;
+
     @Option(names = "--out", required = true, description = "output directory (resumed if it holds this run)")
     Path out;
 
     @Override
     public Integer call() {
-        DriftRun.Config config = new DriftRun.Config(model.model, model.maxLength, model.batchSize, headFile.toString(), data.data, data.task,
-                data.split, data.seed, Arrays.asList(schemes.split(",")), method, steps, baseline, rule, straightThrough, calibSize,
-                calibrationFile == null ? null : calibrationFile.toString(), mixedBudget).normalized();
-        new DriftRun(config, model.load(), System.out).run(data.limit, out);
+        try (Backend backend = device.open()) {
+            Backend gpu = backend instanceof CudaBackend ? backend : null;
+            DriftRun.Config config = new DriftRun.Config(model.model, model.maxLength, model.batchSize, headFile.toString(), data.data,
+                    data.task, data.split, data.seed, Arrays.asList(schemes.split(",")), method, steps, baseline, rule, straightThrough,
+                    calibSize, calibrationFile == null ? null : calibrationFile.toString(), mixedBudget, gpu == null ? "cpu" : "cuda", int8)
+                    .normalized();
+            new DriftRun(config, model.load(), System.out, gpu).run(data.limit, out);
+        }
         return 0;
     }
 }

@@ -6,7 +6,7 @@ import dev.qdrift.QdriftException;
 import dev.qdrift.attribution.AttributionDrift;
 import dev.qdrift.attribution.Attributions;
 import dev.qdrift.attribution.Baseline;
-import dev.qdrift.attribution.Gradients;
+import dev.qdrift.attribution.AttributionModel;
 import dev.qdrift.attribution.Quadrature;
 import dev.qdrift.attribution.QuantizedGradients;
 import dev.qdrift.attribution.Sequence;
@@ -24,6 +24,7 @@ import dev.qdrift.model.head.LinearHead;
 import dev.qdrift.model.tokenizer.Tokenizer;
 import dev.qdrift.quant.CalibrationStats;
 import dev.qdrift.quant.MixedPrecision;
+import dev.qdrift.quant.QuantizedEncoders;
 import dev.qdrift.quant.Scheme;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -53,7 +54,8 @@ import org.apache.commons.math3.stat.correlation.PearsonsCorrelation;
  * c = argmax of the FP32 logits), explained for every scheme — the same class — so the attributions
  * answer the same question and are comparable even where a scheme's prediction flips. Attributions
  * through quantized models use the straight-through estimator ({@link StraightThrough}; see
- * {@code attribution.Gradients} for exactly what gradient that is) and run on the CPU.
+ * {@code attribution.Gradients} for exactly what gradient that is), on the CPU in float64 or, with
+ * device cuda, in float32 on the GPU ({@code attribution.BackendGradients}, IG's steps batched there).
  *
  * <p>Examples: the held-out side of the split the head recorded when it was trained on a split of the
  * same file (as {@code quantize-eval}), else the whole file; a run takes them in a seeded,
@@ -99,10 +101,12 @@ public final class DriftRun {
      * @param baseline IG: pad, zero or mask; rule: IG's quadrature (gauss-legendre, middle, left, right, trapezoid)
      * @param straightThrough ste or clip-aware
      * @param calibration calibration statistics file (loaded if it exists, else written), or null
+     * @param device where gradients are computed: cpu (float64 backward, the reference) or cuda (float32 on the GPU)
+     * @param int8 cuda only: schemes that can run their forward linear layers on the s8 kernels do
      */
     public record Config(String model, int maxLength, int batchSize, String head, String data, String task, Double split, long seed,
                          List<String> schemes, String method, int steps, String baseline, String rule, String straightThrough,
-                         int calibSize, String calibration, double mixedBudget) {
+                         int calibSize, String calibration, double mixedBudget, String device, boolean int8) {
 
         public Config {
             schemes = List.copyOf(schemes);
@@ -124,15 +128,20 @@ public final class DriftRun {
             if (!List.of("pad", "zero", "mask").contains(b)) throw new QdriftException("unknown --baseline '" + baseline + "': use pad, zero or mask");
             String r = DriftRun.rule(rule).name().toLowerCase(Locale.ROOT).replace('_', '-');
             String st = DriftRun.straightThrough(straightThrough) == StraightThrough.STE ? "ste" : "clip-aware";
+            String d = device == null ? "cpu" : device.trim().toLowerCase(Locale.ROOT);
+            if (!List.of("cpu", "cuda").contains(d)) throw new QdriftException("unknown device '" + device + "': use cpu or cuda");
+            if (int8 && !d.equals("cuda")) throw new QdriftException("--int8 needs --device cuda: the s8 kernels run on the GPU");
             return new Config(model, maxLength, batchSize, head, data, task, split, seed, s, m.name().toLowerCase(Locale.ROOT), steps, b, r,
-                    st, calibSize, calibration, mixedBudget);
+                    st, calibSize, calibration, mixedBudget, d, int8);
         }
 
         public String describeMethod() {
             Method m = Method.parse(method);
             String s = m.description;
             if (m == Method.IG) s += ", " + steps + " steps (" + rule + "), " + baseline + " baseline (special tokens keep their vectors)";
-            return s + "; word level (wordpieces summed, special tokens excluded); " + straightThrough + " through quantized sites";
+            s += "; word level (wordpieces summed, special tokens excluded); " + straightThrough + " through quantized sites";
+            return s + (device.equals("cuda") ? "; gradients in float32 on the GPU" + (int8 ? ", forward on the s8 kernels where the scheme allows" : "")
+                    : "; gradients in float64 on the CPU");
         }
     }
 
@@ -166,15 +175,20 @@ public final class DriftRun {
     private final Config config;
     private final Model model;
     private final PrintStream log;
+    private final Backend gpu;
 
     /**
      * @param model the model config.model() names, loaded with config.maxLength() (the caller loads it, so tests can share one)
      * @param log where the run reports what it does (the progress bar goes to stderr)
+     * @param gpu the backend gradients run on when config.device() is cuda (the caller owns it), else null
      */
-    public DriftRun(Config config, Model model, PrintStream log) {
+    public DriftRun(Config config, Model model, PrintStream log, Backend gpu) {
         this.config = config.normalized();
         this.model = model;
         this.log = log;
+        this.gpu = gpu;
+        if (this.config.device().equals("cuda") != (gpu != null))
+            throw new IllegalArgumentException("device " + this.config.device() + " but " + (gpu == null ? "no" : "a") + " GPU backend given");
     }
 
     public Config config() {
@@ -233,7 +247,7 @@ public final class DriftRun {
                         c.duplicates() > 0 ? "; " + c.duplicates() + " duplicate lines ignored" : "");
             int todo = 0;
             for (int rank = 0; rank < n; rank++) if (!complete(records, order[rank], names)) todo++;
-            Map<String, Gradients> models = todo == 0 ? Map.of() : models(schemes, head, given, runFile, run, fp32Sites);
+            Map<String, AttributionModel> models = todo == 0 ? Map.of() : models(schemes, head, given, runFile, run, fp32Sites);
             Progress progress = new Progress("drift", todo);
             Tokenizer tokenizer = model.tokenizer();
             for (int rank = 0; rank < n; rank++) {
@@ -247,7 +261,7 @@ public final class DriftRun {
                 Attribution fp32;
                 int target;
                 if (ref == null) {
-                    Gradients g = models.get(REFERENCE);
+                    AttributionModel g = models.get(REFERENCE);
                     target = Target.predictedLogit().resolve(g.forward(seq).logits()).classIndex();
                     fp32 = attribute(g, seq, Target.logit(target), method);
                 } else {   // read back: the FP32 line of an example whose other lines a kill cut short
@@ -289,7 +303,7 @@ public final class DriftRun {
     }
 
     /** Calibrates (or loads the statistics), searches mixed precision's FP32 sites, and builds each scheme's model for attribution. */
-    private Map<String, Gradients> models(List<Scheme> schemes, LinearHead head, DataSelection given, Path runFile, ObjectNode run,
+    private Map<String, AttributionModel> models(List<Scheme> schemes, LinearHead head, DataSelection given, Path runFile, ObjectNode run,
                                           Map<String, Set<String>> fp32Sites) {
         Pooling pooling = Pooling.parse(head.pooling());
         StraightThrough mode = straightThrough(config.straightThrough());
@@ -316,9 +330,17 @@ public final class DriftRun {
             run.set("fp32_sites", DriftLog.MAPPER.valueToTree(fp32Sites));
             writeJson(runFile, run);
         }
-        Map<String, Gradients> models = new LinkedHashMap<>();
-        for (Scheme s : schemes)
-            models.put(s.name(), QuantizedGradients.build(model.weights(), head, pooling, s, stats, fp32Sites.getOrDefault(s.name(), Set.of()), mode));
+        Map<String, AttributionModel> models = new LinkedHashMap<>();
+        for (Scheme s : schemes) {
+            Set<String> sites = fp32Sites.getOrDefault(s.name(), Set.of());
+            if (gpu == null) {
+                models.put(s.name(), QuantizedGradients.build(model.weights(), head, pooling, s, stats, sites, mode));
+                continue;
+            }
+            String why = config.int8() && !s.isFp32() ? QuantizedEncoders.integerIneligibility(s) : null;
+            if (why != null) log.printf("int8       %s stays simulated (fake-quant) on the GPU: %s%n", s.name(), why);
+            models.put(s.name(), QuantizedGradients.onBackend(model.weights(), head, pooling, s, stats, sites, mode, gpu, config.int8()));
+        }
         return models;
     }
 
@@ -341,7 +363,7 @@ public final class DriftRun {
         return true;
     }
 
-    private Attribution attribute(Gradients g, Sequence s, Target t, Method method) {
+    private Attribution attribute(AttributionModel g, Sequence s, Target t, Method method) {
         long t0 = System.nanoTime();
         Attributions a = new Attributions(g);
         double[] logits = g.forward(s).logits();

@@ -81,16 +81,37 @@ public final class QuantizedEncoders {
      */
     public static Encoder build(BertWeights fp32Weights, Backend backend, Scheme scheme, CalibrationStats stats, Set<String> fp32Sites,
                                 boolean integer) {
-        if (integer && (scheme.weights() == null || scheme.weights().bits() != 8 || scheme.activations() == null))
-            throw new dev.qdrift.QdriftException("scheme " + scheme.name() + " cannot run on the s8 kernels: it needs 8-bit weights and activations");
+        String why = integer ? integerIneligibility(scheme) : null;
+        if (why != null) throw new dev.qdrift.QdriftException("scheme " + scheme.name() + " cannot run on the s8 kernels: " + why);
         QuantizedModel q = quantize(fp32Weights, backend, scheme, stats, fp32Sites);
         if (q.activations() == null) return new Encoder(q.weights(), backend);
+        if (!integer) return new Encoder(q.weights(), backend, q.activations());
+        return new Encoder(q.weights(), backend, q.activations(), integerLinears(q, fp32Sites));
+    }
+
+    /**
+     * Why a scheme cannot execute on the s8 kernels, or null when it can: they take 8-bit weights and
+     * 8-bit symmetric per-tensor or per-token activations.
+     */
+    public static String integerIneligibility(Scheme scheme) {
+        if (scheme.weights() == null || scheme.weights().bits() != 8) return "it needs 8-bit weights";
+        QuantSpec a = scheme.activations();
+        if (a == null) return "its activations stay FP32";
+        if (a.bits() != 8 || !a.symmetric()) return "it needs 8-bit symmetric activations, the scheme has " + a.describe();
+        if (a.granularity() != QuantSpec.Granularity.PER_TENSOR && a.granularity() != QuantSpec.Granularity.PER_TOKEN)
+            return "it needs per-tensor or per-token activations, the scheme has " + a.describe();
+        return null;
+    }
+
+    /**
+     * The integer execution of a quantized model: every linear layer whose input site is quantized runs
+     * as an s8 GEMM, its input quantized with that site's scale (per tensor, or per token).
+     */
+    public static Encoder.IntegerLinears integerLinears(QuantizedModel q, Set<String> fp32Sites) {
         ActivationQuantizer quantizer = q.activations();
-        BertWeights weights = q.weights();
-        if (!integer) return new Encoder(weights, backend, quantizer);
-        return new Encoder(weights, backend, quantizer, (l, j) -> {
+        return (l, j) -> {
             String site = inputSite(l, j);
             return fp32Sites.contains(site) ? null : quantizer.integerInputScale(site);
-        });
+        };
     }
 }

@@ -70,7 +70,7 @@ class AttributionsTest {
 
     @Test
     void saliencyAndGradientTimesInputFromTheGradient() {
-        Gradients.Result g = MODEL.gradient(S, Target.logProb(2));
+        AttributionModel.Result g = MODEL.gradient(S, Target.logProb(2));
         double[] x = MODEL.wordVectors(S);
         Attributions.Saliency sal = ATTR.saliency(S, Target.logProb(2));
         Attributions.GradientTimesInput gxi = ATTR.gradientTimesInput(S, Target.logProb(2));

@@ -34,7 +34,7 @@ class GradientsTest {
         for (int len : new int[] {1, 5, 13}) {
             Sequence s = TestModels.sequence(len, len);
             Encoder.Output ref = TestModels.encoderOutput(enc, s, pooling);
-            Gradients.Output out = g.forward(s);
+            AttributionModel.Output out = g.forward(s);
             assertTrue(TestModels.relMaxError(out.lastHidden(), ref.lastHidden()) < 1e-5, "last hidden, length " + len);
             assertTrue(TestModels.relMaxError(out.pooled(), ref.pooled()) < 1e-5, "pooled, length " + len);
             float[] logits = g.head().logits(ref.pooled());
@@ -50,7 +50,7 @@ class GradientsTest {
             new Tokenizer.Encoded(a.ids(), a.typeIds(), a.wordIds(), new String[9], false),
             new Tokenizer.Encoded(b.ids(), b.typeIds(), b.wordIds(), new String[4], false)});
         Encoder.Output ref = new Encoder(W, new CpuBackend()).forward(batch, Pooling.MEAN);
-        Gradients.Output out = model(Pooling.MEAN).forward(b);
+        AttributionModel.Output out = model(Pooling.MEAN).forward(b);
         float[] refB = java.util.Arrays.copyOfRange(ref.lastHidden(), 9 * 16, 9 * 16 + 4 * 16);
         assertTrue(TestModels.relMaxError(out.lastHidden(), refB) < 1e-5);
         assertTrue(TestModels.relMaxError(out.pooled(), java.util.Arrays.copyOfRange(ref.pooled(), 16, 32)) < 1e-5);
@@ -64,7 +64,7 @@ class GradientsTest {
         Sequence s = TestModels.sequence(6, 3);
         double[] words = g.wordVectors(s);
         for (Target target : new Target[] {Target.predictedLogProb(), Target.logit(1)}) {
-            Gradients.Result r = g.gradient(s, words, target);
+            AttributionModel.Result r = g.gradient(s, words, target);
             double[] fd = new double[words.length];
             for (int i = 0; i < words.length; i++) fd[i] = TestModels.finiteDifference(g, s, words, r.target(), i, 1e-5);
             double err = TestModels.relMaxError(r.gradient(), fd);
@@ -98,7 +98,7 @@ class GradientsTest {
     void predictedTargetResolvesToTheArgmax() {
         Gradients g = model(Pooling.CLS);
         Sequence s = TestModels.sequence(5, 6);
-        Gradients.Result r = g.gradient(s, Target.predictedLogit());
+        AttributionModel.Result r = g.gradient(s, Target.predictedLogit());
         assertEquals(LinearHead.argmax(toFloat(r.logits())), r.target().classIndex());
         assertEquals(r.logits()[r.target().classIndex()], r.value());
     }

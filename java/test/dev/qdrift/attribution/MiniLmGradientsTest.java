@@ -32,7 +32,7 @@ class MiniLmGradientsTest {
     @Test
     void forwardAgreesWithEncoder() {
         Encoder.Output ref = TestModels.encoderOutput(new Encoder(model.weights(), new CpuBackend()), seq, Pooling.MEAN);
-        Gradients.Output out = g32.forward(seq);
+        AttributionModel.Output out = g32.forward(seq);
         double hidden = TestModels.relMaxError(out.lastHidden(), ref.lastHidden()), pooled = TestModels.relMaxError(out.pooled(), ref.pooled());
         System.out.printf("minilm forward vs Encoder: last hidden %.2e, pooled %.2e (relative max error)%n", hidden, pooled);
         assertTrue(hidden < 1e-5 && pooled < 1e-5);
@@ -47,8 +47,8 @@ class MiniLmGradientsTest {
     void gradientMatchesFiniteDifferences() {
         Gradients g64 = g32.withPrecision(Precision.FLOAT64);
         double[] x = g64.wordVectors(seq);
-        Gradients.Result r64 = g64.gradient(seq, x, Target.predictedLogProb());
-        Gradients.Result r32 = g32.gradient(seq, x, r64.target());
+        AttributionModel.Result r64 = g64.gradient(seq, x, Target.predictedLogProb());
+        AttributionModel.Result r32 = g32.gradient(seq, x, r64.target());
         int h = 384;
         double worst64 = 0, worst32 = 0;
         for (int t : new int[] {1, 3, seq.length() / 2, seq.length() - 2}) {

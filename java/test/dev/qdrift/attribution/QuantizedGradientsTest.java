@@ -62,7 +62,7 @@ class QuantizedGradientsTest {
     void quantizedForwardAgreesWithQuantizedEncoder(String scheme) {
         Encoder enc = QuantizedEncoders.build(W, new CpuBackend(), Scheme.parse(scheme), STATS, Set.of());
         Encoder.Output ref = TestModels.encoderOutput(enc, S, Pooling.CLS);
-        Gradients.Output out = quantized(scheme, StraightThrough.STE).forward(S);
+        AttributionModel.Output out = quantized(scheme, StraightThrough.STE).forward(S);
         // Fake-quant sees float32 values equal to the encoder's to ~1e-7; a value that close to a rounding
         // boundary may land one step away, so the comparison allows a few steps' worth of difference.
         double err = TestModels.relMaxError(out.lastHidden(), ref.lastHidden());
@@ -137,7 +137,7 @@ class QuantizedGradientsTest {
         Recording rec = new Recording(real);
         Gradients q = new Gradients(qw, HEAD, Pooling.CLS, rec, mode, Precision.FLOAT64);
         double[] x0 = q.wordVectors(S);
-        Gradients.Result r = q.gradient(S, x0, Target.logProb(1));
+        AttributionModel.Result r = q.gradient(S, x0, Target.logProb(1));
         assertTrue(rec.clipped() > 0, "the percentile scheme clips something");
 
         Gradients frozen = new Gradients(qw, HEAD, Pooling.CLS, new Frozen(rec, clipAware), StraightThrough.STE, Precision.FLOAT64);

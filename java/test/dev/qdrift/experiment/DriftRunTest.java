@@ -62,11 +62,11 @@ class DriftRunTest {
 
     private static DriftRun.Config config(int steps, String schemes) {
         return new DriftRun.Config("builtin:minilm", 64, 8, head.toString(), DATA, "sst2", null, 13, List.of(schemes.split(",")), "ig", steps,
-                "pad", "gauss-legendre", "ste", 16, tmp.resolve("calib.json").toString(), 1.0);
+                "pad", "gauss-legendre", "ste", 16, tmp.resolve("calib.json").toString(), 1.0, "cpu", false);
     }
 
     private static DriftRun.Outcome run(int steps, String schemes, Integer limit) {
-        return new DriftRun(config(steps, schemes), model, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8))
+        return new DriftRun(config(steps, schemes), model, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8), null)
                 .run(limit, dir);
     }
 
@@ -236,9 +236,9 @@ class DriftRunTest {
         PrintStream quiet = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
         for (String method : List.of("occlusion", "saliency", "gxi")) {
             DriftRun.Config c = new DriftRun.Config("builtin:minilm", 64, 8, h.toString(), DATA, "sst2", null, 13, List.of("fp32", "w8a8"),
-                    method, 1, "pad", "gauss-legendre", "ste", 16, null, 1.0);
+                    method, 1, "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", false);
             Path out = tmp.resolve(method);
-            DriftRun.Outcome o = new DriftRun(c, model, quiet).run(2, out);
+            DriftRun.Outcome o = new DriftRun(c, model, quiet, null).run(2, out);
             assertEquals(4, o.linesWritten());
             Map<String, DriftRecord> recs = DriftLog.read(out.resolve(DriftRun.EXAMPLES_FILE), false).records();
             for (DriftRecord rec : recs.values()) {

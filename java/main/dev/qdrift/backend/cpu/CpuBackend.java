@@ -1,6 +1,7 @@
 package dev.qdrift.backend.cpu;
 
 import dev.qdrift.backend.Backend;
+import dev.qdrift.backend.GradientOps;
 import dev.qdrift.backend.QuantGrid;
 import dev.qdrift.model.BertWeights;
 import java.util.concurrent.CountDownLatch;
@@ -269,6 +270,13 @@ public final class CpuBackend implements Backend {
             QuantGrid.Params p = grid.params(lo, hi);
             for (int c = 0, o = r * cols; c < cols; c++, o++) x[o] = grid.fakeQuant(x[o], p);
         });
+    }
+
+    private final GradientOps gradientOps = new CpuGradientOps();
+
+    @Override
+    public GradientOps gradientOps() {
+        return gradientOps;
     }
 
     @Override

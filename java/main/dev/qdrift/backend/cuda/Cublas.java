@@ -90,6 +90,18 @@ final class Cublas implements AutoCloseable {
                 zero, c, d, (long) t * d, batch), "cublasSgemmStridedBatched (context " + batch + " x " + t + "x" + d + ")");
     }
 
+    /** Row-major c[m,n] = a[m,k] b[k,n] (+ c when accumulate): a layer's input gradient dY W. */
+    void gemmRowMajorNN(MemorySegment a, MemorySegment b, MemorySegment c, int m, int n, int k, boolean accumulate) throws Throwable {
+        check((int) sgemm.invokeExact(handle, OP_N, OP_N, n, m, k, one, b, n, a, k, accumulate ? one : zero, c, n),
+                "cublasSgemm (" + m + "x" + k + " times " + k + "x" + n + ")");
+    }
+
+    /** For each of `batch` pairs: row-major c[t,d] = p[t,t]^T v[t,d] (attention's backward: dV = P^T dC, dK = dS^T Q). */
+    void batchedTransposedContext(MemorySegment p, MemorySegment v, MemorySegment c, int t, int d, int batch) throws Throwable {
+        check((int) sgemmStridedBatched.invokeExact(handle, OP_N, OP_T, d, t, t, one, v, d, (long) t * d, p, t, (long) t * t,
+                zero, c, d, (long) t * d, batch), "cublasSgemmStridedBatched (transposed context " + batch + " x " + t + "x" + d + ")");
+    }
+
     @Override
     public void close() {
         try {

@@ -5,6 +5,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import dev.qdrift.QdriftException;
 import dev.qdrift.backend.Backend;
+import dev.qdrift.backend.GradientOps;
 import dev.qdrift.backend.QuantGrid;
 import dev.qdrift.model.BertWeights;
 import java.lang.foreign.Arena;
@@ -28,6 +29,7 @@ public final class CudaBackend implements Backend {
     private final MemorySegment stream;
     private final DevicePool pool;
     private final Int8Ops int8;
+    private final CudaGradientOps gradientOps;
     private final String deviceName;
     private boolean closed;
 
@@ -83,6 +85,7 @@ public final class CudaBackend implements Backend {
             cublas = new Cublas(NativeLibraries.system("libcublas.so.13"), stream);
             pool = new DevicePool(cuda);
             int8 = new Int8Ops(cuda, stream);
+            gradientOps = new CudaGradientOps(this, lib, cuda, cublas, stream);
         } catch (RuntimeException e) {
             throw e;
         } catch (Throwable t) {
@@ -266,24 +269,40 @@ public final class CudaBackend implements Backend {
     @Override
     public void attention(FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out) {
         try (Scope scope = openScope()) {
-            int n = batch * seq * heads * headDim, bh = batch * heads;
-            FloatBuf qh = allocate(n), kh = allocate(n), vh = allocate(n), ctx = allocate(n), scores = allocate(bh * seq * seq);
-            float scale = (float) (1 / Math.sqrt(headDim));
-            String shape = batch + "x" + seq + "x" + heads + "x" + headDim;
-            launch("qd_split_heads q " + shape, () -> (int) cuda.splitHeads.invokeExact(p(q), batch, seq, heads, headDim, scale, p(qh), stream));
-            launch("qd_split_heads k " + shape, () -> (int) cuda.splitHeads.invokeExact(p(k), batch, seq, heads, headDim, 1f, p(kh), stream));
-            launch("qd_split_heads v " + shape, () -> (int) cuda.splitHeads.invokeExact(p(v), batch, seq, heads, headDim, 1f, p(vh), stream));
+            FloatBuf qh = splitHeads(q, batch, seq, heads, headDim, (float) (1 / Math.sqrt(headDim))),
+                    kh = splitHeads(k, batch, seq, heads, headDim, 1f), vh = splitHeads(v, batch, seq, heads, headDim, 1f);
+            FloatBuf probs = allocate(batch * heads * seq * seq), ctx = allocate(batch * seq * heads * headDim);
+            softmaxProbabilities(qh, kh, mask, batch, seq, heads, headDim, probs);
             call(() -> {
-                cublas.batchedScores(p(qh), p(kh), p(scores), seq, headDim, bh);
+                cublas.batchedContext(p(probs), p(vh), p(ctx), seq, headDim, batch * heads);
                 return null;
             });
-            launch("qd_masked_softmax " + shape, () -> (int) cuda.maskedSoftmax.invokeExact(p(scores), p(mask), batch, heads, seq, stream));
-            call(() -> {
-                cublas.batchedContext(p(scores), p(vh), p(ctx), seq, headDim, bh);
-                return null;
-            });
-            launch("qd_merge_heads " + shape, () -> (int) cuda.mergeHeads.invokeExact(p(ctx), batch, seq, heads, headDim, p(out), stream));
+            mergeHeads(ctx, batch, seq, heads, headDim, out);
         }
+    }
+
+    /** [batch*seq, heads*headDim] -> a new [batch, heads, seq, headDim] buffer (in the current scope), times scale. */
+    FloatBuf splitHeads(FloatBuf x, int batch, int seq, int heads, int headDim, float scale) {
+        FloatBuf out = allocate(batch * seq * heads * headDim);
+        launch("qd_split_heads " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) cuda.splitHeads.invokeExact(p(x), batch,
+                seq, heads, headDim, scale, p(out), stream));
+        return out;
+    }
+
+    /** [batch, heads, seq, headDim] -> [batch*seq, heads*headDim]. */
+    void mergeHeads(FloatBuf x, int batch, int seq, int heads, int headDim, FloatBuf out) {
+        launch("qd_merge_heads " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) cuda.mergeHeads.invokeExact(p(x), batch,
+                seq, heads, headDim, p(out), stream));
+    }
+
+    /** probs [batch, heads, seq, seq] = softmax(qh kh^T + mask) per head, qh already scaled by 1/sqrt(headDim). */
+    void softmaxProbabilities(FloatBuf qh, FloatBuf kh, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf probs) {
+        call(() -> {
+            cublas.batchedScores(p(qh), p(kh), p(probs), seq, headDim, batch * heads);
+            return null;
+        });
+        launch("qd_masked_softmax " + batch + "x" + heads + "x" + seq, () -> (int) cuda.maskedSoftmax.invokeExact(p(probs), p(mask), batch,
+                heads, seq, stream));
     }
 
     @Override
@@ -303,6 +322,11 @@ public final class CudaBackend implements Backend {
     public void fakeQuantRows(FloatBuf x, int rows, int cols, int bits, boolean symmetric) {
         int sym = symmetric ? 1 : 0;
         launch("qd_fake_quant_rows " + rows + "x" + cols, () -> (int) cuda.fakeQuantRows.invokeExact(p(x), rows, cols, bits, sym, stream));
+    }
+
+    @Override
+    public GradientOps gradientOps() {
+        return gradientOps;
     }
 
     /**

@@ -1,0 +1,95 @@
+// Backward kernels for gradients with respect to the input (attributions). CPU counterpart:
+// CpuGradientOps (same formulas; it accumulates its reductions in double).
+#pragma once
+#include "activation.cuh"
+#include "common.cuh"
+
+namespace qd {
+
+__global__ void gelu_forward_kernel(const float *u, float *g, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) g[i] = gelu(u[i]);
+}
+
+// dg *= GELU'(u), GELU'(u) = Phi(u) + u phi(u).
+__global__ void gelu_grad_kernel(float *dg, const float *u, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float x = u[i];
+        float d = 0.5f * (1.f + erff(x * 0.70710678118654752f)) + x * 0.39894228040143268f * expf(-0.5f * x * x);
+        dg[i] *= d;
+    }
+}
+
+// One block per row; x (the forward's input) and gamma * dy staged in shared memory [2 * dim]. The
+// statistics are recomputed two-pass, as add_layernorm_kernel computes them, so x_hat is the forward's.
+__global__ void layernorm_grad_kernel(const float *dy, const float *x, const float *gamma, float eps, int dim, float *dx) {
+    extern __shared__ float smem[];
+    float *xr = smem, *gr = smem + dim;
+    __shared__ float scratch[32];
+    size_t base = (size_t)blockIdx.x * dim;
+    float s = 0.f;
+    for (int d = threadIdx.x; d < dim; d += blockDim.x) {
+        xr[d] = x[base + d];
+        gr[d] = gamma[d] * dy[base + d];
+        s += xr[d];
+    }
+    float mean = block_sum(s, scratch) / dim;
+    float c2 = 0.f;
+    for (int d = threadIdx.x; d < dim; d += blockDim.x) {
+        float c = xr[d] - mean;
+        c2 += c * c;
+    }
+    float rstd = rsqrtf(block_sum(c2, scratch) / dim + eps);
+    float sg = 0.f, sgx = 0.f;
+    for (int d = threadIdx.x; d < dim; d += blockDim.x) {
+        sg += gr[d];
+        sgx += gr[d] * (xr[d] - mean) * rstd;
+    }
+    float mg = block_sum(sg, scratch) / dim, mgx = block_sum(sgx, scratch) / dim;
+    for (int d = threadIdx.x; d < dim; d += blockDim.x) dx[base + d] = rstd * (gr[d] - mg - (xr[d] - mean) * rstd * mgx);
+}
+
+// Softmax backward in place, one warp per row: dS = P (dP - sum_j dP_j P_j). Masked keys have P = 0.
+__global__ void softmax_grad_kernel(const float *probs, float *dp, int seq, size_t rows) {
+    size_t row = blockIdx.x * (size_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return;
+    int lane = threadIdx.x & 31;
+    const float *p = probs + row * seq;
+    float *g = dp + row * seq;
+    float dot = 0.f;
+    for (int j = lane; j < seq; j += 32) dot += p[j] * g[j];
+    dot = warp_sum(dot);
+    for (int j = lane; j < seq; j += 32) g[j] = p[j] * (g[j] - dot);
+}
+
+// One block per token row (b, t): CLS pooling routes d pooled to t = 0; mean pooling spreads it over the
+// real tokens (d pooled / n, the division the CPU does).
+__global__ void pool_grad_kernel(const float *dpooled, const int *mask, int seq, int dim, int mode, float *dhidden) {
+    int b = blockIdx.x / seq, t = blockIdx.x % seq;
+    bool flows = mode == 0 ? t == 0 : mask[(size_t)b * seq + t] != 0;
+    int n = 1;
+    if (mode == 1) {
+        n = 0;
+        for (int j = 0; j < seq; j++) n += mask[(size_t)b * seq + j] != 0;
+    }
+    for (int d = threadIdx.x; d < dim; d += blockDim.x)
+        dhidden[(size_t)blockIdx.x * dim + d] = flows ? dpooled[(size_t)b * dim + d] / (float)n : 0.f;
+}
+
+// out[b, i] = from[i] + alphas[b] diff[i]: a batch of points on a straight path, total = batch * n.
+__global__ void interpolate_kernel(const float *from, const float *diff, const float *alphas, size_t n, size_t total, float *out) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        size_t j = i % n;
+        out[i] = from[j] + alphas[i / n] * diff[j];
+    }
+}
+
+// out[i] = (accumulate ? out[i] : 0) + sum_b w[b] rows[b, i]; consecutive threads read consecutive i.
+__global__ void weighted_row_sum_kernel(const float *rows, const float *w, int batch, size_t n, float *out, int accumulate) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float s = accumulate ? out[i] : 0.f;
+        for (int b = 0; b < batch; b++) s += w[b] * rows[(size_t)b * n + i];
+        out[i] = s;
+    }
+}
+
+}  // namespace qd

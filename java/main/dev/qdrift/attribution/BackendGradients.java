@@ -1,0 +1,386 @@
+package dev.qdrift.attribution;
+
+import dev.qdrift.QdriftException;
+import dev.qdrift.backend.Backend;
+import dev.qdrift.backend.Backend.Epilogue;
+import dev.qdrift.backend.Backend.FloatBuf;
+import dev.qdrift.backend.Backend.IntBuf;
+import dev.qdrift.backend.Backend.LinearWeights;
+import dev.qdrift.backend.GradientOps;
+import dev.qdrift.model.ActivationTransform;
+import dev.qdrift.model.BertConfig;
+import dev.qdrift.model.BertWeights;
+import dev.qdrift.model.Encoder;
+import dev.qdrift.model.Pooling;
+import dev.qdrift.model.Site;
+import dev.qdrift.model.head.LinearHead;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The gradients of {@link Gradients}, computed in float32 on a {@link Backend}'s buffers (the GPU):
+ * the forward keeps a tape (each layer's q, k, v, both pre-norm residual sums and the pre-GELU
+ * activation), the backward runs {@link GradientOps} layer by layer in reverse, exactly as
+ * {@link LayerPass#backward} does in float64. Several word-vector matrices of one sequence (IG's steps)
+ * go through as one batch, and {@link #pathIntegral} interpolates and sums the steps on the device, so
+ * one IG costs two host transfers of [seq, hidden].
+ *
+ * <p>A quantized model: weights fake-quantized (the backward uses them, i.e. the dequantized weights),
+ * activations fake-quantized by the transform at the scheme's sites with the straight-through estimator
+ * (identity backward); optionally the linear layers of the forward run as s8 GEMMs on the backend's
+ * integer kernels (the real integer forward) while the backward uses the same weights in FP32. The
+ * clipping-aware estimator needs in-range masks that only the CPU path keeps.
+ *
+ * <p>Not thread-safe (a backend is used from one thread).
+ */
+public final class BackendGradients implements AttributionModel {
+    /** Rows (steps x tokens) per device batch: bounds the tape (BERT-base: about 0.66 MB per row). */
+    public static final int DEFAULT_MAX_ROWS = 8192;
+
+    private record Layer(LinearWeights query, LinearWeights key, LinearWeights value, LinearWeights attentionOut,
+                         LinearWeights intermediate, LinearWeights output, LinearWeights[] backward,
+                         FloatBuf attnGamma, FloatBuf attnBeta, FloatBuf outGamma, FloatBuf outBeta) {}
+
+    private final BertConfig config;
+    private final BertWeights weights;
+    private final LinearHead head;
+    private final Pooling pooling;
+    private final Backend backend;
+    private final GradientOps ops;
+    private final ActivationTransform transform;
+    private final FloatBuf position, type, embGamma, embBeta;
+    private final List<Layer> layers = new ArrayList<>();
+    private final LinearWeights pooler;
+    private final int maxRows;
+
+    /**
+     * @param weights the model's weights (fake-quantized for a quantized model), uploaded here
+     * @param transform the activation quantizer on this backend ({@link ActivationTransform#NONE} for FP32)
+     * @param integer which forward linear layers run as s8 GEMMs (null: none)
+     * @param maxRows rows (steps x tokens) per device batch
+     */
+    public BackendGradients(BertWeights weights, LinearHead head, Pooling pooling, Backend backend, ActivationTransform transform,
+                            StraightThrough mode, Encoder.IntegerLinears integer, int maxRows) {
+        this.config = weights.config();
+        if (head.dim() != config.hidden())
+            throw new QdriftException("head expects " + head.dim() + "-dim embeddings, the encoder gives " + config.hidden());
+        if (pooling == Pooling.POOLER && weights.pooler() == null)
+            throw new QdriftException("pooling 'pooler' needs pooler weights, which this model does not have; use cls or mean");
+        if (mode == StraightThrough.CLIP_AWARE && transform != ActivationTransform.NONE)
+            throw new QdriftException("the clipping-aware straight-through estimator runs on the CPU attribution path only "
+                    + "(it keeps in-range masks); use --device cpu, or --straight-through ste");
+        if (maxRows < 1) throw new IllegalArgumentException("maxRows must be positive");
+        this.weights = weights;
+        this.head = head;
+        this.pooling = pooling;
+        this.backend = backend;
+        this.ops = backend.gradientOps();
+        this.transform = transform;
+        this.maxRows = maxRows;
+        position = backend.upload(weights.positionEmbeddings());
+        type = backend.upload(weights.typeEmbeddings());
+        embGamma = backend.upload(weights.embeddingNorm().gamma());
+        embBeta = backend.upload(weights.embeddingNorm().beta());
+        for (int l = 0; l < weights.layers().size(); l++) {
+            BertWeights.Layer w = weights.layers().get(l);
+            LinearWeights[] fp32 = new LinearWeights[6], forward = new LinearWeights[6];
+            for (int j = 0; j < 6; j++) {
+                fp32[j] = backend.prepareLinear(w.linears().get(j));
+                Float scale = integer == null ? null : integer.inputScale(l, j);
+                forward[j] = scale == null ? fp32[j] : backend.prepareInt8Linear(w.linears().get(j), scale);
+                if (forward[j] == null) throw new QdriftException(backend.name() + " has no integer kernels: run integer execution with --device cuda");
+            }
+            layers.add(new Layer(forward[0], forward[1], forward[2], forward[3], forward[4], forward[5], fp32,
+                    backend.upload(w.attentionNorm().gamma()), backend.upload(w.attentionNorm().beta()),
+                    backend.upload(w.outputNorm().gamma()), backend.upload(w.outputNorm().beta())));
+        }
+        pooler = weights.pooler() == null ? null : backend.prepareLinear(weights.pooler());
+    }
+
+    @Override
+    public BertConfig config() {
+        return config;
+    }
+
+    @Override
+    public LinearHead head() {
+        return head;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    @Override
+    public double[] wordVector(int id) {
+        checkId(id);
+        int h = config.hidden();
+        double[] v = new double[h];
+        for (int d = 0; d < h; d++) v[d] = weights.wordEmbeddings()[id * h + d];
+        return v;
+    }
+
+    // ---- the public passes ----------------------------------------------------------------------------
+
+    @Override
+    public Output forward(Sequence s, double[] words) {
+        checkWords(s, words);
+        try (Backend.Scope scope = backend.openScope()) {
+            Tape tape = forward(s, backend.upload(toFloat(words)), 1);
+            float[] last = new float[s.length() * config.hidden()];
+            backend.download(tape.last, last);
+            return new Output(tape.logits[0], toDouble(tape.pooled, 0, config.hidden()), toDouble(last, 0, last.length));
+        }
+    }
+
+    @Override
+    public List<Output> forwards(List<Sequence> seqs) {
+        return seqs.stream().map(this::forward).toList();
+    }
+
+    @Override
+    public Result gradient(Sequence s, double[] words, Target target) {
+        checkWords(s, words);
+        try (Backend.Scope scope = backend.openScope()) {
+            Tape tape = forward(s, backend.upload(toFloat(words)), 1);
+            Target t = target.resolve(tape.logits[0]);
+            float[] g = new float[words.length];
+            backend.download(backward(tape, t), g);
+            return new Result(t, t.value(tape.logits[0]), tape.logits[0], toDouble(g, 0, g.length));
+        }
+    }
+
+    @Override
+    public List<Result> gradients(Sequence s, List<double[]> words, Target target) {
+        int n = s.length() * config.hidden(), per = stepsPerBatch(s);
+        List<Result> out = new ArrayList<>();
+        for (int k0 = 0; k0 < words.size(); k0 += per) {
+            int batch = Math.min(per, words.size() - k0);
+            float[] all = new float[batch * n];
+            for (int b = 0; b < batch; b++) {
+                checkWords(s, words.get(k0 + b));
+                for (int i = 0; i < n; i++) all[b * n + i] = (float) words.get(k0 + b)[i];
+            }
+            try (Backend.Scope scope = backend.openScope()) {
+                Tape tape = forward(s, backend.upload(all), batch);
+                float[] g = new float[batch * n];
+                backend.download(backward(tape, target), g);
+                for (int b = 0; b < batch; b++)
+                    out.add(new Result(target, target.value(tape.logits[b]), tape.logits[b], toDouble(g, b * n, n)));
+            }
+        }
+        return out;
+    }
+
+    /** The steps are interpolated, differentiated and summed on the backend, a batch of steps at a time. */
+    @Override
+    public double[] pathIntegral(Sequence s, double[] from, double[] diff, double[] alphas, double[] weights, Target target) {
+        checkWords(s, from);
+        checkWords(s, diff);
+        int n = from.length, per = stepsPerBatch(s);
+        try (Backend.Scope scope = backend.openScope()) {
+            FloatBuf x0 = backend.upload(toFloat(from)), dx = backend.upload(toFloat(diff)), integral = backend.allocate(n);
+            for (int k0 = 0; k0 < alphas.length; k0 += per) {
+                int batch = Math.min(per, alphas.length - k0);
+                try (Backend.Scope step = backend.openScope()) {
+                    FloatBuf a = backend.upload(slice(alphas, k0, batch)), w = backend.upload(slice(weights, k0, batch));
+                    FloatBuf words = backend.allocate(batch * n);
+                    ops.interpolate(x0, dx, a, n, words);
+                    ops.weightedRowSum(backward(forward(s, words, batch), target), w, n, integral, k0 > 0);
+                }
+            }
+            float[] result = new float[n];
+            backend.download(integral, result);
+            return toDouble(result, 0, n);
+        }
+    }
+
+    /** IG steps per device batch for this sequence length. */
+    public int stepsPerBatch(Sequence s) {
+        return Math.max(1, maxRows / s.length());
+    }
+
+    // ---- forward with tape ----------------------------------------------------------------------------
+
+    /** What the backward of one layer reads. */
+    private record LayerTape(FloatBuf q, FloatBuf k, FloatBuf v, FloatBuf sum1, FloatBuf u, FloatBuf sum2) {}
+
+    /** A batch's forward, kept for its backward; logits and the (post-pooler) pooled vectors on the host. */
+    private record Tape(int batch, int seq, IntBuf mask, FloatBuf embeddings, LayerTape[] layers, FloatBuf last, float[] pooled,
+                        double[][] logits) {}
+
+    /** words [batch, seq, hidden] on the backend: batch word-vector matrices of sequence s. */
+    private Tape forward(Sequence s, FloatBuf words, int batch) {
+        int seq = s.length(), h = config.hidden(), f = config.intermediate(), rows = batch * seq;
+        float eps = config.layerNormEps();
+        int[] ids = new int[rows], types = new int[rows], ones = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            ids[r] = r; // word "table" = the words buffer itself: row r of the batch
+            types[r] = s.typeIds()[r % seq];
+            ones[r] = 1;
+        }
+        IntBuf idBuf = backend.uploadInts(ids), typeBuf = backend.uploadInts(types), mask = backend.uploadInts(ones);
+        FloatBuf e = backend.allocate(rows * h), x = backend.allocate(rows * h);
+        backend.embed(idBuf, typeBuf, words, position, type, batch, seq, h, e);
+        backend.addLayerNorm(e, null, embGamma, embBeta, eps, rows, h, x, null);
+        site(-1, Site.EMBEDDINGS, x, rows, h);
+        LayerTape[] tape = new LayerTape[layers.size()];
+        for (int l = 0; l < layers.size(); l++) {
+            Layer L = layers.get(l);
+            FloatBuf q = backend.allocate(rows * h), k = backend.allocate(rows * h), v = backend.allocate(rows * h),
+                    ctx = backend.allocate(rows * h), a = backend.allocate(rows * h), sum1 = backend.allocate(rows * h),
+                    h1 = backend.allocate(rows * h), u = backend.allocate(rows * f), g = backend.allocate(rows * f),
+                    o = backend.allocate(rows * h), sum2 = backend.allocate(rows * h), out = backend.allocate(rows * h);
+            backend.linear(x, rows, L.query, Epilogue.NONE, q);
+            backend.linear(x, rows, L.key, Epilogue.NONE, k);
+            backend.linear(x, rows, L.value, Epilogue.NONE, v);
+            backend.attention(q, k, v, mask, batch, seq, config.heads(), config.headDim(), ctx);
+            site(l, Site.ATTENTION_CONTEXT, ctx, rows, h);
+            backend.linear(ctx, rows, L.attentionOut, Epilogue.NONE, a);
+            residualNorm(l, Site.ATTENTION_RESIDUAL, a, x, L.attnGamma, L.attnBeta, sum1, h1, rows);
+            site(l, Site.ATTENTION_NORM, h1, rows, h);
+            backend.linear(h1, rows, L.intermediate, Epilogue.NONE, u);
+            ops.gelu(u, g, rows * f);
+            site(l, Site.INTERMEDIATE, g, rows, f);
+            backend.linear(g, rows, L.output, Epilogue.NONE, o);
+            residualNorm(l, Site.OUTPUT_RESIDUAL, o, h1, L.outGamma, L.outBeta, sum2, out, rows);
+            site(l, Site.OUTPUT_NORM, out, rows, h);
+            tape[l] = new LayerTape(q, k, v, sum1, u, sum2);
+            x = out;
+        }
+        FloatBuf pooled = backend.allocate(batch * h);
+        backend.pool(x, mask, batch, seq, h, pooling == Pooling.MEAN ? Backend.Pooling.MEAN : Backend.Pooling.CLS, pooled);
+        if (pooling == Pooling.POOLER) {
+            FloatBuf p = backend.allocate(batch * h);
+            backend.linear(pooled, batch, pooler, Epilogue.TANH, p);
+            pooled = p;
+        }
+        float[] pooledHost = new float[batch * h];
+        backend.download(pooled, pooledHost);
+        double[][] logits = new double[batch][];
+        for (int b = 0; b < batch; b++) logits[b] = logits(pooledHost, b * h);
+        return new Tape(batch, seq, mask, e, tape, x, pooledHost, logits);
+    }
+
+    /** out = LayerNorm(branch + residual), the sum kept in sum (the tape); a quantized sum is fake-quantized, then normalized. */
+    private void residualNorm(int l, Site site, FloatBuf branch, FloatBuf residual, FloatBuf gamma, FloatBuf beta, FloatBuf sum,
+                              FloatBuf out, int rows) {
+        int h = config.hidden();
+        backend.addLayerNorm(branch, residual, gamma, beta, config.layerNormEps(), rows, h, out, sum);
+        if (transform.at(l, site)) {
+            transform.apply(l, site, sum, rows, h);
+            backend.addLayerNorm(sum, null, gamma, beta, config.layerNormEps(), rows, h, out, null);
+        }
+    }
+
+    private void site(int layer, Site s, FloatBuf v, int rows, int cols) {
+        if (transform.at(layer, s)) transform.apply(layer, s, v, rows, cols);
+    }
+
+    /** The head on one pooled vector, in double, each logit rounded to float32 as the CPU path does. */
+    private double[] logits(float[] pooled, int offset) {
+        float[][] w = head.weight();
+        double[] z = new double[w.length];
+        for (int c = 0; c < w.length; c++) {
+            double sum = head.bias()[c];
+            for (int j = 0; j < config.hidden(); j++) sum += w[c][j] * (double) pooled[offset + j];
+            z[c] = (float) sum;
+        }
+        return z;
+    }
+
+    // ---- backward -------------------------------------------------------------------------------------
+
+    /** d target / d words [batch, seq, hidden] on the backend, for a resolved target (one class for every row). */
+    private FloatBuf backward(Tape tape, Target target) {
+        int h = config.hidden(), batch = tape.batch, rows = batch * tape.seq;
+        float[][] w = head.weight();
+        float[] dPooled = new float[batch * h];
+        for (int b = 0; b < batch; b++) {
+            double[] dLogits = target.gradient(tape.logits[b]);
+            for (int j = 0; j < h; j++) {
+                double s = 0;
+                for (int c = 0; c < w.length; c++) s += dLogits[c] * w[c][j];
+                // pooled = tanh(pre) for the pooler: d pre = d pooled (1 - pooled^2).
+                if (pooling == Pooling.POOLER) s *= 1 - (double) tape.pooled[b * h + j] * tape.pooled[b * h + j];
+                dPooled[b * h + j] = (float) s;
+            }
+        }
+        FloatBuf dCls = backend.upload(dPooled);
+        if (pooling == Pooling.POOLER) {
+            FloatBuf d = backend.allocate(batch * h);
+            ops.linearInputGrad(dCls, batch, pooler, d, false);
+            dCls = d;
+        }
+        FloatBuf dx = backend.allocate(rows * h);
+        ops.poolGrad(dCls, tape.mask, batch, tape.seq, h, pooling == Pooling.MEAN ? Backend.Pooling.MEAN : Backend.Pooling.CLS, dx);
+        for (int l = layers.size() - 1; l >= 0; l--) dx = layerBackward(layers.get(l), tape.layers[l], dx, tape);
+        // Quantized embeddings: the straight-through estimator passes dx; e = words + type + position, d e / d words = 1.
+        FloatBuf dWords = backend.allocate(rows * h);
+        ops.layerNormGrad(dx, tape.embeddings, embGamma, config.layerNormEps(), rows, h, dWords);
+        return dWords;
+    }
+
+    /** {@link LayerPass#backward} on the backend: dOut = d target / d (layer output); returns d target / d (layer input). */
+    private FloatBuf layerBackward(Layer L, LayerTape t, FloatBuf dOut, Tape tape) {
+        int h = config.hidden(), f = config.intermediate(), rows = tape.batch * tape.seq;
+        float eps = config.layerNormEps();
+        LinearWeights[] w = L.backward;
+        FloatBuf dSum2 = backend.allocate(rows * h), dG = backend.allocate(rows * f), dH1 = backend.allocate(rows * h),
+                dSum1 = backend.allocate(rows * h), dCtx = backend.allocate(rows * h), dq = backend.allocate(rows * h),
+                dk = backend.allocate(rows * h), dv = backend.allocate(rows * h), dx = backend.allocate(rows * h);
+        ops.layerNormGrad(dOut, t.sum2, L.outGamma, eps, rows, h, dSum2);
+        // sum2 = output(g) + h1: the residual hands dSum2 to both branches.
+        ops.linearInputGrad(dSum2, rows, w[5], dG, false);
+        ops.geluGrad(dG, t.u, rows * f);
+        ops.copy(dSum2, dH1);
+        ops.linearInputGrad(dG, rows, w[4], dH1, true);
+        ops.layerNormGrad(dH1, t.sum1, L.attnGamma, eps, rows, h, dSum1);
+        // sum1 = attentionOut(ctx) + x.
+        ops.linearInputGrad(dSum1, rows, w[3], dCtx, false);
+        ops.attentionGrad(dCtx, t.q, t.k, t.v, tape.mask, tape.batch, tape.seq, config.heads(), config.headDim(), dq, dk, dv);
+        ops.copy(dSum1, dx);
+        ops.linearInputGrad(dq, rows, w[0], dx, true);
+        ops.linearInputGrad(dk, rows, w[1], dx, true);
+        ops.linearInputGrad(dv, rows, w[2], dx, true);
+        return dx;
+    }
+
+    // ---- checks and conversions -------------------------------------------------------------------------
+
+    private void checkWords(Sequence s, double[] words) {
+        if (s.length() > config.maxPositions())
+            throw new QdriftException("sequence length " + s.length() + " exceeds the model's " + config.maxPositions() + " positions");
+        if (words.length != s.length() * config.hidden())
+            throw new IllegalArgumentException("word vectors: " + words.length + " values for " + s.length() + " tokens x " + config.hidden());
+        for (int t = 0; t < s.length(); t++) {
+            checkId(s.ids()[t]);
+            int tt = s.typeIds()[t];
+            if (tt < 0 || tt >= config.typeVocabSize())
+                throw new QdriftException("segment id " + tt + " outside the model's " + config.typeVocabSize() + " segment types");
+        }
+    }
+
+    private void checkId(int id) {
+        if (id < 0 || id >= config.vocabSize())
+            throw new QdriftException("token id " + id + " outside the model's vocabulary of " + config.vocabSize());
+    }
+
+    private static float[] toFloat(double[] a) {
+        float[] r = new float[a.length];
+        for (int i = 0; i < a.length; i++) r[i] = (float) a[i];
+        return r;
+    }
+
+    private static float[] slice(double[] a, int from, int n) {
+        float[] r = new float[n];
+        for (int i = 0; i < n; i++) r[i] = (float) a[from + i];
+        return r;
+    }
+
+    private static double[] toDouble(float[] a, int from, int n) {
+        double[] r = new double[n];
+        for (int i = 0; i < n; i++) r[i] = a[from + i];
+        return r;
+    }
+}

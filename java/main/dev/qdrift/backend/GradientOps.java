@@ -1,0 +1,51 @@
+package dev.qdrift.backend;
+
+import dev.qdrift.backend.Backend.FloatBuf;
+import dev.qdrift.backend.Backend.IntBuf;
+import dev.qdrift.backend.Backend.LinearWeights;
+
+/**
+ * The backward passes of the encoder's operations on a backend's buffers, for gradients with respect
+ * to the input (attributions): input gradients only, no weight gradients. All matrices row-major; each
+ * method's formula is the derivative of the forward op of the same name on {@link Backend}.
+ * Implementations: CPU (float32 loops, the reference the GPU is checked against) and CUDA.
+ */
+public interface GradientOps {
+
+    /** g = GELU(u) (exact erf), element-wise over n values: the forward of {@link #geluGrad}, keeping u. */
+    void gelu(FloatBuf u, FloatBuf g, int n);
+
+    /** dg *= GELU'(u) in place: GELU'(u) = Φ(u) + u φ(u). */
+    void geluGrad(FloatBuf dg, FloatBuf u, int n);
+
+    /** dx[rows, in] = dy[rows, out] W (+ dx when accumulate), W the layer's [out, in] weight in FP32. */
+    void linearInputGrad(FloatBuf dy, int rows, LinearWeights w, FloatBuf dx, boolean accumulate);
+
+    /**
+     * The backward of y = LayerNorm(x) with gamma over the last dim (beta has no input gradient):
+     * dx = rstd (ĝ - mean(ĝ) - x̂ mean(ĝ x̂)) with ĝ = gamma dy, x̂ = (x - mean) rstd, recomputed
+     * from the forward's input x (two-pass statistics, as the forward computes them).
+     */
+    void layerNormGrad(FloatBuf dy, FloatBuf x, FloatBuf gamma, float eps, int rows, int dim, FloatBuf dx);
+
+    /**
+     * The backward of {@link Backend#attention}: given d ctx, the d q, d k, d v of
+     * ctx = softmax(q k^T / sqrt(d) + mask) v per sequence and head; probabilities are recomputed from
+     * q and k. With P the probabilities: dV = P^T dC, dP = dC V^T, dS = P (dP - rowsum(dP P)),
+     * dQ = dS K / sqrt(d), dK = dS^T Q / sqrt(d). Masked keys have P = 0 and get no gradient.
+     */
+    void attentionGrad(FloatBuf dctx, FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim,
+                       FloatBuf dq, FloatBuf dk, FloatBuf dv);
+
+    /** The backward of {@link Backend#pool}: dHidden [batch, seq, dim] from dPooled [batch, dim] (0 where nothing flows). */
+    void poolGrad(FloatBuf dPooled, IntBuf mask, int batch, int seq, int dim, Backend.Pooling mode, FloatBuf dHidden);
+
+    /** dst = src (same size). */
+    void copy(FloatBuf src, FloatBuf dst);
+
+    /** out[b, i] = from[i] + alphas[b] diff[i] for b < alphas.size(), i < n: a batch of points on a straight path. */
+    void interpolate(FloatBuf from, FloatBuf diff, FloatBuf alphas, int n, FloatBuf out);
+
+    /** out[i] = (out[i] when accumulate) + sum_b weights[b] rows[b, i]: a quadrature's weighted sum of gradients. */
+    void weightedRowSum(FloatBuf rows, FloatBuf weights, int n, FloatBuf out, boolean accumulate);
+}

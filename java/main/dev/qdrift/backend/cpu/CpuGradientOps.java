@@ -1,0 +1,168 @@
+package dev.qdrift.backend.cpu;
+
+import static dev.qdrift.backend.cpu.CpuBackend.f;
+import static dev.qdrift.backend.cpu.CpuBackend.i;
+import static dev.qdrift.backend.cpu.CpuBackend.parallelFor;
+
+import dev.qdrift.backend.Backend;
+import dev.qdrift.backend.Backend.FloatBuf;
+import dev.qdrift.backend.Backend.IntBuf;
+import dev.qdrift.backend.Backend.LinearWeights;
+import dev.qdrift.backend.GradientOps;
+
+/**
+ * {@link GradientOps} in plain float32 loops, one row (or one sequence and head) per parallel task: the
+ * reference the CUDA backward kernels are checked against. Reductions (LayerNorm's two means, the
+ * softmax backward's row dot) accumulate in double, so this side's rounding is the smaller one.
+ */
+final class CpuGradientOps implements GradientOps {
+    private static final double INV_SQRT2 = Math.sqrt(0.5), INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+    @Override
+    public void gelu(FloatBuf uBuf, FloatBuf gBuf, int n) {
+        float[] u = f(uBuf), g = f(gBuf);
+        for (int j = 0; j < n; j++) g[j] = CpuMath.gelu(u[j]);
+    }
+
+    @Override
+    public void geluGrad(FloatBuf dgBuf, FloatBuf uBuf, int n) {
+        float[] dg = f(dgBuf), u = f(uBuf);
+        for (int j = 0; j < n; j++) {
+            double x = u[j];
+            double d = 0.5 * (1 + CpuMath.erf(x * INV_SQRT2)) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x);
+            dg[j] = (float) (dg[j] * d);
+        }
+    }
+
+    @Override
+    public void linearInputGrad(FloatBuf dyBuf, int rows, LinearWeights w, FloatBuf dxBuf, boolean accumulate) {
+        CpuGemm.Packed p = (CpuGemm.Packed) w;
+        float[] dy = f(dyBuf), dx = f(dxBuf), panels = p.panels();
+        int in = p.in(), out = p.out(), nr = CpuGemm.NR;
+        // The packed panels hold W[panel*NR + j, k] at panels[panel*in*NR + k*NR + j].
+        parallelFor(rows, r -> {
+            for (int k = 0; k < in; k++) {
+                double s = accumulate ? dx[r * in + k] : 0;
+                for (int o = 0; o < out; o++) s += (double) dy[r * out + o] * panels[(o / nr) * in * nr + k * nr + o % nr];
+                dx[r * in + k] = (float) s;
+            }
+        });
+    }
+
+    @Override
+    public void layerNormGrad(FloatBuf dyBuf, FloatBuf xBuf, FloatBuf gammaBuf, float eps, int rows, int dim, FloatBuf dxBuf) {
+        float[] dy = f(dyBuf), x = f(xBuf), gamma = f(gammaBuf), dx = f(dxBuf);
+        parallelFor(rows, r -> {
+            int o = r * dim;
+            double mean = 0, var = 0;
+            for (int d = 0; d < dim; d++) mean += x[o + d];
+            mean /= dim;
+            for (int d = 0; d < dim; d++) var += (x[o + d] - mean) * (x[o + d] - mean);
+            double rstd = 1 / Math.sqrt((float) (var / dim) + eps), mg = 0, mgx = 0;
+            for (int d = 0; d < dim; d++) {
+                double g = (double) gamma[d] * dy[o + d], xh = (x[o + d] - mean) * rstd;
+                mg += g;
+                mgx += g * xh;
+            }
+            mg /= dim;
+            mgx /= dim;
+            for (int d = 0; d < dim; d++) {
+                double g = (double) gamma[d] * dy[o + d], xh = (x[o + d] - mean) * rstd;
+                dx[o + d] = (float) (rstd * (g - mg - xh * mgx));
+            }
+        });
+    }
+
+    @Override
+    public void attentionGrad(FloatBuf dctxBuf, FloatBuf qBuf, FloatBuf kBuf, FloatBuf vBuf, IntBuf maskBuf, int batch, int seq,
+                              int heads, int headDim, FloatBuf dqBuf, FloatBuf dkBuf, FloatBuf dvBuf) {
+        float[] dc = f(dctxBuf), q = f(qBuf), k = f(kBuf), v = f(vBuf), dq = f(dqBuf), dk = f(dkBuf), dv = f(dvBuf);
+        int[] mask = i(maskBuf);
+        int width = heads * headDim;
+        double scale = 1 / Math.sqrt(headDim);
+        parallelFor(batch * heads, bh -> {
+            int b = bh / heads, base = b * seq * width + (bh % heads) * headDim; // [b, t=0, h, d=0]
+            double[] p = new double[seq * seq], dS = new double[seq * seq];
+            for (int t = 0; t < seq; t++) {
+                // Probabilities of query t (masked keys exactly 0), then dP = dC V^T and dS = P (dP - rowsum(dP P)).
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < seq; j++) {
+                    if (mask[b * seq + j] == 0) continue;
+                    double s = 0;
+                    for (int d = 0; d < headDim; d++) s += (double) q[base + t * width + d] * k[base + j * width + d];
+                    p[t * seq + j] = s * scale;
+                    max = Math.max(max, s * scale);
+                }
+                double total = 0;
+                for (int j = 0; j < seq; j++) {
+                    p[t * seq + j] = mask[b * seq + j] == 0 ? 0 : Math.exp(p[t * seq + j] - max);
+                    total += p[t * seq + j];
+                }
+                double dot = 0;
+                for (int j = 0; j < seq; j++) {
+                    p[t * seq + j] /= total;
+                    double dp = 0;
+                    for (int d = 0; d < headDim; d++) dp += (double) dc[base + t * width + d] * v[base + j * width + d];
+                    dS[t * seq + j] = dp;
+                    dot += dp * p[t * seq + j];
+                }
+                for (int j = 0; j < seq; j++) dS[t * seq + j] = p[t * seq + j] * (dS[t * seq + j] - dot);
+            }
+            for (int t = 0; t < seq; t++)
+                for (int d = 0; d < headDim; d++) {
+                    double sq = 0, sk = 0, sv = 0;
+                    for (int j = 0; j < seq; j++) {
+                        sq += dS[t * seq + j] * k[base + j * width + d];
+                        sk += dS[j * seq + t] * q[base + j * width + d];
+                        sv += p[j * seq + t] * dc[base + j * width + d];
+                    }
+                    dq[base + t * width + d] = (float) (sq * scale);
+                    dk[base + t * width + d] = (float) (sk * scale);
+                    dv[base + t * width + d] = (float) sv;
+                }
+        });
+    }
+
+    @Override
+    public void poolGrad(FloatBuf dPooledBuf, IntBuf maskBuf, int batch, int seq, int dim, Backend.Pooling mode, FloatBuf dHiddenBuf) {
+        float[] dp = f(dPooledBuf), dh = f(dHiddenBuf);
+        int[] mask = i(maskBuf);
+        java.util.Arrays.fill(dh, 0, batch * seq * dim, 0f);
+        for (int b = 0; b < batch; b++) {
+            if (mode == Backend.Pooling.CLS) {
+                System.arraycopy(dp, b * dim, dh, b * seq * dim, dim);
+                continue;
+            }
+            int n = 0;
+            for (int t = 0; t < seq; t++) n += mask[b * seq + t] != 0 ? 1 : 0;
+            for (int t = 0; t < seq; t++) {
+                if (mask[b * seq + t] == 0) continue;
+                for (int d = 0; d < dim; d++) dh[(b * seq + t) * dim + d] = dp[b * dim + d] / n;
+            }
+        }
+    }
+
+    @Override
+    public void copy(FloatBuf src, FloatBuf dst) {
+        if (src.size() != dst.size()) throw new IllegalArgumentException("copy: " + src.size() + " floats into " + dst.size());
+        System.arraycopy(f(src), 0, f(dst), 0, src.size());
+    }
+
+    @Override
+    public void interpolate(FloatBuf fromBuf, FloatBuf diffBuf, FloatBuf alphasBuf, int n, FloatBuf outBuf) {
+        float[] from = f(fromBuf), diff = f(diffBuf), alphas = f(alphasBuf), out = f(outBuf);
+        parallelFor(alphas.length, b -> {
+            for (int j = 0; j < n; j++) out[b * n + j] = from[j] + alphas[b] * diff[j];
+        });
+    }
+
+    @Override
+    public void weightedRowSum(FloatBuf rowsBuf, FloatBuf weightsBuf, int n, FloatBuf outBuf, boolean accumulate) {
+        float[] rows = f(rowsBuf), w = f(weightsBuf), out = f(outBuf);
+        for (int j = 0; j < n; j++) {
+            double s = accumulate ? out[j] : 0;
+            for (int b = 0; b < w.length; b++) s += (double) w[b] * rows[b * n + j];
+            out[j] = (float) s;
+        }
+    }
+}

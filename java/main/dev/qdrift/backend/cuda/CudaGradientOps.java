@@ -1,0 +1,166 @@
+package dev.qdrift.backend.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import dev.qdrift.backend.Backend;
+import dev.qdrift.backend.Backend.FloatBuf;
+import dev.qdrift.backend.Backend.IntBuf;
+import dev.qdrift.backend.Backend.LinearWeights;
+import dev.qdrift.backend.GradientOps;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * {@link GradientOps} on the GPU: the backward kernels of cuda/backward.cuh (bindings of their
+ * qdrift.h section here) and cuBLAS FP32 for the products — a layer's input gradient dY W, and the four
+ * batched products of attention's backward around a recomputed softmax. Queued on the backend's stream.
+ */
+final class CudaGradientOps implements GradientOps {
+    private final CudaBackend backend;
+    private final QdriftCuda cuda;
+    private final Cublas cublas;
+    private final MemorySegment stream;
+
+    // int qd_copy(float *dst, const float *src, size_t n, void *stream);
+    private final MethodHandle copy;
+    // int qd_gelu_forward(const float *u, float *g, size_t n, void *stream);
+    private final MethodHandle geluForward;
+    // int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream);
+    private final MethodHandle geluGrad;
+    // int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *stream);
+    private final MethodHandle layerNormGrad;
+    // int qd_softmax_grad(const float *probs, float *dp, int rows, int seq, void *stream);
+    private final MethodHandle softmaxGrad;
+    // int qd_pool_grad(const float *dpooled, const int *mask, int batch, int seq, int dim, int mode, float *dhidden, void *stream);
+    private final MethodHandle poolGrad;
+    // int qd_interpolate(const float *from, const float *diff, const float *alphas, int batch, size_t n, float *out, void *stream);
+    private final MethodHandle interpolate;
+    // int qd_weighted_row_sum(const float *rows, const float *weights, int batch, size_t n, float *out, int accumulate, void *stream);
+    private final MethodHandle weightedRowSum;
+
+    CudaGradientOps(CudaBackend backend, SymbolLookup lib, QdriftCuda cuda, Cublas cublas, MemorySegment stream) {
+        this.backend = backend;
+        this.cuda = cuda;
+        this.cublas = cublas;
+        this.stream = stream;
+        copy = QdriftCuda.bind(lib, "qd_copy", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+        geluForward = QdriftCuda.bind(lib, "qd_gelu_forward", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+        geluGrad = QdriftCuda.bind(lib, "qd_gelu_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+        layerNormGrad = QdriftCuda.bind(lib, "qd_layernorm_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT,
+                JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+        softmaxGrad = QdriftCuda.bind(lib, "qd_softmax_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
+        poolGrad = QdriftCuda.bind(lib, "qd_pool_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, ADDRESS, ADDRESS));
+        interpolate = QdriftCuda.bind(lib, "qd_interpolate", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG,
+                ADDRESS, ADDRESS));
+        weightedRowSum = QdriftCuda.bind(lib, "qd_weighted_row_sum", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG,
+                ADDRESS, JAVA_INT, ADDRESS));
+    }
+
+    private static MemorySegment p(FloatBuf b) {
+        return ((CudaBackend.DeviceFloats) b).ptr();
+    }
+
+    private static MemorySegment p(IntBuf b) {
+        return ((CudaBackend.DeviceInts) b).ptr();
+    }
+
+    private static void require(boolean ok, String what) {
+        if (!ok) throw new IllegalArgumentException(what);
+    }
+
+    @Override
+    public void gelu(FloatBuf u, FloatBuf g, int n) {
+        require(u.size() >= n && g.size() >= n, "gelu: buffers shorter than " + n);
+        cuda.launch("qd_gelu_forward " + n, () -> (int) geluForward.invokeExact(p(u), p(g), (long) n, stream));
+    }
+
+    @Override
+    public void geluGrad(FloatBuf dg, FloatBuf u, int n) {
+        require(u.size() >= n && dg.size() >= n, "geluGrad: buffers shorter than " + n);
+        cuda.launch("qd_gelu_grad " + n, () -> (int) geluGrad.invokeExact(p(dg), p(u), (long) n, stream));
+    }
+
+    @Override
+    public void linearInputGrad(FloatBuf dy, int rows, LinearWeights w, FloatBuf dx, boolean accumulate) {
+        if (!(w instanceof CudaBackend.DeviceLinear l))
+            throw new IllegalArgumentException("linearInputGrad needs FP32 weights (prepareLinear), not " + w.getClass().getSimpleName());
+        require(dy.size() >= rows * l.out() && dx.size() >= rows * l.in(), "linearInputGrad: buffers too small for " + rows + " rows");
+        try {
+            cublas.gemmRowMajorNN(p(dy), l.weight().ptr(), p(dx), rows, l.in(), l.out(), accumulate);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    @Override
+    public void layerNormGrad(FloatBuf dy, FloatBuf x, FloatBuf gamma, float eps, int rows, int dim, FloatBuf dx) {
+        cuda.launch("qd_layernorm_grad " + rows + "x" + dim, () -> (int) layerNormGrad.invokeExact(p(dy), p(x), p(gamma), eps, rows, dim,
+                p(dx), stream));
+    }
+
+    @Override
+    public void attentionGrad(FloatBuf dctx, FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim,
+                              FloatBuf dq, FloatBuf dk, FloatBuf dv) {
+        try (Backend.Scope scope = backend.openScope()) {
+            int n = batch * seq * heads * headDim, bh = batch * heads;
+            float scale = (float) (1 / Math.sqrt(headDim));
+            FloatBuf qh = backend.splitHeads(q, batch, seq, heads, headDim, scale),
+                    kh = backend.splitHeads(k, batch, seq, heads, headDim, 1f),
+                    ks = backend.splitHeads(k, batch, seq, heads, headDim, scale),
+                    vh = backend.splitHeads(v, batch, seq, heads, headDim, 1f),
+                    dch = backend.splitHeads(dctx, batch, seq, heads, headDim, 1f);
+            FloatBuf probs = backend.allocate(bh * seq * seq), ds = backend.allocate(bh * seq * seq),
+                    dqh = backend.allocate(n), dkh = backend.allocate(n), dvh = backend.allocate(n);
+            backend.softmaxProbabilities(qh, kh, mask, batch, seq, heads, headDim, probs);          // P = softmax(Q K^T / sqrt(d) + mask)
+            cublas.batchedScores(p(dch), p(vh), p(ds), seq, headDim, bh);   // dP = dC V^T
+            cuda.launch("qd_softmax_grad", () -> (int) softmaxGrad.invokeExact(p(probs), p(ds), bh * seq, seq, stream)); // dS
+            cublas.batchedContext(p(ds), p(ks), p(dqh), seq, headDim, bh);           // dQ = dS K / sqrt(d)
+            cublas.batchedTransposedContext(p(ds), p(qh), p(dkh), seq, headDim, bh); // dK = dS^T Q / sqrt(d)
+            cublas.batchedTransposedContext(p(probs), p(dch), p(dvh), seq, headDim, bh); // dV = P^T dC
+            backend.mergeHeads(dqh, batch, seq, heads, headDim, dq);
+            backend.mergeHeads(dkh, batch, seq, heads, headDim, dk);
+            backend.mergeHeads(dvh, batch, seq, heads, headDim, dv);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    @Override
+    public void poolGrad(FloatBuf dPooled, IntBuf mask, int batch, int seq, int dim, Backend.Pooling mode, FloatBuf dHidden) {
+        int m = mode == Backend.Pooling.CLS ? 0 : 1;
+        cuda.launch("qd_pool_grad " + batch + "x" + seq + "x" + dim, () -> (int) poolGrad.invokeExact(p(dPooled), p(mask), batch, seq, dim, m,
+                p(dHidden), stream));
+    }
+
+    @Override
+    public void copy(FloatBuf src, FloatBuf dst) {
+        require(src.size() == dst.size(), "copy: " + src.size() + " floats into " + dst.size());
+        cuda.launch("qd_copy " + src.size(), () -> (int) copy.invokeExact(p(dst), p(src), (long) src.size(), stream));
+    }
+
+    @Override
+    public void interpolate(FloatBuf from, FloatBuf diff, FloatBuf alphas, int n, FloatBuf out) {
+        int batch = alphas.size();
+        require(from.size() >= n && diff.size() >= n && out.size() >= batch * n, "interpolate: buffers too small");
+        cuda.launch("qd_interpolate " + batch + "x" + n, () -> (int) interpolate.invokeExact(p(from), p(diff), p(alphas), batch, (long) n,
+                p(out), stream));
+    }
+
+    @Override
+    public void weightedRowSum(FloatBuf rows, FloatBuf weights, int n, FloatBuf out, boolean accumulate) {
+        int batch = weights.size(), acc = accumulate ? 1 : 0;
+        require(rows.size() >= batch * n && out.size() >= n, "weightedRowSum: buffers too small");
+        cuda.launch("qd_weighted_row_sum " + batch + "x" + n, () -> (int) weightedRowSum.invokeExact(p(rows), p(weights), batch, (long) n,
+                p(out), acc, stream));
+    }
+}

@@ -1,0 +1,156 @@
+package dev.qdrift.attribution;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qdrift.QdriftException;
+import dev.qdrift.backend.cpu.CpuBackend;
+import dev.qdrift.model.ActivationTransform;
+import dev.qdrift.model.BertWeights;
+import dev.qdrift.model.Encoder;
+import dev.qdrift.model.Pooling;
+import dev.qdrift.model.head.LinearHead;
+import dev.qdrift.model.tokenizer.TokenBatch;
+import dev.qdrift.model.tokenizer.Tokenizer;
+import dev.qdrift.quant.CalibrationStats;
+import dev.qdrift.quant.QuantizedEncoders;
+import dev.qdrift.quant.Scheme;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The float32 backend gradient path (here on the CPU backend; CudaGradientsTest runs it on the GPU)
+ * against the float64 reference {@link Gradients}, which is itself checked against finite differences.
+ *
+ * <p>Tolerance 2e-4 of the largest gradient entry: both paths see the same float32 forward values up to a
+ * few ulp (the same ops on a backend vs the reference's float32 rounding after each op); the backend
+ * path then rounds every backward op to float32 as well, over 2 layers of a random model whose
+ * gradients span about three orders of magnitude, which leaves relative errors near 1e-5 to 1e-4.
+ */
+class BackendGradientsTest {
+    private static final double TOLERANCE = 2e-4;
+    private static final BertWeights W = TestModels.small(41);
+    private static final Sequence S = TestModels.sequence(9, 90);
+
+    private static BackendGradients onCpu(LinearHead head, Pooling pooling, int maxRows) {
+        return new BackendGradients(W, head, pooling, new CpuBackend(), ActivationTransform.NONE, StraightThrough.STE, null, maxRows);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"cls", "mean", "pooler"})
+    void fp32GradientMatchesTheFloat64Reference(String pooling) {
+        LinearHead head = TestModels.head(3, 16, 5, pooling);
+        Pooling p = Pooling.parse(pooling);
+        Gradients ref = new Gradients(W, head, p, QuantSites.NONE, StraightThrough.STE, Precision.FLOAT64);
+        BackendGradients g = onCpu(head, p, BackendGradients.DEFAULT_MAX_ROWS);
+        double[] words = perturbed(ref.wordVectors(S), 3);
+        for (Target t : List.of(Target.logit(1), Target.logProb(2))) {
+            AttributionModel.Result want = ref.gradient(S, words, t), got = g.gradient(S, words, t);
+            assertTrue(TestModels.relMaxError(got.gradient(), want.gradient()) < TOLERANCE,
+                    pooling + " " + t + ": " + TestModels.relMaxError(got.gradient(), want.gradient()));
+            assertEquals(want.value(), got.value(), 1e-5 * Math.max(1, Math.abs(want.value())));
+        }
+        assertTrue(TestModels.relMaxError(g.forward(S).lastHidden(), ref.forward(S).lastHidden()) < 1e-5);
+    }
+
+    /** Batched steps (several device batches of a few rows) give each step's own gradient. */
+    @Test
+    void batchedStepsEqualSingleSteps() {
+        LinearHead head = TestModels.head(2, 16, 6, "mean");
+        BackendGradients g = onCpu(head, Pooling.MEAN, 2 * S.length()); // 2 steps per batch, 5 steps: 3 batches
+        List<double[]> words = new ArrayList<>();
+        for (int k = 0; k < 5; k++) words.add(perturbed(g.wordVectors(S), 10 + k));
+        List<AttributionModel.Result> batched = g.gradients(S, words, Target.logit(0));
+        assertEquals(5, batched.size());
+        for (int k = 0; k < 5; k++)
+            assertArrayEquals(g.gradient(S, words.get(k), Target.logit(0)).gradient(), batched.get(k).gradient(), 1e-6,
+                    "step " + k);
+    }
+
+    /** The device-side path integral equals the host-side quadrature over the same model's gradients. */
+    @Test
+    void pathIntegralMatchesHostQuadrature() {
+        LinearHead head = TestModels.head(2, 16, 7, "cls");
+        BackendGradients g = onCpu(head, Pooling.CLS, 3 * S.length());
+        double[] x = g.wordVectors(S), x0 = new double[x.length], diff = x.clone();
+        Quadrature.Nodes nodes = Quadrature.nodes(Quadrature.Rule.GAUSS_LEGENDRE, 8);
+        double[] device = g.pathIntegral(S, x0, diff, nodes.alphas(), nodes.weights(), Target.logit(1));
+        AttributionModel host = new AttributionModel() { // the interface's default (host) quadrature over g's gradients
+            public dev.qdrift.model.BertConfig config() { return g.config(); }
+            public LinearHead head() { return g.head(); }
+            public double[] wordVector(int id) { return g.wordVector(id); }
+            public Output forward(Sequence s, double[] w) { return g.forward(s, w); }
+            public List<Output> forwards(List<Sequence> s) { return g.forwards(s); }
+            public Result gradient(Sequence s, double[] w, Target t) { return g.gradient(s, w, t); }
+            public List<Result> gradients(Sequence s, List<double[]> w, Target t) { return g.gradients(s, w, t); }
+        };
+        double[] reference = host.pathIntegral(S, x0, diff, nodes.alphas(), nodes.weights(), Target.logit(1));
+        assertTrue(TestModels.relMaxError(device, reference) < 1e-5, "" + TestModels.relMaxError(device, reference));
+    }
+
+    /** Integrated Gradients on the backend path: completeness holds to the quadrature's accuracy. */
+    @Test
+    void integratedGradientsCompleteness() {
+        LinearHead head = TestModels.head(2, 16, 8, "cls", 0.3);
+        Attributions a = new Attributions(onCpu(head, Pooling.CLS, BackendGradients.DEFAULT_MAX_ROWS));
+        Attributions.IgResult r = a.integratedGradients(S, Target.logit(0), Baseline.zero(), Quadrature.Rule.GAUSS_LEGENDRE, 32);
+        double gap = Math.abs(r.targetAtInput() - r.targetAtBaseline());
+        assertTrue(gap > 1e-3, "the test needs a target that moves: " + gap);
+        assertTrue(Math.abs(r.delta()) < 1e-3 * Math.max(1, gap), "completeness delta " + r.delta() + " for a change of " + gap);
+    }
+
+    /** A quantized model (w8a8, straight-through): same forward as the quantized encoder, gradient as the reference's. */
+    @ParameterizedTest
+    @ValueSource(strings = {"w8a8", "w8a8-pt", "peg4"})
+    void quantizedGradientMatchesReference(String schemeName) {
+        LinearHead head = TestModels.head(2, 16, 9, "cls");
+        CalibrationStats stats = calibrate();
+        Scheme scheme = Scheme.parse(schemeName);
+        Gradients ref = QuantizedGradients.build(W, head, Pooling.CLS, scheme, stats, Set.of(), StraightThrough.STE);
+        BackendGradients g = QuantizedGradients.onBackend(W, head, Pooling.CLS, scheme, stats, Set.of(), StraightThrough.STE,
+                new CpuBackend(), false);
+        AttributionModel.Result want = ref.gradient(S, Target.logit(1)), got = g.gradient(S, Target.logit(1));
+        assertArrayEquals(want.logits(), got.logits(), 1e-5);
+        assertTrue(TestModels.relMaxError(got.gradient(), want.gradient()) < TOLERANCE, "" + TestModels.relMaxError(got.gradient(), want.gradient()));
+    }
+
+    @Test
+    void clippingAwareOnABackendIsRefusedWithAReason() {
+        CalibrationStats stats = calibrate();
+        QdriftException e = assertThrows(QdriftException.class, () -> QuantizedGradients.onBackend(W, TestModels.head(2, 16, 9, "cls"),
+                Pooling.CLS, Scheme.parse("w8a8"), stats, Set.of(), StraightThrough.CLIP_AWARE, new CpuBackend(), false));
+        assertTrue(e.getMessage().contains("CPU attribution path"), e.getMessage());
+    }
+
+    @Test
+    void badInputsAreRefused() {
+        BackendGradients g = onCpu(TestModels.head(2, 16, 9, "cls"), Pooling.CLS, 64);
+        assertThrows(IllegalArgumentException.class, () -> g.gradient(S, new double[5], Target.logit(0)));
+        assertThrows(QdriftException.class, () -> g.gradient(Sequence.ofIds(1, 2, 999), Target.logit(0)));
+        assertThrows(IllegalArgumentException.class, () -> g.gradient(S, Target.logit(7)));
+    }
+
+    private static CalibrationStats calibrate() {
+        CalibrationStats stats = new CalibrationStats();
+        List<Sequence> sample = List.of(S, TestModels.sequence(7, 91), TestModels.sequence(11, 92));
+        Tokenizer.Encoded[] enc = sample.stream()
+                .map(s -> new Tokenizer.Encoded(s.ids(), s.typeIds(), s.wordIds(), new String[s.length()], false))
+                .toArray(Tokenizer.Encoded[]::new);
+        QuantizedEncoders.calibrate(new Encoder(W, new CpuBackend()), List.of(TokenBatch.pad(enc)), stats);
+        return stats;
+    }
+
+    private static double[] perturbed(double[] words, long seed) {
+        Random r = new Random(seed);
+        double[] w = words.clone();
+        for (int i = 0; i < w.length; i++) w[i] += 0.3 * r.nextGaussian();
+        return w;
+    }
+}
