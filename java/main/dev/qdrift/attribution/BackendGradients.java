@@ -16,6 +16,8 @@ import dev.qdrift.model.Site;
 import dev.qdrift.model.head.LinearHead;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * The gradients of {@link Gradients}, computed in float32 on a {@link Backend}'s buffers (the GPU):
@@ -133,9 +135,35 @@ public final class BackendGradients implements AttributionModel {
         }
     }
 
+    /** Sequences of one length go through together (occlusion's deletions all do), up to the batch's row budget. */
     @Override
     public List<Output> forwards(List<Sequence> seqs) {
-        return seqs.stream().map(this::forward).toList();
+        Output[] out = new Output[seqs.size()];
+        Map<Integer, List<Integer>> byLength = new TreeMap<>();
+        for (int i = 0; i < seqs.size(); i++) byLength.computeIfAbsent(seqs.get(i).length(), k -> new ArrayList<>()).add(i);
+        int h = config.hidden();
+        float[] table = weights.wordEmbeddings();
+        for (List<Integer> group : byLength.values()) {
+            int len = seqs.get(group.get(0)).length(), per = Math.max(1, maxRows / len), n = len * h;
+            for (int g0 = 0; g0 < group.size(); g0 += per) {
+                List<Sequence> chunk = new ArrayList<>();
+                for (int i : group.subList(g0, Math.min(group.size(), g0 + per))) chunk.add(seqs.get(i));
+                float[] words = new float[chunk.size() * n];
+                for (int b = 0; b < chunk.size(); b++) {
+                    Sequence s = chunk.get(b);
+                    checkWords(s, new double[n]);
+                    for (int t = 0; t < len; t++) System.arraycopy(table, s.ids()[t] * h, words, b * n + t * h, h);
+                }
+                try (Backend.Scope scope = backend.openScope()) {
+                    Tape tape = forward(chunk, backend.upload(words));
+                    float[] last = new float[chunk.size() * n];
+                    backend.download(tape.last, last);
+                    for (int b = 0; b < chunk.size(); b++)
+                        out[group.get(g0 + b)] = new Output(tape.logits[b], toDouble(tape.pooled, b * h, h), toDouble(last, b * n, n));
+                }
+            }
+        }
+        return List.of(out);
     }
 
     @Override
@@ -211,12 +239,17 @@ public final class BackendGradients implements AttributionModel {
 
     /** words [batch, seq, hidden] on the backend: batch word-vector matrices of sequence s. */
     private Tape forward(Sequence s, FloatBuf words, int batch) {
-        int seq = s.length(), h = config.hidden(), f = config.intermediate(), rows = batch * seq;
+        return forward(java.util.Collections.nCopies(batch, s), words);
+    }
+
+    /** words [batch, seq, hidden] on the backend: the word vectors of seqs (one length), with their segment ids. */
+    private Tape forward(List<Sequence> seqs, FloatBuf words) {
+        int batch = seqs.size(), seq = seqs.get(0).length(), h = config.hidden(), f = config.intermediate(), rows = batch * seq;
         float eps = config.layerNormEps();
         int[] ids = new int[rows], types = new int[rows], ones = new int[rows];
         for (int r = 0; r < rows; r++) {
             ids[r] = r; // word "table" = the words buffer itself: row r of the batch
-            types[r] = s.typeIds()[r % seq];
+            types[r] = seqs.get(r / seq).typeIds()[r % seq];
             ones[r] = 1;
         }
         IntBuf idBuf = backend.uploadInts(ids), typeBuf = backend.uploadInts(types), mask = backend.uploadInts(ones);

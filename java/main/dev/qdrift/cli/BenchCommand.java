@@ -2,6 +2,7 @@ package dev.qdrift.cli;
 
 import dev.qdrift.QdriftException;
 import dev.qdrift.backend.Backend;
+import dev.qdrift.experiment.IgBench;
 import dev.qdrift.experiment.LatencyBench;
 import dev.qdrift.model.BertWeights;
 import dev.qdrift.model.ModelLoader;
@@ -9,6 +10,7 @@ import dev.qdrift.model.RandomWeights;
 import dev.qdrift.quant.Scheme;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -41,6 +43,14 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--int8", description = "execute the scheme's linear layers on the s8 GEMM kernels (CUDA; w8a8-sym or w8a8-pt)")
     boolean int8;
 
+    @Option(names = "--ig-steps", description = "benchmark Integrated Gradients instead of the forward: one IG of this many steps per "
+            + "sequence (all steps in one batch, --seq tokens), for --ig-schemes")
+    Integer igSteps;
+
+    @Option(names = "--ig-schemes", split = ",", defaultValue = "fp32,w8a8-sym,w8a8-sym+int8",
+            description = "schemes for --ig-steps; +int8 runs the forward's linear layers on the s8 kernels (default: ${DEFAULT-VALUE})")
+    List<String> igSchemes;
+
     @Option(names = "--json", description = "write the results as JSON here")
     Path json;
 
@@ -51,6 +61,7 @@ final class BenchCommand implements Callable<Integer> {
         BertWeights w = model.startsWith("shape:") ? RandomWeights.generate(RandomWeights.shape(model.substring(6)), 42, false)
                 : ModelLoader.load(model).weights();
         try (Backend backend = device.open()) {
+            if (igSteps != null) return integratedGradients(w, backend);
             LatencyBench.Result r = LatencyBench.run(model, w, backend, batches, seq, warmup, runs, Scheme.parse(scheme), int8);
             System.out.printf("model %s, %s, on %s (%s of %d forwards after %d warm-up)%n", r.model(), r.scheme(), r.device(), r.timing(), runs, warmup);
             System.out.printf("%6s %5s %11s %11s %12s %11s %10s %14s %11s%n", "batch", "seq", "median ms", "p90 ms", "sentences/s",
@@ -62,6 +73,19 @@ final class BenchCommand implements Callable<Integer> {
                     + "graph ms: that forward replayed as one CUDA graph");
             if (json != null) Json.write(json, r);
         }
+        return 0;
+    }
+
+    private int integratedGradients(BertWeights w, Backend backend) {
+        if (igSteps < 1) throw new QdriftException("--ig-steps must be positive");
+        IgBench.Result r = IgBench.run(model, w, backend, igSchemes, igSteps, seq, warmup, runs);
+        System.out.printf("model %s, IG-%d at seq %d on %s (%s of %d after %d warm-up)%n", r.model(), igSteps, seq, r.device(), r.timing(), runs,
+                warmup);
+        System.out.printf("%-28s %11s %9s %8s %9s %9s %14s%n", "scheme", "ms per IG", "p90 ms", "seq/s", "GFLOP", "TFLOPS", "pool peak MiB");
+        for (IgBench.Row row : r.rows())
+            System.out.printf("%-28s %11.2f %9.2f %8.2f %9.1f %9.2f %14s%n", row.scheme(), row.msPerIg(), row.p90Ms(), row.sequencesPerS(),
+                    row.gflop(), row.tflops(), mib(row.poolPeakBytes()));
+        if (json != null) Json.write(json, r);
         return 0;
     }
 

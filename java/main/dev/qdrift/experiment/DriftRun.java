@@ -309,16 +309,18 @@ public final class DriftRun {
         StraightThrough mode = straightThrough(config.straightThrough());
         CalibrationStats stats = null;
         if (schemes.stream().anyMatch(s -> !s.isFp32())) {
-            try (Backend cpu = new CpuBackend()) {
+            // Calibration and the mixed-precision search run where the gradients do (the GPU when there is one).
+            Backend backend = gpu != null ? gpu : new CpuBackend();
+            try {
                 Dataset calib = RunInputs.calibrationSample(head, given, config.calibSize());
                 Path file = config.calibration() == null ? null : Path.of(config.calibration());
                 if (file == null || !Files.exists(file)) log.printf("calibrating on %d examples of %s%n", calib.size(), calib.name());
-                stats = RunInputs.loadOrCalibrate(model, cpu, calib, config.batchSize(), file, log);
+                stats = RunInputs.loadOrCalibrate(model, backend, calib, config.batchSize(), file, log);
                 checkCalibration(runFile, run, RunInputs.hash(stats));
                 for (Scheme s : schemes) {
                     Set<String> sites = s.fp32Sites();
                     if (s.searchMixed()) {
-                        MixedPrecision.Result mixed = MixedPrecision.search(model, cpu, s, stats, head, calib, config.batchSize(),
+                        MixedPrecision.Result mixed = MixedPrecision.search(model, backend, s, stats, head, calib, config.batchSize(),
                                 config.mixedBudget());
                         sites = mixed.fp32Sites();
                         log.printf("mixed      kept %d activation sites in FP32: %s (calibration acc FP32 %.4f, all quantized %.4f, mixed %.4f)%n",
@@ -326,6 +328,8 @@ public final class DriftRun {
                     }
                     fp32Sites.put(s.name(), new TreeSet<>(sites));
                 }
+            } finally {
+                if (gpu == null) backend.close();
             }
             run.set("fp32_sites", DriftLog.MAPPER.valueToTree(fp32Sites));
             writeJson(runFile, run);

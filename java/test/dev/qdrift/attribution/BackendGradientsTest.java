@@ -74,6 +74,23 @@ class BackendGradientsTest {
                     "step " + k);
     }
 
+    /** Batched forwards of mixed lengths and segments (occlusion's deletions) give each sequence's own forward. */
+    @Test
+    void batchedForwardsEqualSingleForwards() {
+        BackendGradients g = onCpu(TestModels.head(3, 16, 6, "mean"), Pooling.MEAN, 3 * S.length());
+        List<Sequence> seqs = new ArrayList<>();
+        for (int t = 0; t < S.length(); t++) seqs.add(S.without(t)); // one length, segment ids shifting
+        seqs.add(TestModels.sequence(5, 93));
+        seqs.add(S);
+        List<AttributionModel.Output> batched = g.forwards(seqs);
+        assertEquals(seqs.size(), batched.size());
+        for (int i = 0; i < seqs.size(); i++) {
+            AttributionModel.Output one = g.forward(seqs.get(i));
+            assertArrayEquals(one.logits(), batched.get(i).logits(), 1e-6, "sequence " + i);
+            assertArrayEquals(one.lastHidden(), batched.get(i).lastHidden(), 1e-6, "sequence " + i);
+        }
+    }
+
     /** The device-side path integral equals the host-side quadrature over the same model's gradients. */
     @Test
     void pathIntegralMatchesHostQuadrature() {

@@ -92,7 +92,8 @@ final class Cublas implements AutoCloseable {
 
     /** Row-major c[m,n] = a[m,k] b[k,n] (+ c when accumulate): a layer's input gradient dY W. */
     void gemmRowMajorNN(MemorySegment a, MemorySegment b, MemorySegment c, int m, int n, int k, boolean accumulate) throws Throwable {
-        check((int) sgemm.invokeExact(handle, OP_N, OP_N, n, m, k, one, b, n, a, k, accumulate ? one : zero, c, n),
+        MemorySegment beta = accumulate ? one : zero; // a local: invokeExact would type the conditional as Object
+        check((int) sgemm.invokeExact(handle, OP_N, OP_N, n, m, k, one, b, n, a, k, beta, c, n),
                 "cublasSgemm (" + m + "x" + k + " times " + k + "x" + n + ")");
     }
 

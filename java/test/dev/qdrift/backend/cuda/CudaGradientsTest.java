@@ -237,10 +237,12 @@ class CudaGradientsTest {
         BackendGradients onGpu = QuantizedGradients.onBackend(W, head("cls"), Pooling.CLS, scheme, stats, Set.of(), StraightThrough.STE, gpu, integer);
         BackendGradients onCpu = QuantizedGradients.onBackend(W, head("cls"), Pooling.CLS, scheme, stats, Set.of(), StraightThrough.STE, cpu, false);
         AttributionModel.Result want = onCpu.gradient(s, Target.logit(2)), got = onGpu.gradient(s, Target.logit(2));
-        // A quantized forward can round a value to the neighbouring grid point when GPU and CPU differ in its last
-        // bit; such a flip moves the gradient by a few 1e-3 at most on this model. Integer execution differs from the
-        // simulation by FP32 summation order only (see the int8 encoder results).
-        assertClose(f(got.gradient()), f(want.gradient()), integer ? 2e-2 : 1e-3, schemeName + (integer ? " s8 kernels" : " simulated")
+        // Not bit-identical, and not meant to be: where GPU and CPU differ in the last bit of a value that sits near a
+        // rounding boundary of the activation grid, the two quantize it to neighbouring grid points, and the backward
+        // (evaluated at the quantized forward's values) follows. On this model that moves the gradient by about 3e-3
+        // (measured on the H100: 3.4e-3 simulated and on the s8 kernels, 2.3e-3 per token); the FP32 model agrees to
+        // 4e-7 (above), so anything beyond these flips would show as a much larger error.
+        assertClose(f(got.gradient()), f(want.gradient()), 1e-2, schemeName + (integer ? " s8 kernels" : " simulated")
                 + " gradient vs CPU simulation");
     }
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Integrated Gradients at scale on the GPU host, after `make gpu-bundle` here: the gradient kernels and
+# whole GPU gradients against the CPU backend (CudaGradientsTest), then IG-50 throughput of qdrift
+# (FP32, W8A8 simulated, W8A8 with the s8 forward) next to PyTorch autograd (FP32, FP16) in the same call.
+# Usage: bench/gpu/ig-run.sh [shape ...]   (default: bert-base minilm); logs and JSON under $OUT.
+set -uo pipefail
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+shapes=${*:-bert-base minilm}
+G=${BUNDLE:-.gpu}
+[[ -x /tmp/jre/bin/java ]] || tar -xJf $G/jre.tar.xz -C /tmp
+export PATH=/tmp/jre/bin:$PATH
+CP="$G/qdrift.jar:$G/qdrift-tests.jar:$(ls $G/lib/*.jar | tr '\n' ':')"
+JAVA=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g)
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee "$OUT/device.txt"
+status=0
+echo "== CudaGradientsTest"
+timeout 300 "${JAVA[@]}" -jar $G/lib/junit-platform-console-standalone.jar execute -cp "$CP" \
+  --select-class dev.qdrift.backend.cuda.CudaGradientsTest --details=tree --disable-banner > "$OUT/gradients-tests.log" 2>&1 || status=1
+grep -E "rel err|IG-50|✘|tests (successful|failed)" "$OUT/gradients-tests.log"
+for shape in $shapes; do
+  echo "== qdrift IG-50 shape:$shape"
+  "${JAVA[@]}" -cp "$CP" dev.qdrift.cli.Main bench --device cuda --model shape:$shape --ig-steps 50 --seq 128 --runs 10 --warmup 2 \
+    --json "$OUT/ig-$shape.json" 2>&1 | grep -vE "^WARNING" || status=1
+  echo "== PyTorch IG-50 shape:$shape"
+  PYTHONUNBUFFERED=1 python3 bench/gpu/pytorch_ig.py $shape 50 128 10 2 > "$OUT/torch-ig-$shape.json" || status=1
+done
+python3 - "$OUT" $shapes <<'PY'
+import json, sys, os
+out = sys.argv[1]
+print("\n%-10s %-28s %10s %8s %9s %12s %12s" % ("shape", "scheme", "ms per IG", "seq/s", "TFLOPS", "vs torch32", "vs torch16"))
+for shape in sys.argv[2:]:
+    try:
+        q = json.load(open(os.path.join(out, "ig-%s.json" % shape)))
+        t = {r["dtype"]: r["ms_per_ig"] for r in json.load(open(os.path.join(out, "torch-ig-%s.json" % shape)))["rows"]}
+    except Exception as e:
+        print(shape, "missing:", e); continue
+    for r in q["rows"]:
+        print("%-10s %-28s %10.2f %8.2f %9.2f %11.2fx %11.2fx" % (shape, r["scheme"], r["msPerIg"], r["sequencesPerS"], r["tflops"],
+              t["float32"] / r["msPerIg"], t["float16"] / r["msPerIg"]))
+    for d, ms in t.items():
+        print("%-10s %-28s %10.2f %8.2f" % (shape, "pytorch " + d, ms, 1000 / ms))
+PY
+exit $status
