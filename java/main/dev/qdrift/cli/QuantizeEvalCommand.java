@@ -57,7 +57,8 @@ final class QuantizeEvalCommand implements Callable<Integer> {
         Model m = model.load();
         try (Backend backend = device.open()) {
             CalibrationStats stats = RunInputs.loadOrCalibrate(m, backend, calib, model.batchSize, calibrationFile, System.out);
-            QuantizeEval.Result r = QuantizeEval.run(m, head, eval, calib, stats, list, backend, model.batchSize, mixedBudget, int8);
+            QuantizeEval.Result r = QuantizeEval.run(m, head, headFile.toString(), eval, calib, stats, list, backend, model.batchSize,
+                    mixedBudget, int8);
             System.out.printf("model %s, data %s (%d examples), on %s; calibration: %d examples of %s%n", m.id(), eval.source(), eval.size(),
                     r.backend(), calib.size(), calib.source());
             System.out.printf("%-16s %8s %17s %9s %6s %10s %9s%s%n", "scheme", "acc", "95% CI", "agree", "flips", "KL", "ex/s",
