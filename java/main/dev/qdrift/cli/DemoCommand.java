@@ -13,7 +13,6 @@ import dev.qdrift.model.Encoder;
 import dev.qdrift.model.Model;
 import dev.qdrift.quant.CalibrationStats;
 import dev.qdrift.quant.Scheme;
-import dev.qdrift.report.Report;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -75,8 +74,8 @@ final class DemoCommand implements Callable<Integer> {
             summary.put("head", head.toString());
             Json.write(out.resolve("demo.json"), summary);
 
-            Report.Written r = Report.write(out, out.resolve("report.html"), "qdrift 0.1.0");
-            System.out.println("== report: " + r.html() + " (" + r.sections() + " sections, " + r.figures() + " charts)");
+            System.out.println("== 5. The HTML report");
+            ReportCommand.write(out, null);
             return v.passed() ? 0 : Main.EXIT_CHECK_FAILED;
         }
     }

@@ -22,6 +22,7 @@ import picocli.CommandLine.Option;
 final class DriftCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Mixin DataOptions data;
+    @Mixin ReportOption report;
 
     @Option(names = "--head", required = true, description = "head file written by train-head")
     Path headFile;
@@ -66,6 +67,7 @@ final class DriftCommand implements Callable<Integer> {
                 data.split, data.seed, Arrays.asList(schemes.split(",")), method, steps, baseline, rule, straightThrough, calibSize,
                 calibrationFile == null ? null : calibrationFile.toString(), mixedBudget).normalized();
         new DriftRun(config, model.load(), System.out).run(data.limit, out);
+        report.writeOver(out);
         return 0;
     }
 }

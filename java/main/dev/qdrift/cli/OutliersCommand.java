@@ -23,6 +23,7 @@ final class OutliersCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Mixin DataOptions data;
     @Mixin DeviceOptions device;
+    @Mixin ReportOption report;
 
     @Option(names = "--out", required = true, description = "directory for outliers.json")
     Path out;
@@ -55,6 +56,7 @@ final class OutliersCommand implements Callable<Integer> {
         Path file = out.resolve("outliers.json");
         Json.write(file, root);
         System.out.println("wrote      " + file);
+        report.writeOver(out);
         return 0;
     }
 

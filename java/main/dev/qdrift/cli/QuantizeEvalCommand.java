@@ -23,6 +23,7 @@ final class QuantizeEvalCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Mixin DataOptions data;
     @Mixin DeviceOptions device;
+    @Mixin ReportOption report;
 
     @Option(names = "--head", required = true, description = "head file written by train-head")
     Path headFile;
@@ -49,6 +50,7 @@ final class QuantizeEvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        report.requireOutput(json, "--json FILE");
         List<Scheme> list = Scheme.parseList(schemes);
         LinearHead head = LinearHead.load(headFile);
         DataSelection selection = data.selection();
@@ -80,6 +82,7 @@ final class QuantizeEvalCommand implements Callable<Integer> {
             System.out.println("embeddings, pooler and classifier head stay FP32 in every scheme; quantization is simulated (fake-quant)");
             if (json != null) Json.write(json, r);
         }
+        report.writeOver(json);
         return 0;
     }
 }
