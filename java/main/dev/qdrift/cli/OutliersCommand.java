@@ -16,7 +16,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "outliers", mixinStandardHelpOptions = true,
-        description = "Activation outliers of the FP32 encoder per layer and site: excess kurtosis, top-1% channel energy share, "
+        description = "Activation outliers of the FP32 encoder per layer and site: excess kurtosis, top-1%% channel energy share, "
                 + "max|x|/median, 6-sigma outlier channels (how often and on which tokens they fire), PEG groups. "
                 + "Writes DIR/outliers.json. With --split, measures the held-out side.")
 final class OutliersCommand implements Callable<Integer> {

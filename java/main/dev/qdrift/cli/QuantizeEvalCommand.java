@@ -17,7 +17,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "quantize-eval", mixinStandardHelpOptions = true,
-        description = "Accuracy of quantization schemes next to FP32: accuracy (95% bootstrap CI), agreement with FP32, flips, "
+        description = "Accuracy of quantization schemes next to FP32: accuracy (95%% bootstrap CI), agreement with FP32, flips, "
                 + "mean KL(FP32 || quantized). Calibrates on a seeded sample of the head's training data.")
 final class QuantizeEvalCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
