@@ -20,6 +20,7 @@ import picocli.CommandLine.Option;
         description = "Encoder forward latency, throughput and peak memory per batch size (CUDA-event timed on the GPU).")
 final class BenchCommand implements Callable<Integer> {
     @Mixin DeviceOptions device;
+    @Mixin ReportOption report;
 
     @Option(names = "--model", defaultValue = "shape:bert-base",
             description = "a model (as elsewhere) or shape:bert-base|shape:minilm|shape:bge-small for seeded random weights of that shape (default: ${DEFAULT-VALUE})")
@@ -56,6 +57,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        report.requireOutput(json, "--json FILE");
         if (runs < 1 || warmup < 0 || seq < 2 || Arrays.stream(batches).anyMatch(b -> b < 1))
             throw new QdriftException("--runs, --seq and --batch must be positive");
         BertWeights w = model.startsWith("shape:") ? RandomWeights.generate(RandomWeights.shape(model.substring(6)), 42, false)
@@ -73,6 +75,7 @@ final class BenchCommand implements Callable<Integer> {
                     + "graph ms: that forward replayed as one CUDA graph");
             if (json != null) Json.write(json, r);
         }
+        report.writeOver(json);
         return 0;
     }
 

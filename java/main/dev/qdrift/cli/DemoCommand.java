@@ -7,13 +7,12 @@ import dev.qdrift.experiment.DataSelection;
 import dev.qdrift.experiment.HeadTraining;
 import dev.qdrift.experiment.Outliers;
 import dev.qdrift.experiment.QuantizeEval;
+import dev.qdrift.experiment.RunInputs;
 import dev.qdrift.experiment.Verification;
 import dev.qdrift.model.Encoder;
 import dev.qdrift.model.Model;
 import dev.qdrift.quant.CalibrationStats;
-import dev.qdrift.quant.QuantizedEncoders;
 import dev.qdrift.quant.Scheme;
-import dev.qdrift.report.Report;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -28,6 +27,9 @@ import picocli.CommandLine.Option;
 final class DemoCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
 
+    /** Calibration examples, as quantize-eval's default: the demo's training side (224 sentences) is smaller, so all of it. */
+    private static final int CALIBRATION_SIZE = 256;
+
     @Option(names = "--out", defaultValue = "out/demo", description = "output directory (default: ${DEFAULT-VALUE})")
     Path out;
 
@@ -35,7 +37,7 @@ final class DemoCommand implements Callable<Integer> {
     public Integer call() {
         Model m = model.load();
         DataSelection data = new DataSelection("builtin:demo", Task.SST2, null, 0.7, 13);
-        Dataset train = data.split().train(), heldOut = data.split().test();
+        Dataset heldOut = data.split().test();
         try (CpuBackend cpu = new CpuBackend()) {
             System.out.println("== 1. FP32 encoder vs ONNX Runtime on the held-out sentences");
             Verification.Result v = Verification.run(m, heldOut, model.batchSize, 1e-4);
@@ -50,9 +52,10 @@ final class DemoCommand implements Callable<Integer> {
             Print.classification(h.heldOut(), h.head().labelNames());
 
             System.out.println("== 3. Quantized: the same head on simulated INT8 encoders (calibrated on the training side)");
-            CalibrationStats stats = QuantizedEncoders.calibrate(m, cpu, train, model.batchSize);
-            QuantizeEval.Result q = QuantizeEval.run(m, h.head(), heldOut, train, stats, Scheme.parseList("fp32,w8a8,w8a8-pt,peg4"), cpu,
-                    model.batchSize, 1.0);
+            Dataset calib = RunInputs.calibrationSample(h.head(), data, CALIBRATION_SIZE);
+            CalibrationStats stats = RunInputs.loadOrCalibrate(m, cpu, calib, model.batchSize, null, System.out);
+            QuantizeEval.Result q = QuantizeEval.run(m, h.head(), head.toString(), heldOut, calib, stats,
+                    Scheme.parseList("fp32,w8a8,w8a8-pt,peg4"), cpu, model.batchSize, 1.0, false);
             for (QuantizeEval.Row row : q.rows())
                 System.out.printf("%-10s accuracy %.4f, agreement with FP32 %.4f, mean KL %.2e%n", row.scheme(), row.accuracy(),
                         row.agreement(), row.meanKl());
@@ -71,8 +74,8 @@ final class DemoCommand implements Callable<Integer> {
             summary.put("head", head.toString());
             Json.write(out.resolve("demo.json"), summary);
 
-            Report.Written r = Report.write(out, out.resolve("report.html"), "qdrift 0.1.0");
-            System.out.println("== report: " + r.html() + " (" + r.sections() + " sections, " + r.figures() + " charts)");
+            System.out.println("== 5. The HTML report");
+            ReportCommand.write(out, null);
             return v.passed() ? 0 : Main.EXIT_CHECK_FAILED;
         }
     }

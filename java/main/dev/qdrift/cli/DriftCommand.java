@@ -13,7 +13,7 @@ import picocli.CommandLine.Option;
 @Command(name = "drift", mixinStandardHelpOptions = true,
         description = {"Attribution drift: token attributions of the FP32 model and of each quantization scheme's model, word level, "
                 + "compared per example (prediction agreement, Spearman, Kendall tau-b, top-k overlap, sign agreement, cosine, "
-                + "IG completeness delta, occlusion logit-shift correlation) and aggregated with 95% bootstrap CIs, by FP32 "
+                + "IG completeness delta, occlusion logit-shift correlation) and aggregated with 95%% bootstrap CIs, by FP32 "
                 + "correctness, gold class and sentence length.",
                 "Target: the logit of the class the FP32 model predicts on the example, the same class for every scheme. "
                         + "Examples: the held-out side of the head's recorded split of --data, else all of --data; --limit N takes the "
@@ -24,6 +24,7 @@ import picocli.CommandLine.Option;
 final class DriftCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Mixin DataOptions data;
+    @Mixin ReportOption report;
 
     @Option(names = "--head", required = true, description = "head file written by train-head")
     Path headFile;
@@ -78,6 +79,7 @@ final class DriftCommand implements Callable<Integer> {
                     .normalized();
             new DriftRun(config, model.load(), System.out, gpu).run(data.limit, out);
         }
+        report.writeOver(out);
         return 0;
     }
 }

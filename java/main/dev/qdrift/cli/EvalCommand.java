@@ -23,6 +23,7 @@ final class EvalCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Mixin DataOptions data;
     @Mixin DeviceOptions device;
+    @Mixin ReportOption report;
 
     @Option(names = "--head", required = true, description = "head file written by train-head")
     Path headFile;
@@ -32,6 +33,7 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        report.requireOutput(json, "--json FILE");
         LinearHead head = LinearHead.load(headFile);
         DataSelection selection = data.selection();
         DataSelection recorded = data.split == null ? DataSelection.fromHead(head.metadata(), data.data, selection.task()) : null;
@@ -65,6 +67,7 @@ final class EvalCommand implements Callable<Integer> {
             out.put("mean_logits", c.meanLogits());
             out.put("backend", backendName);
             Json.write(json, out);
+            report.writeOver(json);
         }
         return 0;
     }

@@ -16,13 +16,14 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "outliers", mixinStandardHelpOptions = true,
-        description = "Activation outliers of the FP32 encoder per layer and site: excess kurtosis, top-1% channel energy share, "
+        description = "Activation outliers of the FP32 encoder per layer and site: excess kurtosis, top-1%% channel energy share, "
                 + "max|x|/median, 6-sigma outlier channels (how often and on which tokens they fire), PEG groups. "
                 + "Writes DIR/outliers.json. With --split, measures the held-out side.")
 final class OutliersCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Mixin DataOptions data;
     @Mixin DeviceOptions device;
+    @Mixin ReportOption report;
 
     @Option(names = "--out", required = true, description = "directory for outliers.json")
     Path out;
@@ -55,6 +56,7 @@ final class OutliersCommand implements Callable<Integer> {
         Path file = out.resolve("outliers.json");
         Json.write(file, root);
         System.out.println("wrote      " + file);
+        report.writeOver(out);
         return 0;
     }
 

@@ -17,12 +17,13 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "quantize-eval", mixinStandardHelpOptions = true,
-        description = "Accuracy of quantization schemes next to FP32: accuracy (95% bootstrap CI), agreement with FP32, flips, "
+        description = "Accuracy of quantization schemes next to FP32: accuracy (95%% bootstrap CI), agreement with FP32, flips, "
                 + "mean KL(FP32 || quantized). Calibrates on a seeded sample of the head's training data.")
 final class QuantizeEvalCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Mixin DataOptions data;
     @Mixin DeviceOptions device;
+    @Mixin ReportOption report;
 
     @Option(names = "--head", required = true, description = "head file written by train-head")
     Path headFile;
@@ -49,6 +50,7 @@ final class QuantizeEvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        report.requireOutput(json, "--json FILE");
         List<Scheme> list = Scheme.parseList(schemes);
         LinearHead head = LinearHead.load(headFile);
         DataSelection selection = data.selection();
@@ -57,7 +59,8 @@ final class QuantizeEvalCommand implements Callable<Integer> {
         Model m = model.load();
         try (Backend backend = device.open()) {
             CalibrationStats stats = RunInputs.loadOrCalibrate(m, backend, calib, model.batchSize, calibrationFile, System.out);
-            QuantizeEval.Result r = QuantizeEval.run(m, head, eval, calib, stats, list, backend, model.batchSize, mixedBudget, int8);
+            QuantizeEval.Result r = QuantizeEval.run(m, head, headFile.toString(), eval, calib, stats, list, backend, model.batchSize,
+                    mixedBudget, int8);
             System.out.printf("model %s, data %s (%d examples), on %s; calibration: %d examples of %s%n", m.id(), eval.source(), eval.size(),
                     r.backend(), calib.size(), calib.source());
             System.out.printf("%-16s %8s %17s %9s %6s %10s %9s%s%n", "scheme", "acc", "95% CI", "agree", "flips", "KL", "ex/s",
@@ -79,6 +82,7 @@ final class QuantizeEvalCommand implements Callable<Integer> {
             System.out.println("embeddings, pooler and classifier head stay FP32 in every scheme; quantization is simulated (fake-quant)");
             if (json != null) Json.write(json, r);
         }
+        report.writeOver(json);
         return 0;
     }
 }

@@ -15,6 +15,7 @@ import dev.qdrift.quant.QuantizedEncoders;
 import dev.qdrift.quant.Scheme;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -34,21 +35,20 @@ public final class QuantizeEval {
      */
     public record IntegerCheck(double agreementWithSimulated, int predictionsDiffering, double maxAbsLogitDifference) {}
 
-    public record Result(String model, String head, String data, String calibration, String backend, List<Row> rows) {}
-
-    public static Result run(Model model, LinearHead head, Dataset data, Dataset calibrationSample, CalibrationStats stats,
-                             List<Scheme> schemes, Backend backend, int batchSize, double mixedBudgetPoints) {
-        return run(model, head, data, calibrationSample, stats, schemes, backend, batchSize, mixedBudgetPoints, false);
-    }
+    /**
+     * @param head        the head file as given
+     * @param calibration where the calibration statistics came from ({@link RunInputs#calibrationProvenance})
+     */
+    public record Result(String model, String head, String data, Map<String, String> calibration, String backend, List<Row> rows) {}
 
     /**
-     * @param integer also run every scheme the s8 kernels can execute (8-bit weights, 8-bit symmetric
-     *                per-tensor or per-token activations) on them, as an extra row "scheme/s8" with an
-     *                {@link IntegerCheck} against the simulation
+     * @param headFile the file head was loaded from, recorded in the result
+     * @param integer  also run every scheme the s8 kernels can execute (8-bit weights, 8-bit symmetric
+     *                 per-tensor or per-token activations) on them, as an extra row "scheme/s8" with an
+     *                 {@link IntegerCheck} against the simulation
      */
-    public static Result run(Model model, LinearHead head, Dataset data, Dataset calibrationSample, CalibrationStats stats,
+    public static Result run(Model model, LinearHead head, String headFile, Dataset data, Dataset calibrationSample, CalibrationStats stats,
                              List<Scheme> schemes, Backend backend, int batchSize, double mixedBudgetPoints, boolean integer) {
-        int[] gold = Embedder.labels(data);
         Evaluation.Result fp32 = null;
         List<Row> rows = new ArrayList<>();
         for (Scheme scheme : schemes) {
@@ -87,8 +87,7 @@ public final class QuantizeEval {
                 }
             }
         }
-        return new Result(model.id(), head.metadata().getOrDefault("model", "?") + " head", data.source(),
-                stats.provenance.toString(), backend.name(), rows);
+        return new Result(model.id(), headFile, data.source(), RunInputs.calibrationProvenance(stats), backend.name(), rows);
     }
 
     private static boolean runsOnS8(Scheme s) {

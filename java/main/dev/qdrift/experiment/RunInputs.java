@@ -13,6 +13,7 @@ import dev.qdrift.model.head.LinearHead;
 import dev.qdrift.quant.CalibrationStats;
 import dev.qdrift.quant.QuantizedEncoders;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -22,7 +23,9 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * What a run over a head needs besides the model, chosen the way {@code qdrift quantize-eval} chooses
@@ -35,6 +38,9 @@ import java.util.Map;
 public final class RunInputs {
     /** Seed of the calibration sample (quantize-eval's). */
     public static final long CALIBRATION_SEED = 20261123L;
+    /** How {@link #calibrationSample} and {@link #loadOrCalibrate} calibrate, in words. */
+    public static final String CALIBRATION_METHOD = "a seeded class-stratified sample of the head's training examples (all of them "
+            + "when fewer); " + CalibrationStats.METHOD;
 
     private RunInputs() {}
 
@@ -74,6 +80,23 @@ public final class RunInputs {
         return stats;
     }
 
+    /**
+     * Where calibration statistics came from, for a result to record: the file they were loaded from or
+     * saved to (when there is one), the number of examples, the seed of the sample and the method, then
+     * the model and data they were computed on.
+     */
+    public static Map<String, String> calibrationProvenance(CalibrationStats stats) {
+        Map<String, String> m = new LinkedHashMap<>();
+        if (stats.file != null) m.put("file", stats.file.toString());
+        m.put("examples", stats.provenance.get("examples"));
+        m.put("seed", Long.toString(CALIBRATION_SEED));
+        m.put("method", CALIBRATION_METHOD);
+        m.put("data", stats.provenance.get("data"));
+        m.put("model", stats.provenance.get("model"));
+        m.values().removeIf(Objects::isNull);
+        return m;
+    }
+
     // ---- content hashes ----------------------------------------------------------------------------
 
     /** SHA-256 of the configuration and every weight tensor, in a fixed order. */
@@ -99,10 +122,13 @@ public final class RunInputs {
         return HexFormat.of().formatHex(md.digest());
     }
 
-    /** SHA-256 of a file's bytes. */
+    /** SHA-256 of a file's bytes, streamed (data files can be large). */
     public static String hash(Path file) {
-        try {
-            return HexFormat.of().formatHex(sha256().digest(Files.readAllBytes(file)));
+        MessageDigest md = sha256();
+        try (InputStream in = Files.newInputStream(file)) {
+            byte[] buf = new byte[1 << 16];
+            for (int r; (r = in.read(buf)) > 0; ) md.update(buf, 0, r);
+            return HexFormat.of().formatHex(md.digest());
         } catch (IOException e) {
             throw new QdriftException(file + ": cannot read: " + e.getMessage(), e);
         }

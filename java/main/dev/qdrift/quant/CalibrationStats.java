@@ -1,5 +1,6 @@
 package dev.qdrift.quant;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.qdrift.QdriftException;
@@ -25,6 +26,9 @@ public final class CalibrationStats {
     public static final int BINS = 4096;
     /** Weight of the newest batch in the running min / max (PyTorch's MovingAverageMinMaxObserver default 0.01 is for many batches; we see few). */
     public static final float RUNNING_MOMENTUM = 0.1f;
+    /** How the statistics are gathered, in words, for the provenance of results that use them. */
+    public static final String METHOD = "two FP32 passes over the sample, padding excluded: per-channel min/max and a running "
+            + "(EMA, momentum " + RUNNING_MOMENTUM + ") per-tensor min/max, then a " + BINS + "-bin histogram per activation site";
 
     /** One site's statistics. Arrays are per channel (column). */
     public static final class SiteStats {
@@ -47,9 +51,17 @@ public final class CalibrationStats {
         }
     }
 
-    /** Provenance: model id, data description, examples, seed. */
+    /** Provenance: model id, data file, number of examples. */
     public Map<String, String> provenance = new LinkedHashMap<>();
     public Map<String, SiteStats> sites = new LinkedHashMap<>();
+
+    /**
+     * The file these statistics were loaded from or last saved to, null while they live only in memory;
+     * results name it. Not part of the statistics: neither saved nor hashed (a drift run compares the
+     * hash of its statistics when it resumes).
+     */
+    @JsonIgnore
+    public Path file;
 
     /** An observer for one calibration batch; pass 1 collects ranges, pass 2 histograms. */
     public ActivationObserver observer(Backend backend, TokenBatch batch, int pass) {
@@ -127,6 +139,7 @@ public final class CalibrationStats {
             Path tmp = abs.resolveSibling(abs.getFileName() + ".tmp");
             JSON.writeValue(tmp.toFile(), this);
             Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            this.file = file;
         } catch (IOException e) {
             throw new QdriftException(file + ": cannot write calibration: " + e.getMessage(), e);
         }
@@ -141,6 +154,7 @@ public final class CalibrationStats {
                 if (s.channelMin == null || s.channelMax == null || s.histogram == null || s.channelMin.length != s.channelMax.length)
                     throw new QdriftException(file + ": site '" + e.getKey() + "' is incomplete");
             }
+            c.file = file;
             return c;
         } catch (IOException e) {
             throw new QdriftException(file + ": not a qdrift calibration file: " + e.getMessage(), e);

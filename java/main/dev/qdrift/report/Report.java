@@ -61,15 +61,20 @@ public final class Report {
     }
 
     /**
-     * Reads dir and writes html and, beside it, the same name with .json (report.html → report.json).
+     * Reads input (a directory, or one result file) and writes html and, beside it, the same name with
+     * .json (report.html → report.json).
      *
      * @param tool the qdrift version, for the provenance
-     * @throws QdriftException when dir holds no result qdrift knows, or a file cannot be written
+     * @throws QdriftException when input is missing or holds no result qdrift knows (the message says what
+     *                         it did find), or a file cannot be written
      */
-    public static Written write(Path dir, Path html, String tool) {
-        ReportData d = ReportData.read(dir);
-        if (d.isEmpty())
-            throw new QdriftException(dir + ": no qdrift results found (JSON written by quantize-eval, eval, verify, bench, outliers, demo)");
+    public static Written write(Path input, Path html, String tool) {
+        ReportData d = ReportData.read(input);
+        if (d.isEmpty()) {
+            List<String> found = d.inputs.stream().map(in -> in.path() + (in.note() == null ? "" : " (" + in.note() + ")")).toList();
+            throw new QdriftException(input + ": no qdrift results found (JSON written by quantize-eval, eval, verify, bench, outliers, "
+                    + "drift, demo)" + (found.isEmpty() ? ": no .json files" : "; read: " + String.join("; ", found)));
+        }
         ReportModel m = build(d, tool);
         Path json = jsonPath(html);
         try {
@@ -80,6 +85,14 @@ public final class Report {
         }
         int figs = (int) m.sections().stream().flatMap(s -> s.blocks().stream()).filter(b -> b instanceof Figure).count();
         return new Written(html, json, m.sections().size(), figs, m.notShown());
+    }
+
+    /** Where a report over input goes by default: DIR/report.html, or beside a result file q.json, q.report.html. */
+    public static Path defaultHtml(Path input) {
+        if (Files.isDirectory(input)) return input.resolve("report.html");
+        String name = input.getFileName().toString();
+        String stem = name.toLowerCase(Locale.ROOT).endsWith(".json") ? name.substring(0, name.length() - 5) : name;
+        return input.resolveSibling(stem + ".report.html");
     }
 
     static Path jsonPath(Path html) {
@@ -110,7 +123,7 @@ public final class Report {
         r.latency();
         r.inputs();
         String title = "qdrift report" + (p.models().isEmpty() ? "" : ": " + String.join(", ", p.models()));
-        return new ReportModel(ReportModel.VERSION, title, d.dir.toString(), p, List.copyOf(d.inputs), List.copyOf(r.sections),
+        return new ReportModel(ReportModel.VERSION, title, d.source.toString(), p, List.copyOf(d.inputs), List.copyOf(r.sections),
                 List.copyOf(r.notShown));
     }
 
@@ -119,12 +132,13 @@ public final class Report {
     private void provenance(Provenance p) {
         List<Block> b = new ArrayList<>();
         Map<String, String> kv = new LinkedHashMap<>();
-        kv.put("report written by", p.tool() + " on " + p.java());
         kv.put("written at", p.generated());
         kv.put("models", p.models().isEmpty() ? "–" : String.join(", ", p.models()));
         kv.put("devices / backends", p.devices().isEmpty() ? "–" : String.join("\n", p.devices()));
         kv.put("seeds", p.seeds().isEmpty() ? "– (none recorded in these results)" : String.join("\n", p.seeds()));
         b.add(new KeyValues(null, kv));
+        b.add(new KeyValues("Versions (of the qdrift that wrote this report)", p.versions()));
+        for (Map<String, String> c : p.calibrations()) b.add(new KeyValues("Calibration [" + c.get("named in") + "]", c));
         if (!p.files().isEmpty()) {
             List<List<Object>> rows = new ArrayList<>();
             for (Provenance.FileRef f : p.files())
@@ -232,7 +246,7 @@ public final class Report {
             kv.put("model", r.model());
             kv.put("head", r.head());
             kv.put("data", r.data());
-            kv.put("calibration", r.calibration());
+            kv.put("calibration", calibration(r.calibration()));
             kv.put("backend", r.backend());
             kv.put("file", l.input().path());
             b.add(new KeyValues(data.quantize.size() > 1 ? r.model() + " [" + l.input().path() + "]" : null, kv));
@@ -564,6 +578,15 @@ public final class Report {
     /** " (file)" when there are several results of a kind, so their charts can be told apart. */
     private static <T> String suffix(List<Loaded<T>> all, Loaded<T> one) {
         return all.size() > 1 ? " [" + one.input().path() + "]" : "";
+    }
+
+    /** "256 examples of train.tsv, seed 20261123, file calib.json": the rest is in the provenance section. */
+    private static String calibration(Map<String, String> c) {
+        if (c == null || c.isEmpty()) return "–";
+        StringBuilder b = new StringBuilder(c.getOrDefault("examples", "?")).append(" examples of ").append(c.getOrDefault("data", "?"));
+        if (c.get("seed") != null) b.append(", seed ").append(c.get("seed"));
+        if (c.get("file") != null) b.append(", file ").append(c.get("file"));
+        return b.append(" (see Provenance)").toString();
     }
 
     private static String selection(Map<String, String> sel) {

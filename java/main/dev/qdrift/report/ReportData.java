@@ -5,12 +5,12 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.qdrift.QdriftException;
 import dev.qdrift.experiment.LatencyBench;
 import dev.qdrift.experiment.QuantizeEval;
 import dev.qdrift.experiment.Verification;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -22,6 +22,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -43,7 +45,8 @@ public final class ReportData {
     /** What a file holds; decided by {@link #classify}. */
     public enum Kind {
         QUANTIZE_EVAL("quantize-eval"), EVAL("eval"), VERIFY("verify"), BENCH("bench"), TORCH_BENCH("PyTorch bench"),
-        CPU_BENCH("CPU JMH bench"), OUTLIERS("outliers"), DRIFT("drift"), DEMO("demo"), REPORT("report"), UNKNOWN("not recognized");
+        CPU_BENCH("CPU JMH bench"), OUTLIERS("outliers"), DRIFT("drift"), DRIFT_RUN("drift run arguments"), DEMO("demo"),
+        CALIBRATION("calibration statistics"), REPORT("report"), UNKNOWN("not recognized");
 
         public final String label;
 
@@ -59,8 +62,9 @@ public final class ReportData {
      * @param sha256    of the file's bytes
      * @param modified  last-modified time of the file (results carry no timestamp of their own)
      * @param note      why it was not used, or null
+     * @param device    the file's top-level "device" field (where the result was measured), or null
      */
-    public record Input(String path, Kind kind, String sha256, String modified, long bytes, String note) {}
+    public record Input(String path, Kind kind, String sha256, String modified, long bytes, String note, String device) {}
 
     /** A parsed result and the file it came from. */
     public record Loaded<T>(Input input, T value) {}
@@ -83,6 +87,17 @@ public final class ReportData {
                           double ciLow, double ciHigh, double[] perClassAccuracy, int[][] confusion, double[] meanLogits,
                           String backend) {}
 
+    /**
+     * run.json of a drift run (experiment.DriftRun): the arguments that define it. Only its provenance is
+     * shown (the results are in the aggregate beside it).
+     *
+     * @param calibration    the --calibration file, or null
+     * @param calibrationSha256 SHA-256 of the calibration statistics' JSON as the run recorded it, or null
+     *                       when the run calibrated nothing (FP32 only)
+     */
+    public record DriftRunArgs(String head, String headSha256, String calibration, int calibSize, String calibrationSha256,
+                               Map<String, String> selection) {}
+
     /** demo.json of {@code qdrift demo}: the verification, then a probe's held-out accuracy. */
     public record DemoRun(String model, Map<String, String> selection, Verification.Result verify, double heldOutAccuracy,
                           int heldOutN, String head) {}
@@ -96,7 +111,10 @@ public final class ReportData {
             .disable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
             .build();
 
+    /** Where relative paths in the results are looked up from: the directory read, or the one file's directory. */
     public final Path dir;
+    /** What was read: the directory, or the one result file. */
+    public final Path source;
     public final List<Input> inputs = new ArrayList<>();
     public final List<Loaded<QuantizeEval.Result>> quantize = new ArrayList<>();
     public final List<Loaded<EvalRun>> evals = new ArrayList<>();
@@ -106,23 +124,34 @@ public final class ReportData {
     public final List<Loaded<CpuBench>> cpuBenches = new ArrayList<>();
     public final List<Loaded<OutlierData>> outliers = new ArrayList<>();
     public final List<Loaded<DriftData>> drift = new ArrayList<>();
+    public final List<Loaded<DriftRunArgs>> driftRuns = new ArrayList<>();
     public final List<Loaded<DemoRun>> demos = new ArrayList<>();
 
-    private ReportData(Path dir) {
+    private ReportData(Path dir, Path source) {
         this.dir = dir;
+        this.source = source;
     }
 
-    /** Reads every {@code *.json} in dir and its subdirectories (hidden ones skipped), in path order. */
-    public static ReportData read(Path dir) {
-        if (!Files.isDirectory(dir)) throw new QdriftException(dir + ": not a directory");
-        ReportData d = new ReportData(dir);
+    /**
+     * Reads every {@code *.json} in a directory and its subdirectories (hidden ones skipped), in path
+     * order; or one result file alone (what a command's --report reads after writing --json FILE), whose
+     * directory is then the one relative paths in it are looked up from.
+     */
+    public static ReportData read(Path path) {
+        if (Files.isRegularFile(path)) {
+            ReportData d = new ReportData(path.getParent() != null ? path.getParent() : Path.of(""), path);
+            d.add(path);
+            return d;
+        }
+        if (!Files.isDirectory(path)) throw new QdriftException(path + ": no such directory or file");
+        ReportData d = new ReportData(path, path);
         List<Path> files;
-        try (Stream<Path> walk = Files.walk(dir, MAX_DEPTH)) {
+        try (Stream<Path> walk = Files.walk(path, MAX_DEPTH)) {
             files = walk.filter(p -> Files.isRegularFile(p) && p.getFileName().toString().endsWith(".json"))
-                    .filter(p -> !hidden(dir.relativize(p)))
+                    .filter(p -> !hidden(path.relativize(p)))
                     .sorted().toList();
         } catch (IOException e) {
-            throw new QdriftException(dir + ": cannot list: " + e.getMessage(), e);
+            throw new QdriftException(path + ": cannot list: " + e.getMessage(), e);
         }
         for (Path f : files) d.add(f);
         return d;
@@ -141,7 +170,7 @@ public final class ReportData {
             bytes = Files.readAllBytes(file);
             modified = Files.getLastModifiedTime(file).toInstant().truncatedTo(ChronoUnit.SECONDS).toString();
         } catch (IOException e) {
-            inputs.add(new Input(rel, Kind.UNKNOWN, null, null, 0, "cannot read: " + e.getMessage()));
+            inputs.add(new Input(rel, Kind.UNKNOWN, null, null, 0, "cannot read: " + e.getMessage(), null));
             return;
         }
         String sha = sha256(bytes);
@@ -149,15 +178,16 @@ public final class ReportData {
         try {
             root = MAPPER.readTree(bytes);
         } catch (IOException e) {
-            inputs.add(new Input(rel, Kind.UNKNOWN, sha, modified, bytes.length, "not JSON: " + firstLine(e.getMessage())));
+            inputs.add(new Input(rel, Kind.UNKNOWN, sha, modified, bytes.length, "not JSON: " + firstLine(e.getMessage()), null));
             return;
         }
         Kind kind = classify(root);
         if (kind == Kind.REPORT) return;   // our own output from an earlier run: not an input
-        Input in = new Input(rel, kind, sha, modified, bytes.length, kind == Kind.UNKNOWN ? "no known result fields" : null);
+        String device = root.isObject() ? text(root, "device") : null;
+        Input in = new Input(rel, kind, sha, modified, bytes.length, kind == Kind.UNKNOWN ? "no known result fields" : null, device);
         try {
             switch (kind) {
-                case QUANTIZE_EVAL -> quantize.add(new Loaded<>(in, MAPPER.treeToValue(root, QuantizeEval.Result.class)));
+                case QUANTIZE_EVAL -> quantize.add(new Loaded<>(in, MAPPER.treeToValue(withCalibrationMap(root), QuantizeEval.Result.class)));
                 case VERIFY -> verifications.add(new Loaded<>(in, MAPPER.treeToValue(root, Verification.Result.class)));
                 case BENCH -> benches.add(new Loaded<>(in, MAPPER.treeToValue(root, LatencyBench.Result.class)));
                 case TORCH_BENCH -> torchBenches.add(new Loaded<>(in, torchBench(root)));
@@ -166,12 +196,13 @@ public final class ReportData {
                 case DEMO -> demos.add(new Loaded<>(in, demoRun(root)));
                 case OUTLIERS -> outliers.add(new Loaded<>(in, OutlierData.from(root)));
                 case DRIFT -> drift.add(new Loaded<>(in, DriftData.from(root)));
+                case DRIFT_RUN -> driftRuns.add(new Loaded<>(in, driftRun(root)));
                 default -> { }
             }
         } catch (IOException | RuntimeException e) {
             // Recognized but unreadable (a field of the wrong type): say so and go on without it.
             in = new Input(rel, Kind.UNKNOWN, sha, modified, bytes.length,
-                    "looks like " + kind.label + " but cannot be read: " + firstLine(e.getMessage()));
+                    "looks like " + kind.label + " but cannot be read: " + firstLine(e.getMessage()), device);
         }
         inputs.add(in);
     }
@@ -192,11 +223,32 @@ public final class ReportData {
         if (root.has("accuracy") && root.has("confusion")) return Kind.EVAL;
         if (root.has("perLayer") || root.path("summary").has("kurtosisByDepth")) return Kind.OUTLIERS;
         if (DriftData.looksLike(root)) return Kind.DRIFT;
+        if ("qdrift-drift-run".equals(root.path("kind").asText())) return Kind.DRIFT_RUN;
         if (root.has("ms_per_batch")) return Kind.CPU_BENCH;
+        if (root.has("sites") && root.has("provenance")) return Kind.CALIBRATION;   // --calibration FILE: named, not shown
         return Kind.UNKNOWN;
     }
 
     // ---- readers for results whose writer is a map ----
+
+    /** "{model=m, data=d, examples=256}": how quantize-eval recorded its calibration before it wrote a map. */
+    private static final Pattern LEGACY_ENTRY = Pattern.compile("(\\w+)=([^,}]*)");
+
+    /** The quantize-eval tree with a calibration written as a string (older results) turned into the map written now. */
+    private static JsonNode withCalibrationMap(JsonNode root) {
+        JsonNode c = root.get("calibration");
+        if (c == null || !c.isTextual()) return root;
+        ObjectNode copy = ((ObjectNode) root).deepCopy();
+        ObjectNode map = copy.putObject("calibration");
+        for (Matcher m = LEGACY_ENTRY.matcher(c.asText()); m.find(); ) map.put(m.group(1), m.group(2).trim());
+        return copy;
+    }
+
+    private static DriftRunArgs driftRun(JsonNode r) {
+        JsonNode args = r.path("arguments");
+        return new DriftRunArgs(text(args, "head"), text(r.path("hashes"), "head"), text(args, "calibration"), args.path("calibSize").asInt(),
+                text(r, "calibration"), strings(r.path("selection")));
+    }
 
     private static EvalRun evalRun(JsonNode r) {
         JsonNode ci = r.path("accuracy_ci95");
@@ -303,16 +355,6 @@ public final class ReportData {
         return HexFormat.of().formatHex(digest().digest(bytes));
     }
 
-    /** SHA-256 of a file, streamed (data files can be large). */
-    static String sha256(Path file) throws IOException {
-        MessageDigest md = digest();
-        try (InputStream in = Files.newInputStream(file)) {
-            byte[] buf = new byte[1 << 16];
-            for (int r; (r = in.read(buf)) > 0; ) md.update(buf, 0, r);
-        }
-        return HexFormat.of().formatHex(md.digest());
-    }
-
     private static MessageDigest digest() {
         try {
             return MessageDigest.getInstance("SHA-256");
@@ -330,6 +372,6 @@ public final class ReportData {
     /** True when nothing in the directory could be shown. */
     public boolean isEmpty() {
         return quantize.isEmpty() && evals.isEmpty() && verifications.isEmpty() && benches.isEmpty() && torchBenches.isEmpty()
-                && cpuBenches.isEmpty() && outliers.isEmpty() && drift.isEmpty() && demos.isEmpty();
+                && cpuBenches.isEmpty() && outliers.isEmpty() && drift.isEmpty() && demos.isEmpty();   // run.json alone shows nothing
     }
 }

@@ -13,6 +13,7 @@ import java.util.Map;
  *
  * @param qdriftReport  format version of this document; its presence is how {@link ReportData} knows
  *                      to skip a report.json found in the directory it reads
+ * @param dir           the directory read, or the one result file
  * @param notShown      sections left out, each with the reason (no such results in the directory)
  */
 public record ReportModel(int qdriftReport, String title, String dir, Provenance provenance, List<ReportData.Input> inputs,

@@ -17,7 +17,6 @@ import dev.qdrift.model.tokenizer.Tokenizer;
 import dev.qdrift.model.weights.Safetensors;
 import dev.qdrift.model.weights.Tensor;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -25,11 +24,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -49,7 +46,6 @@ class ModelLoaderTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private static Model builtin;
-    private static byte[] tokenizerJson;
     private static TokenBatch batch;
     private static Encoder.Output reference;
 
@@ -59,10 +55,6 @@ class ModelLoaderTest {
     @BeforeAll
     static void loadBuiltin() throws IOException {
         builtin = ModelLoader.load("builtin:minilm");
-        try (InputStream in = ModelLoaderTest.class.getClassLoader().getResourceAsStream("all-minilm-l6-v2-tokenizer.json")) {
-            assertNotNull(in);
-            tokenizerJson = in.readAllBytes();
-        }
         batch = builtin.tokenizer().encodeBatch(SENTENCES, null);
         reference = new Encoder(builtin.weights(), new CpuBackend()).forward(batch, Pooling.CLS);
     }
@@ -101,13 +93,13 @@ class ModelLoaderTest {
     void sequenceClassificationCheckpointWithBertPrefixReproducesTheBuiltin() throws IOException {
         Random rnd = new Random(42);
         List<Tensor> tensors = new ArrayList<>(hfTensors(builtin.weights(), "bert."));
-        Tensor poolerW = randomTensor("bert.pooler.dense.weight", rnd, 384, 384);
-        Tensor poolerB = randomTensor("bert.pooler.dense.bias", rnd, 384);
-        Tensor clsW = randomTensor("classifier.weight", rnd, 2, 384);
-        Tensor clsB = randomTensor("classifier.bias", rnd, 2);
+        Tensor poolerW = TinyModelDir.randomTensor("bert.pooler.dense.weight", rnd, 384, 384);
+        Tensor poolerB = TinyModelDir.randomTensor("bert.pooler.dense.bias", rnd, 384);
+        Tensor clsW = TinyModelDir.randomTensor("classifier.weight", rnd, 2, 384);
+        Tensor clsB = TinyModelDir.randomTensor("classifier.bias", rnd, 2);
         tensors.addAll(List.of(poolerW, poolerB, clsW, clsB));
         Collections.shuffle(tensors, rnd); // the loader must go by name, not by order
-        writeHfDir(dir, tensors, c -> {});
+        TinyModelDir.writeHfDir(dir, tensors, c -> {});
 
         Model m = ModelLoader.load(dir.toString());
         assertEquals(BertConfig.MINILM_L6, m.config());
@@ -145,7 +137,7 @@ class ModelLoaderTest {
 
     @Test
     void bertModelCheckpointWithoutPrefixReproducesTheBuiltin() throws IOException {
-        writeHfDir(dir, hfTensors(builtin.weights(), ""), c -> {});
+        TinyModelDir.writeHfDir(dir, hfTensors(builtin.weights(), ""), c -> {});
         Model m = ModelLoader.load(dir.toString());
         assertEquals(BertConfig.MINILM_L6, m.config());
         assertEquals(Pooling.CLS, m.defaultPooling());
@@ -205,11 +197,11 @@ class ModelLoaderTest {
     // ================================================================ broken directories (tiny model)
 
     /** A 2-layer, 8-wide BERT with the real vocabulary size, so the real tokenizer.json fits it. */
-    private static final int TINY_H = 8, TINY_F = 16, TINY_LAYERS = 2;
+    private static final int TINY_H = TinyModelDir.HIDDEN, TINY_F = TinyModelDir.FFN, TINY_LAYERS = TinyModelDir.LAYERS;
 
     @Test
     void tinyDirectoryLoads() throws IOException {
-        writeTinyDir(dir, c -> {}, t -> {});
+        TinyModelDir.write(dir, c -> {}, t -> {});
         Model m = ModelLoader.load(dir.toString());
         assertEquals(new BertConfig(30522, TINY_H, TINY_LAYERS, 2, TINY_F, 512, 2, 1e-12f), m.config());
         Encoder.Output out = new Encoder(m.weights(), new CpuBackend()).forward(m.tokenizer().encodeBatch(SENTENCES, null), Pooling.MEAN);
@@ -221,7 +213,7 @@ class ModelLoaderTest {
     void missingFilesAreNamed() throws IOException {
         for (String missing : List.of("config.json", "model.safetensors", "tokenizer.json")) {
             Path d = dir.resolve("without-" + missing);
-            writeTinyDir(d, c -> {}, t -> {});
+            TinyModelDir.write(d, c -> {}, t -> {});
             Files.delete(d.resolve(missing));
             QdriftException e = assertThrows(QdriftException.class, () -> ModelLoader.load(d.toString()), missing);
             assertTrue(e.getMessage().startsWith(d + ": missing " + missing), e.getMessage());
@@ -230,7 +222,7 @@ class ModelLoaderTest {
 
     @Test
     void configThatIsNotJsonIsRefusedNamingTheFile() throws IOException {
-        writeTinyDir(dir, c -> {}, t -> {});
+        TinyModelDir.write(dir, c -> {}, t -> {});
         Files.writeString(dir.resolve("config.json"), "{\"hidden_size\": 8,");
         assertLoadFails(dir, dir.resolve("config.json") + ": cannot read config.json");
         Files.writeString(dir.resolve("config.json"), "[1, 2]");
@@ -239,13 +231,13 @@ class ModelLoaderTest {
 
     @Test
     void configMissingAFieldIsRefusedNamingTheFile() throws IOException {
-        writeTinyDir(dir, c -> c.remove("num_attention_heads"), t -> {});
+        TinyModelDir.write(dir, c -> c.remove("num_attention_heads"), t -> {});
         assertLoadFails(dir, dir.resolve("config.json") + ": config.json field 'num_attention_heads' is missing or not an integer");
     }
 
     @Test
     void hiddenSizeNotDivisibleByHeadsIsRefusedNamingTheFile() throws IOException {
-        writeTinyDir(dir, c -> c.put("num_attention_heads", 3), t -> {});
+        TinyModelDir.write(dir, c -> c.put("num_attention_heads", 3), t -> {});
         QdriftException e = assertThrows(QdriftException.class, () -> ModelLoader.load(dir.toString()));
         assertTrue(e.getMessage().contains("not divisible by 3 heads"), e.getMessage());
         assertTrue(e.getMessage().contains("config.json"), "the message does not name the file: " + e.getMessage());
@@ -253,32 +245,32 @@ class ModelLoaderTest {
 
     @Test
     void unsupportedActivationIsRefusedNamingTheFile() throws IOException {
-        writeTinyDir(dir, c -> c.put("hidden_act", "relu"), t -> {});
+        TinyModelDir.write(dir, c -> c.put("hidden_act", "relu"), t -> {});
         assertLoadFails(dir, dir.resolve("config.json") + ": hidden_act 'relu' is not supported");
     }
 
     @Test
     void configAndWeightsShapeConflictIsRefusedNamingTheFile() throws IOException {
-        writeTinyDir(dir, c -> c.put("intermediate_size", 12), t -> {});
+        TinyModelDir.write(dir, c -> c.put("intermediate_size", 12), t -> {});
         assertLoadFails(dir, dir.resolve("model.safetensors") + ": tensor 'encoder.layer.0.intermediate.dense.weight' has shape ["
                 + TINY_F + ", " + TINY_H + "] but the config needs [12, " + TINY_H + "]");
     }
 
     @Test
     void missingTensorIsRefusedByName() throws IOException {
-        writeTinyDir(dir, c -> {}, t -> t.remove("encoder.layer.1.output.dense.bias"));
+        TinyModelDir.write(dir, c -> {}, t -> t.remove("encoder.layer.1.output.dense.bias"));
         assertLoadFails(dir, dir.resolve("model.safetensors") + ": missing tensor 'encoder.layer.1.output.dense.bias' (expected shape [8])");
     }
 
     @Test
     void unknownExtraTensorIsRefusedByName() throws IOException {
-        writeTinyDir(dir, c -> {}, t -> t.put("encoder.layer.0.attention.self.rotary", new Tensor("encoder.layer.0.attention.self.rotary", new int[] {2}, new float[2])));
+        TinyModelDir.write(dir, c -> {}, t -> t.put("encoder.layer.0.attention.self.rotary", new Tensor("encoder.layer.0.attention.self.rotary", new int[] {2}, new float[2])));
         assertLoadFails(dir, dir.resolve("model.safetensors") + ": unexpected tensors for a 2-layer BERT: [encoder.layer.0.attention.self.rotary]");
     }
 
     @Test
     void configWithFewerLayersThanTheWeightsIsRefused() throws IOException {
-        writeTinyDir(dir, c -> c.put("num_hidden_layers", 1), t -> {});
+        TinyModelDir.write(dir, c -> c.put("num_hidden_layers", 1), t -> {});
         QdriftException e = assertThrows(QdriftException.class, () -> ModelLoader.load(dir.toString()));
         assertTrue(e.getMessage().startsWith(dir.resolve("model.safetensors") + ": unexpected tensors for a 1-layer BERT: [encoder.layer.1."),
                 e.getMessage());
@@ -286,7 +278,7 @@ class ModelLoaderTest {
 
     @Test
     void corruptSafetensorsIsRefusedNamingTheFile() throws IOException {
-        writeTinyDir(dir, c -> {}, t -> {});
+        TinyModelDir.write(dir, c -> {}, t -> {});
         Path weights = dir.resolve("model.safetensors");
         byte[] all = Files.readAllBytes(weights);
         Files.write(weights, Arrays.copyOf(all, all.length - 4));
@@ -296,7 +288,7 @@ class ModelLoaderTest {
 
     @Test
     void float32PositionIdsBufferIsIgnored() throws IOException {
-        writeTinyDir(dir, c -> {}, t -> t.put("embeddings.position_ids", new Tensor("embeddings.position_ids", new int[] {1, 512}, new float[512])));
+        TinyModelDir.write(dir, c -> {}, t -> t.put("embeddings.position_ids", new Tensor("embeddings.position_ids", new int[] {1, 512}, new float[512])));
         Model m = ModelLoader.load(dir.toString());
         assertEquals(TINY_LAYERS, m.weights().layers().size());
         m.tokenizer().close();
@@ -306,7 +298,7 @@ class ModelLoaderTest {
     void int64PositionIdsBufferAsTransformersSavesItIsIgnored() throws IOException {
         // Checkpoints saved by transformers < 4.31 (bge-small-en-v1.5, all-MiniLM-L6-v2, ...) carry
         // "embeddings.position_ids" as an I64 [1, 512] buffer. The loader means to ignore it.
-        writeTinyDir(dir, c -> {}, t -> {});
+        TinyModelDir.write(dir, c -> {}, t -> {});
         Map<String, Tensor> tensors = Safetensors.read(dir.resolve("model.safetensors"));
         ByteBuffer ids = ByteBuffer.allocate(8 * 512).order(ByteOrder.LITTLE_ENDIAN);
         for (long i = 0; i < 512; i++) ids.putLong(i);
@@ -432,77 +424,6 @@ class ModelLoaderTest {
     private static void addNorm(List<Tensor> out, String name, BertWeights.Norm n) {
         out.add(new Tensor(name + ".weight", new int[] {n.gamma().length}, n.gamma()));
         out.add(new Tensor(name + ".bias", new int[] {n.beta().length}, n.beta()));
-    }
-
-    private static Tensor randomTensor(String name, Random rnd, int... shape) {
-        float[] d = new float[(int) Tensor.numel(shape)];
-        for (int i = 0; i < d.length; i++) d[i] = (float) (rnd.nextGaussian() * 0.05);
-        return new Tensor(name, shape, d);
-    }
-
-    private static ObjectNode miniLmConfig() {
-        ObjectNode c = JSON.createObjectNode();
-        c.putArray("architectures").add("BertModel");
-        c.put("model_type", "bert");
-        c.put("vocab_size", 30522);
-        c.put("hidden_size", 384);
-        c.put("num_hidden_layers", 6);
-        c.put("num_attention_heads", 12);
-        c.put("intermediate_size", 1536);
-        c.put("max_position_embeddings", 512);
-        c.put("type_vocab_size", 2);
-        c.put("layer_norm_eps", 1e-12);
-        c.put("hidden_act", "gelu");
-        return c;
-    }
-
-    private static void writeHfDir(Path d, List<Tensor> tensors, Consumer<ObjectNode> editConfig) throws IOException {
-        Files.createDirectories(d);
-        Safetensors.write(d.resolve("model.safetensors"), tensors, Map.of("format", "pt"));
-        ObjectNode config = miniLmConfig();
-        editConfig.accept(config);
-        Files.writeString(d.resolve("config.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(config));
-        Files.write(d.resolve("tokenizer.json"), tokenizerJson);
-    }
-
-    /** A valid tiny directory (seeded random weights), with the config and the tensor map edited first. */
-    private static void writeTinyDir(Path d, Consumer<ObjectNode> editConfig, Consumer<Map<String, Tensor>> editTensors)
-            throws IOException {
-        BertConfig c = new BertConfig(30522, TINY_H, TINY_LAYERS, 2, TINY_F, 512, 2, 1e-12f);
-        Random rnd = new Random(1);
-        Map<String, Tensor> tensors = new LinkedHashMap<>();
-        put(tensors, randomTensor("embeddings.word_embeddings.weight", rnd, c.vocabSize(), TINY_H));
-        put(tensors, randomTensor("embeddings.position_embeddings.weight", rnd, c.maxPositions(), TINY_H));
-        put(tensors, randomTensor("embeddings.token_type_embeddings.weight", rnd, 2, TINY_H));
-        put(tensors, randomTensor("embeddings.LayerNorm.weight", rnd, TINY_H));
-        put(tensors, randomTensor("embeddings.LayerNorm.bias", rnd, TINY_H));
-        for (int l = 0; l < TINY_LAYERS; l++) {
-            String p = "encoder.layer." + l + ".";
-            for (String lin : List.of("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense")) {
-                put(tensors, randomTensor(p + lin + ".weight", rnd, TINY_H, TINY_H));
-                put(tensors, randomTensor(p + lin + ".bias", rnd, TINY_H));
-            }
-            put(tensors, randomTensor(p + "intermediate.dense.weight", rnd, TINY_F, TINY_H));
-            put(tensors, randomTensor(p + "intermediate.dense.bias", rnd, TINY_F));
-            put(tensors, randomTensor(p + "output.dense.weight", rnd, TINY_H, TINY_F));
-            put(tensors, randomTensor(p + "output.dense.bias", rnd, TINY_H));
-            for (String norm : List.of("attention.output.LayerNorm", "output.LayerNorm")) {
-                put(tensors, randomTensor(p + norm + ".weight", rnd, TINY_H));
-                put(tensors, randomTensor(p + norm + ".bias", rnd, TINY_H));
-            }
-        }
-        editTensors.accept(tensors);
-        writeHfDir(d, new ArrayList<>(tensors.values()), config -> {
-            config.put("hidden_size", TINY_H);
-            config.put("num_hidden_layers", TINY_LAYERS);
-            config.put("num_attention_heads", 2);
-            config.put("intermediate_size", TINY_F);
-            editConfig.accept(config);
-        });
-    }
-
-    private static void put(Map<String, Tensor> m, Tensor t) {
-        m.put(t.name(), t);
     }
 
     /** A safetensors file written by hand: F32 tensors plus one tensor of another dtype (e.g. I64). */

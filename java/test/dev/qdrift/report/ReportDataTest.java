@@ -20,7 +20,7 @@ class ReportDataTest {
 
     @Test
     void recognizesEveryKindByItsFields() {
-        assertEquals(ReportData.Kind.QUANTIZE_EVAL, kind(M.valueToTree(ReportFixtures.quantizeEval("d.tsv"))));
+        assertEquals(ReportData.Kind.QUANTIZE_EVAL, kind(M.valueToTree(ReportFixtures.quantizeEval("d.tsv", "h.safetensors", "c.json"))));
         assertEquals(ReportData.Kind.EVAL, kind(M.valueToTree(ReportFixtures.eval("d.tsv"))));
         assertEquals(ReportData.Kind.VERIFY, kind(M.valueToTree(ReportFixtures.verify("d.tsv"))));
         assertEquals(ReportData.Kind.BENCH, kind(M.valueToTree(ReportFixtures.bench())));
@@ -115,6 +115,23 @@ class ReportDataTest {
         assertTrue(Double.isNaN(peg.agreement()) && peg.flips() == -1 && peg.groups().isEmpty());
         assertEquals(java.util.List.of("fp32", "w8a8"), java.util.List.copyOf(r.examples().getFirst().attributions().keySet()));
         assertFalse(DriftData.looksLike(M.createObjectNode().put("schemes", 1)));
+    }
+
+    /** quantize-eval results written before the calibration was a map (bench/results/2026-11-23-*): still read, the map rebuilt. */
+    @Test
+    void olderQuantizeEvalWithCalibrationAsAStringAndNoHeadFile(@TempDir Path dir) throws Exception {
+        ObjectNode q = M.valueToTree(ReportFixtures.quantizeEval("d.tsv", "builtin:minilm head", null));
+        q.put("calibration", "{model=builtin:minilm, data=/work/shared/data/sst2/train.tsv, examples=256}");
+        M.writeValue(dir.resolve("q.json").toFile(), q);
+        ReportData d = ReportData.read(dir);
+        assertEquals(1, d.quantize.size(), d.inputs.toString());
+        assertEquals(Map.of("model", "builtin:minilm", "data", "/work/shared/data/sst2/train.tsv", "examples", "256"),
+                d.quantize.getFirst().value().calibration());
+        Provenance p = Report.build(d, "qdrift").provenance();
+        Provenance.FileRef head = p.files().stream().filter(f -> f.role().equals("head")).findFirst().orElseThrow();
+        assertEquals("not found here: no hash", head.note(), "a head is never built in, whatever its name");
+        assertEquals("none recorded (run without --calibration FILE, or written before results recorded it)", p.calibrations().getFirst().get("file"));
+        assertEquals("256", p.calibrations().getFirst().get("examples"));
     }
 
     @Test

@@ -29,16 +29,20 @@ import java.util.Set;
 final class ReportFixtures {
     static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     static final String DATA_TEXT = "sentence\tlabel\na fine film .\t1\na dull film .\t0\n";
+    /** Stand-ins for a head and a calibration file: the report only names and hashes them. */
+    static final String HEAD_BYTES = "not a real head", CALIBRATION_BYTES = "{\"provenance\": {}, \"sites\": {}}";
 
     private ReportFixtures() {}
 
-    /** Writes every kind into dir (and a data file the results name, and two files that are not results). */
+    /** Writes every kind into dir (and the data, head and calibration files the results name, and two files that are not results). */
     static void writeAll(Path dir) throws IOException {
         Files.createDirectories(dir.resolve("nested/deeper"));
-        Path data = dir.resolve("data.tsv");
+        Path data = dir.resolve("data.tsv"), head = dir.resolve("head.safetensors"), calib = dir.resolve("minilm.calib.json");
         Files.writeString(data, DATA_TEXT);
+        Files.writeString(head, HEAD_BYTES);
+        Files.writeString(calib, CALIBRATION_BYTES);
 
-        MAPPER.writeValue(dir.resolve("q-run-1.json").toFile(), quantizeEval(data.toString()));
+        MAPPER.writeValue(dir.resolve("q-run-1.json").toFile(), quantizeEval(data.toString(), head.toString(), calib.toString()));
         MAPPER.writeValue(dir.resolve("nested/scores.json").toFile(), eval(data.toString()));
         MAPPER.writeValue(dir.resolve("check.json").toFile(), verify(data.toString()));
         MAPPER.writeValue(dir.resolve("nested/deeper/timings.json").toFile(), bench());
@@ -51,11 +55,18 @@ final class ReportFixtures {
         Files.writeString(dir.resolve("broken.json"), "{ not json");
     }
 
-    static QuantizeEval.Result quantizeEval(String data) {
+    /** As QuantizeEval writes it, calibration provenance as RunInputs.calibrationProvenance gives it. */
+    static QuantizeEval.Result quantizeEval(String data, String head, String calibrationFile) {
         MixedPrecision.Result mixed = new MixedPrecision.Result(Set.of("layer.0.output_residual"),
                 List.of(new MixedPrecision.Sensitivity("layer.0.output_residual", 0.31)), 0.90, 0.80, 0.895);
-        return new QuantizeEval.Result("builtin:minilm", "builtin:minilm head", data, "{model=builtin:minilm, data=" + data + ", examples=256}",
-                "cpu (2 cores, 512-bit vectors)", List.of(
+        Map<String, String> calibration = new LinkedHashMap<>();
+        calibration.put("file", calibrationFile);
+        calibration.put("examples", "256");
+        calibration.put("seed", "20261123");
+        calibration.put("method", "a seeded sample; two FP32 passes");
+        calibration.put("data", data);
+        calibration.put("model", "builtin:minilm");
+        return new QuantizeEval.Result("builtin:minilm", head, data, calibration, "cpu (2 cores, 512-bit vectors)", List.of(
                 row("fp32", "FP32", 0.9123, 0.89, 0.93, 1.0, 0, 0.0, 150.0, Set.of(), null),
                 row("w8a8", "weights 8-bit symmetric per-tensor; activations 8-bit asymmetric per-tensor", 0.8021, 0.77, 0.83, 0.85, 41, 0.25, 110.0, Set.of(), null),
                 row("peg3", "PEG K=3", 0.8899, 0.86, 0.91, 0.95, 12, 0.05, 90.0, Set.of(), null),
@@ -168,7 +179,7 @@ final class ReportFixtures {
      * per-example arrays (an older or trimmed file).
      */
     static ObjectNode drift() {
-        ObjectNode d = MAPPER.createObjectNode().put("kind", "qdrift-drift").put("model", "builtin:minilm")
+        ObjectNode d = MAPPER.createObjectNode().put("device", "cpu: test box, 2 cores").put("kind", "qdrift-drift").put("model", "builtin:minilm")
                 .put("head", "heads/minilm-sst2.safetensors").put("data", "builtin:demo").put("method", "integrated gradients, 32 steps")
                 .put("target", "logit of the FP32-predicted class").put("n", 20);
         d.putObject("selection").put("data", "builtin:demo").put("task", "sst2").put("seed", "13").put("split", "0.7");

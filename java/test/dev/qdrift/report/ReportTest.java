@@ -126,7 +126,7 @@ class ReportTest {
 
     @Test
     void provenanceHashesTheDataFileItFinds() throws Exception {
-        String sha = ReportData.sha256(dir.resolve("data.tsv"));
+        String sha = sha256(ReportFixtures.DATA_TEXT);
         assertTrue(html.contains(sha), "SHA-256 of the data file named in the results");
         assertTrue(html.contains("builtin:demo") && html.contains("built in (shipped with qdrift)"));
         assertTrue(html.contains("heads/minilm-sst2.safetensors") && html.contains("not found here: no hash"));
@@ -138,6 +138,49 @@ class ReportTest {
         assertTrue(inputs.contains("nested/deeper/timings.json"), "subdirectories are read");
         assertTrue(inputs.contains("notes.json") && inputs.contains("no known result fields"));
         assertTrue(inputs.contains("broken.json") && inputs.contains("not JSON"));
+    }
+
+    /** The head and calibration quantize-eval names, hashed (SHA-256 computed here, not by the report's code); versions; devices. */
+    @Test
+    void provenanceNamesHeadCalibrationVersionsAndDevices() throws Exception {
+        JsonNode p = ReportFixtures.MAPPER.readTree(written.json().toFile()).path("provenance");
+        String headSha = sha256(ReportFixtures.HEAD_BYTES), calibSha = sha256(ReportFixtures.CALIBRATION_BYTES);
+        JsonNode head = null;
+        for (JsonNode f : p.path("files")) if (f.path("path").asText().equals(dir.resolve("head.safetensors").toString())) head = f;
+        assertEquals("head", head.path("role").asText());
+        assertEquals(headSha, head.path("sha256").asText());
+        assertEquals("q-run-1.json", head.path("namedIn").path(0).asText());
+
+        assertEquals(1, p.path("calibrations").size());
+        JsonNode c = p.path("calibrations").path(0);
+        assertEquals(dir.resolve("minilm.calib.json").toString(), c.path("file").asText());
+        assertEquals(calibSha, c.path("sha256").asText());
+        assertEquals("256", c.path("examples").asText());
+        assertEquals("20261123", c.path("seed").asText());
+        assertEquals("a seeded sample; two FP32 passes", c.path("method").asText());
+        assertEquals("q-run-1.json", c.path("named in").asText());
+        String calibration = between(html, "Calibration [q-run-1.json]</h3>", "</dl>");
+        assertTrue(calibration.contains(calibSha) && calibration.contains("20261123") && calibration.contains("two FP32 passes"), calibration);
+
+        JsonNode v = p.path("versions");
+        assertEquals("qdrift 0.1.0", v.path("qdrift").asText());
+        assertTrue(v.path("Java").asText().contains(System.getProperty("java.version")), v.toString());
+        assertTrue(v.path("OS").asText().startsWith(System.getProperty("os.name")), v.toString());
+        // The version in the DJL jar's own file name (tokenizers-0.38.0.jar), found independently of the report's code.
+        String jar = Path.of(ai.djl.huggingface.tokenizers.HuggingFaceTokenizer.class.getProtectionDomain().getCodeSource().getLocation().toURI())
+                .getFileName().toString();
+        assertEquals(jar, "tokenizers-" + v.path("DJL tokenizers").asText() + ".jar");
+        String versions = between(html, "Versions (of the qdrift that wrote this report)</h3>", "</dl>");
+        assertTrue(versions.contains("DJL tokenizers") && versions.contains(v.path("DJL tokenizers").asText()) && versions.contains(">OS<"));
+
+        List<String> devices = new ArrayList<>();
+        p.path("devices").forEach(d -> devices.add(d.asText()));
+        assertTrue(devices.contains("cpu: test box, 2 cores [drift.json]"), "the drift file's device field: " + devices);
+    }
+
+    static String sha256(String text) throws Exception {
+        return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                .digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
     }
 
     @Test

@@ -33,6 +33,12 @@ public final class Tokenizer implements AutoCloseable {
         this.vocabSize = vocabSize;
     }
 
+    /** The version of DJL's tokenizers library on the class path (its jar's manifest), or "unknown". */
+    public static String libraryVersion() {
+        String v = HuggingFaceTokenizer.class.getPackage().getSpecificationVersion();
+        return v == null ? "unknown" : v;
+    }
+
     /** @param vocabSize the model's embedding rows: a token id at or above it is a tokenizer/model mismatch. */
     public static Tokenizer fromJson(InputStream tokenizerJson, String source, int maxLength, int vocabSize) {
         if (maxLength < 2) throw new QdriftException("max length must be at least 2, got " + maxLength);
