@@ -39,7 +39,8 @@
 // Elsewhere (sm_80/86/89, and the plain sm_90 target) the kernel compiles to a stub that traps: the
 // launchers never start it there.
 #pragma once
-#include <cuda.h>  // CUtensorMap (the type only; the launchers reach the driver through the runtime)
+#include <cuda.h>          // CUtensorMap and its enums (types only: the driver is reached through the runtime)
+#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled_v12000
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include "int8_gemm.cuh"  // Epilogue, OUT_*, ACT_*, gelu, smem_u32
@@ -402,7 +403,7 @@ __device__ __forceinline__ void store_f32(const int (&acc)[C::ACC], const Epilog
 // ---------------------------------------------------------------------------------------------------------
 // The kernel. Launch: grid = min(tiles, SMs) CTAs (persistent), C::THREADS threads, C::SMEM bytes of dynamic
 // shared memory. map_a: A as a 2-D tensor {K, M} (bytes), box {BK, BM}; map_b: B as {K, N}, box {BK, BN};
-// both UINT8, 128-byte swizzle, zero fill (see make_tensor_map in native/int8_wgmma.cu).
+// both UINT8, 128-byte swizzle, zero fill (make_tensor_map below).
 template <class C>
 __global__ void __launch_bounds__(C::THREADS, 1)
     wgmma_gemm_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, int M,
@@ -496,6 +497,38 @@ __global__ void __launch_bounds__(C::THREADS, 1)
 #elif defined(__CUDA_ARCH__)
     __trap();  // not an sm_90a build: the launchers never start this
 #endif
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Host side: the tensor maps the kernel reads A and B through (shared by the launchers and the test harness).
+
+// cuTensorMapEncodeTiled from the driver, through the runtime (no -lcuda); NULL if the driver lacks it.
+inline PFN_cuTensorMapEncodeTiled_v12000 encode_tiled_fn() {
+    static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+        void *p = nullptr;
+        cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+            q != cudaDriverEntryPointSuccess)
+            p = nullptr;
+        return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
+    }();
+    return fn;
+}
+
+// A row-major [rows x k] int8 matrix as a 2-D tensor {k, rows} (dimension 0 innermost; rows k bytes apart,
+// k % 16 == 0), copied in boxes of {box_k, box_rows} into the 128-byte swizzle layout (box_k <= 128);
+// out-of-bounds elements read as zeros (FLOAT_OOB_FILL_NONE). False if the driver refuses.
+inline bool make_tensor_map(CUtensorMap *map, const void *ptr, int rows, int k, int box_rows, int box_k) {
+    PFN_cuTensorMapEncodeTiled_v12000 encode = encode_tiled_fn();
+    if (!encode) return false;
+    cuuint64_t dims[2] = {(cuuint64_t)k, (cuuint64_t)rows};
+    cuuint64_t strides[1] = {(cuuint64_t)k};  // bytes between rows (dimension 0's stride is the element)
+    cuuint32_t box[2] = {(cuuint32_t)box_k, (cuuint32_t)box_rows};
+    cuuint32_t elem_strides[2] = {1, 1};
+    CUresult r = encode(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void *>(ptr), dims, strides, box, elem_strides,
+                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    return r == CUDA_SUCCESS;
 }
 
 }  // namespace sm90

@@ -29,8 +29,6 @@
  * int qd_i8_gemm_wgmma_pick_config(int m, int n, int k, int *config);
  * int qd_i8_gemm_wgmma_supported(void);   // cudaSuccess on a device the wgmma GEMM runs on, else 801
  */
-#include <cuda.h>
-#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled_v12000
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include "int8_gemm_wgmma.cuh"
@@ -54,6 +52,8 @@ namespace {
 
 using namespace qd::i8;
 using sm90::Config;
+using sm90::encode_tiled_fn;
+using sm90::make_tensor_map;
 
 // The configurations compiled in (index = `config`). Shared memory: 4 x 48 KB, 5 x 40 KB, 6 x 32 KB.
 //                 BN   stages
@@ -90,34 +90,6 @@ DeviceInfo device_info(int *dev_out) {
         info[dev] = {1, major == 9 && minor == 0 && sms > 0, sms};  // sm_90a code runs on 9.0 only
     }
     return info[dev];
-}
-
-// cuTensorMapEncodeTiled from the driver, through the runtime (no -lcuda); NULL if the driver lacks it.
-PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
-    static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-        void *p = nullptr;
-        cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) != cudaSuccess ||
-            q != cudaDriverEntryPointSuccess)
-            p = nullptr;
-        return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
-    }();
-    return fn;
-}
-
-// A row-major [rows x k] int8 matrix as a 2-D tensor {k, rows} (dimension 0 innermost), copied in boxes of
-// {box_k, box_rows} into the 128-byte swizzle layout; out-of-bounds elements read as zeros.
-bool make_tensor_map(CUtensorMap *map, const void *ptr, int rows, int k, int box_rows, int box_k) {
-    PFN_cuTensorMapEncodeTiled_v12000 encode = encode_tiled();
-    if (!encode) return false;
-    cuuint64_t dims[2] = {(cuuint64_t)k, (cuuint64_t)rows};
-    cuuint64_t strides[1] = {(cuuint64_t)k};  // bytes between rows (dimension 0's stride is the element)
-    cuuint32_t box[2] = {(cuuint32_t)box_k, (cuuint32_t)box_rows};
-    cuuint32_t elem_strides[2] = {1, 1};
-    CUresult r = encode(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void *>(ptr), dims, strides, box, elem_strides,
-                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    return r == CUDA_SUCCESS;
 }
 
 // Estimated time ~ (tiles the busiest CTA runs) x (tile area) / (tile efficiency): wave quantization of
@@ -171,7 +143,7 @@ int dispatch(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilog
     if (config < -1 || config >= CONFIGS || max_ctas < 0) return cudaErrorInvalidValue;
     int dev = 0;
     DeviceInfo d = device_info(&dev);
-    if (!d.sm90 || !encode_tiled()) return cudaErrorNotSupported;
+    if (!d.sm90 || !encode_tiled_fn()) return cudaErrorNotSupported;
     if (config < 0) config = pick_config(m, n, d.sms);
     switch (config) {
     case 0: return launch<C0>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
@@ -187,7 +159,7 @@ extern "C" {
 
 int qd_i8_gemm_wgmma_supported(void) {
     int dev = 0;
-    return device_info(&dev).sm90 && encode_tiled() ? cudaSuccess : cudaErrorNotSupported;
+    return device_info(&dev).sm90 && encode_tiled_fn() ? cudaSuccess : cudaErrorNotSupported;
 }
 
 int qd_i8_gemm_wgmma_config_info(int config, int *bm, int *bn, int *bk, int *stages) {

@@ -1,6 +1,7 @@
 // Standalone correctness + speed harness for the Hopper wgmma s8 GEMM (native/int8_wgmma.cu), built and run
 // by bench/gpu/wgmma-check.sh on an sm_90 GPU. No Java, no cuBLASLt headers: cuBLASLt is opened at run time.
 //
+//   0. a TMA probe: the shared-memory layout one box lands in (swizzle, zero fill), checked byte by byte.
 //   1. exactness, small and ragged shapes: OUT_S32 bit-exact against a CPU int32 reference for every config,
 //      with the full grid and with the persistent grid capped at 1 and 3 CTAs (many tiles per CTA, the stage
 //      ring wrapping across tiles); the F32 epilogue (scales, bias, GELU, residual, in place) against a CPU
@@ -20,11 +21,13 @@
 #include <stdint.h>
 #include <algorithm>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
+#include "int8_gemm_wgmma.cuh"  // make_tensor_map and the PTX helpers, for the TMA probe
 #include "qdrift.h"
 
 // native/int8_wgmma.cu (not in qdrift.h yet)
@@ -134,11 +137,45 @@ static void dfill_f32(float *p, size_t n, uint64_t seed, float lo, float hi) {
 // ---- bookkeeping -------------------------------------------------------------------------------------------
 static long g_checks = 0, g_failed = 0;
 static std::vector<std::string> g_failures;
+// Mismatch details: printed for the first 25 failing runs (the rest only counted), the first 16 lines kept
+// for the summary so that they also show at the end of the output.
+static int g_failing_runs = 0;
+static std::vector<std::string> g_details;
+static bool verbose() { return g_failing_runs < 25; }
+static void detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void detail(const char *fmt, ...) {
+    char buf[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (verbose()) fputs(buf, stdout);
+    if (g_details.size() < 16) g_details.push_back(buf);
+}
+// The first failing int32 run's top-left corner as a map: '.' right, 'X' wrong, 'P' never written.
+static bool g_map_printed = false;
+static void mismatch_map(const std::vector<int> &got, const std::vector<int> &ref, int m, int n, const char *what) {
+    if (g_map_printed) return;
+    g_map_printed = true;
+    const int rows = std::min(m, 32), cols = std::min(n, 64);
+    printf("  map of %s, rows 0-%d x columns 0-%d ('.' right, 'X' wrong, 'P' never written):\n", what, rows - 1,
+           cols - 1);
+    for (int i = 0; i < rows; i++) {
+        char line[80];
+        for (int j = 0; j < cols; j++) {
+            const size_t x = (size_t)i * n + j;
+            line[j] = got[x] == ref[x] ? '.' : (uint32_t)got[x] == POISON ? 'P' : 'X';
+        }
+        line[cols] = 0;
+        printf("    %3d %s\n", i, line);
+    }
+}
 static void record(bool ok, const std::string &what) {
     g_checks++;
     if (!ok) {
         g_failed++;
-        if (g_failures.size() < 40) g_failures.push_back(what);
+        g_failing_runs++;
+        if (g_failures.size() < 20) g_failures.push_back(what);
     }
 }
 
@@ -239,15 +276,19 @@ static void small_shapes(bool reduced) {
                     for (size_t i = 0; i < got.size(); i++)
                         if (got[i] != ref[i]) {
                             if (bad < 5)
-                                printf("  MISMATCH s32 %s config %d cap %d: C[%zu][%zu] expected %d got %d%s\n", shape,
+                                detail("  MISMATCH s32 %s config %d cap %d: C[%zu][%zu] expected %d got %d%s\n", shape,
                                        cfg, cap, i / n, i % n, ref[i], got[i],
                                        (uint32_t)got[i] == POISON ? " (never written)" : "");
                             bad++;
                             unwritten += (uint32_t)got[i] == POISON;
                         }
-                    if (bad)
-                        printf("  FAIL s32 %s config %d cap %d: %ld of %zu wrong (%ld never written)\n", shape, cfg,
+                    if (bad) {
+                        detail("  FAIL s32 %s config %d cap %d: %ld of %zu wrong (%ld never written)\n", shape, cfg,
                                cap, bad, got.size(), unwritten);
+                        char where[96];
+                        snprintf(where, sizeof where, "s32 %s config %d cap %d", shape, cfg, cap);
+                        mismatch_map(got, ref, m, n, where);
+                    }
                     char what[128];
                     snprintf(what, sizeof what, "s32 %s config %d cap %d: %ld wrong", shape, cfg, cap, bad);
                     record(bad == 0, what);
@@ -285,13 +326,13 @@ static void small_shapes(bool reduced) {
                                     worst = std::max(worst, std::fabs(g - r) / std::max(std::fabs(r), 1.0));
                                 if (!close_f32(g, r)) {
                                     if (bad < 5)
-                                        printf("  MISMATCH f32 %s [%s] config %d: y[%d][%d] expected %.9g got %.9g\n",
+                                        detail("  MISMATCH f32 %s [%s] config %d: y[%d][%d] expected %.9g got %.9g\n",
                                                shape, v.name, cfg, i, j, r, g);
                                     bad++;
                                 }
                             }
                         if (bad)
-                            printf("  FAIL f32 %s [%s] config %d: %ld of %zu out of tolerance (worst %.3g)\n", shape,
+                            detail("  FAIL f32 %s [%s] config %d: %ld of %zu out of tolerance (worst %.3g)\n", shape,
                                    v.name, cfg, bad, goty.size(), worst);
                         char what[160];
                         snprintf(what, sizeof what, "f32 %s [%s] config %d: %ld wrong", shape, v.name, cfg, bad);
@@ -309,6 +350,79 @@ static void small_shapes(bool reduced) {
             }
     printf("  %ld int32 runs and %ld F32 runs over %d shapes; failed so far: %ld\n", runs, f32_runs, shape_idx,
            g_failed);
+}
+
+// ---- TMA probe: one box through a tensor map made exactly as the launchers make theirs, the raw shared
+// memory copied out. Checks the layout the wgmma descriptors assume: 16-byte chunk c of box row r holds
+// logical chunk c ^ (r % 8) (128-byte swizzle), elements outside the matrix are zero.
+__global__ void tma_probe(const __grid_constant__ CUtensorMap map, int x, int y, int bytes, uint8_t *out) {
+#if defined(QD_WGMMA_SM90A)
+    using namespace qd::i8;
+    using namespace qd::i8::sm90;
+    extern __shared__ uint8_t smem_raw[];
+    __shared__ uint64_t bar_word;
+    const uint32_t raw = smem_u32(smem_raw), base = (raw + 1023u) & ~1023u, bar = smem_u32(&bar_word);
+    if (threadIdx.x == 0) {
+        mbar_init(bar, 1);
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        mbar_arrive_expect_tx(bar, bytes);
+        tma_load_2d(base, &map, bar, x, y);
+    }
+    mbar_wait(bar, 0);
+    const uint8_t *src = smem_raw + (base - raw);
+    for (int i = threadIdx.x; i < bytes; i += blockDim.x) out[i] = src[i];
+#endif
+}
+static void tma_probes() {
+    set_stage("TMA probe");
+    printf("\n== TMA probe (128-byte swizzle layout and zero fill, as the wgmma descriptors read it)\n");
+    struct Probe {
+        int rows, k, box_rows, x, y;
+    } probes[] = {{100, 48, 128, 0, 0}, {300, 1040, 128, 1024, 256}, {200, 768, 256, 128, 0}, {4096, 768, 192, 640, 3904}};
+    for (const Probe &p : probes) {
+        std::vector<int8_t> h((size_t)p.rows * p.k);
+        for (size_t i = 0; i < h.size(); i++) h[i] = gen_s8(31 + p.rows, i);
+        int8_t *d = dalloc<int8_t>(h.size());
+        const int bytes = p.box_rows * 128;
+        uint8_t *dout = dalloc<uint8_t>(bytes);
+        CK(cudaMemcpy(d, h.data(), h.size(), cudaMemcpyHostToDevice));
+        CK(cudaMemset(dout, 0x5a, bytes));
+        CUtensorMap map;
+        if (!qd::i8::sm90::make_tensor_map(&map, d, p.rows, p.k, p.box_rows, 128)) {
+            printf("  make_tensor_map refused %dx%d box %d\n", p.rows, p.k, p.box_rows);
+            record(false, "TMA probe: make_tensor_map refused");
+            continue;
+        }
+        tma_probe<<<1, 128, bytes + 1024>>>(map, p.x, p.y, bytes, dout);
+        CKL(cudaGetLastError());
+        std::vector<uint8_t> got(bytes);
+        CK(cudaMemcpy(got.data(), dout, bytes, cudaMemcpyDeviceToHost));
+        long bad = 0;
+        for (int r = 0; r < p.box_rows; r++)
+            for (int c = 0; c < 8; c++)
+                for (int b = 0; b < 16; b++) {
+                    const int row = p.y + r, col = p.x + 16 * (c ^ (r & 7)) + b;
+                    const int8_t want = row < p.rows && col < p.k ? h[(size_t)row * p.k + col] : 0;
+                    const int8_t g = (int8_t)got[r * 128 + c * 16 + b];
+                    if (g != want) {
+                        if (bad < 4)
+                            detail("  MISMATCH TMA probe %dx%d box %d at (k %d, row %d): smem row %d chunk %d byte %d: "
+                                   "expected %d got %d\n", p.rows, p.k, p.box_rows, p.x, p.y, r, c, b, want, g);
+                        bad++;
+                    }
+                }
+        printf("  %4d x %4d, box %3d x 128 at (k %4d, row %4d): %s\n", p.rows, p.k, p.box_rows, p.x, p.y,
+               bad ? "WRONG" : "as expected");
+        char what[96];
+        snprintf(what, sizeof what, "TMA probe %dx%d box %d: %ld bytes wrong", p.rows, p.k, p.box_rows, bad);
+        record(bad == 0, what);
+        CK(cudaFree(d));
+        CK(cudaFree(dout));
+    }
 }
 
 // ---- argument checks: unsupported input is refused (non-zero status), never launched ---------------------------
@@ -482,12 +596,12 @@ static long compare_i32(const int *got, const int *ref, int m, int n, const char
     unsigned long long h[9];
     CK(cudaMemcpy(h, g_cmp, sizeof h, cudaMemcpyDeviceToHost));
     if (h[0]) {
-        printf("  FAIL %s: %llu of %zu int32 differ\n", what, h[0], total);
+        detail("  FAIL %s: %llu of %zu int32 differ\n", what, h[0], total);
         for (unsigned long long i = 0; i < std::min(h[0], 8ull); i++) {
             int g, r;
             CK(cudaMemcpy(&g, got + h[1 + i], 4, cudaMemcpyDeviceToHost));
             CK(cudaMemcpy(&r, ref + h[1 + i], 4, cudaMemcpyDeviceToHost));
-            printf("    C[%llu][%llu]: expected %d got %d%s\n", h[1 + i] / n, h[1 + i] % n, r, g,
+            detail("    C[%llu][%llu]: expected %d got %d%s\n", h[1 + i] / n, h[1 + i] % n, r, g,
                    (uint32_t)g == POISON ? " (never written)" : "");
         }
     }
@@ -501,12 +615,12 @@ static long compare_f32(const float *got, const float *ref, int m, int n, const 
     unsigned long long h[9];
     CK(cudaMemcpy(h, g_cmp, sizeof h, cudaMemcpyDeviceToHost));
     if (h[0]) {
-        printf("  FAIL %s: %llu of %zu floats out of tolerance\n", what, h[0], total);
+        detail("  FAIL %s: %llu of %zu floats out of tolerance\n", what, h[0], total);
         for (unsigned long long i = 0; i < std::min(h[0], 8ull); i++) {
             float g, r;
             CK(cudaMemcpy(&g, got + h[1 + i], 4, cudaMemcpyDeviceToHost));
             CK(cudaMemcpy(&r, ref + h[1 + i], 4, cudaMemcpyDeviceToHost));
-            printf("    y[%llu][%llu]: reference %.9g got %.9g\n", h[1 + i] / n, h[1 + i] % n, r, g);
+            detail("    y[%llu][%llu]: reference %.9g got %.9g\n", h[1 + i] / n, h[1 + i] % n, r, g);
         }
     }
     return (long)h[0];
@@ -736,6 +850,7 @@ int main(int argc, char **argv) {
     CK(cudaMalloc(&g_cmp, 9 * sizeof(unsigned long long)));
 
     argument_checks();
+    tma_probes();
     small_shapes(reduced);
     std::vector<Row> rows;
     if (!quick) {
@@ -754,6 +869,8 @@ int main(int argc, char **argv) {
     const bool pass = g_failed == 0;
     printf("\n== Summary\n");
     for (const std::string &f : g_failures) printf("  FAILED: %s\n", f.c_str());
+    if (!g_details.empty()) printf("  first mismatch details:\n");
+    for (const std::string &d : g_details) printf("  %s", d.c_str());
     if (bench && !quick) {
         printf("\nTOPS (median of %d launches, %d rotating input sets; int32 output; wg/anc: wgmma over the issue's "
                "cuBLASLt anchor; F32: bias + GELU epilogue)\n", RUNS, SETS);
