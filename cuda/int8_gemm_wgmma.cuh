@@ -119,8 +119,9 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
     }
 }
 
-// TMA: copy the box at (x = K byte offset, y = row) of the tensor map into shared memory at `dst`,
-// completing `bytes` of the barrier's transactions. Out-of-bounds elements arrive as zeros.
+// TMA: copy the box at (x = K byte offset, y = row) of the tensor map into shared memory at `dst`; its
+// bytes (the whole box, out-of-bounds elements included, which arrive as zeros) complete transactions of
+// the barrier `bar`.
 __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap *map, uint32_t bar, int x, int y) {
     asm volatile(
         "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];\n"
