@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Hopper wgmma s8 GEMM (cuda/int8_gemm_wgmma.cuh, native/int8_wgmma.cu) on an sm_90 GPU host with the CUDA 13
+# toolkit: builds the standalone harness bench/gpu/wgmma_check.cu, shows the kernels' registers / spills
+# (ptxas) and SASS (IGMMA, TMA, no local memory), runs compute-sanitizer memcheck on a subset of the small
+# shapes, then the whole check + benchmark, whose table comes last.
+#
+# Usage, from anywhere: bench/gpu/wgmma-check.sh      Env: OUT (logs and wgmma.json; default /tmp/wgmma-out),
+# OUT_BIN (the harness binary; default /tmp/wgmma_check), SKIP_MEMCHECK=1.
+# Success: the last lines read "RESULT: PASS" and "wgmma-check: OK"; exit status 0.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/wgmma-out}
+mkdir -p "$OUT"
+export OUT
+BIN=${OUT_BIN:-/tmp/wgmma_check}
+OBJ=$(mktemp -d)
+status=0
+summary=()
+
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader 2>&1 | tee "$OUT/device.txt"
+nvcc --version | tail -1
+
+# ---- build: the three translation units in parallel, sm_90a only. The watchdog makes a pipeline deadlock
+# trap (launch failure) after a 5 s barrier wait instead of hanging the run.
+echo "== build"
+FLAGS=(-O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Icuda -Inative -DQD_WGMMA_WATCHDOG_NS=5000000000ull
+       -Xptxas -v,-warn-spills)
+nvcc "${FLAGS[@]}" -c native/int8_wgmma.cu -o "$OBJ/int8_wgmma.o" > "$OUT/build-wgmma.txt" 2>&1 & p1=$!
+nvcc "${FLAGS[@]}" -c native/int8.cu -o "$OBJ/int8.o" > "$OUT/build-int8.txt" 2>&1 & p2=$!
+nvcc "${FLAGS[@]}" -c bench/gpu/wgmma_check.cu -o "$OBJ/wgmma_check.o" > "$OUT/build-check.txt" 2>&1 & p3=$!
+built=1
+for p in $p1 $p2 $p3; do wait $p || built=0; done
+[[ $built == 1 ]] && nvcc -gencode arch=compute_90a,code=sm_90a "$OBJ"/*.o -ldl -o "$BIN" > "$OUT/build-link.txt" 2>&1 || built=0
+cat "$OUT"/build-*.txt > "$OUT/build.txt"
+if [[ $built != 1 ]]; then
+  grep -v "ptxas info" "$OUT/build.txt" | head -60
+  echo "RESULT: BUILD FAILED"
+  exit 3
+fi
+echo "registers / spills of the wgmma kernels (config BN x stages):"
+awk '/Compiling entry function .*wgmma_gemm_kernel/ { match($0, /ConfigILi[0-9]+ELi[0-9]+E/); c = substr($0, RSTART + 9, RLENGTH - 9);
+       gsub(/ELi/, " x ", c); gsub(/E$/, "", c); name = c; next }
+     name != "" && /stack frame/ { sub(/^ +/, ""); frame = $0; next }
+     name != "" && /Used [0-9]+ registers/ { sub(/^.*: /, ""); printf "  %-10s %s; %s\n", name, $0, frame; name = "" }' "$OUT/build-wgmma.txt"
+grep -i -E "warning|C75[0-9][0-9]" "$OUT/build.txt" | grep -v "ptxas info" | head -20
+spills=$(awk '/Compiling entry function .*wgmma_gemm_kernel/ {w = 1; next} w && /spill stores/ {print; w = 0}' "$OUT/build-wgmma.txt" | grep -c -v " 0 bytes spill stores, 0 bytes spill loads")
+summary+=("build: wgmma kernels with spills: $spills (want 0)")
+[[ $spills == 0 ]] || status=1
+
+# ---- SASS of the wgmma kernels: IGMMA (wgmma), UTMALDG (TMA loads), SYNCS (mbarriers), LDL/STL (local memory).
+echo "== SASS (sm_90a)"
+if cuobjdump -sass "$BIN" > "$OUT/sass.txt" 2>&1; then
+  awk '/Function :/ { f = $3; if (f ~ /wgmma_gemm_kernel/) { match(f, /ConfigILi[0-9]+ELi[0-9]+E/); n = substr(f, RSTART + 9, RLENGTH - 9);
+                      gsub(/ELi/, "x", n); gsub(/E$/, "", n); k[n] = 1 } else n = "" }
+       n != "" { if ($0 ~ /IGMMA/) ig[n]++; if ($0 ~ /HGMMA/) hg[n]++; if ($0 ~ /UTMALDG/) tma[n]++; if ($0 ~ /SYNCS/) sy[n]++;
+                 if ($0 ~ /WARPGROUP/) wg[n]++; if ($0 ~ /USETMAXREG/) mr[n]++; if ($0 ~ /[^A-Z](LDL|STL)[. ]/) l[n]++ }
+       END { for (x in k) printf "  config %-8s IGMMA %3d  HGMMA %d  UTMALDG %2d  SYNCS %3d  WARPGROUP %3d  USETMAXREG %d  LDL/STL %d\n",
+                                  x, ig[x], hg[x], tma[x], sy[x], wg[x], mr[x], l[x] }' "$OUT/sass.txt" | sort | tee "$OUT/sass-summary.txt"
+  igmma=$(awk '{s += $4} END {print s + 0}' "$OUT/sass-summary.txt")
+  local_mem=$(awk '{s += $NF} END {print s + 0}' "$OUT/sass-summary.txt")
+  summary+=("SASS: IGMMA instructions in the wgmma kernels: $igmma (want > 0); LDL/STL: $local_mem (want 0)")
+  [[ $igmma -gt 0 && $local_mem == 0 ]] || status=1
+else
+  summary+=("SASS: cuobjdump failed (see $OUT/sass.txt)")
+fi
+
+# ---- compute-sanitizer memcheck over a subset of the small shapes (out-of-bounds epilogue stores etc.).
+if [[ ${SKIP_MEMCHECK:-0} != 1 ]]; then
+  echo "== compute-sanitizer memcheck (small shapes subset)"
+  CS=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+  if [[ -n $CS ]]; then
+    timeout 400 "$CS" --tool memcheck --error-exitcode 9 "$BIN" --memcheck > "$OUT/memcheck.log" 2>&1; mrc=$?
+    grep -E "ERROR SUMMARY|RESULT|Invalid|FAIL" "$OUT/memcheck.log" | head -20
+    summary+=("memcheck: exit $mrc ($(grep -o 'ERROR SUMMARY: [0-9]* error[s]*' "$OUT/memcheck.log" | tail -1)) (want exit 0, 0 errors)")
+    [[ $mrc == 0 ]] || status=1
+  else
+    summary+=("memcheck: compute-sanitizer not found, skipped")
+  fi
+fi
+
+# ---- the whole check + benchmark (table last).
+echo "== wgmma_check"
+timeout 600 "$BIN" 2>&1 | tee "$OUT/wgmma-check.log"
+rc=${PIPESTATUS[0]}
+[[ $rc == 0 ]] || status=1
+summary+=("harness: exit $rc ($(grep '^RESULT' "$OUT/wgmma-check.log" | tail -1)) (want 0, RESULT: PASS)")
+
+echo
+echo "== wgmma-check summary"
+for s in "${summary[@]}"; do echo "  $s"; done
+rm -rf "$OBJ"
+[[ $status == 0 ]] && echo "wgmma-check: OK" || echo "wgmma-check: FAILED"
+exit $status

@@ -1,0 +1,928 @@
+// Standalone correctness + speed harness for the Hopper wgmma s8 GEMM (native/int8_wgmma.cu), built and run
+// by bench/gpu/wgmma-check.sh on an sm_90 GPU. No Java, no cuBLASLt headers: cuBLASLt is opened at run time.
+//
+//   0. a TMA probe: the shared-memory layout one box lands in (swizzle, zero fill), checked byte by byte.
+//   1. exactness, small and ragged shapes: OUT_S32 bit-exact against a CPU int32 reference for every config,
+//      with the full grid and with the persistent grid capped at 1 and 3 CTAs (many tiles per CTA, the stage
+//      ring wrapping across tiles); the F32 epilogue (scales, bias, GELU, residual, in place) against a CPU
+//      double reference within |got - ref| <= 1e-5 * max(|ref|, 1).
+//   2. exactness, BERT shapes and 8192^3: the whole int32 output of every config against the mma.sync kernel
+//      (qd_i8_gemm_s32) and against cuBLASLt, the mma.sync output itself spot-checked against the CPU; the
+//      F32 epilogue against qd_i8_gemm_f32.
+//   3. speed: CUDA events around each launch, after warm-up, median of RUNS launches rotating over SETS input
+//      sets, all launches queued behind a 20 ms spin kernel (GPU time only, no host launch gaps): wgmma (auto config and each config), mma.sync (auto tile), cuBLASLt s8 TN -> s32, and the F32
+//      epilogue with bias + GELU for wgmma and mma.sync.
+// Outputs are poisoned (0x7f bytes) before every checked run. Prints a table last, writes $OUT/wgmma.json if
+// OUT is set. Exit 0: all checks passed; 1: a mismatch; 2: not an sm_90 device; 3: a CUDA error or fault.
+// Flags: --quick (part 1 only), --memcheck (a subset of part 1, for compute-sanitizer), --no-bench (parts 1, 2).
+#include <cuda_runtime.h>
+#include <dlfcn.h>
+#include <library_types.h>
+#include <stdint.h>
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+#include "int8_gemm_wgmma.cuh"  // make_tensor_map and the PTX helpers, for the TMA probe
+#include "qdrift.h"
+
+// native/int8_wgmma.cu (not in qdrift.h yet)
+extern "C" {
+int qd_i8_gemm_wgmma_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, void *stream);
+int qd_i8_gemm_wgmma_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale,
+                         int x_per_row, const float *w_scale, int w_per_col, const float *bias, const float *residual,
+                         int act, float *y, void *stream);
+int qd_i8_gemm_wgmma_s32_cfg(const signed char *a, const signed char *b, int m, int n, int k, int *c, int config,
+                             int max_ctas, void *stream);
+int qd_i8_gemm_wgmma_f32_cfg(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale,
+                             int x_per_row, const float *w_scale, int w_per_col, const float *bias,
+                             const float *residual, int act, float *y, int config, int max_ctas, void *stream);
+int qd_i8_gemm_wgmma_config_info(int config, int *bm, int *bn, int *bk, int *stages);
+int qd_i8_gemm_wgmma_pick_config(int m, int n, int k, int *config);
+int qd_i8_gemm_wgmma_supported(void);
+}
+
+static const int CONFIGS = 3, RUNS = 100, WARMUP = 10, SETS = 3;
+static const uint32_t POISON = 0x7f7f7f7fu;
+
+// ---- errors: a CUDA error (or a kernel fault, which kills the context) ends the run with exit 3 ----------
+static char g_stage_buf[160] = "start";  // what was running, for the message
+static const char *g_stage = g_stage_buf;
+static void set_stage(const char *s) { snprintf(g_stage_buf, sizeof g_stage_buf, "%s", s); }
+static void cuda_fail(const char *what, int e, const char *file, int line) {
+    printf("\nCUDA ERROR during [%s]: %s -> %d (%s) at %s:%d\n", g_stage, what, e, cudaGetErrorString((cudaError_t)e),
+           file, line);
+    if (e == cudaErrorLaunchFailure || e == cudaErrorIllegalAddress || e == cudaErrorIllegalInstruction ||
+        e == cudaErrorMisalignedAddress)
+        printf("  (a kernel fault; with the watchdog build, a trap after a barrier wait of > 5 s means a pipeline "
+               "deadlock)\n");
+    printf("RESULT: FAIL (CUDA error)\n");
+    fflush(stdout);
+    exit(3);
+}
+#define CK(x)                                                  \
+    do {                                                       \
+        int e_ = (int)(x);                                     \
+        if (e_ != 0) cuda_fail(#x, e_, __FILE__, __LINE__);    \
+    } while (0)
+// After a launch: the launch status, then the execution status.
+#define CKL(x)                                    \
+    do {                                          \
+        CK(x);                                    \
+        CK(cudaDeviceSynchronize());              \
+    } while (0)
+
+// ---- inputs: a hash of (seed, index), the same on host and device; values in -128..127, never 0 ---------
+__host__ __device__ inline int8_t gen_s8(uint64_t seed, uint64_t i) {
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull + i + 0x632BE59BD9B4E019ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    int v = (int)(z % 255);          // 0..254
+    return (int8_t)(v < 128 ? v - 128 : v - 127);  // -128..-1, 1..127
+}
+__host__ __device__ inline float gen_unit(uint64_t seed, uint64_t i) {  // [0, 1)
+    uint64_t z = seed * 0xD1B54A32D192ED03ull + i * 0x9E3779B97F4A7C15ull + 1;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+__global__ void fill_s8(int8_t *p, size_t n, uint64_t seed) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        p[i] = gen_s8(seed, i);
+}
+__global__ void fill_f32(float *p, size_t n, uint64_t seed, float lo, float hi) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        p[i] = lo + (hi - lo) * gen_unit(seed, i);
+}
+// Mismatch count and up to 8 mismatching indices (the first 8 found, not necessarily the lowest).
+__global__ void cmp_i32(const int *got, const int *ref, size_t n, unsigned long long *res) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        if (got[i] != ref[i]) {
+            unsigned long long c = atomicAdd(res, 1ull);
+            if (c < 8) res[1 + c] = i;
+        }
+}
+__device__ __host__ inline bool close_f32(float got, double ref) {
+    return std::isfinite(got) && std::fabs((double)got - ref) <= 1e-5 * std::fmax(std::fabs(ref), 1.0);
+}
+__global__ void cmp_f32(const float *got, const float *ref, size_t n, unsigned long long *res) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        if (!close_f32(got[i], (double)ref[i])) {
+            unsigned long long c = atomicAdd(res, 1ull);
+            if (c < 8) res[1 + c] = i;
+        }
+}
+
+template <class T>
+static T *dalloc(size_t n) {
+    void *p = nullptr;
+    CK(cudaMalloc(&p, n * sizeof(T) + 16));
+    return (T *)p;
+}
+static void dfill_s8(int8_t *p, size_t n, uint64_t seed) {
+    fill_s8<<<1024, 256>>>(p, n, seed);
+    CKL(cudaGetLastError());
+}
+static void dfill_f32(float *p, size_t n, uint64_t seed, float lo, float hi) {
+    fill_f32<<<1024, 256>>>(p, n, seed, lo, hi);
+    CKL(cudaGetLastError());
+}
+
+// ---- bookkeeping -------------------------------------------------------------------------------------------
+static long g_checks = 0, g_failed = 0;
+static std::vector<std::string> g_failures;
+// Mismatch details: printed for the first 25 failing runs (the rest only counted), the first 16 lines kept
+// for the summary so that they also show at the end of the output.
+static int g_failing_runs = 0;
+static std::vector<std::string> g_details;
+static bool verbose() { return g_failing_runs < 25; }
+static void detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void detail(const char *fmt, ...) {
+    char buf[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (verbose()) fputs(buf, stdout);
+    if (g_details.size() < 16) g_details.push_back(buf);
+}
+// The first failing int32 run's top-left corner as a map: '.' right, 'X' wrong, 'P' never written.
+static bool g_map_printed = false;
+static void mismatch_map(const std::vector<int> &got, const std::vector<int> &ref, int m, int n, const char *what) {
+    if (g_map_printed) return;
+    g_map_printed = true;
+    const int rows = std::min(m, 32), cols = std::min(n, 64);
+    printf("  map of %s, rows 0-%d x columns 0-%d ('.' right, 'X' wrong, 'P' never written):\n", what, rows - 1,
+           cols - 1);
+    for (int i = 0; i < rows; i++) {
+        char line[80];
+        for (int j = 0; j < cols; j++) {
+            const size_t x = (size_t)i * n + j;
+            line[j] = got[x] == ref[x] ? '.' : (uint32_t)got[x] == POISON ? 'P' : 'X';
+        }
+        line[cols] = 0;
+        printf("    %3d %s\n", i, line);
+    }
+}
+static void record(bool ok, const std::string &what) {
+    g_checks++;
+    if (!ok) {
+        g_failed++;
+        g_failing_runs++;
+        if (g_failures.size() < 20) g_failures.push_back(what);
+    }
+}
+
+// ---- CPU references ------------------------------------------------------------------------------------------
+static void cpu_gemm(const std::vector<int8_t> &a, const std::vector<int8_t> &b, int m, int n, int k,
+                     std::vector<int> &c) {
+    c.assign((size_t)m * n, 0);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            const int8_t *pa = &a[(size_t)i * k], *pb = &b[(size_t)j * k];
+            int s = 0;
+            for (int q = 0; q < k; q++) s += (int)pa[q] * (int)pb[q];
+            c[(size_t)i * n + j] = s;
+        }
+}
+static double gelu_d(double x) { return 0.5 * x * (1.0 + erf(x * 0.70710678118654752440)); }
+
+// An F32 epilogue variant: which of the options it uses.
+struct Variant {
+    const char *name;
+    int x_per_row, w_per_col, bias, residual, act, in_place;
+};
+static const Variant VARIANTS[] = {
+    {"scalar scales", 0, 0, 0, 0, 0, 0},
+    {"row x col scales + bias", 1, 1, 1, 0, 0, 0},
+    {"row x col + bias + GELU", 1, 1, 1, 0, 1, 0},
+    {"row x col + bias + GELU + residual", 1, 1, 1, 1, 1, 0},
+    {"scalar x col + residual", 0, 1, 0, 1, 0, 0},
+    {"row x scalar + bias + GELU + residual in place", 1, 0, 1, 1, 1, 1},
+};
+static const int NVARIANTS = sizeof(VARIANTS) / sizeof(VARIANTS[0]);
+
+// Host scales for an m x n x k product: acc * sx * sw comes out of order 1.
+struct Scales {
+    std::vector<float> sx, sw, bias, res;
+};
+static Scales make_scales(int m, int n, int k, uint64_t seed) {
+    Scales s;
+    const float base = 1.0f / (5461.0f * std::sqrt((float)k));  // ~1 / std(acc)
+    s.sx.resize(m);
+    s.sw.resize(n);
+    s.bias.resize(n);
+    s.res.resize((size_t)m * n);
+    for (int i = 0; i < m; i++) s.sx[i] = base * (0.5f + gen_unit(seed, i));
+    for (int j = 0; j < n; j++) s.sw[j] = 0.5f + gen_unit(seed + 1, j);
+    for (int j = 0; j < n; j++) s.bias[j] = gen_unit(seed + 2, j) - 0.5f;
+    for (size_t i = 0; i < s.res.size(); i++) s.res[i] = 2.f * gen_unit(seed + 3, i) - 1.f;
+    return s;
+}
+static double f32_ref(const Variant &v, const Scales &s, int acc, int i, int j, int n) {
+    double a = (double)acc * s.sx[v.x_per_row ? i : 0] * s.sw[v.w_per_col ? j : 0];
+    if (v.bias) a += s.bias[j];
+    if (v.act) a = gelu_d(a);
+    if (v.residual) a += s.res[(size_t)i * n + j];
+    return a;
+}
+
+// ---- part 1: small and ragged shapes against the CPU -----------------------------------------------------------
+// reduced: a subset for compute-sanitizer (every launch is slow there).
+static void small_shapes(bool reduced) {
+    const std::vector<int> Ms = reduced ? std::vector<int>{7, 129} : std::vector<int>{1, 7, 64, 129, 300};
+    const std::vector<int> Ns = reduced ? std::vector<int>{24, 77} : std::vector<int>{8, 24, 77, 200, 768};
+    const std::vector<int> Ks = reduced ? std::vector<int>{48, 1040} : std::vector<int>{16, 48, 768, 1040};
+    const int caps[] = {0, 1, 3};  // persistent-grid caps: full, 1 CTA, 3 CTAs
+    long runs = 0, f32_runs = 0;
+    int shape_idx = 0;
+    printf("\n== Part 1: small / ragged shapes vs CPU (M in {%s}, N in {%s}, K in {%s})\n",
+           reduced ? "7,129" : "1,7,64,129,300", reduced ? "24,77" : "8,24,77,200,768",
+           reduced ? "48,1040" : "16,48,768,1040");
+    for (int m : Ms)
+        for (int n : Ns)
+            for (int k : Ks) {
+                shape_idx++;
+                char shape[64];
+                snprintf(shape, sizeof shape, "%dx%dx%d", m, n, k);
+                set_stage(shape);
+                const uint64_t seed = 1000 + shape_idx;
+                std::vector<int8_t> ha((size_t)m * k), hb((size_t)n * k);
+                for (size_t i = 0; i < ha.size(); i++) ha[i] = gen_s8(seed, i);
+                for (size_t i = 0; i < hb.size(); i++) hb[i] = gen_s8(seed + 500, i);
+                std::vector<int> ref;
+                cpu_gemm(ha, hb, m, n, k, ref);
+                int8_t *da = dalloc<int8_t>(ha.size()), *db = dalloc<int8_t>(hb.size());
+                int *dc = dalloc<int>((size_t)m * n);
+                CK(cudaMemcpy(da, ha.data(), ha.size(), cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(db, hb.data(), hb.size(), cudaMemcpyHostToDevice));
+                std::vector<int> got((size_t)m * n);
+
+                // OUT_S32: auto config, then every config x grid cap.
+                for (int r = -1; r < CONFIGS * 3; r++) {
+                    const int cfg = r < 0 ? -1 : r / 3, cap = r < 0 ? 0 : caps[r % 3];
+                    if (reduced && cap == 3) continue;
+                    CK(cudaMemset(dc, 0x7f, (size_t)m * n * sizeof(int)));
+                    CKL(qd_i8_gemm_wgmma_s32_cfg((const signed char *)da, (const signed char *)db, m, n, k, dc, cfg,
+                                                 cap, nullptr));
+                    CK(cudaMemcpy(got.data(), dc, got.size() * sizeof(int), cudaMemcpyDeviceToHost));
+                    long bad = 0, unwritten = 0;
+                    for (size_t i = 0; i < got.size(); i++)
+                        if (got[i] != ref[i]) {
+                            if (bad < 5)
+                                detail("  MISMATCH s32 %s config %d cap %d: C[%zu][%zu] expected %d got %d%s\n", shape,
+                                       cfg, cap, i / n, i % n, ref[i], got[i],
+                                       (uint32_t)got[i] == POISON ? " (never written)" : "");
+                            bad++;
+                            unwritten += (uint32_t)got[i] == POISON;
+                        }
+                    if (bad) {
+                        detail("  FAIL s32 %s config %d cap %d: %ld of %zu wrong (%ld never written)\n", shape, cfg,
+                               cap, bad, got.size(), unwritten);
+                        char where[96];
+                        snprintf(where, sizeof where, "s32 %s config %d cap %d", shape, cfg, cap);
+                        mismatch_map(got, ref, m, n, where);
+                    }
+                    char what[128];
+                    snprintf(what, sizeof what, "s32 %s config %d cap %d: %ld wrong", shape, cfg, cap, bad);
+                    record(bad == 0, what);
+                    runs++;
+                }
+
+                // OUT_F32: every variant with the auto config; the residual ones also per config with 1 CTA.
+                Scales s = make_scales(m, n, k, seed + 7);
+                float *dsx = dalloc<float>(m), *dsw = dalloc<float>(n), *dbias = dalloc<float>(n);
+                float *dres = dalloc<float>((size_t)m * n), *dy = dalloc<float>((size_t)m * n);
+                CK(cudaMemcpy(dsx, s.sx.data(), m * sizeof(float), cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(dsw, s.sw.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(dbias, s.bias.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+                std::vector<float> goty((size_t)m * n);
+                for (int vi = 0; vi < NVARIANTS; vi++)
+                    for (int cfg = -1; cfg < CONFIGS; cfg++) {
+                        const Variant &v = VARIANTS[vi];
+                        if (cfg >= 0 && (!v.residual || reduced)) continue;
+                        const int cap = cfg < 0 ? 0 : 1;
+                        CK(cudaMemcpy(dres, s.res.data(), s.res.size() * sizeof(float), cudaMemcpyHostToDevice));
+                        float *y = v.in_place ? dres : dy;
+                        if (!v.in_place) CK(cudaMemset(dy, 0x7f, (size_t)m * n * sizeof(float)));
+                        CKL(qd_i8_gemm_wgmma_f32_cfg((const signed char *)da, (const signed char *)db, m, n, k, dsx,
+                                                     v.x_per_row, dsw, v.w_per_col, v.bias ? dbias : nullptr,
+                                                     v.residual ? dres : nullptr, v.act, y, cfg, cap, nullptr));
+                        CK(cudaMemcpy(goty.data(), y, goty.size() * sizeof(float), cudaMemcpyDeviceToHost));
+                        long bad = 0;
+                        double worst = 0;
+                        for (int i = 0; i < m; i++)
+                            for (int j = 0; j < n; j++) {
+                                const size_t idx = (size_t)i * n + j;
+                                const double r = f32_ref(v, s, ref[idx], i, j, n);
+                                const float g = goty[idx];
+                                if (std::isfinite(g))
+                                    worst = std::max(worst, std::fabs(g - r) / std::max(std::fabs(r), 1.0));
+                                if (!close_f32(g, r)) {
+                                    if (bad < 5)
+                                        detail("  MISMATCH f32 %s [%s] config %d: y[%d][%d] expected %.9g got %.9g\n",
+                                               shape, v.name, cfg, i, j, r, g);
+                                    bad++;
+                                }
+                            }
+                        if (bad)
+                            detail("  FAIL f32 %s [%s] config %d: %ld of %zu out of tolerance (worst %.3g)\n", shape,
+                                   v.name, cfg, bad, goty.size(), worst);
+                        char what[160];
+                        snprintf(what, sizeof what, "f32 %s [%s] config %d: %ld wrong", shape, v.name, cfg, bad);
+                        record(bad == 0, what);
+                        f32_runs++;
+                    }
+                CK(cudaFree(da));
+                CK(cudaFree(db));
+                CK(cudaFree(dc));
+                CK(cudaFree(dsx));
+                CK(cudaFree(dsw));
+                CK(cudaFree(dbias));
+                CK(cudaFree(dres));
+                CK(cudaFree(dy));
+            }
+    printf("  %ld int32 runs and %ld F32 runs over %d shapes; failed so far: %ld\n", runs, f32_runs, shape_idx,
+           g_failed);
+}
+
+// ---- TMA probe: one box through a tensor map made exactly as the launchers make theirs, the raw shared
+// memory copied out. Checks the layout the wgmma descriptors assume: 16-byte chunk c of box row r holds
+// logical chunk c ^ (r % 8) (128-byte swizzle), elements outside the matrix are zero.
+__global__ void tma_probe(const __grid_constant__ CUtensorMap map, int x, int y, int bytes, uint8_t *out) {
+#if defined(QD_WGMMA_SM90A)
+    using namespace qd::i8;
+    using namespace qd::i8::sm90;
+    extern __shared__ uint8_t smem_raw[];
+    __shared__ uint64_t bar_word;
+    const uint32_t raw = smem_u32(smem_raw), base = (raw + 1023u) & ~1023u, bar = smem_u32(&bar_word);
+    if (threadIdx.x == 0) {
+        mbar_init(bar, 1);
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        mbar_arrive_expect_tx(bar, bytes);
+        tma_load_2d(base, &map, bar, x, y);
+    }
+    mbar_wait(bar, 0);
+    const uint8_t *src = smem_raw + (base - raw);
+    for (int i = threadIdx.x; i < bytes; i += blockDim.x) out[i] = src[i];
+#endif
+}
+static void tma_probes() {
+    set_stage("TMA probe");
+    printf("\n== TMA probe (128-byte swizzle layout and zero fill, as the wgmma descriptors read it)\n");
+    struct Probe {
+        int rows, k, box_rows, x, y;
+    } probes[] = {{100, 48, 128, 0, 0}, {300, 1040, 128, 1024, 256}, {200, 768, 256, 128, 0}, {4096, 768, 192, 640, 3904}};
+    for (const Probe &p : probes) {
+        std::vector<int8_t> h((size_t)p.rows * p.k);
+        for (size_t i = 0; i < h.size(); i++) h[i] = gen_s8(31 + p.rows, i);
+        int8_t *d = dalloc<int8_t>(h.size());
+        const int bytes = p.box_rows * 128;
+        uint8_t *dout = dalloc<uint8_t>(bytes);
+        CK(cudaMemcpy(d, h.data(), h.size(), cudaMemcpyHostToDevice));
+        CK(cudaMemset(dout, 0x5a, bytes));
+        CUtensorMap map;
+        if (!qd::i8::sm90::make_tensor_map(&map, d, p.rows, p.k, p.box_rows, 128)) {
+            printf("  make_tensor_map refused %dx%d box %d\n", p.rows, p.k, p.box_rows);
+            record(false, "TMA probe: make_tensor_map refused");
+            continue;
+        }
+        tma_probe<<<1, 128, bytes + 1024>>>(map, p.x, p.y, bytes, dout);
+        CKL(cudaGetLastError());
+        std::vector<uint8_t> got(bytes);
+        CK(cudaMemcpy(got.data(), dout, bytes, cudaMemcpyDeviceToHost));
+        long bad = 0;
+        for (int r = 0; r < p.box_rows; r++)
+            for (int c = 0; c < 8; c++)
+                for (int b = 0; b < 16; b++) {
+                    const int row = p.y + r, col = p.x + 16 * (c ^ (r & 7)) + b;
+                    const int8_t want = row < p.rows && col < p.k ? h[(size_t)row * p.k + col] : 0;
+                    const int8_t g = (int8_t)got[r * 128 + c * 16 + b];
+                    if (g != want) {
+                        if (bad < 4)
+                            detail("  MISMATCH TMA probe %dx%d box %d at (k %d, row %d): smem row %d chunk %d byte %d: "
+                                   "expected %d got %d\n", p.rows, p.k, p.box_rows, p.x, p.y, r, c, b, want, g);
+                        bad++;
+                    }
+                }
+        printf("  %4d x %4d, box %3d x 128 at (k %4d, row %4d): %s\n", p.rows, p.k, p.box_rows, p.x, p.y,
+               bad ? "WRONG" : "as expected");
+        char what[96];
+        snprintf(what, sizeof what, "TMA probe %dx%d box %d: %ld bytes wrong", p.rows, p.k, p.box_rows, bad);
+        record(bad == 0, what);
+        CK(cudaFree(d));
+        CK(cudaFree(dout));
+    }
+}
+
+// ---- argument checks: unsupported input is refused (non-zero status), never launched ---------------------------
+static void argument_checks() {
+    set_stage("argument checks");
+    printf("\n== Argument checks (each must be refused)\n");
+    int8_t *a = dalloc<int8_t>(64 * 64), *b = dalloc<int8_t>(64 * 64);
+    int *c = dalloc<int>(64 * 64);
+    float *f = dalloc<float>(64 * 64);
+    struct Case {
+        const char *name;
+        int status;
+    } cases[] = {
+        {"k % 16 != 0 (k = 40)", qd_i8_gemm_wgmma_s32((const signed char *)a, (const signed char *)b, 64, 64, 40, c, nullptr)},
+        {"a not 16-byte aligned", qd_i8_gemm_wgmma_s32((const signed char *)a + 8, (const signed char *)b, 64, 64, 32, c, nullptr)},
+        {"m = 0", qd_i8_gemm_wgmma_s32((const signed char *)a, (const signed char *)b, 0, 64, 32, c, nullptr)},
+        {"c misaligned for even n", qd_i8_gemm_wgmma_s32((const signed char *)a, (const signed char *)b, 64, 64, 32, c + 1, nullptr)},
+        {"config 3", qd_i8_gemm_wgmma_s32_cfg((const signed char *)a, (const signed char *)b, 64, 64, 32, c, 3, 0, nullptr)},
+        {"f32 act 2", qd_i8_gemm_wgmma_f32((const signed char *)a, (const signed char *)b, 64, 64, 32, f, 0, f, 0, nullptr, nullptr, 2, f, nullptr)},
+        {"f32 x_scale NULL", qd_i8_gemm_wgmma_f32((const signed char *)a, (const signed char *)b, 64, 64, 32, nullptr, 0, f, 0, nullptr, nullptr, 0, f, nullptr)},
+    };
+    for (const Case &cs : cases) {
+        printf("  %-28s -> %d (%s)\n", cs.name, cs.status, cudaGetErrorString((cudaError_t)cs.status));
+        record(cs.status != 0, std::string("argument check not refused: ") + cs.name);
+    }
+    CK(cudaGetLastError());
+    CK(cudaDeviceSynchronize());
+    CK(cudaFree(a));
+    CK(cudaFree(b));
+    CK(cudaFree(c));
+    CK(cudaFree(f));
+}
+
+// ---- cuBLASLt, opened at run time ---------------------------------------------------------------------------------
+struct LtAlgo {
+    uint64_t data[8];
+};
+struct LtHeuristic {
+    LtAlgo algo;
+    size_t workspaceSize;
+    int state;
+    float wavesCount;
+    int reserved[4];
+};
+struct Lt {
+    typedef int (*Create)(void **);
+    typedef int (*DescCreate)(void **, int, int);
+    typedef int (*DescSet)(void *, int, const void *, size_t);
+    typedef int (*LayoutCreate)(void **, int, uint64_t, uint64_t, int64_t);
+    typedef int (*PrefCreate)(void **);
+    typedef int (*PrefSet)(void *, int, const void *, size_t);
+    typedef int (*Heuristic)(void *, void *, void *, void *, void *, void *, void *, int, LtHeuristic *, int *);
+    typedef int (*Matmul)(void *, void *, const void *, const void *, void *, const void *, void *, const void *,
+                          const void *, void *, void *, void *, const LtAlgo *, void *, size_t, cudaStream_t);
+    typedef int (*Destroy)(void *);
+    Create create = nullptr;
+    DescCreate desc_create = nullptr;
+    DescSet desc_set = nullptr;
+    LayoutCreate layout_create = nullptr;
+    PrefCreate pref_create = nullptr;
+    PrefSet pref_set = nullptr;
+    Heuristic heuristic = nullptr;
+    Matmul matmul = nullptr;
+    Destroy desc_destroy = nullptr, layout_destroy = nullptr, pref_destroy = nullptr;
+    void *handle = nullptr, *workspace = nullptr;
+    size_t workspace_bytes = 32u << 20;
+    std::string why;
+    bool open() {
+        const char *names[] = {"libcublasLt.so.13", "libcublasLt.so", "libcublasLt.so.12"};
+        void *lib = nullptr;
+        for (const char *nm : names)
+            if ((lib = dlopen(nm, RTLD_NOW | RTLD_LOCAL))) {
+                printf("  cuBLASLt: %s\n", nm);
+                break;
+            }
+        if (!lib) {
+            why = "libcublasLt not found by dlopen";
+            return false;
+        }
+#define SYM(var, T, name)                                  \
+    if (!(var = (T)dlsym(lib, name))) {                    \
+        why = std::string("libcublasLt lacks ") + name;    \
+        return false;                                      \
+    }
+        SYM(create, Create, "cublasLtCreate");
+        SYM(desc_create, DescCreate, "cublasLtMatmulDescCreate");
+        SYM(desc_set, DescSet, "cublasLtMatmulDescSetAttribute");
+        SYM(layout_create, LayoutCreate, "cublasLtMatrixLayoutCreate");
+        SYM(pref_create, PrefCreate, "cublasLtMatmulPreferenceCreate");
+        SYM(pref_set, PrefSet, "cublasLtMatmulPreferenceSetAttribute");
+        SYM(heuristic, Heuristic, "cublasLtMatmulAlgoGetHeuristic");
+        SYM(matmul, Matmul, "cublasLtMatmul");
+        SYM(desc_destroy, Destroy, "cublasLtMatmulDescDestroy");
+        SYM(layout_destroy, Destroy, "cublasLtMatrixLayoutDestroy");
+        SYM(pref_destroy, Destroy, "cublasLtMatmulPreferenceDestroy");
+#undef SYM
+        if (create(&handle) != 0) {
+            why = "cublasLtCreate failed";
+            return false;
+        }
+        CK(cudaMalloc(&workspace, workspace_bytes));
+        return true;
+    }
+    // Row-major c[m,n] = sum_k a[m,k] b[n,k] is, column-major, c^T (n x m, ld n) = op_T(b: k x n, ld k) *
+    // op_N(a: k x m, ld k): cuBLASLt's "TN" int8 product, compute type 32I, int32 alpha 1, beta 0.
+    struct Plan {
+        void *desc = nullptr, *la = nullptr, *lb = nullptr, *lc = nullptr;
+        LtHeuristic h{};
+        bool ok = false;
+    };
+    Plan plan(int m, int n, int k) {
+        const int COMPUTE_32I = 72, DESC_TRANSA = 3, DESC_TRANSB = 4, PREF_MAX_WORKSPACE = 1, OP_N = 0, OP_T = 1;
+        Plan p;
+        if (desc_create(&p.desc, COMPUTE_32I, CUDA_R_32I) != 0) return p;
+        desc_set(p.desc, DESC_TRANSA, &OP_T, sizeof(int));
+        desc_set(p.desc, DESC_TRANSB, &OP_N, sizeof(int));
+        if (layout_create(&p.la, CUDA_R_8I, k, n, k) != 0 || layout_create(&p.lb, CUDA_R_8I, k, m, k) != 0 ||
+            layout_create(&p.lc, CUDA_R_32I, n, m, n) != 0)
+            return p;
+        void *pref = nullptr;
+        if (pref_create(&pref) != 0) return p;
+        uint64_t ws = workspace_bytes;
+        pref_set(pref, PREF_MAX_WORKSPACE, &ws, sizeof ws);
+        int found = 0;
+        int st = heuristic(handle, p.desc, p.la, p.lb, p.lc, p.lc, pref, 1, &p.h, &found);
+        pref_destroy(pref);
+        p.ok = st == 0 && found > 0;
+        return p;
+    }
+    int run(const Plan &p, const int8_t *a, const int8_t *b, int *c) {
+        const int one = 1, zero = 0;
+        return matmul(handle, p.desc, &one, b, p.la, a, p.lb, &zero, c, p.lc, c, p.lc, &p.h.algo, workspace,
+                      workspace_bytes, nullptr);
+    }
+    void release(Plan &p) {
+        if (p.la) layout_destroy(p.la);
+        if (p.lb) layout_destroy(p.lb);
+        if (p.lc) layout_destroy(p.lc);
+        if (p.desc) desc_destroy(p.desc);
+        p = Plan();
+    }
+};
+static Lt g_lt;
+static bool g_have_lt = false;
+
+// ---- part 2 + 3: the big shapes ------------------------------------------------------------------------------------
+struct Shape {
+    int m, n, k;
+};
+static const Shape BIG[] = {{4096, 768, 768}, {4096, 3072, 768}, {4096, 768, 3072}, {16384, 3072, 768}, {8192, 8192, 8192}};
+static const int NBIG = sizeof(BIG) / sizeof(BIG[0]);
+
+struct Timing {
+    double med_us = 0, min_us = 0;
+};
+struct Row {
+    Shape s;
+    int auto_cfg = -1, mma_tile = -1;
+    Timing wg, wg_cfg[CONFIGS], mma, lt, wg_f32, mma_f32;
+    bool lt_ok = false;
+};
+
+static unsigned long long *g_cmp = nullptr;  // device: count + 8 indices
+
+// Compare two device int32 outputs; on mismatch print up to 8 positions with both values.
+static long compare_i32(const int *got, const int *ref, int m, int n, const char *what) {
+    const size_t total = (size_t)m * n;
+    CK(cudaMemset(g_cmp, 0, 9 * sizeof(unsigned long long)));
+    cmp_i32<<<2048, 256>>>(got, ref, total, g_cmp);
+    CKL(cudaGetLastError());
+    unsigned long long h[9];
+    CK(cudaMemcpy(h, g_cmp, sizeof h, cudaMemcpyDeviceToHost));
+    if (h[0]) {
+        detail("  FAIL %s: %llu of %zu int32 differ\n", what, h[0], total);
+        for (unsigned long long i = 0; i < std::min(h[0], 8ull); i++) {
+            int g, r;
+            CK(cudaMemcpy(&g, got + h[1 + i], 4, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(&r, ref + h[1 + i], 4, cudaMemcpyDeviceToHost));
+            detail("    C[%llu][%llu]: expected %d got %d%s\n", h[1 + i] / n, h[1 + i] % n, r, g,
+                   (uint32_t)g == POISON ? " (never written)" : "");
+        }
+    }
+    return (long)h[0];
+}
+static long compare_f32(const float *got, const float *ref, int m, int n, const char *what) {
+    const size_t total = (size_t)m * n;
+    CK(cudaMemset(g_cmp, 0, 9 * sizeof(unsigned long long)));
+    cmp_f32<<<2048, 256>>>(got, ref, total, g_cmp);
+    CKL(cudaGetLastError());
+    unsigned long long h[9];
+    CK(cudaMemcpy(h, g_cmp, sizeof h, cudaMemcpyDeviceToHost));
+    if (h[0]) {
+        detail("  FAIL %s: %llu of %zu floats out of tolerance\n", what, h[0], total);
+        for (unsigned long long i = 0; i < std::min(h[0], 8ull); i++) {
+            float g, r;
+            CK(cudaMemcpy(&g, got + h[1 + i], 4, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(&r, ref + h[1 + i], 4, cudaMemcpyDeviceToHost));
+            detail("    y[%llu][%llu]: reference %.9g got %.9g\n", h[1 + i] / n, h[1 + i] % n, r, g);
+        }
+    }
+    return (long)h[0];
+}
+
+// Holds the stream for `ns` nanoseconds, so that the host queues every timed launch before the first runs:
+// the events then time the GPU's work alone, not the host's launch rate (short kernels would otherwise
+// include the launchers' host time, tensor-map encoding among it).
+__global__ void spin_ns(unsigned long long ns) {
+    unsigned long long t0, t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+    do {
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    } while (t - t0 < ns);
+}
+
+// Median / min over RUNS launches of fn(set), each between its own pair of events, sets rotating.
+template <class F>
+static Timing time_it(F fn) {
+    for (int i = 0; i < WARMUP; i++) CK(fn(i % SETS));
+    CK(cudaDeviceSynchronize());
+    std::vector<cudaEvent_t> ev(2 * RUNS);
+    for (auto &e : ev) CK(cudaEventCreate(&e));
+    spin_ns<<<1, 1>>>(20000000ull);
+    CK(cudaGetLastError());
+    for (int i = 0; i < RUNS; i++) {
+        CK(cudaEventRecord(ev[2 * i]));
+        CK(fn(i % SETS));
+        CK(cudaEventRecord(ev[2 * i + 1]));
+    }
+    CK(cudaDeviceSynchronize());
+    std::vector<double> us(RUNS);
+    for (int i = 0; i < RUNS; i++) {
+        float ms = 0;
+        CK(cudaEventElapsedTime(&ms, ev[2 * i], ev[2 * i + 1]));
+        us[i] = ms * 1000.0;
+    }
+    for (auto &e : ev) CK(cudaEventDestroy(e));
+    std::sort(us.begin(), us.end());
+    Timing t;
+    t.med_us = us[RUNS / 2];
+    t.min_us = us[0];
+    return t;
+}
+// The issue's cuBLASLt INT8 TN anchors on the H100 (TOPS), for the wg/anc column; 0 where none.
+static double lt_anchor(const Shape &s) {
+    if (s.m == 4096 && s.n == 768 && s.k == 768) return 416;
+    if (s.m == 4096 && s.n == 3072 && s.k == 768) return 621;
+    if (s.m == 4096 && s.n == 768 && s.k == 3072) return 862;
+    if (s.m == 16384 && s.n == 3072 && s.k == 768) return 879;
+    return 0;
+}
+static double tops(const Shape &s, const Timing &t) { return t.med_us > 0 ? 2.0 * s.m * s.n * s.k / (t.med_us * 1e6) : 0; }
+
+static void big_shape(Row &row, bool bench) {
+    const Shape s = row.s;
+    const int m = s.m, n = s.n, k = s.k;
+    char shape[64];
+    snprintf(shape, sizeof shape, "%dx%dx%d", m, n, k);
+    set_stage(shape);
+    const size_t mk = (size_t)m * k, nk = (size_t)n * k, mn = (size_t)m * n;
+    int8_t *A[SETS], *B[SETS];
+    int *C[SETS];
+    float *Y[SETS];
+    for (int i = 0; i < SETS; i++) {
+        A[i] = dalloc<int8_t>(mk);
+        B[i] = dalloc<int8_t>(nk);
+        C[i] = dalloc<int>(mn);
+        Y[i] = bench ? dalloc<float>(mn) : nullptr;
+        dfill_s8(A[i], mk, 7000 + 10 * i + m + k);
+        dfill_s8(B[i], nk, 9000 + 10 * i + n + 3 * k);
+    }
+    int *ref = dalloc<int>(mn);
+    float *sx = dalloc<float>(m), *sw = dalloc<float>(n), *bias = dalloc<float>(n);
+    const float base = 1.0f / (5461.0f * std::sqrt((float)k));
+    dfill_f32(sx, m, 11, 0.5f * base, 1.5f * base);
+    dfill_f32(sw, n, 12, 0.5f, 1.5f);
+    dfill_f32(bias, n, 13, -0.5f, 0.5f);
+    qd_i8_gemm_wgmma_pick_config(m, n, k, &row.auto_cfg);
+    qd_i8_gemm_pick_tile(m, n, k, 0, &row.mma_tile);
+    printf("\n== %s: wgmma auto config %d, mma.sync auto tile %d\n", shape, row.auto_cfg, row.mma_tile);
+
+    // Reference: the mma.sync kernel, itself spot-checked against the CPU (corners, edges, random elements).
+    CK(cudaMemset(ref, 0x7f, mn * 4));
+    CKL(qd_i8_gemm_s32((const signed char *)A[0], (const signed char *)B[0], m, n, k, ref, -1, nullptr));
+    {
+        const uint64_t sa = 7000 + m + k, sb = 9000 + n + 3 * k;
+        std::vector<std::pair<int, int>> pts = {{0, 0}, {0, n - 1}, {m - 1, 0}, {m - 1, n - 1}, {m / 2, n / 2}};
+        for (int i = 0; i < 256; i++)
+            pts.push_back({(int)(gen_unit(77, 2 * i) * m), (int)(gen_unit(77, 2 * i + 1) * n)});
+        long bad = 0;
+        for (auto [i, j] : pts) {
+            long sum = 0;
+            for (int q = 0; q < k; q++) sum += (long)gen_s8(sa, (size_t)i * k + q) * gen_s8(sb, (size_t)j * k + q);
+            int g;
+            CK(cudaMemcpy(&g, ref + (size_t)i * n + j, 4, cudaMemcpyDeviceToHost));
+            if (g != (int)sum) {
+                if (bad < 5) printf("  FAIL mma.sync reference C[%d][%d]: CPU %ld, mma.sync %d\n", i, j, sum, g);
+                bad++;
+            }
+        }
+        printf("  mma.sync reference vs CPU at %zu points: %ld wrong\n", pts.size(), bad);
+        record(bad == 0, std::string("mma.sync reference vs CPU ") + shape);
+    }
+    // Every wgmma config, whole output vs the reference.
+    for (int cfg = -1; cfg < CONFIGS; cfg++) {
+        CK(cudaMemset(C[0], 0x7f, mn * 4));
+        CKL(qd_i8_gemm_wgmma_s32_cfg((const signed char *)A[0], (const signed char *)B[0], m, n, k, C[0], cfg, 0, nullptr));
+        char what[96];
+        snprintf(what, sizeof what, "wgmma config %d vs mma.sync, %s", cfg, shape);
+        long bad = compare_i32(C[0], ref, m, n, what);
+        printf("  %-44s %s\n", what, bad ? "MISMATCH" : "identical");
+        record(bad == 0, what);
+    }
+    // cuBLASLt's output against the same reference (checks our cuBLASLt setup before we time it).
+    Lt::Plan plan;
+    if (g_have_lt) {
+        plan = g_lt.plan(m, n, k);
+        row.lt_ok = plan.ok;
+        if (plan.ok) {
+            CK(cudaMemset(C[0], 0x7f, mn * 4));
+            int st = g_lt.run(plan, A[0], B[0], C[0]);
+            CK(cudaDeviceSynchronize());
+            if (st != 0) {
+                printf("  cuBLASLt matmul status %d: no cuBLASLt column\n", st);
+                row.lt_ok = false;
+            } else {
+                char what[96];
+                snprintf(what, sizeof what, "cuBLASLt vs mma.sync, %s", shape);
+                long bad = compare_i32(C[0], ref, m, n, what);
+                printf("  %-44s %s (waves %.2f)\n", what, bad ? "MISMATCH" : "identical", plan.h.wavesCount);
+                record(bad == 0, what);
+            }
+        } else {
+            printf("  cuBLASLt: no algorithm for this shape\n");
+        }
+    }
+    // F32 epilogue vs the mma.sync kernel's: bias + GELU (row x col scales); residual in place at K = 3072.
+    {
+        const bool in_place = k >= 3072;
+        float *res = dalloc<float>(mn), *y1 = dalloc<float>(mn), *y2 = dalloc<float>(mn);
+        dfill_f32(res, mn, 14, -1.f, 1.f);
+        if (in_place) {
+            CK(cudaMemcpy(y1, res, mn * 4, cudaMemcpyDeviceToDevice));
+            CK(cudaMemcpy(y2, res, mn * 4, cudaMemcpyDeviceToDevice));
+        } else {
+            CK(cudaMemset(y1, 0x7f, mn * 4));
+            CK(cudaMemset(y2, 0x7f, mn * 4));
+        }
+        CKL(qd_i8_gemm_f32((const signed char *)A[0], (const signed char *)B[0], m, n, k, sx, 1, sw, 1, bias,
+                           in_place ? y2 : nullptr, 1, y2, -1, nullptr));
+        CKL(qd_i8_gemm_wgmma_f32((const signed char *)A[0], (const signed char *)B[0], m, n, k, sx, 1, sw, 1, bias,
+                                 in_place ? y1 : nullptr, 1, y1, nullptr));
+        char what[128];
+        snprintf(what, sizeof what, "wgmma f32 (bias+GELU%s) vs mma.sync f32, %s", in_place ? "+residual in place" : "",
+                 shape);
+        long bad = compare_f32(y1, y2, m, n, what);
+        printf("  %-44s %s\n", what, bad ? "OUT OF TOLERANCE" : "within 1e-5");
+        record(bad == 0, what);
+        CK(cudaFree(res));
+        CK(cudaFree(y1));
+        CK(cudaFree(y2));
+    }
+
+    if (bench) {
+        set_stage((std::string("timing ") + shape).c_str());
+        auto sc = [](const void *p) { return (const signed char *)p; };
+        row.wg = time_it([&](int i) { return qd_i8_gemm_wgmma_s32(sc(A[i]), sc(B[i]), m, n, k, C[i], nullptr); });
+        for (int cfg = 0; cfg < CONFIGS; cfg++)
+            row.wg_cfg[cfg] = time_it(
+                [&](int i) { return qd_i8_gemm_wgmma_s32_cfg(sc(A[i]), sc(B[i]), m, n, k, C[i], cfg, 0, nullptr); });
+        row.mma = time_it([&](int i) { return qd_i8_gemm_s32(sc(A[i]), sc(B[i]), m, n, k, C[i], -1, nullptr); });
+        if (row.lt_ok) row.lt = time_it([&](int i) { return g_lt.run(plan, A[i], B[i], C[i]); });
+        row.wg_f32 = time_it([&](int i) {
+            return qd_i8_gemm_wgmma_f32(sc(A[i]), sc(B[i]), m, n, k, sx, 1, sw, 1, bias, nullptr, 1, Y[i], nullptr);
+        });
+        row.mma_f32 = time_it([&](int i) {
+            return qd_i8_gemm_f32(sc(A[i]), sc(B[i]), m, n, k, sx, 1, sw, 1, bias, nullptr, 1, Y[i], -1, nullptr);
+        });
+        printf("  us (median of %d, min): wgmma %.1f (%.1f)  cfg0 %.1f  cfg1 %.1f  cfg2 %.1f  mma.sync %.1f (%.1f)  "
+               "cuBLASLt %.1f (%.1f)  f32+GELU: wgmma %.1f  mma.sync %.1f\n",
+               RUNS, row.wg.med_us, row.wg.min_us, row.wg_cfg[0].med_us, row.wg_cfg[1].med_us, row.wg_cfg[2].med_us,
+               row.mma.med_us, row.mma.min_us, row.lt.med_us, row.lt.min_us, row.wg_f32.med_us, row.mma_f32.med_us);
+    }
+    if (g_have_lt) g_lt.release(plan);
+    for (int i = 0; i < SETS; i++) {
+        CK(cudaFree(A[i]));
+        CK(cudaFree(B[i]));
+        CK(cudaFree(C[i]));
+        if (Y[i]) CK(cudaFree(Y[i]));
+    }
+    CK(cudaFree(ref));
+    CK(cudaFree(sx));
+    CK(cudaFree(sw));
+    CK(cudaFree(bias));
+}
+
+int main(int argc, char **argv) {
+    bool quick = false, reduced = false, bench = true;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = true;
+        else if (!strcmp(argv[i], "--memcheck")) quick = reduced = true;
+        else if (!strcmp(argv[i], "--no-bench")) bench = false;
+        else {
+            printf("usage: %s [--quick | --memcheck] [--no-bench]\n", argv[0]);
+            return 3;
+        }
+    }
+    setvbuf(stdout, nullptr, _IOLBF, 0);
+    int dev = 0;
+    cudaDeviceProp prop;
+    CK(cudaGetDevice(&dev));
+    CK(cudaGetDeviceProperties(&prop, dev));
+    printf("device: %s, sm_%d%d, %d SMs, %.1f GiB\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+           prop.totalGlobalMem / 1073741824.0);
+    int sup = qd_i8_gemm_wgmma_supported();
+    if (sup != 0) {
+        printf("wgmma GEMM not supported here: %d (%s)\nRESULT: NOT SUPPORTED\n", sup,
+               cudaGetErrorString((cudaError_t)sup));
+        return 2;
+    }
+    for (int c = 0; c < CONFIGS; c++) {
+        int bm, bn, bk, st;
+        CK(qd_i8_gemm_wgmma_config_info(c, &bm, &bn, &bk, &st));
+        printf("wgmma config %d: %d x %d tile, %d-byte K slices, %d stages\n", c, bm, bn, bk, st);
+    }
+    CK(cudaMalloc(&g_cmp, 9 * sizeof(unsigned long long)));
+
+    argument_checks();
+    tma_probes();
+    small_shapes(reduced);
+    std::vector<Row> rows;
+    if (!quick) {
+        printf("\n== Part 2%s: BERT shapes and 8192^3\n", bench ? " + 3" : "");
+        g_have_lt = g_lt.open();
+        if (!g_have_lt) printf("  no cuBLASLt (%s): its column stays empty\n", g_lt.why.c_str());
+        for (int i = 0; i < NBIG; i++) {
+            Row r;
+            r.s = BIG[i];
+            big_shape(r, bench);
+            rows.push_back(r);
+        }
+    }
+
+    // ---- summary: failures, table, JSON ----
+    const bool pass = g_failed == 0;
+    printf("\n== Summary\n");
+    for (const std::string &f : g_failures) printf("  FAILED: %s\n", f.c_str());
+    if (!g_details.empty()) printf("  first mismatch details:\n");
+    for (const std::string &d : g_details) printf("  %s", d.c_str());
+    if (bench && !quick) {
+        printf("\nTOPS (median of %d launches, %d rotating input sets; int32 output; wg/anc: wgmma over the issue's "
+               "cuBLASLt anchor; F32: bias + GELU epilogue)\n", RUNS, SETS);
+        printf("%-17s %4s %8s %8s %8s %8s %7s %8s %7s | %7s %7s %7s | %9s %9s\n", "M x N x K", "cfg", "wgmma",
+               "mma.sync", "cuBLASLt", "wg/Lt", "wg/mma", "wg us", "wg/anc", "cfg0", "cfg1", "cfg2", "wgF32gelu",
+               "mmaF32gelu");
+        for (const Row &r : rows) {
+            char shape[32];
+            snprintf(shape, sizeof shape, "%dx%dx%d", r.s.m, r.s.n, r.s.k);
+            const double w = tops(r.s, r.wg), lt = tops(r.s, r.lt), mm = tops(r.s, r.mma);
+            const double anchor = lt_anchor(r.s);
+            printf("%-17s %4d %8.1f %8.1f %8.1f %8.2f %7.2f %8.1f %7.2f | %7.1f %7.1f %7.1f | %9.1f %9.1f\n", shape,
+                   r.auto_cfg, w, mm, lt, lt > 0 ? w / lt : 0.0, mm > 0 ? w / mm : 0.0, r.wg.med_us,
+                   anchor > 0 ? w / anchor : 0.0, tops(r.s, r.wg_cfg[0]), tops(r.s, r.wg_cfg[1]),
+                   tops(r.s, r.wg_cfg[2]), tops(r.s, r.wg_f32), tops(r.s, r.mma_f32));
+        }
+    }
+    const char *out = getenv("OUT");
+    if (out && *out) {
+        std::string path = std::string(out) + "/wgmma.json";
+        FILE *f = fopen(path.c_str(), "w");
+        if (f) {
+            fprintf(f, "{\n  \"device\": \"%s\",\n  \"sms\": %d,\n  \"checks\": %ld,\n  \"failed\": %ld,\n", prop.name,
+                    prop.multiProcessorCount, g_checks, g_failed);
+            fprintf(f, "  \"failures\": [");
+            for (size_t i = 0; i < g_failures.size(); i++)
+                fprintf(f, "%s\"%s\"", i ? ", " : "", g_failures[i].c_str());
+            fprintf(f, "],\n  \"runs\": %d,\n  \"sets\": %d,\n  \"shapes\": [", RUNS, SETS);
+            for (size_t i = 0; i < rows.size(); i++) {
+                const Row &r = rows[i];
+                auto t = [&](const Timing &x) {
+                    static char buf[96];
+                    snprintf(buf, sizeof buf, "{\"median_us\": %.3f, \"min_us\": %.3f, \"tops\": %.1f}", x.med_us,
+                             x.min_us, tops(r.s, x));
+                    return std::string(buf);
+                };
+                fprintf(f, "%s\n    {\"m\": %d, \"n\": %d, \"k\": %d, \"auto_config\": %d, \"mma_tile\": %d,", i ? "," : "",
+                        r.s.m, r.s.n, r.s.k, r.auto_cfg, r.mma_tile);
+                fprintf(f, " \"wgmma\": %s, \"mma_sync\": %s, \"cublaslt\": %s,", t(r.wg).c_str(), t(r.mma).c_str(),
+                        r.lt_ok ? t(r.lt).c_str() : "null");
+                fprintf(f, " \"wgmma_config\": [%s, %s, %s],", t(r.wg_cfg[0]).c_str(), t(r.wg_cfg[1]).c_str(),
+                        t(r.wg_cfg[2]).c_str());
+                fprintf(f, " \"wgmma_f32_gelu\": %s, \"mma_sync_f32_gelu\": %s,", t(r.wg_f32).c_str(),
+                        t(r.mma_f32).c_str());
+                fprintf(f, " \"wgmma_over_cublaslt\": %.3f}",
+                        r.lt_ok && r.lt.med_us > 0 && r.wg.med_us > 0 ? r.lt.med_us / r.wg.med_us : 0.0);
+            }
+            fprintf(f, "\n  ]\n}\n");
+            fclose(f);
+            printf("wrote %s\n", path.c_str());
+        }
+    }
+    printf("RESULT: %s (%ld checks, %ld failed)\n", pass ? "PASS" : "FAIL", g_checks, g_failed);
+    return pass ? 0 : 1;
+}

@@ -1,0 +1,220 @@
+// Host launchers for the Hopper wgmma s8 GEMM (cuda/int8_gemm_wgmma.cuh): tensor maps, configuration choice,
+// launch. Same contract as qd_i8_gemm_s32 / qd_i8_gemm_f32 (native/int8.cu); runs on sm_90 devices only and
+// answers cudaErrorNotSupported elsewhere, so that callers can fall back to the mma.sync kernel.
+//
+// C prototypes: to move into qdrift.h's INT8 section.
+/*
+ * ---- INT8 GEMM on Hopper (wgmma + TMA, sm_90 devices only) ----
+ * Same products, epilogues and argument rules as qd_i8_gemm_s32 / qd_i8_gemm_f32 (k % 16 == 0, a and b
+ * 16-byte aligned, outputs 8-byte aligned when n is even), no tile argument. On a device that is not
+ * compute capability 9.0, or where the driver lacks the tensor-map entry point, they return
+ * cudaErrorNotSupported (801) and launch nothing: fall back to qd_i8_gemm_s32 / qd_i8_gemm_f32.
+ * Bad arguments return cudaErrorInvalidValue (1).
+ *
+ * int qd_i8_gemm_wgmma_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, void *stream);
+ * int qd_i8_gemm_wgmma_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale,
+ *                          int x_per_row, const float *w_scale, int w_per_col, const float *bias,
+ *                          const float *residual, int act, float *y, void *stream);
+ *
+ * For tests and benchmarks: `config` -1 picks one for the problem, 0..2 forces one (qd_i8_gemm_wgmma_config_info);
+ * `max_ctas` > 0 caps the persistent grid (fewer CTAs, more tiles each), 0 = one CTA per SM.
+ *
+ * int qd_i8_gemm_wgmma_s32_cfg(const signed char *a, const signed char *b, int m, int n, int k, int *c,
+ *                              int config, int max_ctas, void *stream);
+ * int qd_i8_gemm_wgmma_f32_cfg(const signed char *a, const signed char *b, int m, int n, int k,
+ *                              const float *x_scale, int x_per_row, const float *w_scale, int w_per_col,
+ *                              const float *bias, const float *residual, int act, float *y,
+ *                              int config, int max_ctas, void *stream);
+ * int qd_i8_gemm_wgmma_config_info(int config, int *bm, int *bn, int *bk, int *stages);
+ * int qd_i8_gemm_wgmma_pick_config(int m, int n, int k, int *config);
+ * int qd_i8_gemm_wgmma_supported(void);   // cudaSuccess on a device the wgmma GEMM runs on, else 801
+ */
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include "int8_gemm_wgmma.cuh"
+
+extern "C" {
+int qd_i8_gemm_wgmma_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, void *stream);
+int qd_i8_gemm_wgmma_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale,
+                         int x_per_row, const float *w_scale, int w_per_col, const float *bias, const float *residual,
+                         int act, float *y, void *stream);
+int qd_i8_gemm_wgmma_s32_cfg(const signed char *a, const signed char *b, int m, int n, int k, int *c, int config,
+                             int max_ctas, void *stream);
+int qd_i8_gemm_wgmma_f32_cfg(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale,
+                             int x_per_row, const float *w_scale, int w_per_col, const float *bias,
+                             const float *residual, int act, float *y, int config, int max_ctas, void *stream);
+int qd_i8_gemm_wgmma_config_info(int config, int *bm, int *bn, int *bk, int *stages);
+int qd_i8_gemm_wgmma_pick_config(int m, int n, int k, int *config);
+int qd_i8_gemm_wgmma_supported(void);
+}
+
+namespace {
+
+using namespace qd::i8;
+using sm90::Config;
+using sm90::encode_tiled_fn;
+using sm90::make_tensor_map;
+
+// The configurations compiled in (index = `config`). Shared memory: 4 x 48 KB, 5 x 40 KB, 6 x 32 KB.
+//                 BN   stages
+using C0 = Config<256, 4>;
+using C1 = Config<192, 5>;
+using C2 = Config<128, 6>;
+constexpr int CONFIGS = 3;
+struct ConfigInfo {
+    int bm, bn, bk, stages;
+    float eff;  // assumed relative throughput per SM (operand reuse of the wider tiles); see pick_config
+};
+constexpr ConfigInfo INFO[CONFIGS] = {
+    {C0::BM, C0::BN, C0::BK, C0::STAGES, 1.00f},
+    {C1::BM, C1::BN, C1::BK, C1::STAGES, 0.95f},
+    {C2::BM, C2::BN, C2::BK, C2::STAGES, 0.85f},
+};
+
+constexpr int MAX_DEVICES = 64;
+
+// Per device, once: compute capability 9.0 and the SM count.
+struct DeviceInfo {
+    int checked, sm90, sms;
+};
+DeviceInfo device_info(int *dev_out) {
+    static DeviceInfo info[MAX_DEVICES];
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= MAX_DEVICES) return {1, 0, 0};
+    *dev_out = dev;
+    if (!info[dev].checked) {
+        int major = 0, minor = 0, sms = 0;
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+        info[dev] = {1, major == 9 && minor == 0 && sms > 0, sms};  // sm_90a code runs on 9.0 only
+    }
+    return info[dev];
+}
+
+// Estimated time ~ (tiles the busiest CTA runs) x (tile area) / (tile efficiency): wave quantization of
+// the persistent grid against the wider tiles' better reuse. Ties go to the lower index.
+int pick_config(int m, int n, int sms) {
+    int best = 0;
+    double best_cost = 0;
+    for (int i = 0; i < CONFIGS; i++) {
+        long tiles = (long)((m + INFO[i].bm - 1) / INFO[i].bm) * ((n + INFO[i].bn - 1) / INFO[i].bn);
+        long per_cta = (tiles + sms - 1) / sms;
+        double cost = (double)per_cta * INFO[i].bm * INFO[i].bn / INFO[i].eff;
+        if (i == 0 || cost < best_cost) best = i, best_cost = cost;
+    }
+    return best;
+}
+
+template <class C>
+int launch(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue &ep, int dev, int sms, int max_ctas,
+           cudaStream_t stream) {
+    auto kernel = sm90::wgmma_gemm_kernel<C>;
+    static bool smem_set[MAX_DEVICES];  // the > 48 KB opt-in, once per device (racing threads only repeat it)
+    if (!smem_set[dev]) {
+        cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM);
+        if (e != cudaSuccess) return e;
+        smem_set[dev] = true;
+    }
+    CUtensorMap map_a, map_b;
+    if (!make_tensor_map(&map_a, a, m, k, C::BM, C::BK) || !make_tensor_map(&map_b, b, n, k, C::BN, C::BK))
+        return cudaErrorInvalidValue;
+    long tiles = (long)((m + C::BM - 1) / C::BM) * ((n + C::BN - 1) / C::BN);
+    if (tiles > 0x7fffffffL) return cudaErrorInvalidValue;
+    long grid = tiles < sms ? tiles : sms;
+    if (max_ctas > 0 && grid > max_ctas) grid = max_ctas;
+    kernel<<<(unsigned)grid, C::THREADS, C::SMEM, stream>>>(map_a, map_b, m, n, k, ep);
+    return cudaGetLastError();
+}
+
+bool aligned(const void *p, unsigned bytes) { return ((uintptr_t)p & (bytes - 1)) == 0; }
+
+bool operands_ok(const void *a, const void *b, int m, int n, int k) {
+    return a && b && m > 0 && n > 0 && k > 0 && k % 16 == 0 && aligned(a, 16) && aligned(b, 16);
+}
+
+bool f32_epilogue_ok(const float *x_scale, const float *w_scale, const float *residual, int n, int act, const float *y) {
+    unsigned pair = (n % 2 == 0) ? 8 : 4;  // float2 accesses when N is even
+    return x_scale && w_scale && y && aligned(y, pair) && (!residual || aligned(residual, pair)) && (act == 0 || act == 1);
+}
+
+int dispatch(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue &ep, int config, int max_ctas,
+             cudaStream_t s) {
+    if (config < -1 || config >= CONFIGS || max_ctas < 0) return cudaErrorInvalidValue;
+    int dev = 0;
+    DeviceInfo d = device_info(&dev);
+    if (!d.sm90 || !encode_tiled_fn()) return cudaErrorNotSupported;
+    if (config < 0) config = pick_config(m, n, d.sms);
+    switch (config) {
+    case 0: return launch<C0>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
+    case 1: return launch<C1>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
+    case 2: return launch<C2>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
+    }
+    return cudaErrorInvalidValue;
+}
+
+}  // namespace
+
+extern "C" {
+
+int qd_i8_gemm_wgmma_supported(void) {
+    int dev = 0;
+    return device_info(&dev).sm90 && encode_tiled_fn() ? cudaSuccess : cudaErrorNotSupported;
+}
+
+int qd_i8_gemm_wgmma_config_info(int config, int *bm, int *bn, int *bk, int *stages) {
+    if (config < 0 || config >= CONFIGS || !bm || !bn || !bk || !stages) return cudaErrorInvalidValue;
+    *bm = INFO[config].bm;
+    *bn = INFO[config].bn;
+    *bk = INFO[config].bk;
+    *stages = INFO[config].stages;
+    return cudaSuccess;
+}
+
+int qd_i8_gemm_wgmma_pick_config(int m, int n, int k, int *config) {
+    if (m <= 0 || n <= 0 || k <= 0 || !config) return cudaErrorInvalidValue;
+    int dev = 0;
+    DeviceInfo d = device_info(&dev);
+    *config = pick_config(m, n, d.sms > 0 ? d.sms : 132);
+    return cudaSuccess;
+}
+
+int qd_i8_gemm_wgmma_s32_cfg(const signed char *a, const signed char *b, int m, int n, int k, int *c, int config,
+                             int max_ctas, void *stream) {
+    if (!operands_ok(a, b, m, n, k) || !c || !aligned(c, n % 2 == 0 ? 8 : 4)) return cudaErrorInvalidValue;
+    Epilogue ep = {};
+    ep.out = OUT_S32;
+    ep.c32 = c;
+    return dispatch((const int8_t *)a, (const int8_t *)b, m, n, k, ep, config, max_ctas, (cudaStream_t)stream);
+}
+
+int qd_i8_gemm_wgmma_f32_cfg(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale,
+                             int x_per_row, const float *w_scale, int w_per_col, const float *bias,
+                             const float *residual, int act, float *y, int config, int max_ctas, void *stream) {
+    if (!operands_ok(a, b, m, n, k) || !f32_epilogue_ok(x_scale, w_scale, residual, n, act, y))
+        return cudaErrorInvalidValue;
+    Epilogue ep = {};
+    ep.out = OUT_F32;
+    ep.y = y;
+    ep.sx = x_scale;
+    ep.sx_per_row = x_per_row != 0;
+    ep.sw = w_scale;
+    ep.sw_per_col = w_per_col != 0;
+    ep.bias = bias;
+    ep.residual = residual;
+    ep.act = act;
+    return dispatch((const int8_t *)a, (const int8_t *)b, m, n, k, ep, config, max_ctas, (cudaStream_t)stream);
+}
+
+int qd_i8_gemm_wgmma_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, void *stream) {
+    return qd_i8_gemm_wgmma_s32_cfg(a, b, m, n, k, c, -1, 0, stream);
+}
+
+int qd_i8_gemm_wgmma_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale,
+                         int x_per_row, const float *w_scale, int w_per_col, const float *bias, const float *residual,
+                         int act, float *y, void *stream) {
+    return qd_i8_gemm_wgmma_f32_cfg(a, b, m, n, k, x_scale, x_per_row, w_scale, w_per_col, bias, residual, act, y, -1,
+                                    0, stream);
+}
+
+}  // extern "C"
