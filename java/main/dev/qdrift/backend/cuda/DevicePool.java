@@ -12,9 +12,15 @@ import java.util.Map;
  * a scope marks the stack and, when it closes, moves every block allocated since onto per-size free
  * lists, so the next forward pass of the same shape reuses them without cudaMalloc. Nothing leaks
  * across runs: {@link #close} frees every block. Not thread-safe (one backend, one thread).
+ *
+ * <p>Inputs of varying shape (sentences of every length) would leave a free list per size: sizes are
+ * rounded up to {@link #sizeClass} (at most 1/8 more above 1 MiB), and once more than the cache limit
+ * (system property {@code qdrift.cuda.cacheMiB}, default 8192) sits unused the cache goes back to CUDA,
+ * so several processes can share one GPU (a drift run on four models at once ran out of memory without it).
  */
 final class DevicePool implements AutoCloseable {
-    private static final long ALIGN = 256;
+    private static final long ALIGN = 256, MIB = 1 << 20;
+    private static final long CACHE_LIMIT = Long.getLong("qdrift.cuda.cacheMiB", 8192) * MIB;
 
     private record Block(MemorySegment ptr, long bytes) {}
 
@@ -28,7 +34,7 @@ final class DevicePool implements AutoCloseable {
     }
 
     MemorySegment allocate(long bytes) throws Throwable {
-        long size = Math.max(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN);
+        long size = sizeClass(bytes);
         ArrayDeque<MemorySegment> list = free.get(size);
         MemorySegment ptr = list == null ? null : list.pollLast();
         if (ptr != null) {
@@ -60,6 +66,14 @@ final class DevicePool implements AutoCloseable {
         }
     }
 
+    /** Bytes actually allocated for a request: 256-byte multiples up to 1 MiB, then 8 steps per power of two. */
+    static long sizeClass(long bytes) {
+        long size = Math.max(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN);
+        if (size <= MIB) return size;
+        long step = Long.highestOneBit(size - 1) >> 3;
+        return (size + step - 1) / step * step;
+    }
+
     int mark() {
         return live.size();
     }
@@ -71,6 +85,15 @@ final class DevicePool implements AutoCloseable {
             free.computeIfAbsent(b.bytes, k -> new ArrayDeque<>()).addLast(b.ptr);
             inUse -= b.bytes;
             cached += b.bytes;
+        }
+        if (cached > CACHE_LIMIT) {
+            try {
+                releaseCache();
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IllegalStateException(t);
+            }
         }
     }
 
