@@ -152,7 +152,7 @@ public final class Int8GemmBenchMain {
                 gsx = randomFloats(r, PEG_GROUPS, 0.01, 0.02), x = randomFloats(r, m * k, -3, 3), xq = alloc((long) m * k),
                 xs = alloc(4L * m);
         System.out.printf("%n%d x %d x %d (M x N x K), %.2f G ops%n", m, n, k, 2.0 * m * n * k / 1e9);
-        int auto = ops.pickTile(m, n, k, false);
+        int auto = ops.pickTile(m, n, k, 0);
         double[] out = new double[6];
         Arrays.fill(out, Double.NaN);
         if (ONLY_TILES != null) {
@@ -184,7 +184,7 @@ public final class Int8GemmBenchMain {
         line("mma.sync f32 + GELU", m, n, k, tg);
         out[3] = tops(m, n, k, tg.medianMs());
         if (k % PEG_GROUPS == 0 && (k / PEG_GROUPS) % 16 == 0) {
-            int pt = ops.pickTile(m, n, k, true);
+            int pt = ops.pickTile(m, n, k, PEG_GROUPS);
             Timing tp = time(s -> ops.gemmPegF32(a[s], b[s], m, n, k, PEG_GROUPS, gsx, e, y[s], Int8Ops.AUTO_TILE));
             line("mma.sync PEG f32, G=" + PEG_GROUPS + ", tile " + pt + " (" + ops.tileName(pt) + ")", m, n, k, tp);
             out[4] = tops(m, n, k, tp.medianMs());
