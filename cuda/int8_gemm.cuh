@@ -20,9 +20,9 @@
 //     b1 = B[n=g][k 16+4t..]). With DBUF the fragments are double-buffered in registers: the next k-step's
 //     (also across the k-slice boundary) are read while the current one multiplies (CUTLASS's multistage
 //     schedule, one __syncthreads per slice).
-//   * Accumulators are s32 in registers (C fragment: c0,c1 = C[g][2t,2t+1], c2,c3 = C[g+8][2t,2t+1]); the
-//     epilogue converts and writes them straight from registers (paired 2-element stores when N is even and
-//     the destination allows), with every scale / bias loaded before the first store.
+//   * Accumulators are s32 in registers (C fragment: c0,c1 = C[g][2t,2t+1], c2,c3 = C[g+8][2t,2t+1]). The
+//     int32 output is written straight from registers (int2 stores when N is even); the float epilogues stage
+//     the FP32 tile in the (then free) pipeline shared memory and walk it row by row with 16-byte accesses.
 //
 // Requirements (checked by the host launchers in native/int8.cu): K % 16 == 0 (a 16-byte cp.async chunk is
 // either wholly inside K or wholly outside) and A, B 16-byte aligned; M, N, K > 0. M, N and K need not be
@@ -136,9 +136,11 @@ struct Tile {
     static constexpr int CPR = BK / 16;                         // 16-byte chunks per shared row
     static constexpr int RSTEP = THREADS / CPR;                 // rows one pass of cp.async covers
     static constexpr int A_BYTES = BM * BK, B_BYTES = BN * BK;  // per stage
-    static constexpr int PIPE_SMEM = STAGES * (A_BYTES + B_BYTES);
-    static constexpr int EPI_SMEM = BM * (BN + 8) * 4;  // the FP32 tile the float epilogues stage
-    static constexpr int SMEM = PIPE_SMEM > EPI_SMEM ? PIPE_SMEM : EPI_SMEM;
+    static constexpr int SMEM = STAGES * (A_BYTES + B_BYTES);
+    // The float epilogues stage the FP32 tile (rows padded by 8 floats) in the pipeline's shared memory, in
+    // one pass or, where it does not fit, two passes of half the rows (no tile needs more shared memory for it).
+    static constexpr int EPI_PASSES = BM * (BN + 8) * 4 <= SMEM ? 1 : 2, EPI_ROWS = BM / EPI_PASSES;
+    static_assert(EPI_ROWS % WM == 0 && EPI_ROWS * (BN + 8) * 4 <= SMEM, "the staged epilogue tile fits");
     static_assert(BK == 64 || BK == 128, "BK: 64 or 128 bytes");
     static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile: multiples of 16");
     static_assert(BM % RSTEP == 0 && BN % RSTEP == 0, "whole cp.async passes");
@@ -394,24 +396,11 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS)
     }
     // FP32 / FP16 / s8: the tile's FP32 sums ((float)acc, or the PEG accumulator) are staged in shared memory
     // (the pipeline stages are free now; rows padded by 8 floats so that the float2 stores of a half-warp, 4
-    // rows x 32 bytes, hit distinct banks), then every thread walks the tile in row order, 4 columns at a time:
-    // scales, bias, GELU, residual and the store are coalesced 16-byte accesses and one copy of the code.
-    __syncthreads();  // every warp has read its last fragments
+    // rows x 32 bytes, hit distinct banks), then every thread walks the staged rows in order, 4 columns at a
+    // time: scales, bias, GELU, residual and the store are coalesced 16-byte accesses and one copy of the code.
+    // Tiles whose FP32 tile does not fit the stages' shared memory stage it in two passes of EPI_ROWS rows.
     float *ctile = reinterpret_cast<float *>(smem);
     constexpr int LDC = T::BN + 8;
-#pragma unroll
-    for (int i = 0; i < T::MT; i++)
-#pragma unroll
-        for (int h = 0; h < 2; h++)
-#pragma unroll
-            for (int j = 0; j < T::NT; j++) {
-                float v0, v1;
-                if constexpr (IS_PEG) v0 = facc[i][j][h * 2], v1 = facc[i][j][h * 2 + 1];
-                else v0 = (float)acc[i][j][h * 2], v1 = (float)acc[i][j][h * 2 + 1];
-                *reinterpret_cast<float2 *>(ctile + (wm * T::WM + i * 16 + h * 8 + g) * LDC + wn * T::WN + j * 8 + 2 * t) =
-                    make_float2(v0, v1);
-            }
-    __syncthreads();
     // y = act(v * sx[row or 0] * sw[col or 0] + bias[col]) + residual[row, col]  (PEG: v * sw + bias ...)
     auto value = [&](float v, float sxr, float swc, float bc, float rc) {
         float a = IS_PEG ? v * swc : v * sxr * swc;
@@ -420,48 +409,70 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS)
     };
     const float out_scale = ep.out_scale, out_rcp = 1.f / out_scale;  // OUT_S8 (out_scale is 1 otherwise)
     const float sx0 = IS_PEG || ep.sx_per_row ? 1.f : __ldg(ep.sx), sw0 = ep.sw_per_col ? 1.f : __ldg(ep.sw);
-    if (ep.vec4) {  // N % 4 == 0 and every pointer aligned for 4-element vectors
-        constexpr int C4 = T::BN / 4, ITERS = T::BM * C4 / T::THREADS;
-        static_assert(T::BM * C4 % T::THREADS == 0, "whole passes over the tile");
-#pragma unroll 4
-        for (int it = 0; it < ITERS; it++) {
-            const int idx = it * T::THREADS + tid, r = idx / C4, c = (idx % C4) * 4;
-            const int row = m0 + r, col = n0 + c;
-            if (row >= M || col >= N) continue;
-            const float4 v = *reinterpret_cast<const float4 *>(ctile + r * LDC + c);
-            const float sxr = IS_PEG ? 1.f : ep.sx_per_row ? __ldg(ep.sx + row) : sx0;
-            const float4 swc = ep.sw_per_col ? __ldg(reinterpret_cast<const float4 *>(ep.sw + col)) : make_float4(sw0, sw0, sw0, sw0);
-            const float4 bc = ep.bias ? __ldg(reinterpret_cast<const float4 *>(ep.bias + col)) : make_float4(0.f, 0.f, 0.f, 0.f);
-            const size_t o = (size_t)row * N + col;
-            const float4 rc = ep.residual ? __ldg(reinterpret_cast<const float4 *>(ep.residual + o)) : make_float4(0.f, 0.f, 0.f, 0.f);
-            const float y0 = value(v.x, sxr, swc.x, bc.x, rc.x), y1 = value(v.y, sxr, swc.y, bc.y, rc.y);
-            const float y2 = value(v.z, sxr, swc.z, bc.z, rc.z), y3 = value(v.w, sxr, swc.w, bc.w, rc.w);
-            if (ep.out == OUT_F32) {
-                *reinterpret_cast<float4 *>(static_cast<float *>(ep.dst) + o) = make_float4(y0, y1, y2, y3);
-            } else if (ep.out == OUT_F16) {
-                __half2 h01 = __floats2half2_rn(y0, y1), h23 = __floats2half2_rn(y2, y3);
-                *reinterpret_cast<uint2 *>(static_cast<__half *>(ep.dst) + o) =
-                    make_uint2(*reinterpret_cast<uint32_t *>(&h01), *reinterpret_cast<uint32_t *>(&h23));
-            } else {
-                *reinterpret_cast<char4 *>(static_cast<int8_t *>(ep.dst) + o) =
-                    make_char4(requantize(y0, out_scale, out_rcp), requantize(y1, out_scale, out_rcp),
-                               requantize(y2, out_scale, out_rcp), requantize(y3, out_scale, out_rcp));
-            }
+#pragma unroll 1
+    for (int pass = 0; pass < T::EPI_PASSES; pass++) {
+        const int r0 = pass * T::EPI_ROWS;  // the first tile row of this pass
+        __syncthreads();  // every warp has read its last fragments (the previous pass's rows)
+        if (wm * T::WM / T::EPI_ROWS == pass) {
+#pragma unroll
+            for (int i = 0; i < T::MT; i++)
+#pragma unroll
+                for (int h = 0; h < 2; h++)
+#pragma unroll
+                    for (int j = 0; j < T::NT; j++) {
+                        float v0, v1;
+                        if constexpr (IS_PEG) v0 = facc[i][j][h * 2], v1 = facc[i][j][h * 2 + 1];
+                        else v0 = (float)acc[i][j][h * 2], v1 = (float)acc[i][j][h * 2 + 1];
+                        *reinterpret_cast<float2 *>(ctile + (wm * T::WM - r0 + i * 16 + h * 8 + g) * LDC + wn * T::WN + j * 8 + 2 * t) =
+                            make_float2(v0, v1);
+                    }
         }
-    } else {  // element by element (a warp still covers 32 neighbouring columns)
-        constexpr int ITERS = T::BM * T::BN / T::THREADS;
+        __syncthreads();
+        if (ep.vec4) {  // N % 4 == 0 and every pointer aligned for 4-element vectors
+            constexpr int C4 = T::BN / 4, ITERS = T::EPI_ROWS * C4 / T::THREADS;
+            static_assert(T::EPI_ROWS * C4 % T::THREADS == 0, "whole passes over the tile");
 #pragma unroll 4
-        for (int it = 0; it < ITERS; it++) {
-            const int idx = it * T::THREADS + tid, r = idx / T::BN, c = idx % T::BN;
-            const int row = m0 + r, col = n0 + c;
-            if (row >= M || col >= N) continue;
-            const size_t o = (size_t)row * N + col;
-            const float y = value(ctile[r * LDC + c], IS_PEG ? 1.f : ep.sx_per_row ? __ldg(ep.sx + row) : sx0,
-                                  ep.sw_per_col ? __ldg(ep.sw + col) : sw0, ep.bias ? __ldg(ep.bias + col) : 0.f,
-                                  ep.residual ? __ldg(ep.residual + o) : 0.f);
-            if (ep.out == OUT_F32) static_cast<float *>(ep.dst)[o] = y;
-            else if (ep.out == OUT_F16) static_cast<__half *>(ep.dst)[o] = __float2half_rn(y);
-            else static_cast<int8_t *>(ep.dst)[o] = requantize(y, out_scale, out_rcp);
+            for (int it = 0; it < ITERS; it++) {
+                const int idx = it * T::THREADS + tid, r = idx / C4, c = (idx % C4) * 4;
+                const int row = m0 + r0 + r, col = n0 + c;
+                if (row >= M || col >= N) continue;
+                const float4 v = *reinterpret_cast<const float4 *>(ctile + r * LDC + c);
+                const float sxr = IS_PEG ? 1.f : ep.sx_per_row ? __ldg(ep.sx + row) : sx0;
+                const float4 swc =
+                    ep.sw_per_col ? __ldg(reinterpret_cast<const float4 *>(ep.sw + col)) : make_float4(sw0, sw0, sw0, sw0);
+                const float4 bc = ep.bias ? __ldg(reinterpret_cast<const float4 *>(ep.bias + col)) : make_float4(0.f, 0.f, 0.f, 0.f);
+                const size_t o = (size_t)row * N + col;
+                const float4 rc =
+                    ep.residual ? __ldg(reinterpret_cast<const float4 *>(ep.residual + o)) : make_float4(0.f, 0.f, 0.f, 0.f);
+                const float y0 = value(v.x, sxr, swc.x, bc.x, rc.x), y1 = value(v.y, sxr, swc.y, bc.y, rc.y);
+                const float y2 = value(v.z, sxr, swc.z, bc.z, rc.z), y3 = value(v.w, sxr, swc.w, bc.w, rc.w);
+                if (ep.out == OUT_F32) {
+                    *reinterpret_cast<float4 *>(static_cast<float *>(ep.dst) + o) = make_float4(y0, y1, y2, y3);
+                } else if (ep.out == OUT_F16) {
+                    __half2 h01 = __floats2half2_rn(y0, y1), h23 = __floats2half2_rn(y2, y3);
+                    *reinterpret_cast<uint2 *>(static_cast<__half *>(ep.dst) + o) =
+                        make_uint2(*reinterpret_cast<uint32_t *>(&h01), *reinterpret_cast<uint32_t *>(&h23));
+                } else {
+                    *reinterpret_cast<char4 *>(static_cast<int8_t *>(ep.dst) + o) =
+                        make_char4(requantize(y0, out_scale, out_rcp), requantize(y1, out_scale, out_rcp),
+                                   requantize(y2, out_scale, out_rcp), requantize(y3, out_scale, out_rcp));
+                }
+            }
+        } else {  // element by element (a warp still covers 32 neighbouring columns)
+            constexpr int ITERS = T::EPI_ROWS * T::BN / T::THREADS;
+#pragma unroll 4
+            for (int it = 0; it < ITERS; it++) {
+                const int idx = it * T::THREADS + tid, r = idx / T::BN, c = idx % T::BN;
+                const int row = m0 + r0 + r, col = n0 + c;
+                if (row >= M || col >= N) continue;
+                const size_t o = (size_t)row * N + col;
+                const float y = value(ctile[r * LDC + c], IS_PEG ? 1.f : ep.sx_per_row ? __ldg(ep.sx + row) : sx0,
+                                      ep.sw_per_col ? __ldg(ep.sw + col) : sw0, ep.bias ? __ldg(ep.bias + col) : 0.f,
+                                      ep.residual ? __ldg(ep.residual + o) : 0.f);
+                if (ep.out == OUT_F32) static_cast<float *>(ep.dst)[o] = y;
+                else if (ep.out == OUT_F16) static_cast<__half *>(ep.dst)[o] = __float2half_rn(y);
+                else static_cast<int8_t *>(ep.dst)[o] = requantize(y, out_scale, out_rcp);
+            }
         }
     }
 }
