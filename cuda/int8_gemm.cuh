@@ -429,49 +429,56 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS)
         }
         __syncthreads();
         if (ep.vec4) {  // N % 4 == 0 and every pointer aligned for 4-element vectors
-            constexpr int C4 = T::BN / 4, ITERS = T::EPI_ROWS * C4 / T::THREADS;
-            static_assert(T::EPI_ROWS * C4 % T::THREADS == 0, "whole passes over the tile");
-#pragma unroll 4
-            for (int it = 0; it < ITERS; it++) {
-                const int idx = it * T::THREADS + tid, r = idx / C4, c = (idx % C4) * 4;
-                const int row = m0 + r0 + r, col = n0 + c;
-                if (row >= M || col >= N) continue;
-                const float4 v = *reinterpret_cast<const float4 *>(ctile + r * LDC + c);
-                const float sxr = IS_PEG ? 1.f : ep.sx_per_row ? __ldg(ep.sx + row) : sx0;
+            // THREADS is a multiple of BN / 4, so a thread keeps its 4 columns (scales and bias loaded once) and
+            // steps through the rows; a warp covers 128 neighbouring columns (or two rows of 64).
+            constexpr int C4 = T::BN / 4, RSTEP_E = T::THREADS / C4, ITERS = T::EPI_ROWS / RSTEP_E;
+            static_assert(T::THREADS % C4 == 0 && T::EPI_ROWS % RSTEP_E == 0, "whole passes over the tile");
+            const int c = (tid % C4) * 4, col = n0 + c;
+            if (col < N) {
                 const float4 swc =
                     ep.sw_per_col ? __ldg(reinterpret_cast<const float4 *>(ep.sw + col)) : make_float4(sw0, sw0, sw0, sw0);
                 const float4 bc = ep.bias ? __ldg(reinterpret_cast<const float4 *>(ep.bias + col)) : make_float4(0.f, 0.f, 0.f, 0.f);
-                const size_t o = (size_t)row * N + col;
-                const float4 rc =
-                    ep.residual ? __ldg(reinterpret_cast<const float4 *>(ep.residual + o)) : make_float4(0.f, 0.f, 0.f, 0.f);
-                const float y0 = value(v.x, sxr, swc.x, bc.x, rc.x), y1 = value(v.y, sxr, swc.y, bc.y, rc.y);
-                const float y2 = value(v.z, sxr, swc.z, bc.z, rc.z), y3 = value(v.w, sxr, swc.w, bc.w, rc.w);
-                if (ep.out == OUT_F32) {
-                    *reinterpret_cast<float4 *>(static_cast<float *>(ep.dst) + o) = make_float4(y0, y1, y2, y3);
-                } else if (ep.out == OUT_F16) {
-                    __half2 h01 = __floats2half2_rn(y0, y1), h23 = __floats2half2_rn(y2, y3);
-                    *reinterpret_cast<uint2 *>(static_cast<__half *>(ep.dst) + o) =
-                        make_uint2(*reinterpret_cast<uint32_t *>(&h01), *reinterpret_cast<uint32_t *>(&h23));
-                } else {
-                    *reinterpret_cast<char4 *>(static_cast<int8_t *>(ep.dst) + o) =
-                        make_char4(requantize(y0, out_scale, out_rcp), requantize(y1, out_scale, out_rcp),
-                                   requantize(y2, out_scale, out_rcp), requantize(y3, out_scale, out_rcp));
+#pragma unroll 4
+                for (int it = 0; it < ITERS; it++) {
+                    const int r = it * RSTEP_E + tid / C4, row = m0 + r0 + r;
+                    if (row >= M) break;
+                    const float4 v = *reinterpret_cast<const float4 *>(ctile + r * LDC + c);
+                    const float sxr = IS_PEG ? 1.f : ep.sx_per_row ? __ldg(ep.sx + row) : sx0;
+                    const size_t o = (size_t)row * N + col;
+                    const float4 rc =
+                        ep.residual ? __ldg(reinterpret_cast<const float4 *>(ep.residual + o)) : make_float4(0.f, 0.f, 0.f, 0.f);
+                    const float y0 = value(v.x, sxr, swc.x, bc.x, rc.x), y1 = value(v.y, sxr, swc.y, bc.y, rc.y);
+                    const float y2 = value(v.z, sxr, swc.z, bc.z, rc.z), y3 = value(v.w, sxr, swc.w, bc.w, rc.w);
+                    if (ep.out == OUT_F32) {
+                        *reinterpret_cast<float4 *>(static_cast<float *>(ep.dst) + o) = make_float4(y0, y1, y2, y3);
+                    } else if (ep.out == OUT_F16) {
+                        __half2 h01 = __floats2half2_rn(y0, y1), h23 = __floats2half2_rn(y2, y3);
+                        *reinterpret_cast<uint2 *>(static_cast<__half *>(ep.dst) + o) =
+                            make_uint2(*reinterpret_cast<uint32_t *>(&h01), *reinterpret_cast<uint32_t *>(&h23));
+                    } else {
+                        *reinterpret_cast<char4 *>(static_cast<int8_t *>(ep.dst) + o) =
+                            make_char4(requantize(y0, out_scale, out_rcp), requantize(y1, out_scale, out_rcp),
+                                       requantize(y2, out_scale, out_rcp), requantize(y3, out_scale, out_rcp));
+                    }
                 }
             }
-        } else {  // element by element (a warp still covers 32 neighbouring columns)
-            constexpr int ITERS = T::EPI_ROWS * T::BN / T::THREADS;
+        } else {  // element by element: a thread keeps one column, a warp covers 32 neighbouring ones
+            constexpr int RSTEP_E = T::THREADS / T::BN, ITERS = T::EPI_ROWS / RSTEP_E;
+            static_assert(T::THREADS % T::BN == 0 && T::EPI_ROWS % RSTEP_E == 0, "whole passes over the tile");
+            const int c = tid % T::BN, col = n0 + c;
+            if (col < N) {
+                const float swc = ep.sw_per_col ? __ldg(ep.sw + col) : sw0, bc = ep.bias ? __ldg(ep.bias + col) : 0.f;
 #pragma unroll 4
-            for (int it = 0; it < ITERS; it++) {
-                const int idx = it * T::THREADS + tid, r = idx / T::BN, c = idx % T::BN;
-                const int row = m0 + r0 + r, col = n0 + c;
-                if (row >= M || col >= N) continue;
-                const size_t o = (size_t)row * N + col;
-                const float y = value(ctile[r * LDC + c], IS_PEG ? 1.f : ep.sx_per_row ? __ldg(ep.sx + row) : sx0,
-                                      ep.sw_per_col ? __ldg(ep.sw + col) : sw0, ep.bias ? __ldg(ep.bias + col) : 0.f,
-                                      ep.residual ? __ldg(ep.residual + o) : 0.f);
-                if (ep.out == OUT_F32) static_cast<float *>(ep.dst)[o] = y;
-                else if (ep.out == OUT_F16) static_cast<__half *>(ep.dst)[o] = __float2half_rn(y);
-                else static_cast<int8_t *>(ep.dst)[o] = requantize(y, out_scale, out_rcp);
+                for (int it = 0; it < ITERS; it++) {
+                    const int r = it * RSTEP_E + tid / T::BN, row = m0 + r0 + r;
+                    if (row >= M) break;
+                    const size_t o = (size_t)row * N + col;
+                    const float y = value(ctile[r * LDC + c], IS_PEG ? 1.f : ep.sx_per_row ? __ldg(ep.sx + row) : sx0, swc, bc,
+                                          ep.residual ? __ldg(ep.residual + o) : 0.f);
+                    if (ep.out == OUT_F32) static_cast<float *>(ep.dst)[o] = y;
+                    else if (ep.out == OUT_F16) static_cast<__half *>(ep.dst)[o] = __float2half_rn(y);
+                    else static_cast<int8_t *>(ep.dst)[o] = requantize(y, out_scale, out_rcp);
+                }
             }
         }
     }
