@@ -15,6 +15,8 @@
 //   per token:  one scale per row, computed in the same kernel: s[r] = max_c |x[r,c]| / 127 (FP32 division),
 //               or 1 when the row is all zeros (then every q is 0); the scales are written to `scales`;
 //   per group:  G given scales along the columns, group g = columns [g*cols/G, (g+1)*cols/G) (cols % G == 0).
+// The per-tensor and per-token kernels can also write rows of ldq >= cols bytes with the columns past cols
+// set to 0: the s8 GEMM needs K % 16 == 0, and zero columns add nothing to its sums (K padding).
 #pragma once
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -44,15 +46,43 @@ __global__ void quantize_tensor_kernel(const float *__restrict__ x, float s, siz
     }
 }
 
+// Elementwise, one scale, into rows of ldq bytes (columns cols .. ldq-1 zeroed). Element-wise, no vectors.
+__global__ void quantize_tensor_ld_kernel(const float *__restrict__ x, float s, int rows, int cols, int ldq,
+                                          int8_t *__restrict__ q) {
+    size_t stride = (size_t)gridDim.x * blockDim.x, n = (size_t)rows * ldq;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += stride) {
+        size_t r = i / ldq;
+        int c = (int)(i - r * ldq);
+        q[i] = c < cols ? quantize_one(x[r * cols + c], s) : (int8_t)0;
+    }
+}
+
+// s8 rows of `cols` bytes (any alignment) into rows of dst_cols bytes: each of the `groups` equal column groups
+// (gs = cols / groups) starts a group of dgs = dst_cols / groups >= gs columns, the rest of which is zeroed. The
+// fallback of the s8 GEMM for operands it cannot read directly (K % 16 != 0, misaligned rows): zero columns add
+// nothing to the sums, and per-group padding keeps PEG's groups whole.
+__global__ void repack_s8_kernel(const int8_t *__restrict__ src, int rows, int cols, int groups, int8_t *__restrict__ dst,
+                                 int dst_cols) {
+    const int gs = cols / groups, dgs = dst_cols / groups;
+    size_t stride = (size_t)gridDim.x * blockDim.x, n = (size_t)rows * dst_cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += stride) {
+        size_t r = i / dst_cols;
+        int c = (int)(i - r * dst_cols), g = c / dgs, cg = c - g * dgs;
+        dst[i] = cg < gs ? src[r * cols + (size_t)g * gs + cg] : (int8_t)0;
+    }
+}
+
 // One warp per row: pass 1 takes the row's absmax (the row stays in L1/L2 for pass 2), pass 2 quantizes.
-// vec4: cols % 4 == 0 and x 16-byte aligned, q 4-byte aligned.
-__global__ void quantize_token_kernel(const float *__restrict__ x, int rows, int cols, int8_t *__restrict__ q,
+// q rows are ldq >= cols bytes apart, columns cols .. ldq-1 zeroed. vec4: cols % 4 == 0, ldq % 4 == 0, x
+// 16-byte aligned, q 4-byte aligned.
+__global__ void quantize_token_kernel(const float *__restrict__ x, int rows, int cols, int ldq, int8_t *__restrict__ q,
                                       float *__restrict__ scales, int vec4) {
     int lane = threadIdx.x & 31;
     int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (row >= rows) return;
     const float *xr = x + (size_t)row * cols;
-    int8_t *qr = q + (size_t)row * cols;
+    int8_t *qr = q + (size_t)row * ldq;
+    for (int c = cols + lane; c < ldq; c += 32) qr[c] = 0;
     float m = 0.f;
     if (vec4) {
         const float4 *x4 = reinterpret_cast<const float4 *>(xr);

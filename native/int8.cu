@@ -19,23 +19,36 @@ using T3 = Tile<128, 128, 64, 2, 2, 4, 2, true>;   // 4 warps of 64 x 64
 using T4 = Tile<64, 128, 64, 2, 2, 4, 2, true>;    // 4 warps of 32 x 64
 using T5 = Tile<64, 64, 64, 2, 2, 4, 4, true>;     // 4 warps of 32 x 32
 using T6 = Tile<128, 128, 128, 2, 2, 3, 2, true>;  // 4 warps of 64 x 64, 128-byte k-tiles
-// The PEG GEMM keeps a second (FP32) accumulator set: single-buffered fragments, room for registers.
-using T0Peg = Tile<128, 128, 64, 2, 4, 4, 1, false>;
-using T4Peg = Tile<64, 128, 64, 2, 2, 4, 2, false>;
-using T5Peg = Tile<64, 64, 64, 2, 2, 4, 3, false>;
+using T7 = Tile<128, 64, 64, 2, 2, 4, 2, true>;    // 4 warps of 64 x 32
+using T8 = Tile<128, 128, 128, 2, 4, 3, 1, true>;  // 8 warps of 64 x 32, 128-byte k-tiles
+// The PEG GEMM keeps a second (FP32) accumulator set, so its tiles have warp tiles of at most 64 x 32 (64 + 64
+// accumulator registers a thread); all double-buffer their fragments. Tiles 7 and 8 are their plain shapes.
+using T0Peg = Tile<128, 128, 64, 2, 4, 4, 1, true>;  // tile 0's shape, 1 CTA of 8 warps per SM
+using T4Peg = T4;
+using T5Peg = Tile<64, 64, 64, 2, 2, 4, 3, true>;
+using T7Peg = T7;
+using T8Peg = T8;
 
-constexpr int TILES = 7;
+constexpr int TILES = 9;
 struct TileInfo {
     int bm, bn, bk, warps, stages, smem, peg;
-    float eff;  // relative throughput per SM when the tile keeps the SM busy (heuristic, see pick_tile)
+    float eff;      // relative throughput per SM when the tile keeps the SM busy (heuristic, see pick_tile)
+    float peg_eff;  // the same for its PEG variant (0: none), relative to tile 6's plain throughput
 };
-#define INFO_OF(T, peg, eff) {T::BM, T::BN, T::BK, T::THREADS / 32, T::STAGES, T::SMEM, peg, eff}
+#define INFO_OF(T, peg, eff, peg_eff) {T::BM, T::BN, T::BK, T::THREADS / 32, T::STAGES, T::SMEM, peg, eff, peg_eff}
 // eff: median throughput relative to T6 over 4096x768x768, 4096x3072x768, 4096x768x3072 and
 // 16384x3072x768 on an H100 (int32 output, 2026-11-23): T6 1, T3 .93, T0 .87, T1/T2 .86, T4 .70, T5 .66.
+// T7 / T8 and every peg_eff are estimates, not yet measured (Int8GemmBenchMain prints every PEG tile's rate to
+// calibrate them): the per-slice PEG main loop is its tile's plain loop, so peg_eff ~ the plain efficiency of a
+// 64 x 32-warp-tile kernel at 8 warps per SM (T0 .87, T4 .70) less the folds (~5-10% at K = 768, G = 6).
+// T7 is T4 transposed (same CTA area, warps and ldmatrix / mma ratio); T8 halves T0Peg's barriers (BK 128).
 constexpr TileInfo INFO[TILES] = {
-    INFO_OF(T0, 1, 0.87f), INFO_OF(T1, 0, 0.86f), INFO_OF(T2, 0, 0.86f), INFO_OF(T3, 0, 0.93f),
-    INFO_OF(T4, 1, 0.70f), INFO_OF(T5, 1, 0.66f), INFO_OF(T6, 0, 1.00f),
+    INFO_OF(T0, 1, 0.87f, 0.80f), INFO_OF(T1, 0, 0.86f, 0.f),   INFO_OF(T2, 0, 0.86f, 0.f),
+    INFO_OF(T3, 0, 0.93f, 0.f),   INFO_OF(T4, 1, 0.70f, 0.65f), INFO_OF(T5, 1, 0.66f, 0.58f),
+    INFO_OF(T6, 0, 1.00f, 0.f),   INFO_OF(T7, 1, 0.70f, 0.66f), INFO_OF(T8, 1, 0.84f, 0.84f),
 };
+// A PEG group size that is not a multiple of the tile's BK takes the per-k-step path (PEG_STEP): slower.
+constexpr float PEG_STEP_PENALTY = 0.6f;
 
 int device_sms() {
     static int sms[64];
@@ -51,21 +64,25 @@ int device_sms() {
 
 // Estimated time ~ (blocks the busiest SM runs) x (tile area) / (tile efficiency): wave quantization
 // against the larger tiles' better operand reuse (a small grid goes to a small tile). Ties go to the lower
-// index.
-int pick_tile(int m, int n, int peg) {
+// index. groups > 0: the PEG GEMM with that many groups of k / groups channels.
+int pick_tile(int m, int n, int k, int groups) {
     int sms = device_sms(), best = -1;
     double best_cost = 0;
     for (int i = 0; i < TILES; i++) {
-        if (peg && !INFO[i].peg) continue;
+        double eff = INFO[i].eff;
+        if (groups > 0) {
+            if (!INFO[i].peg) continue;
+            eff = INFO[i].peg_eff * ((k / groups) % INFO[i].bk == 0 ? 1.f : PEG_STEP_PENALTY);
+        }
         long tiles = (long)((m + INFO[i].bm - 1) / INFO[i].bm) * ((n + INFO[i].bn - 1) / INFO[i].bn);
         long per_sm = (tiles + sms - 1) / sms;
-        double cost = (double)per_sm * INFO[i].bm * INFO[i].bn / INFO[i].eff;
+        double cost = (double)per_sm * INFO[i].bm * INFO[i].bn / eff;
         if (best < 0 || cost < best_cost) best = i, best_cost = cost;
     }
     return best;
 }
 
-template <class T, bool PEG>
+template <class T, int PEG>
 int launch(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue &ep, cudaStream_t stream) {
     auto kernel = gemm_kernel<T, PEG>;
     if (T::SMEM > 48 * 1024) {
@@ -86,25 +103,41 @@ int launch(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue
     return cudaGetLastError();
 }
 
-int dispatch(int tile, const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue &ep, bool peg, cudaStream_t s) {
-    if (tile < 0) tile = pick_tile(m, n, peg);
+// PEG: the per-slice fold when the group size is a multiple of the tile's BK (the exponent-trick conversion when
+// the group sums fit it, else I2F), else the per-k-step fold.
+template <class T>
+int launch_peg(const int8_t *a, const int8_t *b, int m, int n, int k, Epilogue ep, cudaStream_t s) {
+    if (ep.group_size % T::BK == 0) {
+        ep.slices_per_group = ep.group_size / T::BK;
+        return ep.fold_magic ? launch<T, PEG_SLICE>(a, b, m, n, k, ep, s) : launch<T, PEG_SLICE_WIDE>(a, b, m, n, k, ep, s);
+    }
+    return launch<T, PEG_STEP>(a, b, m, n, k, ep, s);
+}
+
+int dispatch(int tile, const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue &ep, cudaStream_t s) {
+    bool peg = ep.groups > 0;
+    if (tile < 0) tile = pick_tile(m, n, k, ep.groups);
     if (tile >= TILES || (peg && !INFO[tile].peg)) return cudaErrorInvalidValue;
     if (peg) {
         switch (tile) {
-        case 0: return launch<T0Peg, true>(a, b, m, n, k, ep, s);
-        case 4: return launch<T4Peg, true>(a, b, m, n, k, ep, s);
-        case 5: return launch<T5Peg, true>(a, b, m, n, k, ep, s);
+        case 0: return launch_peg<T0Peg>(a, b, m, n, k, ep, s);
+        case 4: return launch_peg<T4Peg>(a, b, m, n, k, ep, s);
+        case 5: return launch_peg<T5Peg>(a, b, m, n, k, ep, s);
+        case 7: return launch_peg<T7Peg>(a, b, m, n, k, ep, s);
+        case 8: return launch_peg<T8Peg>(a, b, m, n, k, ep, s);
         }
         return cudaErrorInvalidValue;
     }
     switch (tile) {
-    case 6: return launch<T6, false>(a, b, m, n, k, ep, s);
-    case 0: return launch<T0, false>(a, b, m, n, k, ep, s);
-    case 1: return launch<T1, false>(a, b, m, n, k, ep, s);
-    case 2: return launch<T2, false>(a, b, m, n, k, ep, s);
-    case 3: return launch<T3, false>(a, b, m, n, k, ep, s);
-    case 4: return launch<T4, false>(a, b, m, n, k, ep, s);
-    case 5: return launch<T5, false>(a, b, m, n, k, ep, s);
+    case 6: return launch<T6, PEG_NONE>(a, b, m, n, k, ep, s);
+    case 0: return launch<T0, PEG_NONE>(a, b, m, n, k, ep, s);
+    case 1: return launch<T1, PEG_NONE>(a, b, m, n, k, ep, s);
+    case 2: return launch<T2, PEG_NONE>(a, b, m, n, k, ep, s);
+    case 3: return launch<T3, PEG_NONE>(a, b, m, n, k, ep, s);
+    case 4: return launch<T4, PEG_NONE>(a, b, m, n, k, ep, s);
+    case 5: return launch<T5, PEG_NONE>(a, b, m, n, k, ep, s);
+    case 7: return launch<T7, PEG_NONE>(a, b, m, n, k, ep, s);
+    case 8: return launch<T8, PEG_NONE>(a, b, m, n, k, ep, s);
     }
     return cudaErrorInvalidValue;
 }
@@ -116,9 +149,61 @@ bool operands_ok(const void *a, const void *b, int m, int n, int k) {
     return a && b && m > 0 && n > 0 && k > 0 && k % 16 == 0 && aligned(a, 16) && aligned(b, 16);
 }
 
-bool f32_epilogue_ok(const float *w_scale, const float *residual, int n, int act, const float *y) {
-    unsigned pair = (n % 2 == 0) ? 8 : 4;  // float2 accesses when N is even
-    return w_scale && y && aligned(y, pair) && (!residual || aligned(residual, pair)) && (act == 0 || act == 1);
+size_t out_bytes(int out) { return out == OUT_F16 ? 2 : out == OUT_S8 ? 1 : 4; }
+
+// The epilogue of an FP32 / FP16 / s8 output: checks it and fills `ep` (without sx / groups). Outputs need only
+// their element's natural alignment: 4-element vector accesses are used where N % 4 == 0 and the pointers allow
+// them, element-wise ones otherwise. The residual may be the FP32 output itself (in place) but must not otherwise overlap
+// the output.
+bool epilogue_ok(int out, const float *w_scale, int w_per_col, const float *bias, const float *residual, int act,
+                 float out_scale, void *y, int m, int n, Epilogue &ep) {
+    size_t e = out_bytes(out);
+    if (!w_scale || !y || !aligned(y, (unsigned)e) || (residual && !aligned(residual, 4)) || (act != 0 && act != 1)) return false;
+    if (out == OUT_S8 && !(out_scale >= 0x1p-64f && out_scale <= 0x1p64f)) return false;  // see requantize()
+    if (residual && (const void *)residual != (const void *)y) {
+        uintptr_t r0 = (uintptr_t)residual, r1 = r0 + (size_t)m * n * 4, y0 = (uintptr_t)y, y1 = y0 + (size_t)m * n * e;
+        if (r0 < y1 && y0 < r1) return false;
+    } else if (residual && out != OUT_F32) {
+        return false;
+    }
+    ep.out = out;
+    ep.dst = y;
+    ep.sw = w_scale;
+    ep.sw_per_col = w_per_col != 0;
+    ep.bias = bias;
+    ep.residual = residual;
+    ep.act = act;
+    ep.out_scale = out == OUT_S8 ? out_scale : 1.f;
+    ep.vec4 = n % 4 == 0 && aligned(y, (unsigned)(4 * e)) && (!residual || aligned(residual, 16)) &&
+              (!w_per_col || aligned(w_scale, 16)) && (!bias || aligned(bias, 16));
+    return true;
+}
+
+int gemm_plain(int out, const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
+               const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float out_scale,
+               void *y, int tile, cudaStream_t stream) {
+    Epilogue ep = {};
+    if (!operands_ok(a, b, m, n, k) || !x_scale ||
+        !epilogue_ok(out, w_scale, w_per_col, bias, residual, act, out_scale, y, m, n, ep))
+        return cudaErrorInvalidValue;
+    ep.sx = x_scale;
+    ep.sx_per_row = x_per_row != 0;
+    return dispatch(tile, (const int8_t *)a, (const int8_t *)b, m, n, k, ep, stream);
+}
+
+int gemm_peg(int out, const signed char *a, const signed char *b, int m, int n, int k, int groups, const float *group_scales,
+             const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float out_scale, void *y,
+             int tile, cudaStream_t stream) {
+    Epilogue ep = {};
+    if (!operands_ok(a, b, m, n, k) || !group_scales ||
+        !epilogue_ok(out, w_scale, w_per_col, bias, residual, act, out_scale, y, m, n, ep))
+        return cudaErrorInvalidValue;
+    if (groups <= 0 || k % groups != 0 || (k / groups) % 16 != 0) return cudaErrorInvalidValue;
+    ep.sx = group_scales;
+    ep.groups = groups;
+    ep.group_size = k / groups;
+    ep.fold_magic = ep.group_size <= 256;  // |acc_g| <= 256 * 128 * 128 = 2^22
+    return dispatch(tile, (const int8_t *)a, (const int8_t *)b, m, n, k, ep, stream);
 }
 
 int grid_for(size_t n, int threads) {
@@ -141,70 +226,95 @@ int qd_i8_gemm_tile_info(int tile, int *bm, int *bn, int *bk, int *warps, int *s
     return cudaSuccess;
 }
 
-int qd_i8_gemm_pick_tile(int m, int n, int k, int peg, int *tile) {
-    if (m <= 0 || n <= 0 || k <= 0) return cudaErrorInvalidValue;
-    *tile = pick_tile(m, n, peg);
+int qd_i8_gemm_pick_tile(int m, int n, int k, int groups, int *tile) {
+    if (m <= 0 || n <= 0 || k <= 0 || groups < 0 || (groups > 0 && k % groups != 0)) return cudaErrorInvalidValue;
+    *tile = pick_tile(m, n, k, groups);
     return cudaSuccess;
 }
 
 int qd_i8_gemm_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, int tile, void *stream) {
-    if (!operands_ok(a, b, m, n, k) || !c || !aligned(c, n % 2 == 0 ? 8 : 4)) return cudaErrorInvalidValue;
+    if (!operands_ok(a, b, m, n, k) || !c || !aligned(c, 4)) return cudaErrorInvalidValue;
     Epilogue ep = {};
     ep.out = OUT_S32;
-    ep.c32 = c;
-    return dispatch(tile, (const int8_t *)a, (const int8_t *)b, m, n, k, ep, false, S(stream));
+    ep.dst = c;
+    ep.pairs = n % 2 == 0 && aligned(c, 8);
+    return dispatch(tile, (const int8_t *)a, (const int8_t *)b, m, n, k, ep, S(stream));
 }
 
 int qd_i8_gemm_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
                    const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
                    int tile, void *stream) {
-    if (!operands_ok(a, b, m, n, k) || !x_scale || !f32_epilogue_ok(w_scale, residual, n, act, y)) return cudaErrorInvalidValue;
-    Epilogue ep = {};
-    ep.out = OUT_F32;
-    ep.y = y;
-    ep.sx = x_scale;
-    ep.sx_per_row = x_per_row != 0;
-    ep.sw = w_scale;
-    ep.sw_per_col = w_per_col != 0;
-    ep.bias = bias;
-    ep.residual = residual;
-    ep.act = act;
-    return dispatch(tile, (const int8_t *)a, (const int8_t *)b, m, n, k, ep, false, S(stream));
+    return gemm_plain(OUT_F32, a, b, m, n, k, x_scale, x_per_row, w_scale, w_per_col, bias, residual, act, 1.f, y, tile, S(stream));
+}
+
+int qd_i8_gemm_f16(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
+                   const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, unsigned short *y,
+                   int tile, void *stream) {
+    return gemm_plain(OUT_F16, a, b, m, n, k, x_scale, x_per_row, w_scale, w_per_col, bias, residual, act, 1.f, y, tile, S(stream));
+}
+
+int qd_i8_gemm_s8(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
+                  const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float out_scale,
+                  signed char *q, int tile, void *stream) {
+    return gemm_plain(OUT_S8, a, b, m, n, k, x_scale, x_per_row, w_scale, w_per_col, bias, residual, act, out_scale, q, tile,
+                      S(stream));
 }
 
 int qd_i8_gemm_peg_f32(const signed char *a, const signed char *b, int m, int n, int k, int groups, const float *group_scales,
                        const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
                        int tile, void *stream) {
-    if (!operands_ok(a, b, m, n, k) || !group_scales || !f32_epilogue_ok(w_scale, residual, n, act, y)) return cudaErrorInvalidValue;
-    if (groups <= 0 || k % groups != 0 || (k / groups) % 16 != 0) return cudaErrorInvalidValue;
-    Epilogue ep = {};
-    ep.out = OUT_F32;
-    ep.y = y;
-    ep.sx = group_scales;
-    ep.sw = w_scale;
-    ep.sw_per_col = w_per_col != 0;
-    ep.bias = bias;
-    ep.residual = residual;
-    ep.act = act;
-    ep.groups = groups;
-    ep.group_size = k / groups;
-    return dispatch(tile, (const int8_t *)a, (const int8_t *)b, m, n, k, ep, true, S(stream));
+    return gemm_peg(OUT_F32, a, b, m, n, k, groups, group_scales, w_scale, w_per_col, bias, residual, act, 1.f, y, tile, S(stream));
+}
+
+int qd_i8_gemm_peg_f16(const signed char *a, const signed char *b, int m, int n, int k, int groups, const float *group_scales,
+                       const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, unsigned short *y,
+                       int tile, void *stream) {
+    return gemm_peg(OUT_F16, a, b, m, n, k, groups, group_scales, w_scale, w_per_col, bias, residual, act, 1.f, y, tile, S(stream));
+}
+
+int qd_i8_gemm_peg_s8(const signed char *a, const signed char *b, int m, int n, int k, int groups, const float *group_scales,
+                      const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float out_scale,
+                      signed char *q, int tile, void *stream) {
+    return gemm_peg(OUT_S8, a, b, m, n, k, groups, group_scales, w_scale, w_per_col, bias, residual, act, out_scale, q, tile,
+                    S(stream));
+}
+
+int qd_quantize_s8_tensor_ld(const float *x, int rows, int cols, float scale, signed char *q, int ldq, void *stream) {
+    if (!x || !q || rows <= 0 || cols <= 0 || ldq < cols || !(scale > 0.f && scale <= 3.4028235e38f)) return cudaErrorInvalidValue;
+    if (ldq == cols) {
+        size_t n = (size_t)rows * cols;
+        int vec4 = n % 4 == 0 && aligned(x, 16) && aligned(q, 4);
+        qd::quantize_tensor_kernel<<<grid_for(vec4 ? n / 4 : n, 256), 256, 0, S(stream)>>>(x, scale, n, (int8_t *)q, vec4);
+    } else {
+        qd::quantize_tensor_ld_kernel<<<grid_for((size_t)rows * ldq, 256), 256, 0, S(stream)>>>(x, scale, rows, cols, ldq,
+                                                                                                (int8_t *)q);
+    }
+    return cudaGetLastError();
 }
 
 int qd_quantize_s8_tensor(const float *x, int rows, int cols, float scale, signed char *q, void *stream) {
-    if (!x || !q || rows <= 0 || cols <= 0 || !(scale > 0.f && scale <= 3.4028235e38f)) return cudaErrorInvalidValue;
-    size_t n = (size_t)rows * cols;
-    int vec4 = n % 4 == 0 && aligned(x, 16) && aligned(q, 4);
-    qd::quantize_tensor_kernel<<<grid_for(vec4 ? n / 4 : n, 256), 256, 0, S(stream)>>>(x, scale, n, (int8_t *)q, vec4);
+    return qd_quantize_s8_tensor_ld(x, rows, cols, scale, q, cols, stream);
+}
+
+int qd_quantize_s8_token_ld(const float *x, int rows, int cols, signed char *q, int ldq, float *scales, void *stream) {
+    if (!x || !q || !scales || rows <= 0 || cols <= 0 || ldq < cols) return cudaErrorInvalidValue;
+    int vec4 = cols % 4 == 0 && ldq % 4 == 0 && aligned(x, 16) && aligned(q, 4);
+    int warps = 8;
+    unsigned blocks = (unsigned)((rows + warps - 1) / warps);
+    qd::quantize_token_kernel<<<blocks, warps * 32, 0, S(stream)>>>(x, rows, cols, ldq, (int8_t *)q, scales, vec4);
     return cudaGetLastError();
 }
 
 int qd_quantize_s8_token(const float *x, int rows, int cols, signed char *q, float *scales, void *stream) {
-    if (!x || !q || !scales || rows <= 0 || cols <= 0) return cudaErrorInvalidValue;
-    int vec4 = cols % 4 == 0 && aligned(x, 16) && aligned(q, 4);
-    int warps = 8;
-    unsigned blocks = (unsigned)((rows + warps - 1) / warps);
-    qd::quantize_token_kernel<<<blocks, warps * 32, 0, S(stream)>>>(x, rows, cols, (int8_t *)q, scales, vec4);
+    return qd_quantize_s8_token_ld(x, rows, cols, q, cols, scales, stream);
+}
+
+int qd_i8_repack(const signed char *src, int rows, int cols, int groups, signed char *dst, int dst_cols, void *stream) {
+    if (!src || !dst || rows <= 0 || cols <= 0 || groups <= 0 || cols % groups != 0 || dst_cols % groups != 0 ||
+        dst_cols / groups < cols / groups)
+        return cudaErrorInvalidValue;
+    qd::repack_s8_kernel<<<grid_for((size_t)rows * dst_cols, 256), 256, 0, S(stream)>>>((const int8_t *)src, rows, cols, groups,
+                                                                                         (int8_t *)dst, dst_cols);
     return cudaGetLastError();
 }
 

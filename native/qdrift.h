@@ -107,39 +107,68 @@ int qd_weighted_row_sum(const float *rows, const float *weights, int batch, size
  *
  * The GEMMs compute the "TN" product C[m,n] = sum_k a[m,k] * b[n,k] with a = activations [m x k] s8 and
  * b = weights [n x k] s8, both row-major (each output channel's k values contiguous), summed exactly in s32
- * (exact for k < 133,000). Requirements: m, n, k > 0; k % 16 == 0; a and b 16-byte aligned (cudaMalloc
- * pointers are); outputs 8-byte aligned when n is even. m, n and k need not be multiples of any tile.
- * `tile`: -1 picks a tile shape for the problem; 0..6 forces one (see qd_i8_gemm_tile_info; for tests and
+ * (exact for k < 131,072). Requirements: m, n, k > 0; k % 16 == 0; a and b 16-byte aligned (cudaMalloc
+ * pointers are; qd_i8_repack makes any s8 matrix so). Outputs need only their element's natural alignment
+ * (vector stores are used where n and the pointers allow). m, n and k need not be multiples of any tile.
+ * `tile`: -1 picks a tile shape for the problem; 0..8 forces one (see qd_i8_gemm_tile_info; for tests and
  * benchmarks). Bad arguments return cudaErrorInvalidValue (1).
+ *
+ * Epilogues: y = act(acc * x_scale[x_per_row ? m : 0] * w_scale[w_per_col ? n : 0] + bias[n]) + residual[m,n]
+ * in FP32 (act 0 none, 1 exact-erf GELU; bias [n] and residual [m x n] FP32, either may be NULL), stored as
+ *   f32: float; y may be residual itself (in place);
+ *   f16: IEEE binary16 (unsigned short bits), round to nearest even, overflow to +-inf;
+ *   s8:  re-quantized for the next layer with a static per-tensor scale, q = clamp(rint(y / out_scale), -127, 127)
+ *        (y / out_scale correctly rounded, as the quantize kernels), out_scale in [2^-64, 2^64].
+ * f16 / s8 outputs must not overlap residual.
  */
 
 /* q = clamp(rint(x / scale), -127, 127) over rows*cols elements; scale > 0. */
 int qd_quantize_s8_tensor(const float *x, int rows, int cols, float scale, signed char *q, void *stream);
+/* The same into rows of ldq >= cols bytes, columns cols..ldq-1 set to 0 (K padding for the GEMM). */
+int qd_quantize_s8_tensor_ld(const float *x, int rows, int cols, float scale, signed char *q, int ldq, void *stream);
 /* Per row r: scales[r] = max_c |x[r,c]| / 127 (1 for an all-zero row), q[r,:] quantized with it. */
 int qd_quantize_s8_token(const float *x, int rows, int cols, signed char *q, float *scales, void *stream);
+/* The same into rows of ldq >= cols bytes, columns cols..ldq-1 set to 0. */
+int qd_quantize_s8_token_ld(const float *x, int rows, int cols, signed char *q, int ldq, float *scales, void *stream);
 /* Per group of columns: group g = columns [g*cols/groups, (g+1)*cols/groups), scale scales[g] (> 0);
  * cols % groups == 0. */
 int qd_quantize_s8_group(const float *x, int rows, int cols, int groups, const float *scales, signed char *q, void *stream);
+/* s8 src [rows x cols] (any alignment) -> dst [rows x dst_cols]: each of the `groups` equal column groups of
+ * cols/groups columns is placed at the start of a group of dst_cols/groups columns, the rest zeroed (the GEMM
+ * fallback for k % 16 != 0 or misaligned operands; groups 1 for a plain GEMM). */
+int qd_i8_repack(const signed char *src, int rows, int cols, int groups, signed char *dst, int dst_cols, void *stream);
 
 /* c[m,n] = sum_k a[m,k] b[n,k] (int32). */
 int qd_i8_gemm_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, int tile, void *stream);
-/* y[m,n] = act(acc[m,n] * x_scale[x_per_row ? m : 0] * w_scale[w_per_col ? n : 0] + bias[n]) + residual[m,n],
- * acc the s32 sum above converted to float; act 0 none, 1 exact-erf GELU; bias and residual may be NULL;
- * y may be residual itself (in place). */
+/* The epilogues above with per-row or per-tensor activation scales. */
 int qd_i8_gemm_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
                    const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
                    int tile, void *stream);
+int qd_i8_gemm_f16(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
+                   const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, unsigned short *y,
+                   int tile, void *stream);
+int qd_i8_gemm_s8(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
+                  const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float out_scale,
+                  signed char *q, int tile, void *stream);
 /* Per-embedding-group activation scales: the k channels form `groups` contiguous groups of k/groups channels
  * ((k / groups) % 16 == 0), a[:, group g] quantized with group_scales[g]:
  * y[m,n] = act(w_scale[w_per_col ? n : 0] * sum_g group_scales[g] * acc_g[m,n] + bias[n]) + residual[m,n],
- * acc_g the s32 sum over group g's channels, folded into an FP32 sum group by group. Tiles 0, 4, 5 only. */
+ * acc_g the s32 sum over group g's channels, folded into an FP32 sum group by group (one conversion and one
+ * fma each). Tiles with PEG variants only (qd_i8_gemm_tile_info). */
 int qd_i8_gemm_peg_f32(const signed char *a, const signed char *b, int m, int n, int k, int groups, const float *group_scales,
                        const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
                        int tile, void *stream);
-/* Tile shape `tile` (0..6): block rows x columns x k-bytes, warps, pipeline stages, whether the PEG GEMM has it. */
+int qd_i8_gemm_peg_f16(const signed char *a, const signed char *b, int m, int n, int k, int groups, const float *group_scales,
+                       const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, unsigned short *y,
+                       int tile, void *stream);
+int qd_i8_gemm_peg_s8(const signed char *a, const signed char *b, int m, int n, int k, int groups, const float *group_scales,
+                      const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float out_scale,
+                      signed char *q, int tile, void *stream);
+/* Tile shape `tile` (0..8): block rows x columns x k-bytes, warps, pipeline stages, whether the PEG GEMM has it. */
 int qd_i8_gemm_tile_info(int tile, int *bm, int *bn, int *bk, int *warps, int *stages, int *peg);
-/* The tile the launchers pick for an m x n x k problem (-1 tile) on the current device. */
-int qd_i8_gemm_pick_tile(int m, int n, int k, int peg, int *tile);
+/* The tile the launchers pick for an m x n x k problem on the current device: groups 0 for the plain GEMM,
+ * else the PEG GEMM with that many groups. */
+int qd_i8_gemm_pick_tile(int m, int n, int k, int groups, int *tile);
 
 #ifdef __cplusplus
 }

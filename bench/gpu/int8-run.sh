@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # INT8 GEMM on the GPU host, after `make gpu-bundle` here: SASS evidence of the kernels (IMMA, ldmatrix,
-# cp.async, no local-memory spills), the correctness tests (Int8GemmTest), the benchmark
-# (Int8GemmBenchMain: our mma.sync kernel vs cuBLASLt), an Nsight Compute profile of two tiles and
-# compute-sanitizer memcheck on the small test
-# shapes. Logs under $OUT. Usage: bench/gpu/int8-run.sh [sass] [tests] [bench] [memcheck]  (default: all)
+# cp.async, no local-memory spills; registers per kernel), the correctness tests (Int8GemmTest), the benchmark
+# (Int8GemmBenchMain: our mma.sync kernel, plain / PEG / FP16 and s8 outputs, vs cuBLASLt s8 and cuBLAS FP16 /
+# FP32), an Nsight Compute profile of two tiles and compute-sanitizer memcheck on the small test shapes.
+# Logs under $OUT. Usage: bench/gpu/int8-run.sh [sass] [tests] [bench] [memcheck] [ncu]  (default: all but ncu)
+# (TEST_TIMEOUT, BENCH_TIMEOUT: seconds, default 400 and 300)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 steps=${*:-sass tests bench memcheck}
@@ -27,17 +28,22 @@ if [[ $steps == *sass* ]]; then
     "$OUT/sass.txt" | sed -E 's/_ZN2qd2i811gemm_kernelINS0_4TileI//; s/EEEvPKaS5_iiiNS0_8EpilogueE//; s/_ZN2qd//' | sort > "$OUT/sass-summary.txt"
   grep sm_90a "$OUT/sass-summary.txt"
   summary+=("SASS: IMMA in the whole library: $(grep -c IMMA "$OUT/sass.txt"); LDL/STL in int8 kernels: $(awk '/Function :/{f=$3} f ~ /i8|quantize/ && /LDL|STL/' "$OUT/sass.txt" | wc -l)")
+  # registers / stack / local memory per kernel and architecture (Tile<BM,BN,BK,warpsM,warpsN,stages,minCTAs,dbuf>, PEG mode:
+  # 0 plain, 1 per-slice fold, 2 per-slice fold with I2F, 3 per-k-step fold)
+  cuobjdump -res-usage /tmp/libqdrift_cuda.so 2>&1 | awk '/arch = /{arch=$3} /Function/{f=$2} /REG:/{ if (f ~ /gemm_kernel|quantize|repack/) print arch, f, $0 }' \
+    | sed -E 's/_ZN2qd2i811gemm_kernelINS0_4TileI//; s/EEEvPKaS5_iiiNS0_8EpilogueE//; s/_ZN2qd//; s/Resource usage://' > "$OUT/res-usage.txt"
+  grep -E "sm_90a" "$OUT/res-usage.txt" | sed -E 's/ +/ /g' | head -40
 fi
 if [[ $steps == *tests* ]]; then
   echo "== Int8GemmTest"
-  timeout 200 "${JAVA[@]}" "${JUNIT[@]}" --details=tree > "$OUT/int8-tests.log" 2>&1; rc=$?
+  timeout ${TEST_TIMEOUT:-400} "${JAVA[@]}" "${JUNIT[@]}" --details=tree > "$OUT/int8-tests.log" 2>&1; rc=$?
   [[ $rc == 0 ]] || status=1
-  grep -E "✘|worst|quantize \+|MethodSource|tile [0-9]:" "$OUT/int8-tests.log" | head -60
+  grep -E "✘|worst|quantize \+|f16 / s8|MethodSource|tile [0-9]:" "$OUT/int8-tests.log" | head -80
   summary+=("tests (exit $rc): $(grep -E 'tests (successful|failed|skipped|aborted)' "$OUT/int8-tests.log" | tr -s ' ' | tr '\n' ' ')")
 fi
 if [[ $steps == *bench* ]]; then
   echo "== Int8GemmBenchMain"
-  timeout 200 "${JAVA[@]}" -cp "$CP" dev.qdrift.backend.cuda.Int8GemmBenchMain > "$OUT/int8-bench.log" 2>&1 || status=1
+  timeout ${BENCH_TIMEOUT:-300} "${JAVA[@]}" -cp "$CP" dev.qdrift.backend.cuda.Int8GemmBenchMain > "$OUT/int8-bench.log" 2>&1 || status=1
   cat "$OUT/int8-bench.log"
 fi
 if [[ $steps == *ncu* ]]; then

@@ -37,6 +37,11 @@ final class Cublas implements AutoCloseable {
     //     int m, int n, int k, const float *alpha, const float *A, int lda, long long strideA, const float *B, int ldb,
     //     long long strideB, const float *beta, float *C, int ldc, long long strideC, int batchCount);
     private final MethodHandle sgemmStridedBatched;
+    // cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
+    //     const void *alpha, const void *A, cudaDataType_t Atype, int lda, const void *B, cudaDataType_t Btype, int ldb,
+    //     const void *beta, void *C, cudaDataType_t Ctype, int ldc, cublasComputeType_t computeType, cublasGemmAlgo_t algo);
+    private final MethodHandle gemmEx;
+    static final int CUDA_R_32F = 0, CUDA_R_16F = 2, CUBLAS_COMPUTE_32F = 68, CUBLAS_GEMM_DEFAULT = -1;
 
     private final MemorySegment handle;
     private final MemorySegment one = Arena.global().allocateFrom(JAVA_FLOAT, 1f), zero = Arena.global().allocateFrom(JAVA_FLOAT, 0f);
@@ -51,6 +56,9 @@ final class Cublas implements AutoCloseable {
         sgemmStridedBatched = bind(lib, "cublasSgemmStridedBatched", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, JAVA_LONG, ADDRESS,
                 ADDRESS, JAVA_INT, JAVA_LONG, JAVA_INT));
+        gemmEx = bind(lib, "cublasGemmEx", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT));
         try (Arena a = Arena.ofConfined()) {
             MemorySegment p = a.allocate(ADDRESS);
             check((int) create.invokeExact(p), "cublasCreate");
@@ -76,6 +84,15 @@ final class Cublas implements AutoCloseable {
     void gemmRowMajorNT(MemorySegment x, MemorySegment w, MemorySegment y, int m, int n, int k) throws Throwable {
         check((int) sgemm.invokeExact(handle, OP_T, OP_N, n, m, k, one, w, k, x, k, zero, y, n),
                 "cublasSgemm (linear " + m + "x" + k + " -> " + n + ")");
+    }
+
+    /**
+     * Row-major y[m,n] = x[m,k] w^T with x, w [n,k] and y in FP16 (IEEE binary16), FP32 accumulation
+     * (cublasGemmEx, CUBLAS_COMPUTE_32F, tensor cores): the FP16 reference point of the INT8 benchmark.
+     */
+    void gemmRowMajorNTHalf(MemorySegment x, MemorySegment w, MemorySegment y, int m, int n, int k) throws Throwable {
+        check((int) gemmEx.invokeExact(handle, OP_T, OP_N, n, m, k, one, w, CUDA_R_16F, k, x, CUDA_R_16F, k, zero, y, CUDA_R_16F, n,
+                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx FP16 (linear " + m + "x" + k + " -> " + n + ")");
     }
 
     /** For each of `batch` pairs: row-major s[t,t] = q[t,d] k[t,d]^T (attention scores). */

@@ -40,12 +40,13 @@ public final class CudaBackend implements Backend {
     record DeviceLinear(DeviceFloats weight, DeviceFloats bias, int out, int in) implements LinearWeights {}
 
     /**
-     * s8 weights [out, in], FP32 per-channel weight scales and bias; the static input scale on the host
+     * s8 weights [out, ldk], FP32 per-channel weight scales and bias; the static input scale on the host
      * (the quantize launcher takes it by value) and on the device (the GEMM epilogue reads it), or NaN
-     * and null for per-token input scales.
+     * and null for per-token input scales. ldk = in rounded up to a multiple of 16 (the s8 GEMM's k
+     * granule): columns in .. ldk-1 of the weights and of the quantized input are zero.
      */
     record DeviceInt8Linear(MemorySegment weight, DeviceFloats weightScale, DeviceFloats bias, float inputScale,
-                            DeviceFloats inputScaleOnDevice, int out, int in) implements LinearWeights {}
+                            DeviceFloats inputScaleOnDevice, int out, int in, int ldk) implements LinearWeights {}
 
     /** Loads the libraries and looks for a device once; never throws. */
     public static synchronized Availability availability() {
@@ -193,18 +194,32 @@ public final class CudaBackend implements Backend {
         return new DeviceLinear((DeviceFloats) upload(l.weight()), (DeviceFloats) upload(l.bias()), l.out(), l.in());
     }
 
+    /**
+     * Weights [out, in] quantized symmetrically per output channel (scale = max|w_row| / 127, into `scales`)
+     * to s8 rows of ldk >= in bytes, columns in .. ldk-1 zero.
+     */
+    static byte[] quantizeWeightsS8(float[] weight, int out, int in, int ldk, float[] scales) {
+        QuantGrid grid = new QuantGrid(8, true);
+        byte[] q = new byte[out * ldk];
+        for (int r = 0; r < out; r++) {
+            float m = 0;
+            for (int k = 0; k < in; k++) m = Math.max(m, Math.abs(weight[r * in + k]));
+            scales[r] = grid.params(-m, m).scale();
+            for (int k = 0; k < in; k++)
+                q[r * ldk + k] = (byte) QuantGrid.quantize(weight[r * in + k], scales[r], 0f, grid.qmin(), grid.qmax());
+        }
+        return q;
+    }
+
     @Override
     public LinearWeights prepareInt8Linear(BertWeights.Linear l, float inputScale) {
-        QuantGrid grid = new QuantGrid(8, true);
+        // The s8 GEMM reads k in 16-byte chunks: an odd `in` runs with weights and inputs zero-padded to ldk.
+        int ldk = Int8Ops.paddedK(l.in());
+        if (ldk != l.in())
+            Int8Ops.logOnce("int8 linear " + l.in() + " -> " + l.out() + ": K = " + l.in() + " is not a multiple of 16; weights and "
+                    + "quantized inputs are zero-padded to K = " + ldk + " (same result)");
         float[] scales = new float[l.out()];
-        byte[] q = new byte[l.weight().length];
-        for (int r = 0; r < l.out(); r++) {
-            float m = 0;
-            for (int k = 0; k < l.in(); k++) m = Math.max(m, Math.abs(l.weight()[r * l.in() + k]));
-            scales[r] = grid.params(-m, m).scale();
-            for (int k = 0, o = r * l.in(); k < l.in(); k++, o++)
-                q[o] = (byte) QuantGrid.quantize(l.weight()[o], scales[r], 0f, grid.qmin(), grid.qmax());
-        }
+        byte[] q = quantizeWeightsS8(l.weight(), l.out(), l.in(), ldk, scales);
         MemorySegment w = call(() -> pool.allocate(q.length));
         try (Arena a = Arena.ofConfined()) {
             MemorySegment host = a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_BYTE, q);
@@ -214,24 +229,25 @@ public final class CudaBackend implements Backend {
             });
         }
         DeviceFloats in = Float.isNaN(inputScale) ? null : (DeviceFloats) upload(new float[] {inputScale});
-        return new DeviceInt8Linear(w, (DeviceFloats) upload(scales), (DeviceFloats) upload(l.bias()), inputScale, in, l.out(), l.in());
+        return new DeviceInt8Linear(w, (DeviceFloats) upload(scales), (DeviceFloats) upload(l.bias()), inputScale, in, l.out(), l.in(),
+                ldk);
     }
 
     /** Quantize the input to s8 (static or per-token scale), s8 GEMM, dequantize + bias (+ GELU) in the epilogue. */
     private void linearInt8(FloatBuf x, int rows, DeviceInt8Linear l, Epilogue epilogue, FloatBuf y) {
         if (epilogue == Epilogue.TANH) throw new QdriftException("integer linear layers have no tanh epilogue (the pooler stays FP32)");
         try (Scope s = openScope()) {
-            MemorySegment xq = call(() -> pool.allocate((long) rows * l.in()));
+            MemorySegment xq = call(() -> pool.allocate((long) rows * l.ldk()));
             MemorySegment xScale;
             boolean perRow = Float.isNaN(l.inputScale());
             if (perRow) {
                 xScale = p(allocate(rows));
-                int8.quantizePerToken(p(x), rows, l.in(), xq, xScale);
+                int8.quantizePerToken(p(x), rows, l.in(), xq, l.ldk(), xScale);
             } else {
                 xScale = l.inputScaleOnDevice().ptr();
-                int8.quantizePerTensor(p(x), rows, l.in(), l.inputScale(), xq);
+                int8.quantizePerTensor(p(x), rows, l.in(), l.inputScale(), xq, l.ldk());
             }
-            int8.gemmF32(xq, l.weight(), rows, l.out(), l.in(), new Int8Ops.Epilogue(xScale, perRow, l.weightScale().ptr(), true,
+            int8.gemmF32(xq, l.weight(), rows, l.out(), l.ldk(), new Int8Ops.Epilogue(xScale, perRow, l.weightScale().ptr(), true,
                     l.bias().ptr(), MemorySegment.NULL, epilogue == Epilogue.GELU), p(y), Int8Ops.AUTO_TILE);
         }
     }

@@ -95,6 +95,12 @@ final class QdriftCuda {
     final MethodHandle quantizeS8Token;
     // int qd_quantize_s8_group(const float *x, int rows, int cols, int groups, const float *scales, signed char *q, void *stream);
     final MethodHandle quantizeS8Group;
+    // int qd_quantize_s8_tensor_ld(const float *x, int rows, int cols, float scale, signed char *q, int ldq, void *stream);
+    final MethodHandle quantizeS8TensorLd;
+    // int qd_quantize_s8_token_ld(const float *x, int rows, int cols, signed char *q, int ldq, float *scales, void *stream);
+    final MethodHandle quantizeS8TokenLd;
+    // int qd_i8_repack(const signed char *src, int rows, int cols, int groups, signed char *dst, int dst_cols, void *stream);
+    final MethodHandle i8Repack;
     // int qd_i8_gemm_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, int tile, void *stream);
     final MethodHandle i8GemmS32;
     // int qd_i8_gemm_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
@@ -105,9 +111,25 @@ final class QdriftCuda {
     //                        const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
     //                        int tile, void *stream);
     final MethodHandle i8GemmPegF32;
+    // int qd_i8_gemm_f16(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
+    //                    const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, unsigned short *y,
+    //                    int tile, void *stream);
+    final MethodHandle i8GemmF16;
+    // int qd_i8_gemm_s8(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
+    //                   const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float out_scale,
+    //                   signed char *q, int tile, void *stream);
+    final MethodHandle i8GemmS8;
+    // int qd_i8_gemm_peg_f16(const signed char *a, const signed char *b, int m, int n, int k, int groups, const float *group_scales,
+    //                        const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, unsigned short *y,
+    //                        int tile, void *stream);
+    final MethodHandle i8GemmPegF16;
+    // int qd_i8_gemm_peg_s8(const signed char *a, const signed char *b, int m, int n, int k, int groups, const float *group_scales,
+    //                       const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float out_scale,
+    //                       signed char *q, int tile, void *stream);
+    final MethodHandle i8GemmPegS8;
     // int qd_i8_gemm_tile_info(int tile, int *bm, int *bn, int *bk, int *warps, int *stages, int *peg);
     private final MethodHandle i8GemmTileInfo;
-    // int qd_i8_gemm_pick_tile(int m, int n, int k, int peg, int *tile);
+    // int qd_i8_gemm_pick_tile(int m, int n, int k, int groups, int *tile);
     private final MethodHandle i8GemmPickTile;
 
     QdriftCuda(SymbolLookup lib) {
@@ -159,6 +181,20 @@ final class QdriftCuda {
                 JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
         i8GemmPegF32 = bind("qd_i8_gemm_peg_f32", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
+        quantizeS8TensorLd = bind("qd_quantize_s8_tensor_ld", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_FLOAT,
+                ADDRESS, JAVA_INT, ADDRESS));
+        quantizeS8TokenLd = bind("qd_quantize_s8_token_ld", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS,
+                JAVA_INT, ADDRESS, ADDRESS));
+        i8Repack = bind("qd_i8_repack", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT,
+                ADDRESS));
+        i8GemmF16 = bind("qd_i8_gemm_f16", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS,
+                JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
+        i8GemmS8 = bind("qd_i8_gemm_s8", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS,
+                JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT, ADDRESS));
+        i8GemmPegF16 = bind("qd_i8_gemm_peg_f16", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
+        i8GemmPegS8 = bind("qd_i8_gemm_peg_s8", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT, ADDRESS));
         i8GemmTileInfo = bind("qd_i8_gemm_tile_info", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 ADDRESS, ADDRESS));
         i8GemmPickTile = bind("qd_i8_gemm_pick_tile", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
@@ -332,11 +368,11 @@ final class QdriftCuda {
         }
     }
 
-    /** The tile the INT8 GEMM launchers pick for an m x n x k problem on the current device. */
-    int i8GemmPickTile(int m, int n, int k, boolean peg) throws Throwable {
+    /** The tile the INT8 GEMM launchers pick for an m x n x k problem (groups 0: plain, else PEG) on the current device. */
+    int i8GemmPickTile(int m, int n, int k, int groups) throws Throwable {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment t = a.allocate(JAVA_INT);
-            check((int) i8GemmPickTile.invokeExact(m, n, k, peg ? 1 : 0, t), "qd_i8_gemm_pick_tile");
+            check((int) i8GemmPickTile.invokeExact(m, n, k, groups, t), "qd_i8_gemm_pick_tile");
             return t.get(JAVA_INT, 0);
         }
     }

@@ -3,20 +3,35 @@ package dev.qdrift.backend.cuda;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 
 /**
  * INT8 GEMM benchmark (runs on the GPU host from .gpu/qdrift-tests.jar, see tools/gpu-run.sh for the
  * classpath): our mma.sync s8 GEMM at the BERT-base shapes 4096×768×768, 4096×3072×768, 4096×768×3072,
- * 16384×3072×768 (M×N×K), every tile shape and the automatic pick with int32 output, the FP32 epilogues
- * (per-token × per-channel scales + bias, + GELU), the PEG variant, and cuBLASLt's s8 TN GEMM (int32
- * output) where libcublasLt.so.13 is present, whose output is also checked against ours.
+ * 16384×3072×768 (M×N×K) against the vendor libraries on the same device:
+ *
+ * <ul>
+ *   <li>ours: int32 output (automatic tile and every tile), the FP32 epilogue (per-token × per-channel scales +
+ *       bias; + GELU), FP16 and re-quantized s8 outputs of the same epilogue, and the PEG variant with G = 4
+ *       and 6 (same epilogue, automatic tile and every PEG tile), plus the per-token quantize kernel;
+ *   <li>cuBLASLt s8 TN → s32 (its heuristic's algorithm; output checked against ours);
+ *   <li>cuBLAS FP16: cublasGemmEx with FP16 A, B and C and CUBLAS_COMPUTE_32F (FP32 accumulation, tensor
+ *       cores) — what an FP16 inference engine runs for these layers;
+ *   <li>cuBLAS FP32: cublasSgemm, CUBLAS_DEFAULT_MATH (true FP32, no TF32), what CudaBackend runs now.
+ * </ul>
+ *
+ * <p>Rates: TOPS for the integer GEMMs, TFLOPS for the float ones, both 2·M·N·K / time. Ratios in the
+ * summary: PEG / plain = PEG FP32 over our plain FP32 epilogue (same scales, bias and output: the cost of the
+ * per-group folds); ours / cuBLASLt at int32 output; our FP32 epilogue over cuBLAS FP16 and FP32.
  *
  * <p>Timing: CUDA events around each launch, {@value #WARMUP} warm-up launches, median of {@value #RUNS}
  * timed launches rotating over {@value #SETS} input/output sets (so repeated runs do not read one buffer
@@ -27,7 +42,8 @@ import java.util.Random;
  * {@code -Dqdrift.int8.bench.tiles=3,6} only those tiles' int32 GEMMs run (for a profiler).
  */
 public final class Int8GemmBenchMain {
-    static final int WARMUP = 30, RUNS = 60, SETS = 3, PEG_GROUPS = 6;
+    static final int WARMUP = 30, RUNS = 60, SETS = 3;
+    static final int[] PEG_GROUPS = {4, 6};
     static final long WORKSPACE = 32L << 20;
     static final String ONLY_TILES = System.getProperty("qdrift.int8.bench.tiles");
 
@@ -71,6 +87,17 @@ public final class Int8GemmBenchMain {
         MemorySegment d = alloc(4L * n);
         try (Arena a = Arena.ofConfined()) {
             cuda.copyToDevice(d, a.allocateFrom(JAVA_FLOAT, h), 4L * n, stream);
+        }
+        return d;
+    }
+
+    /** FP16 (binary16 bits) uniform in [lo, hi). */
+    MemorySegment randomHalves(Random r, long n, double lo, double hi) throws Throwable {
+        short[] h = new short[(int) n];
+        for (int i = 0; i < n; i++) h[i] = Float.floatToFloat16((float) (lo + (hi - lo) * r.nextDouble()));
+        MemorySegment d = alloc(2L * n);
+        try (Arena a = Arena.ofConfined()) {
+            cuda.copyToDevice(d, a.allocateFrom(JAVA_SHORT, h), 2L * n, stream);
         }
         return d;
     }
@@ -125,9 +152,14 @@ public final class Int8GemmBenchMain {
         return 2.0 * m * n * k / (ms * 1e-3) / 1e12;
     }
 
-    void line(String what, int m, int n, int k, Timing t) {
-        System.out.printf("  %-44s %9.1f us %7.1f TOPS  (min %.1f us, gaps %+.1f%%)%n", what, t.medianMs() * 1e3, tops(m, n, k, t.medianMs()),
-                t.minMs() * 1e3, 100 * t.gaps());
+    /** Times `w`, prints a line and records its rate under `key` (when not null). */
+    double line(String what, int m, int n, int k, Work w, Map<String, Double> row, String key) throws Throwable {
+        Timing t = time(w);
+        double rate = tops(m, n, k, t.medianMs());
+        System.out.printf("  %-56s %9.1f us %7.1f T%s/s  (min %.1f us, gaps %+.1f%%)%n", what, t.medianMs() * 1e3, rate,
+                what.startsWith("cuBLAS FP") ? "FLOP" : "OP", t.minMs() * 1e3, 100 * t.gaps());
+        if (key != null) row.put(key, rate);
+        return rate;
     }
 
     int[] download(MemorySegment d, int n) throws Throwable {
@@ -138,67 +170,74 @@ public final class Int8GemmBenchMain {
         }
     }
 
-    /** Benchmarks one shape; returns {auto, best tile, f32 epilogue, f32+gelu, peg, cublasLt} TOPS (NaN where absent). */
-    double[] shape(int m, int n, int k, CublasLt lt, MemorySegment workspace) throws Throwable {
+    /** Benchmarks one shape; returns its rates by column name (absent where not run). */
+    Map<String, Double> shape(int m, int n, int k, CublasLt lt, Cublas blas, MemorySegment workspace) throws Throwable {
+        Map<String, Double> row = new LinkedHashMap<>();
         Random r = new Random(42 + m + n + k);
-        MemorySegment[] a = new MemorySegment[SETS], b = new MemorySegment[SETS], c = new MemorySegment[SETS], y = new MemorySegment[SETS];
+        MemorySegment[] a = new MemorySegment[SETS], b = new MemorySegment[SETS], c = new MemorySegment[SETS], y = new MemorySegment[SETS],
+                yh = new MemorySegment[SETS], yq = new MemorySegment[SETS];
         for (int s = 0; s < SETS; s++) {
             a[s] = randomBytes(r, (long) m * k);
             b[s] = randomBytes(r, (long) n * k);
             c[s] = alloc(4L * m * n);
             y[s] = alloc(4L * m * n);
+            yh[s] = alloc(2L * m * n);
+            yq[s] = alloc((long) m * n);
         }
         MemorySegment sx = randomFloats(r, m, 0.01, 0.02), sw = randomFloats(r, n, 0.001, 0.002), bias = randomFloats(r, n, -1, 1),
-                gsx = randomFloats(r, PEG_GROUPS, 0.01, 0.02), x = randomFloats(r, m * k, -3, 3), xq = alloc((long) m * k),
-                xs = alloc(4L * m);
+                gsx = randomFloats(r, 6, 0.01, 0.02), x = randomFloats(r, m * k, -3, 3), xq = alloc((long) m * k), xs = alloc(4L * m);
         System.out.printf("%n%d x %d x %d (M x N x K), %.2f G ops%n", m, n, k, 2.0 * m * n * k / 1e9);
-        int auto = ops.pickTile(m, n, k, false);
-        double[] out = new double[6];
-        Arrays.fill(out, Double.NaN);
         if (ONLY_TILES != null) {
             for (String ts : ONLY_TILES.split(",")) {
                 int tile = Integer.parseInt(ts.trim());
-                line("mma.sync s32, tile " + tile + " (" + ops.tileName(tile) + ")", m, n, k,
-                        time(s -> ops.gemmS32(a[s], b[s], m, n, k, c[s], tile)));
+                line("mma.sync s32, tile " + tile + " (" + ops.tileName(tile) + ")", m, n, k, s -> ops.gemmS32(a[s], b[s], m, n, k, c[s], tile),
+                        row, null);
             }
             freeAll();
-            return out;
+            return row;
         }
-        Timing ta = time(s -> ops.gemmS32(a[s], b[s], m, n, k, c[s], Int8Ops.AUTO_TILE));
-        line("mma.sync s32, auto = tile " + auto + " (" + ops.tileName(auto) + ")", m, n, k, ta);
-        out[0] = tops(m, n, k, ta.medianMs());
+        int auto = ops.pickTile(m, n, k, 0);
+        line("mma.sync s32, auto = tile " + auto + " (" + ops.tileName(auto) + ")", m, n, k,
+                s -> ops.gemmS32(a[s], b[s], m, n, k, c[s], Int8Ops.AUTO_TILE), row, "s32");
         double best = 0;
         for (int t = 0; t < ops.tiles(); t++) {
             int tile = t;
-            Timing tt = time(s -> ops.gemmS32(a[s], b[s], m, n, k, c[s], tile));
-            line("mma.sync s32, tile " + t + " (" + ops.tileName(t) + ")", m, n, k, tt);
-            best = Math.max(best, tops(m, n, k, tt.medianMs()));
+            best = Math.max(best, line("mma.sync s32, tile " + t + " (" + ops.tileName(t) + ")", m, n, k,
+                    s -> ops.gemmS32(a[s], b[s], m, n, k, c[s], tile), row, null));
         }
-        out[1] = best;
+        row.put("s32best", best);
         Int8Ops.Epilogue e = new Int8Ops.Epilogue(sx, true, sw, true, bias, null, false);
-        Timing tf = time(s -> ops.gemmF32(a[s], b[s], m, n, k, e, y[s], Int8Ops.AUTO_TILE));
-        line("mma.sync f32 (token x channel scales, bias)", m, n, k, tf);
-        out[2] = tops(m, n, k, tf.medianMs());
+        line("mma.sync f32 (token x channel scales, bias)", m, n, k, s -> ops.gemmF32(a[s], b[s], m, n, k, e, y[s], Int8Ops.AUTO_TILE),
+                row, "f32");
         Int8Ops.Epilogue eg = new Int8Ops.Epilogue(sx, true, sw, true, bias, null, true);
-        Timing tg = time(s -> ops.gemmF32(a[s], b[s], m, n, k, eg, y[s], Int8Ops.AUTO_TILE));
-        line("mma.sync f32 + GELU", m, n, k, tg);
-        out[3] = tops(m, n, k, tg.medianMs());
-        if (k % PEG_GROUPS == 0 && (k / PEG_GROUPS) % 16 == 0) {
-            int pt = ops.pickTile(m, n, k, true);
-            Timing tp = time(s -> ops.gemmPegF32(a[s], b[s], m, n, k, PEG_GROUPS, gsx, e, y[s], Int8Ops.AUTO_TILE));
-            line("mma.sync PEG f32, G=" + PEG_GROUPS + ", tile " + pt + " (" + ops.tileName(pt) + ")", m, n, k, tp);
-            out[4] = tops(m, n, k, tp.medianMs());
+        line("mma.sync f32 + GELU", m, n, k, s -> ops.gemmF32(a[s], b[s], m, n, k, eg, y[s], Int8Ops.AUTO_TILE), row, "gelu");
+        line("mma.sync f16 out (scales, bias)", m, n, k, s -> ops.gemmF16(a[s], b[s], m, n, k, e, yh[s], Int8Ops.AUTO_TILE), row, "f16");
+        line("mma.sync s8 out (scales, bias, requantized)", m, n, k,
+                s -> ops.gemmS8(a[s], b[s], m, n, k, e, 0.05f, yq[s], Int8Ops.AUTO_TILE), row, "s8");
+        for (int groups : PEG_GROUPS) {
+            if (k % groups != 0 || (k / groups) % 16 != 0) continue;
+            int pt = ops.pickTile(m, n, k, groups), gs = k / groups;
+            line("PEG f32 G=" + groups + " (gs " + gs + "), auto = tile " + pt + " (" + ops.tileName(pt) + ")", m, n, k,
+                    s -> ops.gemmPegF32(a[s], b[s], m, n, k, groups, gsx, e, y[s], Int8Ops.AUTO_TILE), row, "peg" + groups);
+            for (int t = 0; t < ops.tiles(); t++) {
+                int[] info = ops.tileInfo(t);
+                if (info[5] != 1) continue;
+                int tile = t;
+                line("PEG f32 G=" + groups + ", tile " + t + " (" + ops.tileName(t) + ")" + (gs % info[2] == 0 ? "" : " per k-step"), m, n,
+                        k, s -> ops.gemmPegF32(a[s], b[s], m, n, k, groups, gsx, e, y[s], tile), row, null);
+            }
         }
+        if (k % 6 == 0 && (k / 6) % 16 == 0)
+            line("PEG s8 out G=6", m, n, k, s -> ops.gemmPegS8(a[s], b[s], m, n, k, 6, gsx, e, 0.05f, yq[s], Int8Ops.AUTO_TILE), row, null);
         Timing tq = time(s -> ops.quantizePerToken(x, m, k, xq, xs));
-        System.out.printf("  %-44s %9.1f us %7.1f GB/s (5 bytes per element)%n", "quantize per token " + m + "x" + k,
+        System.out.printf("  %-56s %9.1f us %7.1f GB/s (5 bytes per element)%n", "quantize per token " + m + "x" + k,
                 tq.medianMs() * 1e3, 5.0 * m * k / (tq.medianMs() * 1e-3) / 1e9);
         if (lt != null) {
             try (CublasLt.Plan p = lt.planS8(m, n, k, workspace, WORKSPACE)) {
                 MemorySegment[] cl = new MemorySegment[SETS];
                 for (int s = 0; s < SETS; s++) cl[s] = alloc(4L * m * n);
-                Timing tl = time(s -> p.run(a[s], b[s], cl[s], stream));
-                line("cuBLASLt s8 TN -> s32 (waves " + String.format("%.2f", p.waves) + ")", m, n, k, tl);
-                out[5] = tops(m, n, k, tl.medianMs());
+                line("cuBLASLt s8 TN -> s32 (waves " + String.format("%.2f", p.waves) + ")", m, n, k, s -> p.run(a[s], b[s], cl[s], stream), row,
+                        "lt");
                 ops.gemmS32(a[0], b[0], m, n, k, c[0], Int8Ops.AUTO_TILE);
                 p.run(a[0], b[0], cl[0], stream);
                 int[] ours = download(c[0], m * n), theirs = download(cl[0], m * n);
@@ -209,8 +248,38 @@ public final class Int8GemmBenchMain {
                 System.out.println("  cuBLASLt: " + ex.getMessage());
             }
         }
+        if (blas != null) {
+            try {
+                MemorySegment[] ha = new MemorySegment[SETS], hb = new MemorySegment[SETS], hc = new MemorySegment[SETS];
+                for (int s = 0; s < SETS; s++) {
+                    ha[s] = randomHalves(r, (long) m * k, -1, 1);
+                    hb[s] = randomHalves(r, (long) n * k, -1, 1);
+                    hc[s] = alloc(2L * m * n);
+                }
+                line("cuBLAS FP16 GemmEx (fp16 in/out, fp32 compute)", m, n, k, s -> blas.gemmRowMajorNTHalf(ha[s], hb[s], hc[s], m, n, k),
+                        row, "fp16");
+                MemorySegment[] fa = new MemorySegment[SETS], fb = new MemorySegment[SETS];
+                for (int s = 0; s < SETS; s++) {
+                    fa[s] = randomFloats(r, m * k, -1, 1);
+                    fb[s] = randomFloats(r, n * k, -1, 1);
+                }
+                line("cuBLAS FP32 Sgemm (no TF32)", m, n, k, s -> blas.gemmRowMajorNT(fa[s], fb[s], y[s], m, n, k), row, "fp32");
+            } catch (RuntimeException ex) {
+                System.out.println("  cuBLAS: " + ex.getMessage());
+            }
+        }
         freeAll();
-        return out;
+        return row;
+    }
+
+    static String cell(Map<String, Double> row, String key, String fmt) {
+        Double v = row.get(key);
+        return v == null ? "-" : String.format(fmt, v);
+    }
+
+    static String ratio(Map<String, Double> row, String num, String den) {
+        Double a = row.get(num), b = row.get(den);
+        return a == null || b == null ? "-" : String.format("%.2f", a / b);
     }
 
     public static void main(String[] args) throws Throwable {
@@ -230,21 +299,40 @@ public final class Int8GemmBenchMain {
         } catch (RuntimeException e) {
             System.out.println("cuBLASLt unavailable: " + e.getMessage());
         }
+        Cublas blas = null;
+        try {
+            blas = new Cublas(NativeLibraries.system("libcublas.so.13"), stream);
+        } catch (RuntimeException e) {
+            System.out.println("cuBLAS unavailable: " + e.getMessage());
+        }
         MemorySegment workspace = cuda.malloc(WORKSPACE);
         if (ONLY_TILES == null) bench.warmUp();
-        List<double[]> rows = new ArrayList<>();
-        for (int[] s : shapes) rows.add(bench.shape(s[0], s[1], s[2], lt, workspace));
-        System.out.printf("%nTOPS (median of %d, %d rotating sets)%n", RUNS, SETS);
-        System.out.printf("%-18s %8s %8s %8s %8s %8s %9s %8s%n", "M x N x K", "auto", "best", "f32epi", "f32gelu", "peg", "cuBLASLt",
-                "auto/Lt");
+        List<Map<String, Double>> rows = new ArrayList<>();
+        for (int[] s : shapes) rows.add(bench.shape(s[0], s[1], s[2], lt, blas, workspace));
+        System.out.printf("%nOurs, TOPS (median of %d launches, %d rotating input/output sets); PEG/f32 = PEG FP32 over plain FP32 epilogue%n",
+                RUNS, SETS);
+        System.out.printf("%-16s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s%n", "M x N x K", "s32", "best", "f32", "gelu", "f16out", "s8out",
+                "PEG4", "PEG6", "PEG4/f32", "PEG6/f32");
         for (int i = 0; i < shapes.size(); i++) {
             int[] s = shapes.get(i);
-            double[] v = rows.get(i);
-            System.out.printf("%-18s %8.1f %8.1f %8.1f %8.1f %8.1f %9.1f %8.2f%n", s[0] + "x" + s[1] + "x" + s[2], v[0], v[1], v[2], v[3],
-                    v[4], v[5], v[0] / v[5]);
+            Map<String, Double> v = rows.get(i);
+            System.out.printf("%-16s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s%n", s[0] + "x" + s[1] + "x" + s[2], cell(v, "s32", "%.1f"),
+                    cell(v, "s32best", "%.1f"), cell(v, "f32", "%.1f"), cell(v, "gelu", "%.1f"), cell(v, "f16", "%.1f"), cell(v, "s8", "%.1f"),
+                    cell(v, "peg4", "%.1f"), cell(v, "peg6", "%.1f"), ratio(v, "peg4", "f32"), ratio(v, "peg6", "f32"));
+        }
+        System.out.printf("%nReferences: cuBLASLt s8 -> s32 TOPS, cuBLAS FP16 (GemmEx, FP32 compute) and FP32 (Sgemm, no TF32) TFLOPS%n");
+        System.out.printf("%-16s %9s %8s %9s %9s %9s %9s %9s%n", "M x N x K", "cuBLASLt", "s32/Lt", "FP16", "FP32", "f32/FP16",
+                "f32/FP32", "s8out/FP16");
+        for (int i = 0; i < shapes.size(); i++) {
+            int[] s = shapes.get(i);
+            Map<String, Double> v = rows.get(i);
+            System.out.printf("%-16s %9s %8s %9s %9s %9s %9s %9s%n", s[0] + "x" + s[1] + "x" + s[2], cell(v, "lt", "%.1f"),
+                    ratio(v, "s32", "lt"), cell(v, "fp16", "%.1f"), cell(v, "fp32", "%.1f"), ratio(v, "f32", "fp16"), ratio(v, "f32", "fp32"),
+                    ratio(v, "s8", "fp16"));
         }
         cuda.free(workspace);
         if (lt != null) lt.close();
+        if (blas != null) blas.close();
         cuda.streamDestroy(stream);
     }
 }

@@ -3,11 +3,15 @@ package dev.qdrift.backend.cuda;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.qdrift.backend.Backend;
+import dev.qdrift.model.BertWeights;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -20,7 +24,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInfo;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -39,9 +46,22 @@ import org.junit.jupiter.params.provider.MethodSource;
  *       largest term; the kernel does about 6 (int → float, two products, bias, GELU's erf ≤ 2 ulp,
  *       residual). Outputs poisoned with NaN.
  *   <li>PEG: per element |gpu − ref| ≤ (2G + 16) 2⁻²⁴ (|s_w| Σ_g |s_x[g] acc_g| + |bias| + |residual|):
- *       G folds of two roundings each on top of the epilogue's.
+ *       G folds of two roundings each on top of the epilogue's; every PEG tile, with group sizes that
+ *       take the per-slice fold (gs % BK == 0, with the exponent-trick conversion for gs ≤ 256 and I2F
+ *       above) and the per-k-step one (others, including group ends in the middle of an mma step), and
+ *       bit-exact at the extremes of the s32 group sums (|acc_g| = 2²² and 2²³).
+ *   <li>FP16 and s8 outputs: bit-identical to rounding the FP32 epilogue's output (Java's
+ *       Float.floatToFloat16, and the quantize rule with the output scale) for every tile, plain and PEG,
+ *       4-wide and element-wise stores; s8 against the float64 reference: exact except where y_ref / s
+ *       lies within the FP32 epilogue's tolerance of a .5 boundary (counted, either neighbour accepted);
+ *       exact ties of y / s round half to even.
  *   <li>Quantize kernels: bytes and per-token scales bit-identical to the Java reference
- *       (float division, {@link Math#rint} = round half to even, clamp ±127), including exact ties.
+ *       (float division, {@link Math#rint} = round half to even, clamp ±127), including exact ties, also
+ *       into zero-padded rows.
+ *   <li>Fallbacks: K % 16 != 0, misaligned operands and PEG group sizes that are not multiples of 16
+ *       (repacked, exact), misaligned / odd-width outputs (element-wise stores), and CudaBackend's int8
+ *       linear with an odd K (zero-padded at preparation). The CPU-side pieces (padding rule, reasons,
+ *       padded weight quantization) also run without a GPU ({@code @Tag("cpu")}).
  * </ul>
  */
 class Int8GemmTest {
@@ -60,7 +80,7 @@ class Int8GemmTest {
 
     @BeforeAll
     static void open() throws Throwable {
-        GpuTest.assumeGpu();
+        if (!CudaBackend.available()) return; // the GPU tests skip (see needsGpu); the @Tag("cpu") ones run
         cuda = new QdriftCuda(NativeLibraries.qdrift());
         cuda.setDevice(0);
         stream = cuda.streamCreate();
@@ -72,6 +92,11 @@ class Int8GemmTest {
     @AfterAll
     static void close() throws Throwable {
         if (cuda != null) cuda.streamDestroy(stream);
+    }
+
+    @BeforeEach
+    void needsGpu(TestInfo info) {
+        if (!info.getTags().contains("cpu")) GpuTest.assumeGpu();
     }
 
     private final Dev dev = new Dev();
@@ -133,6 +158,14 @@ class Int8GemmTest {
             }
         }
 
+        short[] shorts(MemorySegment d, int n) throws Throwable {
+            try (Arena ar = Arena.ofConfined()) {
+                MemorySegment h = ar.allocate(java.lang.foreign.ValueLayout.JAVA_SHORT, n);
+                cuda.copyToHost(h, d, 2L * n, stream);
+                return h.toArray(java.lang.foreign.ValueLayout.JAVA_SHORT);
+            }
+        }
+
         byte[] bytes(MemorySegment d, int n) throws Throwable {
             try (Arena ar = Arena.ofConfined()) {
                 MemorySegment h = ar.allocate(JAVA_BYTE, n);
@@ -142,6 +175,7 @@ class Int8GemmTest {
         }
 
         void close() throws Throwable {
+            if (cuda == null) return;
             cuda.synchronize(stream);
             for (MemorySegment p : blocks) cuda.free(p);
             blocks.clear();
@@ -217,18 +251,27 @@ class Int8GemmTest {
 
     @Test
     void badGemmArgumentsAreRejected() throws Throwable {
-        MemorySegment p = dev.alloc(4096);
-        var e = assertThrows(IllegalArgumentException.class, () -> ops.gemmS32(p, p, 4, 4, 24, p, Int8Ops.AUTO_TILE));
-        assertTrue(e.getMessage().contains("not a multiple of 16"), e.getMessage());
+        MemorySegment p = dev.alloc(4096), q = dev.alloc(4096);
+        MemorySegment NULL = MemorySegment.NULL;
         assertThrows(IllegalArgumentException.class, () -> ops.gemmS32(p, p, 0, 4, 16, p, Int8Ops.AUTO_TILE));
-        // The native checks too: K % 16, misaligned operand, PEG group size, an unknown tile.
+        Int8Ops.Epilogue e = new Int8Ops.Epilogue(p, false, p, false, null, null, false);
+        var ex = assertThrows(IllegalArgumentException.class, () -> ops.gemmS8(p, p, 4, 4, 16, e, 0f, q, Int8Ops.AUTO_TILE));
+        assertTrue(ex.getMessage().contains("output scale"), ex.getMessage());
+        Int8Ops.Epilogue withRes = new Int8Ops.Epilogue(p, false, p, false, null, q, false);
+        ex = assertThrows(IllegalArgumentException.class, () -> ops.gemmF16(p, p, 4, 4, 16, withRes, q, Int8Ops.AUTO_TILE));
+        assertTrue(ex.getMessage().contains("overlaps"), ex.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> ops.gemmPegF32(p, p, 4, 4, 96, 5, p, e, q, Int8Ops.AUTO_TILE));
+        // The native launchers check too: K % 16, misaligned operand, PEG group size, an unknown tile, a tile
+        // without a PEG variant, the s8 output scale, f16 / s8 outputs overlapping the residual.
         assertEquals(1, (int) cuda.i8GemmS32.invokeExact(p, p, 4, 4, 24, p, -1, stream));
         assertEquals(1, (int) cuda.i8GemmS32.invokeExact(MemorySegment.ofAddress(p.address() + 4), p, 4, 4, 16, p, -1, stream));
         assertEquals(1, (int) cuda.i8GemmS32.invokeExact(p, p, 4, 4, 16, p, 99, stream));
-        assertEquals(1, (int) cuda.i8GemmPegF32.invokeExact(p, p, 4, 4, 96, 4, p, p, 0, MemorySegment.NULL, MemorySegment.NULL, 0,
-                p, -1, stream));
-        assertEquals(1, (int) cuda.i8GemmPegF32.invokeExact(p, p, 4, 4, 64, 2, p, p, 0, MemorySegment.NULL, MemorySegment.NULL, 0,
-                p, 1, stream)); // tile 1 has no PEG variant
+        assertEquals(1, (int) cuda.i8GemmPegF32.invokeExact(p, p, 4, 4, 96, 4, p, p, 0, NULL, NULL, 0, p, -1, stream));
+        assertEquals(1, (int) cuda.i8GemmPegF32.invokeExact(p, p, 4, 4, 64, 2, p, p, 0, NULL, NULL, 0, p, 1, stream));
+        assertEquals(1, (int) cuda.i8GemmS8.invokeExact(p, p, 4, 4, 16, p, 0, p, 0, NULL, NULL, 0, 0f, q, -1, stream));
+        assertEquals(1, (int) cuda.i8GemmS8.invokeExact(p, p, 4, 4, 16, p, 0, p, 0, NULL, NULL, 0, 0x1p70f, q, -1, stream));
+        assertEquals(1, (int) cuda.i8GemmF16.invokeExact(p, p, 4, 4, 16, p, 0, p, 0, NULL, q, 0, q, -1, stream));
+        assertEquals(1, (int) cuda.i8GemmPegS8.invokeExact(p, p, 4, 4, 64, 2, p, p, 0, NULL, q, 0, 1f, q, -1, stream));
         cuda.synchronize(stream);
     }
 
@@ -291,9 +334,14 @@ class Int8GemmTest {
 
     // ---- PEG ----
 
+    // Group sizes: multiples of 128 (the per-slice fold on every PEG tile: 128, 256 = the exponent trick's limit,
+    // 512 / 768 = I2F), of 64 but not 128 (per slice on the 64-byte k-tiles, per k-step on tile 8), of 32 or 16
+    // only (per k-step; 48 and 80 end groups in the middle of an mma step); ragged M and N.
     @ParameterizedTest(name = "{0}x{1}x{2} G={3}")
     @CsvSource({"129,384,384,1", "129,384,384,3", "129,384,384,8", "129,384,384,24", "7,33,96,2", "7,33,96,6", "64,8,32,2",
-            "1000,1152,1536,12", "257,130,400,5", "33,768,768,6"})
+            "1000,1152,1536,12", "257,130,400,5", "33,768,768,6", "129,384,768,4", "77,130,768,6", "200,72,3072,4",
+            "33,100,3072,6", "65,200,576,3", "130,33,96,3", "7,40,144,3", "1,8,1536,1", "257,130,1024,4", "300,260,768,1",
+            "31,136,240,3"})
     void pegGemmMatchesAFloat64Reference(int m, int n, int k, int groups) throws Throwable {
         assumeSize(m, n, k);
         Random r = new Random(System.nanoTime());
@@ -330,6 +378,294 @@ class Int8GemmTest {
                             fail(String.format("PEG %dx%dx%d G=%d tile %d wCol=%b gelu=%b extras=%b: y[%d,%d] = %s, want %s (tol %.3g)",
                                     m, n, k, groups, t, wCol, gelu, extras, i, j, y[idx], want, tol));
                     }
+            }
+        }
+    }
+
+    /** a = b = v everywhere in a group: |acc_g| = gs · v², at 2²² (gs 256, the exponent trick's limit) and 2²³ (gs 512, I2F). */
+    @ParameterizedTest(name = "K={0} G={1}")
+    @CsvSource({"512,2", "1024,2", "1536,6", "768,3"})
+    void pegFoldIsExactAtTheExtremesOfTheGroupSums(int k, int groups) throws Throwable {
+        int m = 130, n = 72, gs = k / groups;
+        assumeSize(m, n, k);
+        Random r = new Random(System.nanoTime());
+        byte[] a = new byte[m * k], b = new byte[n * k];
+        for (int i = 0; i < m; i++)
+            for (int c = 0; c < k; c++) a[i * k + c] = (byte) (((i + c / gs) & 1) == 0 ? -128 : 127);
+        for (int j = 0; j < n; j++)
+            for (int c = 0; c < k; c++) b[j * k + c] = (byte) ((j & 1) == 0 ? -128 : 127);
+        float[] gsx = new float[groups], sw = new float[n];
+        for (int g = 0; g < groups; g++) gsx[g] = (float) Math.scalb(1.0, -8 - r.nextInt(4)); // powers of 2: the sums are exact
+        for (int j = 0; j < n; j++) sw[j] = (float) Math.scalb(1.0, -6 - r.nextInt(3));
+        MemorySegment da = dev.upload(a), db = dev.upload(b), dgs = dev.upload(gsx), dsw = dev.upload(sw), dy = dev.alloc(4L * m * n);
+        Int8Ops.Epilogue e = new Int8Ops.Epilogue(MemorySegment.NULL, false, dsw, true, null, null, false);
+        for (int t = -1; t < ops.tiles(); t++) {
+            if (t >= 0 && ops.tileInfo(t)[5] != 1) continue;
+            dev.poison(dy, 4L * m * n, 0xFF);
+            ops.gemmPegF32(da, db, m, n, k, groups, dgs, e, dy, t);
+            float[] y = dev.floats(dy, m * n);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    double want = 0;
+                    for (int g = 0; g < groups; g++) {
+                        long acc = (long) gs * a[i * k + g * gs] * b[j * k];
+                        assertTrue(Math.abs(acc) <= 1L << 23);
+                        want += (double) gsx[g] * acc;
+                    }
+                    want *= sw[j];
+                    if (y[i * n + j] != want)
+                        fail(String.format("PEG extremes K=%d G=%d tile %d: y[%d,%d] = %s, want %s", k, groups, t, i, j, y[i * n + j], want));
+                }
+        }
+    }
+
+    // ---- FP16 and s8 outputs ----
+
+    /** Float64 reference of the float epilogues (PEG when gsx != null), with the FP32 tolerance the tests above use. */
+    record FloatRef(double[] y, double[] tol) {}
+
+    static FloatRef floatReference(byte[] a, byte[] b, int m, int n, int k, float[] sx, boolean xRow, float[] gsx, float[] sw,
+                                   float[] bias, float[] res, boolean gelu) {
+        int groups = gsx == null ? 1 : gsx.length, gs = k / groups;
+        int[][] acc = new int[groups][];
+        for (int g = 0; g < groups; g++) acc[g] = referenceGemm(a, b, m, n, k, g * gs, (g + 1) * gs);
+        double[] y = new double[m * n], tol = new double[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                int idx = i * n + j;
+                double pre = 0, mag = 0;
+                for (int g = 0; g < groups; g++) {
+                    double term = (gsx == null ? sx[xRow ? i : 0] : gsx[g]) * (double) acc[g][idx] * sw[j];
+                    pre += term;
+                    mag += Math.abs(term);
+                }
+                double bb = bias == null ? 0 : bias[j], rr = res == null ? 0 : res[idx];
+                y[idx] = (gelu ? gelu(pre + bb) : pre + bb) + rr;
+                tol[idx] = (gsx == null ? 0x1p-20 : (2 * groups + 16) * 0x1p-24) * (mag + Math.abs(bb) + Math.abs(rr)) + 1e-30;
+            }
+        return new FloatRef(y, tol);
+    }
+
+    /**
+     * For every tile (plain, then PEG), FP32, FP16 and s8 outputs of the same epilogue (scales, bias, GELU,
+     * residual): FP16 == Float.floatToFloat16(FP32) and s8 == clamp(rint(FP32 / s)) bit for bit; FP32 within
+     * tolerance of the float64 reference; s8 against that reference exact outside the ambiguity window.
+     * N % 4 == 0 takes the 4-wide stores, other N the element-wise ones.
+     */
+    @ParameterizedTest(name = "{0}x{1}x{2} G={3}")
+    @CsvSource({"129,384,384,0", "7,33,96,0", "257,130,400,0", "64,1152,768,0", "129,384,768,4", "77,130,768,6", "33,100,768,3",
+            "31,136,240,3", "200,72,3072,4"})
+    void f16AndS8OutputsAreTheRoundedFp32Output(int m, int n, int k, int groups) throws Throwable {
+        assumeSize(m, n, k);
+        Random r = new Random(System.nanoTime());
+        byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
+        float[] sx = new float[m], sw = new float[n], bias = GpuTest.random(r, n, 2f), res = GpuTest.random(r, m * n, 3f);
+        float[] gsx = groups > 0 ? new float[groups] : null;
+        for (int i = 0; i < m; i++) sx[i] = (float) (0.5 + r.nextDouble()) * 0.02f;
+        for (int j = 0; j < n; j++) sw[j] = (float) (0.5 + r.nextDouble()) * 0.003f;
+        if (gsx != null) for (int g = 0; g < groups; g++) gsx[g] = (float) Math.exp(r.nextGaussian()) * 0.02f;
+        FloatRef ref = floatReference(a, b, m, n, k, sx, true, gsx, sw, bias, res, true);
+        double maxAbs = 0;
+        for (double v : ref.y()) maxAbs = Math.max(maxAbs, Math.abs(v));
+        float outScale = (float) (maxAbs / 150); // the largest outputs clamp
+        MemorySegment da = dev.upload(a), db = dev.upload(b), dsx = dev.upload(gsx != null ? gsx : sx), dsw = dev.upload(sw),
+                dbias = dev.upload(bias), dres = dev.upload(res), dy = dev.alloc(4L * m * n), dh = dev.alloc(2L * m * n),
+                dq = dev.alloc((long) m * n);
+        Int8Ops.Epilogue e = new Int8Ops.Epilogue(dsx, true, dsw, true, dbias, dres, true);
+        List<Integer> tiles = new ArrayList<>(List.of(Int8Ops.AUTO_TILE));
+        for (int t = 0; t < ops.tiles(); t++) if (groups == 0 || ops.tileInfo(t)[5] == 1) tiles.add(t);
+        int ambiguous = 0, clamped = 0;
+        for (int t : tiles) {
+            dev.poison(dy, 4L * m * n, 0xFF);
+            dev.poison(dh, 2L * m * n, 0xFF); // a NaN half
+            dev.poison(dq, (long) m * n, POISON_Q);
+            for (Int8Ops.Output out : Int8Ops.Output.values()) {
+                MemorySegment d = switch (out) { case F32 -> dy; case F16 -> dh; case S8 -> dq; };
+                if (groups > 0) ops.gemmPeg(da, db, m, n, k, groups, dsx, e, out, outScale, d, t);
+                else ops.gemmFloat(da, db, m, n, k, e, out, outScale, d, t);
+            }
+            float[] y = dev.floats(dy, m * n);
+            short[] h = dev.shorts(dh, m * n);
+            byte[] q = dev.bytes(dq, m * n);
+            String where = String.format("%dx%dx%d G=%d tile %s", m, n, k, groups, t < 0 ? "auto" : ops.tileName(t));
+            for (int idx = 0; idx < m * n; idx++) {
+                if (!(Math.abs(y[idx] - ref.y()[idx]) <= ref.tol()[idx]))
+                    fail(where + ": f32 y[" + idx + "] = " + y[idx] + ", want " + ref.y()[idx] + " (tol " + ref.tol()[idx] + ")");
+                if (h[idx] != Float.floatToFloat16(y[idx]))
+                    fail(where + ": f16 y[" + idx + "] = " + Float.float16ToFloat(h[idx]) + ", want rn(" + y[idx] + ") = "
+                            + Float.float16ToFloat(Float.floatToFloat16(y[idx])));
+                if (q[idx] != quantize(y[idx], outScale))
+                    fail(where + ": s8 q[" + idx + "] = " + q[idx] + ", want rint(" + y[idx] + " / " + outScale + ") = "
+                            + quantize(y[idx], outScale));
+                // Against the float64 reference: y_ref / s rounds to the same integer unless a .5 boundary lies
+                // within the FP32 result's tolerance (then either neighbour is right).
+                double lo = (ref.y()[idx] - ref.tol()[idx]) / outScale, hi = (ref.y()[idx] + ref.tol()[idx]) / outScale;
+                lo -= Math.abs(lo) * 0x1p-22; // and the rounding of the FP32 division
+                hi += Math.abs(hi) * 0x1p-22;
+                long qlo = Math.max(-127, Math.min(127, (long) Math.rint(lo))), qhi = Math.max(-127, Math.min(127, (long) Math.rint(hi)));
+                if (qlo != qhi) ambiguous++;
+                if (q[idx] < qlo || q[idx] > qhi)
+                    fail(where + ": s8 q[" + idx + "] = " + q[idx] + ", float64 reference " + ref.y()[idx] / outScale + " gives " + qlo
+                            + (qlo != qhi ? ".." + qhi : ""));
+                if (Math.abs(q[idx]) == 127) clamped++;
+            }
+        }
+        System.out.printf("  f16 / s8 outputs %dx%dx%d G=%d, %d tiles: exact; s8 vs float64: %d of %d within rounding of a .5 boundary, %d clamped%n",
+                m, n, k, groups, tiles.size(), ambiguous, tiles.size() * m * n, clamped);
+        assertTrue(clamped > 0, "the output scale should clamp some outputs");
+    }
+
+    /** Sums small enough to be exact in FP32 and a power-of-2 output scale: y / s has exact ties, rounded half to even. */
+    @Test
+    void s8OutputRoundsExactTiesHalfToEven() throws Throwable {
+        int m = 67, n = 36, k = 32;
+        Random r = new Random(System.nanoTime());
+        byte[] a = new byte[m * k], b = new byte[n * k];
+        for (int i = 0; i < a.length; i++) a[i] = (byte) (r.nextInt(7) - 3);
+        for (int i = 0; i < b.length; i++) b[i] = (byte) (r.nextInt(7) - 3);
+        int[] acc = referenceGemm(a, b, m, n, k, 0, k);
+        float[] one = {1f}, bias = new float[n];
+        for (int j = 0; j < n; j++) bias[j] = (r.nextInt(9) - 4) * 0.5f;
+        MemorySegment da = dev.upload(a), db = dev.upload(b), d1 = dev.upload(one), dbias = dev.upload(bias), dq = dev.alloc((long) m * n);
+        for (float s : new float[] {2f, 1f, 0.5f}) {
+            int ties = 0;
+            for (int t = -1; t < ops.tiles(); t++) {
+                dev.poison(dq, (long) m * n, POISON_Q);
+                ops.gemmS8(da, db, m, n, k, new Int8Ops.Epilogue(d1, false, d1, false, dbias, null, false), s, dq, t);
+                byte[] q = dev.bytes(dq, m * n);
+                for (int idx = 0; idx < m * n; idx++) {
+                    float y = acc[idx] + bias[idx % n]; // exact
+                    if (Math.abs(y / s - Math.rint(y / s)) == 0.5) ties++;
+                    assertEquals(quantize(y, s), q[idx], "tile " + t + " s=" + s + ": rint(" + y + " / " + s + ")");
+                }
+            }
+            assertTrue(s > 1 ? ties > 0 : true);
+        }
+    }
+
+    // ---- fallbacks: what the s8 kernels cannot read directly ----
+
+    @Test
+    @Tag("cpu")
+    void fallbackRulesWithoutAGpu() {
+        assertEquals(16, Int8Ops.paddedK(1));
+        assertEquals(48, Int8Ops.paddedK(40));
+        assertEquals(768, Int8Ops.paddedK(768));
+        assertNull(Int8Ops.s8Unsupported(768, 0, 256, 4096));
+        assertNull(Int8Ops.s8Unsupported(768, 6, 0, 16));
+        assertTrue(Int8Ops.s8Unsupported(40, 0, 0, 0).contains("K = 40 is not a multiple of 16"));
+        assertTrue(Int8Ops.s8Unsupported(120, 3, 0, 0).contains("group size 120/3 = 40"));
+        assertTrue(Int8Ops.s8Unsupported(64, 1, 8, 0).contains("operand a is not 16-byte aligned"));
+        assertTrue(Int8Ops.s8Unsupported(64, 1, 0, 4).contains("operand b"));
+        // Weights quantized into padded rows: the same bytes as unpadded, zeros after.
+        Random r = new Random(7);
+        int out = 5, in = 40;
+        float[] w = GpuTest.random(r, out * in, 0.1f), s1 = new float[out], s2 = new float[out];
+        byte[] plain = CudaBackend.quantizeWeightsS8(w, out, in, in, s1), padded = CudaBackend.quantizeWeightsS8(w, out, in, 48, s2);
+        assertArrayEquals(s1, s2);
+        for (int o = 0; o < out; o++)
+            for (int c = 0; c < 48; c++) assertEquals(c < in ? plain[o * in + c] : 0, padded[o * 48 + c], "row " + o + " col " + c);
+    }
+
+    /** K % 16 != 0 and misaligned operands: repacked into padded, aligned rows, exact; PEG groups padded one by one. */
+    @ParameterizedTest(name = "{0}x{1}x{2} offsets {3},{4}")
+    @CsvSource({"33,17,24,0,0", "130,72,40,0,0", "7,40,100,0,0", "64,64,64,3,0", "65,33,96,0,5", "129,130,200,7,9", "1,1,1,1,1"})
+    void unsupportedOperandsTakeTheRepackingFallback(int m, int n, int k, int aOff, int bOff) throws Throwable {
+        Random r = new Random(System.nanoTime());
+        byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
+        int[] want = referenceGemm(a, b, m, n, k, 0, k);
+        byte[] aPad = new byte[m * k + aOff], bPad = new byte[n * k + bOff];
+        System.arraycopy(a, 0, aPad, aOff, a.length);
+        System.arraycopy(b, 0, bPad, bOff, b.length);
+        MemorySegment dA = dev.upload(aPad), dB = dev.upload(bPad), dc = dev.alloc(4L * m * n);
+        MemorySegment da = MemorySegment.ofAddress(dA.address() + aOff), db = MemorySegment.ofAddress(dB.address() + bOff);
+        assertTrue(Int8Ops.s8Unsupported(k, 0, da.address(), db.address()) != null || k % 16 == 0 && aOff == 0 && bOff == 0);
+        dev.poison(dc, 4L * m * n, POISON_BYTE);
+        ops.gemmS32(da, db, m, n, k, dc, Int8Ops.AUTO_TILE);
+        assertArrayEquals(want, dev.ints(dc, m * n), m + "x" + n + "x" + k);
+        // The FP32 epilogue takes the same path.
+        float[] sw = {0.25f}, sx = {0.5f};
+        MemorySegment dsx = dev.upload(sx), dsw = dev.upload(sw), dy = dev.alloc(4L * m * n);
+        ops.gemmF32(da, db, m, n, k, new Int8Ops.Epilogue(dsx, false, dsw, false, null, null, false), dy, Int8Ops.AUTO_TILE);
+        float[] y = dev.floats(dy, m * n);
+        for (int i = 0; i < m * n; i++) assertEquals(want[i] * 0.125f, y[i], "y[" + i + "]");
+    }
+
+    @ParameterizedTest(name = "{0}x{1}x{2} G={3}")
+    @CsvSource({"33,40,120,3", "65,72,40,5", "7,16,72,2"})
+    void pegWithGroupsThatAreNotMultiplesOf16IsRepacked(int m, int n, int k, int groups) throws Throwable {
+        Random r = new Random(System.nanoTime());
+        byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
+        float[] gsx = new float[groups], sw = new float[n];
+        for (int g = 0; g < groups; g++) gsx[g] = (float) Math.exp(r.nextGaussian()) * 0.01f;
+        for (int j = 0; j < n; j++) sw[j] = (float) (0.5 + r.nextDouble()) * 0.003f;
+        FloatRef ref = floatReference(a, b, m, n, k, null, false, gsx, sw, null, null, false);
+        MemorySegment da = dev.upload(a), db = dev.upload(b), dgs = dev.upload(gsx), dsw = dev.upload(sw), dy = dev.poisoned(4L * m * n, 0xFF);
+        ops.gemmPegF32(da, db, m, n, k, groups, dgs, new Int8Ops.Epilogue(MemorySegment.NULL, false, dsw, true, null, null, false), dy,
+                Int8Ops.AUTO_TILE);
+        float[] y = dev.floats(dy, m * n);
+        for (int i = 0; i < m * n; i++)
+            if (!(Math.abs(y[i] - ref.y()[i]) <= ref.tol()[i])) fail("PEG repacked: y[" + i + "] = " + y[i] + ", want " + ref.y()[i]);
+    }
+
+    /** Outputs that are only naturally aligned (a float at 4 bytes past a 16-byte boundary) take element-wise stores. */
+    @ParameterizedTest(name = "{0}x{1}x{2}")
+    @CsvSource({"65,64,64", "33,130,96", "129,36,384"})
+    void misalignedOutputsAreWrittenElementWise(int m, int n, int k) throws Throwable {
+        Random r = new Random(System.nanoTime());
+        byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
+        int[] acc = referenceGemm(a, b, m, n, k, 0, k);
+        float[] sx = {0.5f}, sw = {0.25f}, res = GpuTest.random(r, m * n, 1f);
+        MemorySegment da = dev.upload(a), db = dev.upload(b), dsx = dev.upload(sx), dsw = dev.upload(sw);
+        float[] resPad = new float[m * n + 1];
+        System.arraycopy(res, 0, resPad, 1, m * n);
+        MemorySegment dres = MemorySegment.ofAddress(dev.upload(resPad).address() + 4);
+        MemorySegment dy = MemorySegment.ofAddress(dev.alloc(4L * m * n + 16).address() + 4);
+        MemorySegment dh = MemorySegment.ofAddress(dev.alloc(2L * m * n + 16).address() + 2);
+        MemorySegment dq = MemorySegment.ofAddress(dev.alloc((long) m * n + 16).address() + 1);
+        Int8Ops.Epilogue e = new Int8Ops.Epilogue(dsx, false, dsw, false, null, dres, false);
+        ops.gemmF32(da, db, m, n, k, e, dy, Int8Ops.AUTO_TILE);
+        ops.gemmF16(da, db, m, n, k, e, dh, Int8Ops.AUTO_TILE);
+        ops.gemmS8(da, db, m, n, k, e, 0.5f, dq, Int8Ops.AUTO_TILE);
+        float[] y = dev.floats(dy, m * n);
+        short[] h = dev.shorts(dh, m * n);
+        byte[] q = dev.bytes(dq, m * n);
+        for (int i = 0; i < m * n; i++) {
+            float want = acc[i] * 0.125f + res[i]; // acc * 0.125 is exact, one rounding in the sum
+            assertEquals(want, y[i], "y[" + i + "]");
+            assertEquals(Float.floatToFloat16(want), h[i], "f16 y[" + i + "]");
+            assertEquals(quantize(want, 0.5f), q[i], "s8 q[" + i + "]");
+        }
+    }
+
+    /** CudaBackend's int8 linear with an input width that is not a multiple of 16 (zero-padded when prepared). */
+    @ParameterizedTest(name = "in={0} out={1} rows={2} static={3}")
+    @CsvSource({"40,24,33,false", "40,24,33,true", "100,130,7,false", "768,64,17,false"})
+    void int8LinearWithAnOddInputWidth(int in, int out, int rows, boolean staticScale) {
+        Random r = new Random(System.nanoTime());
+        float[] w = GpuTest.random(r, out * in, 0.05f), bias = GpuTest.random(r, out, 0.5f), x = GpuTest.random(r, rows * in, 1f);
+        float inputScale = staticScale ? 3f / 127 : Float.NaN;
+        try (CudaBackend gpu = CudaBackend.open(0)) {
+            var lw = gpu.prepareInt8Linear(new BertWeights.Linear("odd", w, bias, out, in), inputScale);
+            var gx = gpu.upload(x);
+            var gy = gpu.allocate(rows * out);
+            gpu.linear(gx, rows, lw, Backend.Epilogue.NONE, gy);
+            float[] y = GpuTest.download(gpu, gy);
+            // Java emulation: per-channel weights, static or per-token inputs, exact integer sums.
+            float[] sw = new float[out];
+            byte[] wq = CudaBackend.quantizeWeightsS8(w, out, in, in, sw);
+            for (int i = 0; i < rows; i++) {
+                float am = 0;
+                for (int c = 0; c < in; c++) am = Math.max(am, Math.abs(x[i * in + c]));
+                float sx = staticScale ? inputScale : am > 0 ? am / 127f : 1f;
+                for (int j = 0; j < out; j++) {
+                    long acc = 0;
+                    for (int c = 0; c < in; c++) acc += quantize(x[i * in + c], sx) * wq[j * in + c];
+                    double pre = acc * (double) sx * sw[j], want = pre + bias[j];
+                    double tol = 0x1p-20 * (Math.abs(pre) + Math.abs(bias[j])) + 1e-30;
+                    if (!(Math.abs(y[i * out + j] - want) <= tol))
+                        fail(String.format("int8 linear in=%d: y[%d,%d] = %s, want %s", in, i, j, y[i * out + j], want));
+                }
             }
         }
     }
@@ -409,6 +745,31 @@ class Int8GemmTest {
         for (int idx = 0; idx < x.length; idx++) {
             float sc = s[(idx % cols) / gs];
             if (q[idx] != quantize(x[idx], sc)) fail("element " + idx + ": x = " + x[idx] + " / " + sc + ", got " + q[idx] + ", want " + quantize(x[idx], sc));
+        }
+    }
+
+    /** Into rows of ldq > cols bytes: the same bytes, zeros after (the K padding of the int8 linear). */
+    @ParameterizedTest(name = "{0}x{1} ldq {2}")
+    @CsvSource({"5,40,48", "33,100,112", "7,4,16", "9,768,784"})
+    void quantizeIntoPaddedRows(int rows, int cols, int ldq) throws Throwable {
+        Random r = new Random(System.nanoTime());
+        float s = 0.05f;
+        float[] x = quantInputs(r, rows * cols, s);
+        MemorySegment dx = dev.upload(x), dq = dev.poisoned((long) rows * ldq, POISON_Q), dqt = dev.poisoned((long) rows * ldq, POISON_Q),
+                ds = dev.alloc(4L * rows);
+        ops.quantizePerTensor(dx, rows, cols, s, dq, ldq);
+        ops.quantizePerToken(dx, rows, cols, dqt, ldq, ds);
+        byte[] q = dev.bytes(dq, rows * ldq), qt = dev.bytes(dqt, rows * ldq);
+        float[] scales = dev.floats(ds, rows);
+        for (int i = 0; i < rows; i++) {
+            float am = 0;
+            for (int c = 0; c < cols; c++) am = Math.max(am, Math.abs(x[i * cols + c]));
+            float st = am > 0 ? am / 127f : 1f;
+            assertEquals(st, scales[i], "token scale of row " + i);
+            for (int c = 0; c < ldq; c++) {
+                assertEquals(c < cols ? quantize(x[i * cols + c], s) : 0, q[i * ldq + c], "per tensor row " + i + " col " + c);
+                assertEquals(c < cols ? quantize(x[i * cols + c], st) : 0, qt[i * ldq + c], "per token row " + i + " col " + c);
+            }
         }
     }
 
