@@ -304,7 +304,7 @@ __device__ __forceinline__ void store_s32(const int (&acc)[C::ACC], const Epilog
     for (int h = 0; h < 2; h++) {
         const int row = row0 + 8 * h;
         if (row >= M) continue;
-        int *crow = ep.c32 + (size_t)row * N;
+        int *crow = (int *)ep.dst + (size_t)row * N;
 #pragma unroll
         for (int j = 0; j < C::BN / 8; j++) {
             const int col = col0 + 8 * j;
@@ -377,7 +377,7 @@ __device__ __forceinline__ void store_f32(const int (&acc)[C::ACC], const Epilog
         for (int h = 0; h < 2; h++) {
             const int row = row0 + 8 * h;
             if (row >= M) continue;
-            float *yrow = ep.y + (size_t)row * N;
+            float *yrow = (float *)ep.dst + (size_t)row * N;
 #pragma unroll
             for (int jj = 0; jj < JC; jj++) {
                 const int j = chunk * JC + jj, col = col0 + 8 * j;

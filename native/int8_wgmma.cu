@@ -2,51 +2,12 @@
 // launch. Same contract as qd_i8_gemm_s32 / qd_i8_gemm_f32 (native/int8.cu); runs on sm_90 devices only and
 // answers cudaErrorNotSupported elsewhere, so that callers can fall back to the mma.sync kernel.
 //
-// C prototypes: to move into qdrift.h's INT8 section.
-/*
- * ---- INT8 GEMM on Hopper (wgmma + TMA, sm_90 devices only) ----
- * Same products, epilogues and argument rules as qd_i8_gemm_s32 / qd_i8_gemm_f32 (k % 16 == 0, a and b
- * 16-byte aligned, outputs 8-byte aligned when n is even), no tile argument. On a device that is not
- * compute capability 9.0, or where the driver lacks the tensor-map entry point, they return
- * cudaErrorNotSupported (801) and launch nothing: fall back to qd_i8_gemm_s32 / qd_i8_gemm_f32.
- * Bad arguments return cudaErrorInvalidValue (1).
- *
- * int qd_i8_gemm_wgmma_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, void *stream);
- * int qd_i8_gemm_wgmma_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale,
- *                          int x_per_row, const float *w_scale, int w_per_col, const float *bias,
- *                          const float *residual, int act, float *y, void *stream);
- *
- * For tests and benchmarks: `config` -1 picks one for the problem, 0..2 forces one (qd_i8_gemm_wgmma_config_info);
- * `max_ctas` > 0 caps the persistent grid (fewer CTAs, more tiles each), 0 = one CTA per SM.
- *
- * int qd_i8_gemm_wgmma_s32_cfg(const signed char *a, const signed char *b, int m, int n, int k, int *c,
- *                              int config, int max_ctas, void *stream);
- * int qd_i8_gemm_wgmma_f32_cfg(const signed char *a, const signed char *b, int m, int n, int k,
- *                              const float *x_scale, int x_per_row, const float *w_scale, int w_per_col,
- *                              const float *bias, const float *residual, int act, float *y,
- *                              int config, int max_ctas, void *stream);
- * int qd_i8_gemm_wgmma_config_info(int config, int *bm, int *bn, int *bk, int *stages);
- * int qd_i8_gemm_wgmma_pick_config(int m, int n, int k, int *config);
- * int qd_i8_gemm_wgmma_supported(void);   // cudaSuccess on a device the wgmma GEMM runs on, else 801
- */
+// C prototypes: qdrift.h, INT8 section.
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include "int8_gemm_wgmma.cuh"
+#include "qdrift.h"
 
-extern "C" {
-int qd_i8_gemm_wgmma_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, void *stream);
-int qd_i8_gemm_wgmma_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale,
-                         int x_per_row, const float *w_scale, int w_per_col, const float *bias, const float *residual,
-                         int act, float *y, void *stream);
-int qd_i8_gemm_wgmma_s32_cfg(const signed char *a, const signed char *b, int m, int n, int k, int *c, int config,
-                             int max_ctas, void *stream);
-int qd_i8_gemm_wgmma_f32_cfg(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale,
-                             int x_per_row, const float *w_scale, int w_per_col, const float *bias,
-                             const float *residual, int act, float *y, int config, int max_ctas, void *stream);
-int qd_i8_gemm_wgmma_config_info(int config, int *bm, int *bn, int *bk, int *stages);
-int qd_i8_gemm_wgmma_pick_config(int m, int n, int k, int *config);
-int qd_i8_gemm_wgmma_supported(void);
-}
 
 namespace {
 
@@ -184,7 +145,7 @@ int qd_i8_gemm_wgmma_s32_cfg(const signed char *a, const signed char *b, int m, 
     if (!operands_ok(a, b, m, n, k) || !c || !aligned(c, n % 2 == 0 ? 8 : 4)) return cudaErrorInvalidValue;
     Epilogue ep = {};
     ep.out = OUT_S32;
-    ep.c32 = c;
+    ep.dst = c;
     return dispatch((const int8_t *)a, (const int8_t *)b, m, n, k, ep, config, max_ctas, (cudaStream_t)stream);
 }
 
@@ -195,7 +156,7 @@ int qd_i8_gemm_wgmma_f32_cfg(const signed char *a, const signed char *b, int m, 
         return cudaErrorInvalidValue;
     Epilogue ep = {};
     ep.out = OUT_F32;
-    ep.y = y;
+    ep.dst = y;
     ep.sx = x_scale;
     ep.sx_per_row = x_per_row != 0;
     ep.sw = w_scale;

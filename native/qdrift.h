@@ -170,6 +170,25 @@ int qd_i8_gemm_tile_info(int tile, int *bm, int *bn, int *bk, int *warps, int *s
  * else the PEG GEMM with that many groups. */
 int qd_i8_gemm_pick_tile(int m, int n, int k, int groups, int *tile);
 
+/* The Hopper path (cuda/int8_gemm_wgmma.cuh, native/int8_wgmma.cu): wgmma + TMA, warp-specialized, persistent.
+ * Same contract as qd_i8_gemm_s32 / qd_i8_gemm_f32 (no tile argument). Returns cudaErrorNotSupported (801) on
+ * devices other than sm_90 (or without the driver's tensor-map entry point), launching nothing, so a caller can
+ * fall back to the mma.sync kernel. _cfg: config -1 picks, 0..2 forces one (qd_i8_gemm_wgmma_config_info);
+ * max_ctas > 0 caps the persistent grid (tests), 0 = one CTA per SM. */
+int qd_i8_gemm_wgmma_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, void *stream);
+int qd_i8_gemm_wgmma_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale,
+                         int x_per_row, const float *w_scale, int w_per_col, const float *bias, const float *residual,
+                         int act, float *y, void *stream);
+int qd_i8_gemm_wgmma_s32_cfg(const signed char *a, const signed char *b, int m, int n, int k, int *c, int config,
+                             int max_ctas, void *stream);
+int qd_i8_gemm_wgmma_f32_cfg(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale,
+                             int x_per_row, const float *w_scale, int w_per_col, const float *bias,
+                             const float *residual, int act, float *y, int config, int max_ctas, void *stream);
+int qd_i8_gemm_wgmma_config_info(int config, int *bm, int *bn, int *bk, int *stages);
+int qd_i8_gemm_wgmma_pick_config(int m, int n, int k, int *config);
+/* cudaSuccess where the wgmma GEMM runs, else cudaErrorNotSupported. */
+int qd_i8_gemm_wgmma_supported(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -28,6 +28,14 @@ public final class Int8Ops {
 
     /** Let the launcher pick the tile shape. */
     public static final int AUTO_TILE = -1;
+    /**
+     * The Hopper kernel (wgmma, TMA, warp-specialized; cuda/int8_gemm_wgmma.cuh) for int32 and FP32 outputs: what
+     * {@link #AUTO_TILE} runs on sm_90 devices, since it measured 1.02–1.15x cuBLASLt INT8 at three of the four BERT
+     * shapes and at least the mma.sync kernel's speed at all (bench/results/2026-11-23-h100-wgmma). Elsewhere, or
+     * for other outputs, the mma.sync kernel runs, with the reason logged once.
+     */
+    public static final int WGMMA = -2;
+    private static final int CUDA_ERROR_NOT_SUPPORTED = 801;
     /** The range of the s8 epilogue's output scale (the kernel's division-free requantization needs it). */
     public static final float MIN_OUT_SCALE = 0x1p-64f, MAX_OUT_SCALE = 0x1p64f;
 
@@ -58,9 +66,45 @@ public final class Int8Ops {
     private final QdriftCuda cuda;
     private final MemorySegment stream;
 
+    private final boolean hopper;
+
     Int8Ops(QdriftCuda cuda, MemorySegment stream) {
         this.cuda = cuda;
         this.stream = stream;
+        boolean h;
+        try {
+            h = (int) cuda.i8GemmWgmmaSupported.invokeExact() == 0;
+        } catch (Throwable t) {
+            h = false;
+        }
+        hopper = h;
+        if (!hopper) logOnce("int8 GEMM: the wgmma kernel needs an sm_90 device (and the driver's tensor-map entry point); "
+                + "the mma.sync kernel runs");
+    }
+
+    /**
+     * Whether this call runs the wgmma kernel: tile AUTO_TILE or WGMMA on a Hopper device, and outputs (and the
+     * residual) aligned for its column-pair stores (8 bytes when n is even). Otherwise the mma.sync kernel runs
+     * (AUTO_TILE, the reason logged once) or the call is refused (WGMMA).
+     */
+    private boolean wgmmaRuns(int tile, int n, MemorySegment... outputs) {
+        if (!wgmma(tile)) return false;
+        long pair = n % 2 == 0 ? 8 : 4;
+        for (MemorySegment p : outputs) {
+            if (isNull(p) || p.address() % pair == 0) continue;
+            if (tile == WGMMA) throw new IllegalArgumentException("the wgmma kernel needs " + pair + "-byte aligned outputs and residual");
+            logOnce("int8 GEMM: an output or residual not " + pair + "-byte aligned for the wgmma kernel's paired stores; "
+                    + "the mma.sync kernel runs");
+            return false;
+        }
+        return true;
+    }
+
+    /** Whether tile (AUTO_TILE or WGMMA) runs the wgmma kernel here. */
+    private boolean wgmma(int tile) {
+        if (tile == WGMMA && !hopper)
+            throw new IllegalArgumentException("the wgmma kernel needs an sm_90 (Hopper) device; use AUTO_TILE or an mma.sync tile");
+        return hopper && (tile == WGMMA || tile == AUTO_TILE);
     }
 
     private void launch(String what, QdriftCuda.NativeCall call) {
@@ -211,7 +255,9 @@ public final class Int8Ops {
         requireSizes(what, m, n, k, a, b);
         requireDevice(c, what, "c");
         require(c.address() % 4 == 0, what, "c must be 4-byte aligned");
-        gemm(what, a, b, m, n, k, 0, (pa, pb, kk) -> (int) cuda.i8GemmS32.invokeExact(pa, pb, m, n, kk, c, tile, stream));
+        if (wgmmaRuns(tile, n, c)) gemm(what + " (wgmma)", a, b, m, n, k, 0, (pa, pb, kk) -> (int) cuda.i8GemmWgmmaS32.invokeExact(pa, pb, m, n, kk,
+                c, stream));
+        else gemm(what, a, b, m, n, k, 0, (pa, pb, kk) -> (int) cuda.i8GemmS32.invokeExact(pa, pb, m, n, kk, c, tile, stream));
     }
 
     /** y (FP32) = act(acc · x scale · w scale + bias) + residual (see {@link Epilogue}); y may be the residual itself. */
@@ -241,6 +287,12 @@ public final class Int8Ops {
         requireDevice(e.xScale(), what, "x scale");
         checkEpilogue(what, m, n, e, out, outScale, y);
         int xr = e.xPerRow() ? 1 : 0, wc = e.wPerCol() ? 1 : 0, act = e.gelu() ? 1 : 0;
+        if (out != Output.F32 && tile == WGMMA) throw new IllegalArgumentException(what + ": the wgmma kernel writes FP32 or int32 only");
+        if (out == Output.F32 && wgmmaRuns(tile, n, y, e.residual())) {
+            gemm(what + " (wgmma)", a, b, m, n, k, 0, (pa, pb, kk) -> (int) cuda.i8GemmWgmmaF32.invokeExact(pa, pb, m, n, kk, e.xScale(), xr,
+                    e.wScale(), wc, e.bias(), e.residual(), act, y, stream));
+            return;
+        }
         gemm(what, a, b, m, n, k, 0, switch (out) {
             case F32 -> (pa, pb, kk) -> (int) cuda.i8GemmF32.invokeExact(pa, pb, m, n, kk, e.xScale(), xr, e.wScale(), wc, e.bias(),
                     e.residual(), act, y, tile, stream);

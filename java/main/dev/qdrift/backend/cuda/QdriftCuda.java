@@ -107,6 +107,14 @@ final class QdriftCuda {
     //                    const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
     //                    int tile, void *stream);
     final MethodHandle i8GemmF32;
+    // int qd_i8_gemm_wgmma_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, void *stream);
+    final MethodHandle i8GemmWgmmaS32;
+    // int qd_i8_gemm_wgmma_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
+    //                          const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
+    //                          void *stream);
+    final MethodHandle i8GemmWgmmaF32;
+    // int qd_i8_gemm_wgmma_supported(void);
+    final MethodHandle i8GemmWgmmaSupported;
     // int qd_i8_gemm_peg_f32(const signed char *a, const signed char *b, int m, int n, int k, int groups, const float *group_scales,
     //                        const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
     //                        int tile, void *stream);
@@ -177,6 +185,11 @@ final class QdriftCuda {
                 ADDRESS, ADDRESS));
         i8GemmS32 = bind("qd_i8_gemm_s32", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS,
                 JAVA_INT, ADDRESS));
+        i8GemmWgmmaS32 = bind("qd_i8_gemm_wgmma_s32", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
+                ADDRESS, ADDRESS));
+        i8GemmWgmmaF32 = bind("qd_i8_gemm_wgmma_f32", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
+                ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
+        i8GemmWgmmaSupported = bind("qd_i8_gemm_wgmma_supported", FunctionDescriptor.of(JAVA_INT));
         i8GemmF32 = bind("qd_i8_gemm_f32", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS,
                 JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
         i8GemmPegF32 = bind("qd_i8_gemm_peg_f32", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
