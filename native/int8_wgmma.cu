@@ -1,6 +1,7 @@
 // Host launchers for the Hopper wgmma s8 GEMM (cuda/int8_gemm_wgmma.cuh): tensor maps, configuration choice,
 // launch. Same contract as qd_i8_gemm_s32 / qd_i8_gemm_f32 (native/int8.cu); runs on sm_90 devices only and
-// answers cudaErrorNotSupported elsewhere, so that callers can fall back to the mma.sync kernel.
+// answers cudaErrorNotSupported elsewhere. Int8Ops asks qd_i8_gemm_wgmma_supported once and routes calls to the
+// mma.sync kernel where it says no.
 //
 // C prototypes: qdrift.h, INT8 section.
 #include <cuda_runtime.h>

@@ -101,7 +101,8 @@ int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream) {
 }
 
 int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *stream) {
-    if (rows <= 0 || dim <= 0 || dim > 6144) return cudaErrorInvalidValue;
+    // 2 * dim floats of dynamic shared memory + 128 bytes static within the default 48 KiB.
+    if (rows <= 0 || dim <= 0 || 2 * (size_t)dim * sizeof(float) + 128 > 48 * 1024) return cudaErrorInvalidValue;
     int threads = dim >= 1024 ? 512 : 128;
     qd::layernorm_grad_kernel<<<rows, threads, 2 * dim * sizeof(float), S(stream)>>>(dy, x, gamma, eps, dim, dx);
     return cudaGetLastError();

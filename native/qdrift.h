@@ -87,7 +87,7 @@ int qd_gelu_forward(const float *u, float *g, size_t n, void *stream);
 /* dg *= GELU'(u) = Phi(u) + u phi(u), in place. */
 int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream);
 /* dx = d LayerNorm(x)/dx applied to dy: rstd (g - mean(g) - xhat mean(g xhat)), g = gamma dy; statistics
- * recomputed from the forward's input x, two-pass as in qd_add_layernorm. dim <= 6144. */
+ * recomputed from the forward's input x, two-pass as in qd_add_layernorm. dim <= 6128. */
 int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *stream);
 /* In place over dp [rows, seq]: dS = P (dP - rowsum(dP P)), probs P [rows, seq] the softmax's output. */
 int qd_softmax_grad(const float *probs, float *dp, int rows, int seq, void *stream);

@@ -39,7 +39,7 @@ for model in minilm bge-small; do
   done
 done
 # The time limit: a watcher that stops the runs (its sleep must not hold this script's stdout open).
-( sleep ${LIMIT_S:-520}; pkill -f "dev.qdrift.cli.Main drift" ) > /dev/null 2>&1 & killer=$!
+( sleep ${LIMIT_S:-520}; for p in "${pids[@]}"; do pkill -TERM -P $p; done ) > /dev/null 2>&1 & killer=$!
 wait "${pids[@]}"; pkill -P $killer 2>/dev/null; kill $killer 2>/dev/null
 mkdir -p "$OUT/runs" && cp $W/walltimes.txt "$OUT/" && for d in $W/runs/*; do
   mkdir -p "$OUT/runs/$(basename $d)" && cp $d/*.json $d/*.jsonl $d/log.* "$OUT/runs/$(basename $d)/" 2>/dev/null

@@ -36,7 +36,10 @@ import java.util.TreeMap;
  * <p>Not thread-safe (a backend is used from one thread).
  */
 public final class BackendGradients implements AttributionModel {
-    /** Rows (steps x tokens) per device batch: bounds the tape (BERT-base: about 0.66 MB per row). */
+    /**
+     * Rows (steps x tokens) per device batch: bounds the memory of a batch — the forward's tape, about 0.66 MB
+     * per row for BERT-base, and one layer's backward at a time, about 0.1 MB per row more (8192 rows: ~6.3 GB).
+     */
     public static final int DEFAULT_MAX_ROWS = 8192;
 
     private record Layer(LinearWeights query, LinearWeights key, LinearWeights value, LinearWeights attentionOut,
@@ -54,6 +57,7 @@ public final class BackendGradients implements AttributionModel {
     private final List<Layer> layers = new ArrayList<>();
     private final LinearWeights pooler;
     private final int maxRows;
+    private int integerLayers;
 
     /**
      * @param weights the model's weights (fake-quantized for a quantized model), uploaded here
@@ -90,6 +94,7 @@ public final class BackendGradients implements AttributionModel {
                 fp32[j] = backend.prepareLinear(w.linears().get(j));
                 Float scale = integer == null ? null : integer.inputScale(l, j);
                 forward[j] = scale == null ? fp32[j] : backend.prepareInt8Linear(w.linears().get(j), scale);
+                if (scale != null) integerLayers++;
                 if (forward[j] == null) throw new QdriftException(backend.name() + " has no integer kernels: run integer execution with --device cuda");
             }
             layers.add(new Layer(forward[0], forward[1], forward[2], forward[3], forward[4], forward[5], fp32,
@@ -151,7 +156,7 @@ public final class BackendGradients implements AttributionModel {
                 float[] words = new float[chunk.size() * n];
                 for (int b = 0; b < chunk.size(); b++) {
                     Sequence s = chunk.get(b);
-                    checkWords(s, new double[n]);
+                    checkSequence(s);
                     for (int t = 0; t < len; t++) System.arraycopy(table, s.ids()[t] * h, words, b * n + t * h, h);
                 }
                 try (Backend.Scope scope = backend.openScope()) {
@@ -180,6 +185,7 @@ public final class BackendGradients implements AttributionModel {
 
     @Override
     public List<Result> gradients(Sequence s, List<double[]> words, Target target) {
+        requireResolved(target);
         int n = s.length() * config.hidden(), per = stepsPerBatch(s);
         List<Result> out = new ArrayList<>();
         for (int k0 = 0; k0 < words.size(); k0 += per) {
@@ -203,6 +209,7 @@ public final class BackendGradients implements AttributionModel {
     /** The steps are interpolated, differentiated and summed on the backend, a batch of steps at a time. */
     @Override
     public double[] pathIntegral(Sequence s, double[] from, double[] diff, double[] alphas, double[] weights, Target target) {
+        requireResolved(target);
         checkWords(s, from);
         checkWords(s, diff);
         int n = from.length, per = stepsPerBatch(s);
@@ -359,33 +366,51 @@ public final class BackendGradients implements AttributionModel {
         int h = config.hidden(), f = config.intermediate(), rows = tape.batch * tape.seq;
         float eps = config.layerNormEps();
         LinearWeights[] w = L.backward;
-        FloatBuf dSum2 = backend.allocate(rows * h), dG = backend.allocate(rows * f), dH1 = backend.allocate(rows * h),
-                dSum1 = backend.allocate(rows * h), dCtx = backend.allocate(rows * h), dq = backend.allocate(rows * h),
-                dk = backend.allocate(rows * h), dv = backend.allocate(rows * h), dx = backend.allocate(rows * h);
-        ops.layerNormGrad(dOut, t.sum2, L.outGamma, eps, rows, h, dSum2);
-        // sum2 = output(g) + h1: the residual hands dSum2 to both branches.
-        ops.linearInputGrad(dSum2, rows, w[5], dG, false);
-        ops.geluGrad(dG, t.u, rows * f);
-        ops.copy(dSum2, dH1);
-        ops.linearInputGrad(dG, rows, w[4], dH1, true);
-        ops.layerNormGrad(dH1, t.sum1, L.attnGamma, eps, rows, h, dSum1);
-        // sum1 = attentionOut(ctx) + x.
-        ops.linearInputGrad(dSum1, rows, w[3], dCtx, false);
-        ops.attentionGrad(dCtx, t.q, t.k, t.v, tape.mask, tape.batch, tape.seq, config.heads(), config.headDim(), dq, dk, dv);
-        ops.copy(dSum1, dx);
-        ops.linearInputGrad(dq, rows, w[0], dx, true);
-        ops.linearInputGrad(dk, rows, w[1], dx, true);
-        ops.linearInputGrad(dv, rows, w[2], dx, true);
+        FloatBuf dx = backend.allocate(rows * h); // outlives this layer's scope: the next layer's dOut
+        try (Backend.Scope layer = backend.openScope()) {
+            FloatBuf dSum2 = backend.allocate(rows * h), dG = backend.allocate(rows * f), dH1 = backend.allocate(rows * h),
+                    dSum1 = backend.allocate(rows * h), dCtx = backend.allocate(rows * h), dq = backend.allocate(rows * h),
+                    dk = backend.allocate(rows * h), dv = backend.allocate(rows * h);
+            ops.layerNormGrad(dOut, t.sum2, L.outGamma, eps, rows, h, dSum2);
+            // sum2 = output(g) + h1: the residual hands dSum2 to both branches.
+            ops.linearInputGrad(dSum2, rows, w[5], dG, false);
+            ops.geluGrad(dG, t.u, rows * f);
+            ops.copy(dSum2, dH1);
+            ops.linearInputGrad(dG, rows, w[4], dH1, true);
+            ops.layerNormGrad(dH1, t.sum1, L.attnGamma, eps, rows, h, dSum1);
+            // sum1 = attentionOut(ctx) + x.
+            ops.linearInputGrad(dSum1, rows, w[3], dCtx, false);
+            ops.attentionGrad(dCtx, t.q, t.k, t.v, tape.mask, tape.batch, tape.seq, config.heads(), config.headDim(), dq, dk, dv);
+            ops.copy(dSum1, dx);
+            ops.linearInputGrad(dq, rows, w[0], dx, true);
+            ops.linearInputGrad(dk, rows, w[1], dx, true);
+            ops.linearInputGrad(dv, rows, w[2], dx, true);
+        }
         return dx;
     }
 
     // ---- checks and conversions -------------------------------------------------------------------------
 
+    /** Steps share one class: a predicted target must be fixed on the actual input first (see {@link Target#resolve}). */
+    private static void requireResolved(Target target) {
+        if (target.isPredicted())
+            throw new IllegalArgumentException("resolve a predicted target on the actual input before differentiating a batch of steps");
+    }
+
+    /** How many of the forward's linear layers run on the backend's s8 kernels. */
+    public int integerLayers() {
+        return integerLayers;
+    }
+
     private void checkWords(Sequence s, double[] words) {
-        if (s.length() > config.maxPositions())
-            throw new QdriftException("sequence length " + s.length() + " exceeds the model's " + config.maxPositions() + " positions");
+        checkSequence(s);
         if (words.length != s.length() * config.hidden())
             throw new IllegalArgumentException("word vectors: " + words.length + " values for " + s.length() + " tokens x " + config.hidden());
+    }
+
+    private void checkSequence(Sequence s) {
+        if (s.length() > config.maxPositions())
+            throw new QdriftException("sequence length " + s.length() + " exceeds the model's " + config.maxPositions() + " positions");
         for (int t = 0; t < s.length(); t++) {
             checkId(s.ids()[t]);
             int tt = s.typeIds()[t];

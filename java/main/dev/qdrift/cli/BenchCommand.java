@@ -58,6 +58,8 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         report.requireOutput(json, "--json FILE");
+        if (igSteps != null && report.enabled)
+            throw new QdriftException("--report does not cover --ig-steps yet (the report has no IG-throughput section); drop one of them");
         if (runs < 1 || warmup < 0 || seq < 2 || Arrays.stream(batches).anyMatch(b -> b < 1))
             throw new QdriftException("--runs, --seq and --batch must be positive");
         BertWeights w = model.startsWith("shape:") ? RandomWeights.generate(RandomWeights.shape(model.substring(6)), 42, false)

@@ -140,6 +140,7 @@ public final class DriftRun {
             String s = m.description;
             if (m == Method.IG) s += ", " + steps + " steps (" + rule + "), " + baseline + " baseline (special tokens keep their vectors)";
             s += "; word level (wordpieces summed, special tokens excluded); " + straightThrough + " through quantized sites";
+            if (m == Method.OCCLUSION) return s + "; forward passes in float32 on the " + (device.equals("cuda") ? "GPU" : "CPU");
             return s + (device.equals("cuda") ? "; gradients in float32 on the GPU" + (int8 ? ", forward on the s8 kernels where the scheme allows" : "")
                     : "; gradients in float64 on the CPU");
         }
@@ -335,15 +336,20 @@ public final class DriftRun {
             writeJson(runFile, run);
         }
         Map<String, AttributionModel> models = new LinkedHashMap<>();
+        // Occlusion differentiates nothing: its forward passes are the encoder's own (float32, the deletions of an
+        // example batched), on the GPU or on a CPU backend, instead of the float64 gradient path's.
+        boolean occlusion = Method.parse(config.method()) == Method.OCCLUSION;
+        Backend forwards = gpu != null ? gpu : occlusion ? new CpuBackend() : null;
         for (Scheme s : schemes) {
             Set<String> sites = fp32Sites.getOrDefault(s.name(), Set.of());
-            if (gpu == null) {
+            if (forwards == null) {
                 models.put(s.name(), QuantizedGradients.build(model.weights(), head, pooling, s, stats, sites, mode));
                 continue;
             }
             String why = config.int8() && !s.isFp32() ? QuantizedEncoders.integerIneligibility(s) : null;
             if (why != null) log.printf("int8       %s stays simulated (fake-quant) on the GPU: %s%n", s.name(), why);
-            models.put(s.name(), QuantizedGradients.onBackend(model.weights(), head, pooling, s, stats, sites, mode, gpu, config.int8()));
+            models.put(s.name(), QuantizedGradients.onBackend(model.weights(), head, pooling, s, stats, sites,
+                    occlusion ? StraightThrough.STE : mode, forwards, config.int8()));
         }
         return models;
     }
@@ -485,10 +491,14 @@ public final class DriftRun {
         now.fieldNames().forEachRemaining(fields::add);
         old.fieldNames().forEachRemaining(fields::add);
         for (String f : fields) {
-            String a = old.has(f) ? old.get(f).toString() : "(absent)", b = now.has(f) ? now.get(f).toString() : "(absent)";
+            String a = old.has(f) ? old.get(f).toString() : ADDED_LATER.getOrDefault(f, "(absent)"),
+                    b = now.has(f) ? now.get(f).toString() : "(absent)";
             if (!a.equals(b)) diffs.add(prefix + f + " was " + a + ", now " + b);
         }
     }
+
+    /** Arguments added after runs were written: a run.json without them ran with these values (JSON text). */
+    private static final Map<String, String> ADDED_LATER = Map.of("device", "\"cpu\"", "int8", "false");
 
     private static void checkCalibration(Path runFile, ObjectNode run, String hash) {
         JsonNode old = run.get("calibration");

@@ -68,6 +68,8 @@ public final class IgBench {
         for (String spec : schemes) {
             boolean integer = spec.endsWith("+int8");
             Scheme scheme = Scheme.parse(integer ? spec.substring(0, spec.length() - 5) : spec);
+            String why = integer ? QuantizedEncoders.integerIneligibility(scheme) : null;
+            if (why != null) throw new dev.qdrift.QdriftException(spec + ": scheme " + scheme.name() + " cannot run on the s8 kernels: " + why);
             BackendGradients m = QuantizedGradients.onBackend(weights, head, Pooling.CLS, scheme, stats, Set.of(), StraightThrough.STE,
                     backend, integer);
             double[] x = m.wordVectors(s), x0 = new double[x.length];

@@ -201,6 +201,22 @@ class DriftRunTest {
         checkComplete(6);
     }
 
+    /** A run.json written before the device and int8 arguments existed is the same run on the CPU: it resumes. */
+    @Test
+    @Order(5)
+    void runFileWithoutTheLaterArgumentsResumes() throws IOException {
+        Path runFile = dir.resolve(DriftRun.RUN_FILE);
+        String original = Files.readString(runFile);
+        com.fasterxml.jackson.databind.node.ObjectNode run = (com.fasterxml.jackson.databind.node.ObjectNode) DriftLog.MAPPER.readTree(original);
+        ((com.fasterxml.jackson.databind.node.ObjectNode) run.get("arguments")).remove(List.of("device", "int8"));
+        Files.writeString(runFile, DriftLog.MAPPER.writeValueAsString(run));
+        try {
+            assertEquals(0, run(4, "fp32,w8a8,w4a8", 6).linesWritten());
+        } finally {
+            Files.writeString(runFile, original);
+        }
+    }
+
     @Test
     @Order(5)
     void otherArgumentsAreRefused() throws IOException {

@@ -351,6 +351,7 @@ public final class CudaBackend implements Backend {
      * device memory: run the same work once before so the pool's free lists already hold its buffers.
      */
     public CudaGraph capture(Runnable queue) {
+        pool.pin(); // the graph replays the blocks the capture used: the pool must not free them while it lives
         call(() -> {
             cuda.beginCapture(stream);
             return null;
@@ -363,6 +364,7 @@ public final class CudaBackend implements Backend {
             } catch (Throwable ignored) {
                 // the capture is broken anyway; report the original error
             }
+            pool.unpin();
             throw e;
         }
         return new CudaGraph(call(() -> cuda.endCapture(stream)));
@@ -389,6 +391,7 @@ public final class CudaBackend implements Backend {
                 cuda.destroyGraph(exec);
                 return null;
             });
+            pool.unpin();
         }
     }
 

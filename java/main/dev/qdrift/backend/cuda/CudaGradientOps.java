@@ -102,6 +102,9 @@ final class CudaGradientOps implements GradientOps {
 
     @Override
     public void layerNormGrad(FloatBuf dy, FloatBuf x, FloatBuf gamma, float eps, int rows, int dim, FloatBuf dx) {
+        long n = (long) rows * dim;
+        require(dy.size() >= n && x.size() >= n && dx.size() >= n && gamma.size() >= dim, "layerNormGrad: buffers too small for "
+                + rows + "x" + dim);
         cuda.launch("qd_layernorm_grad " + rows + "x" + dim, () -> (int) layerNormGrad.invokeExact(p(dy), p(x), p(gamma), eps, rows, dim,
                 p(dx), stream));
     }
@@ -109,8 +112,12 @@ final class CudaGradientOps implements GradientOps {
     @Override
     public void attentionGrad(FloatBuf dctx, FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim,
                               FloatBuf dq, FloatBuf dk, FloatBuf dv) {
+        int size = batch * seq * heads * headDim;
+        for (FloatBuf b : new FloatBuf[] {dctx, q, k, v, dq, dk, dv})
+            require(b.size() >= size, "attentionGrad: a buffer holds " + b.size() + " floats, " + size + " needed");
+        require(mask.size() >= batch * seq, "attentionGrad: mask shorter than batch x seq");
         try (Backend.Scope scope = backend.openScope()) {
-            int n = batch * seq * heads * headDim, bh = batch * heads;
+            int n = size, bh = batch * heads;
             float scale = (float) (1 / Math.sqrt(headDim));
             FloatBuf qh = backend.splitHeads(q, batch, seq, heads, headDim, scale),
                     kh = backend.splitHeads(k, batch, seq, heads, headDim, 1f),
@@ -138,6 +145,8 @@ final class CudaGradientOps implements GradientOps {
     @Override
     public void poolGrad(FloatBuf dPooled, IntBuf mask, int batch, int seq, int dim, Backend.Pooling mode, FloatBuf dHidden) {
         int m = mode == Backend.Pooling.CLS ? 0 : 1;
+        require(dPooled.size() >= batch * dim && mask.size() >= batch * seq && dHidden.size() >= batch * seq * dim,
+                "poolGrad: buffers too small for " + batch + "x" + seq + "x" + dim);
         cuda.launch("qd_pool_grad " + batch + "x" + seq + "x" + dim, () -> (int) poolGrad.invokeExact(p(dPooled), p(mask), batch, seq, dim, m,
                 p(dHidden), stream));
     }

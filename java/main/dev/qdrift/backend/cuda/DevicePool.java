@@ -16,7 +16,8 @@ import java.util.Map;
  * <p>Inputs of varying shape (sentences of every length) would leave a free list per size: sizes are
  * rounded up to {@link #sizeClass} (at most 1/8 more above 1 MiB), and once more than the cache limit
  * (system property {@code qdrift.cuda.cacheMiB}, default 8192) sits unused the cache goes back to CUDA,
- * so several processes can share one GPU (a drift run on four models at once ran out of memory without it).
+ * so several processes can share one GPU (a drift run on four models at once ran out of memory without it) —
+ * except while a CUDA graph that may replay those blocks is alive ({@link #pin}).
  */
 final class DevicePool implements AutoCloseable {
     private static final long ALIGN = 256, MIB = 1 << 20;
@@ -28,6 +29,8 @@ final class DevicePool implements AutoCloseable {
     private final List<Block> live = new ArrayList<>();
     private final Map<Long, ArrayDeque<MemorySegment>> free = new HashMap<>();
     private long inUse, cached, highWater;
+    /** CUDA graphs alive that hold pool blocks: while any is, cached blocks are never freed for the cache limit. */
+    private int pins;
 
     DevicePool(QdriftCuda cuda) {
         this.cuda = cuda;
@@ -74,6 +77,15 @@ final class DevicePool implements AutoCloseable {
         return (size + step - 1) / step * step;
     }
 
+    /** A CUDA graph captured now may replay the blocks in the free lists: keep them until {@link #unpin}. */
+    void pin() {
+        pins++;
+    }
+
+    void unpin() {
+        pins--;
+    }
+
     int mark() {
         return live.size();
     }
@@ -86,7 +98,7 @@ final class DevicePool implements AutoCloseable {
             inUse -= b.bytes;
             cached += b.bytes;
         }
-        if (cached > CACHE_LIMIT) {
+        if (cached > CACHE_LIMIT && pins == 0) {
             try {
                 releaseCache();
             } catch (RuntimeException e) {

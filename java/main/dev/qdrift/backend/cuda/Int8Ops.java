@@ -30,12 +30,12 @@ public final class Int8Ops {
     public static final int AUTO_TILE = -1;
     /**
      * The Hopper kernel (wgmma, TMA, warp-specialized; cuda/int8_gemm_wgmma.cuh) for int32 and FP32 outputs: what
-     * {@link #AUTO_TILE} runs on sm_90 devices, since it measured 1.02–1.15x cuBLASLt INT8 at three of the four BERT
-     * shapes and at least the mma.sync kernel's speed at all (bench/results/2026-11-23-h100-wgmma). Elsewhere, or
-     * for other outputs, the mma.sync kernel runs, with the reason logged once.
+     * {@link #AUTO_TILE} runs where qd_i8_gemm_wgmma_supported says it can (sm_90). Its int32 output measured
+     * 0.87–1.15x cuBLASLt INT8 at the BERT shapes and 1.01–1.60x our mma.sync kernel; its FP32 + GELU epilogue
+     * 0.98–1.7x mma.sync's (bench/results/2026-11-23-h100-wgmma). Elsewhere, for other outputs, or for outputs
+     * not aligned for its paired stores, the mma.sync kernel runs, with the reason logged once.
      */
     public static final int WGMMA = -2;
-    private static final int CUDA_ERROR_NOT_SUPPORTED = 801;
     /** The range of the s8 epilogue's output scale (the kernel's division-free requantization needs it). */
     public static final float MIN_OUT_SCALE = 0x1p-64f, MAX_OUT_SCALE = 0x1p64f;
 
