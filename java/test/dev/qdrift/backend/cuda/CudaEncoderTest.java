@@ -69,7 +69,7 @@ class CudaEncoderTest {
     void gpuEncoderMatchesCpuLayerByLayer(String shape) {
         BertConfig c = RandomWeights.shape(shape);
         BertWeights w = RandomWeights.generate(c, 7, true);
-        TokenBatch in = randomBatch(new Random(System.nanoTime()), 8, 96, c.vocabSize());
+        TokenBatch in = randomBatch(GpuTest.freshRandom(), 8, 96, c.vocabSize());
         try (CudaBackend gpu = CudaBackend.open(0)) {
             HiddenStates hc = new HiddenStates(new CpuBackend()), hg = new HiddenStates(gpu);
             Encoder.Output oc = new Encoder(w, hc.backend).forward(in, Pooling.POOLER, hc);
@@ -117,7 +117,7 @@ class CudaEncoderTest {
         dev.qdrift.quant.CalibrationStats stats = new dev.qdrift.quant.CalibrationStats();
         dev.qdrift.quant.QuantizedEncoders.calibrate(new Encoder(w, cpu), calib, stats);
         dev.qdrift.quant.Scheme scheme = dev.qdrift.quant.Scheme.parse(schemeName);
-        TokenBatch in = randomBatch(new Random(System.nanoTime()), 16, 64, c.vocabSize());
+        TokenBatch in = randomBatch(GpuTest.freshRandom(), 16, 64, c.vocabSize());
         try (CudaBackend gpu = CudaBackend.open(0)) {
             float[] want = dev.qdrift.quant.QuantizedEncoders.build(w, cpu, scheme, stats, java.util.Set.of()).forward(in, Pooling.MEAN).pooled();
             float[] got = dev.qdrift.quant.QuantizedEncoders.build(w, gpu, scheme, stats, java.util.Set.of()).forward(in, Pooling.MEAN).pooled();
@@ -148,7 +148,7 @@ class CudaEncoderTest {
         dev.qdrift.quant.CalibrationStats stats = new dev.qdrift.quant.CalibrationStats();
         dev.qdrift.quant.QuantizedEncoders.calibrate(new Encoder(w, new CpuBackend()), calib, stats);
         dev.qdrift.quant.Scheme scheme = dev.qdrift.quant.Scheme.parse(p[1]);
-        TokenBatch in = randomBatch(new Random(System.nanoTime()), 16, 64, c.vocabSize());
+        TokenBatch in = randomBatch(GpuTest.freshRandom(), 16, 64, c.vocabSize());
         try (CudaBackend gpu = CudaBackend.open(0)) {
             float[] simulated = dev.qdrift.quant.QuantizedEncoders.build(w, gpu, scheme, stats, java.util.Set.of(), false)
                     .forward(in, Pooling.MEAN).pooled();
@@ -181,7 +181,7 @@ class CudaEncoderTest {
         BertConfig c = RandomWeights.shape("minilm");
         try (CudaBackend gpu = CudaBackend.open(0)) {
             Encoder enc = new Encoder(RandomWeights.generate(c, 9, false), gpu);
-            TokenBatch in = randomBatch(new Random(System.nanoTime()), 6, 40, c.vocabSize());
+            TokenBatch in = randomBatch(GpuTest.freshRandom(), 6, 40, c.vocabSize());
             float[] want = enc.forward(in, Pooling.MEAN).pooled();
             try (Backend.Scope inputs = gpu.openScope()) {
                 Backend.IntBuf ids = gpu.uploadInts(in.ids()), types = gpu.uploadInts(in.typeIds()), mask = gpu.uploadInts(in.mask());

@@ -80,7 +80,7 @@ class CudaGradientsTest {
     @ParameterizedTest
     @ValueSource(ints = {1, 1000, 6400 * 64})
     void geluForwardAndBackward(int n) {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         float[] u = random(r, n, 3f), dg = random(r, n, 1f);
         try (Backend.Scope s = gpu.openScope()) {
             FloatBuf gg = poisoned(n), cg = cpu.allocate(n);
@@ -97,7 +97,7 @@ class CudaGradientsTest {
     @ParameterizedTest
     @CsvSource({"1,384,384", "7,33,17", "130,1536,384", "4096,768,3072"})
     void linearInputGradient(int rows, int out, int in) {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         float[] dy = random(r, rows * out, 1f), w = random(r, out * in, 0.05f), b = random(r, out, 0.1f), acc = random(r, rows * in, 1f);
         BertWeights.Linear l = new BertWeights.Linear("t", w, b, out, in);
         Backend.LinearWeights gw = gpu.prepareLinear(l), cw = cpu.prepareLinear(l);
@@ -114,7 +114,7 @@ class CudaGradientsTest {
     @ParameterizedTest
     @CsvSource({"1,384", "37,384", "512,768", "9,1000"})
     void layerNormGradient(int rows, int dim) {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         float[] x = random(r, rows * dim, 3f), dy = random(r, rows * dim, 1f), gamma = random(r, dim, 1f);
         for (int i = 0; i < x.length; i += 101) x[i] += 60; // outlier channels
         try (Backend.Scope s = gpu.openScope()) {
@@ -129,7 +129,7 @@ class CudaGradientsTest {
     @ParameterizedTest
     @CsvSource({"1,5,2,8", "3,37,4,16", "2,128,12,64"})
     void attentionGradient(int batch, int seq, int heads, int headDim) {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         int n = batch * seq * heads * headDim;
         float[] q = random(r, n, 1f), k = random(r, n, 1f), v = random(r, n, 1f), dc = random(r, n, 1f);
         int[] mask = new int[batch * seq];
@@ -150,7 +150,7 @@ class CudaGradientsTest {
     @ParameterizedTest
     @CsvSource({"CLS,3,9,16", "MEAN,3,9,16", "MEAN,2,128,768"})
     void poolGradient(Backend.Pooling mode, int batch, int seq, int dim) {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         float[] dp = random(r, batch * dim, 1f);
         int[] mask = new int[batch * seq];
         for (int i = 0; i < mask.length; i++) mask[i] = i % seq < seq - i / seq ? 1 : 0; // sequence b has seq - b real tokens
@@ -164,7 +164,7 @@ class CudaGradientsTest {
 
     @Test
     void copyInterpolateAndWeightedSum() {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         int n = 37 * 768, steps = 50;
         float[] from = random(r, n, 1f), diff = random(r, n, 1f), alphas = random(r, steps, 1f), weights = random(r, steps, 1f),
                 rows = random(r, steps * n, 1f), start = random(r, n, 1f);

@@ -47,7 +47,7 @@ class CudaKernelsTest {
     @ParameterizedTest
     @CsvSource({"1,384,384", "7,33,17", "130,1536,384", "128,384,1536", "4096,768,768", "61,3072,768"})
     void linearWithEachEpilogue(int m, int n, int k) {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         float[] x = random(r, m * k, 1f), w = random(r, n * k, 0.05f), b = random(r, n, 0.5f);
         BertWeights.Linear l = new BertWeights.Linear("t", w, b, n, k);
         Backend.LinearWeights cw = cpu.prepareLinear(l), gw = gpu.prepareLinear(l);
@@ -64,7 +64,7 @@ class CudaKernelsTest {
     @ParameterizedTest
     @CsvSource({"1,384", "37,384", "512,768", "9,1000", "3,4096"})
     void addLayerNormWithResidualAndSum(int rows, int dim) {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         float[] x = random(r, rows * dim, 3f), res = random(r, rows * dim, 1f), g = random(r, dim, 1f), b = random(r, dim, 1f);
         for (int i = 0; i < x.length; i += 101) x[i] += 60; // outlier channels
         try (Backend.Scope s = gpu.openScope()) {
@@ -84,7 +84,7 @@ class CudaKernelsTest {
     @ParameterizedTest
     @CsvSource({"1,1,1,8", "2,5,2,32", "3,17,12,32", "4,128,12,32", "2,77,12,64", "1,384,12,64"})
     void maskedAttention(int batch, int seq, int heads, int headDim) {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         int rows = batch * seq, width = heads * headDim;
         float[] q = random(r, rows * width, 1f), k = random(r, rows * width, 1f), v = random(r, rows * width, 1f);
         int[] mask = new int[rows];
@@ -103,7 +103,7 @@ class CudaKernelsTest {
     @ParameterizedTest
     @CsvSource({"1,7,384", "16,128,384", "5,33,768"})
     void embeddingsAndPooling(int batch, int seq, int hidden) {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         int vocab = 1000, positions = 512;
         float[] word = random(r, vocab * hidden, 1f), pos = random(r, positions * hidden, 1f), type = random(r, 2 * hidden, 1f);
         int[] ids = new int[batch * seq], types = new int[batch * seq], mask = new int[batch * seq];
@@ -133,7 +133,7 @@ class CudaKernelsTest {
     @ParameterizedTest
     @CsvSource({"1,384,8", "33,768,8", "130,1536,4", "7,100,2", "512,384,6"})
     void fakeQuantPerColumnAndPerTokenAreBitIdentical(int rows, int cols, int bits) {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         float[] x = random(r, rows * cols, 2f), scale = new float[cols], zp = new float[cols];
         for (int i = 0; i < x.length; i += 53) x[i] *= 30; // outliers get clipped
         var grid = new dev.qdrift.backend.QuantGrid(bits, false);

@@ -13,6 +13,16 @@ final class GpuTest {
         Assumptions.assumeTrue(a.available(), "GPU test skipped: " + a.reason());
     }
 
+    /**
+     * A fresh random source for one test (new inputs every run, never a fixed set), its seed printed so that a
+     * failure can be replayed with {@code new Random(seed)}.
+     */
+    static Random freshRandom() {
+        long seed = System.nanoTime();
+        System.out.println("  random seed " + seed);
+        return new Random(seed);
+    }
+
     static float[] random(Random r, int n, float scale) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float) (r.nextGaussian() * scale);

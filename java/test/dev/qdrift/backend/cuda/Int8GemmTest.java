@@ -232,7 +232,7 @@ class Int8GemmTest {
     @MethodSource("gemmShapes")
     void gemmInt32IsExactForEveryTile(int m, int n, int k) throws Throwable {
         assumeSize(m, n, k);
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
         int[] want = referenceGemm(a, b, m, n, k, 0, k);
         MemorySegment da = dev.upload(a), db = dev.upload(b), dc = dev.alloc(4L * m * n);
@@ -281,7 +281,7 @@ class Int8GemmTest {
     @CsvSource({"1,384,384", "7,33,96", "129,384,384", "64,1152,384", "1000,1152,1536", "257,130,400"})
     void gemmFp32EpiloguesMatchAFloat64Reference(int m, int n, int k) throws Throwable {
         assumeSize(m, n, k);
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
         int[] acc = referenceGemm(a, b, m, n, k, 0, k);
         float[] sx = new float[m], sw = new float[n], bias = GpuTest.random(r, n, 2f), res = GpuTest.random(r, m * n, 3f);
@@ -344,7 +344,7 @@ class Int8GemmTest {
             "31,136,240,3"})
     void pegGemmMatchesAFloat64Reference(int m, int n, int k, int groups) throws Throwable {
         assumeSize(m, n, k);
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
         int gs = k / groups;
         int[][] accG = new int[groups][];
@@ -388,7 +388,7 @@ class Int8GemmTest {
     void pegFoldIsExactAtTheExtremesOfTheGroupSums(int k, int groups) throws Throwable {
         int m = 130, n = 72, gs = k / groups;
         assumeSize(m, n, k);
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         byte[] a = new byte[m * k], b = new byte[n * k];
         for (int i = 0; i < m; i++)
             for (int c = 0; c < k; c++) a[i * k + c] = (byte) (((i + c / gs) & 1) == 0 ? -128 : 127);
@@ -457,7 +457,7 @@ class Int8GemmTest {
             "31,136,240,3", "200,72,3072,4"})
     void f16AndS8OutputsAreTheRoundedFp32Output(int m, int n, int k, int groups) throws Throwable {
         assumeSize(m, n, k);
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
         float[] sx = new float[m], sw = new float[n], bias = GpuTest.random(r, n, 2f), res = GpuTest.random(r, m * n, 3f);
         float[] gsx = groups > 0 ? new float[groups] : null;
@@ -519,7 +519,7 @@ class Int8GemmTest {
     @Test
     void s8OutputRoundsExactTiesHalfToEven() throws Throwable {
         int m = 67, n = 36, k = 32;
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         byte[] a = new byte[m * k], b = new byte[n * k];
         for (int i = 0; i < a.length; i++) a[i] = (byte) (r.nextInt(7) - 3);
         for (int i = 0; i < b.length; i++) b[i] = (byte) (r.nextInt(7) - 3);
@@ -571,7 +571,7 @@ class Int8GemmTest {
     @ParameterizedTest(name = "{0}x{1}x{2} offsets {3},{4}")
     @CsvSource({"33,17,24,0,0", "130,72,40,0,0", "7,40,100,0,0", "64,64,64,3,0", "65,33,96,0,5", "129,130,200,7,9", "1,1,1,1,1"})
     void unsupportedOperandsTakeTheRepackingFallback(int m, int n, int k, int aOff, int bOff) throws Throwable {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
         int[] want = referenceGemm(a, b, m, n, k, 0, k);
         byte[] aPad = new byte[m * k + aOff], bPad = new byte[n * k + bOff];
@@ -594,7 +594,7 @@ class Int8GemmTest {
     @ParameterizedTest(name = "{0}x{1}x{2} G={3}")
     @CsvSource({"33,40,120,3", "65,72,40,5", "7,16,72,2"})
     void pegWithGroupsThatAreNotMultiplesOf16IsRepacked(int m, int n, int k, int groups) throws Throwable {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
         float[] gsx = new float[groups], sw = new float[n];
         for (int g = 0; g < groups; g++) gsx[g] = (float) Math.exp(r.nextGaussian()) * 0.01f;
@@ -612,7 +612,7 @@ class Int8GemmTest {
     @ParameterizedTest(name = "{0}x{1}x{2}")
     @CsvSource({"65,64,64", "33,130,96", "129,36,384"})
     void misalignedOutputsAreWrittenElementWise(int m, int n, int k) throws Throwable {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
         int[] acc = referenceGemm(a, b, m, n, k, 0, k);
         float[] sx = {0.5f}, sw = {0.25f}, res = GpuTest.random(r, m * n, 1f);
@@ -642,7 +642,7 @@ class Int8GemmTest {
     @ParameterizedTest(name = "in={0} out={1} rows={2} static={3}")
     @CsvSource({"40,24,33,false", "40,24,33,true", "100,130,7,false", "768,64,17,false"})
     void int8LinearWithAnOddInputWidth(int in, int out, int rows, boolean staticScale) {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         float[] w = GpuTest.random(r, out * in, 0.05f), bias = GpuTest.random(r, out, 0.5f), x = GpuTest.random(r, rows * in, 1f);
         float inputScale = staticScale ? 3f / 127 : Float.NaN;
         try (CudaBackend gpu = CudaBackend.open(0)) {
@@ -689,7 +689,7 @@ class Int8GemmTest {
     @ParameterizedTest(name = "{0}x{1} scale {2}")
     @CsvSource({"1,1,0.25", "3,5,0.25", "7,33,0.0371", "64,768,0.125", "128,3072,0.0078125", "9,1001,0.37"})
     void quantizePerTensorIsExact(int rows, int cols, float scale) throws Throwable {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         float[] x = quantInputs(r, rows * cols, scale);
         MemorySegment dx = dev.upload(x), dq = dev.poisoned(rows * cols, POISON_Q);
         ops.quantizePerTensor(dx, rows, cols, scale, dq);
@@ -704,7 +704,7 @@ class Int8GemmTest {
     @ParameterizedTest(name = "{0}x{1}")
     @CsvSource({"1,1", "5,768", "9,33", "1000,384", "3,3072", "17,4"})
     void quantizePerTokenIsExact(int rows, int cols) throws Throwable {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         float[] x = new float[rows * cols];
         for (int i = 0; i < rows; i++) {
             float s = (float) Math.exp(r.nextGaussian() * 3) * 0.01f;
@@ -732,7 +732,7 @@ class Int8GemmTest {
     @ParameterizedTest(name = "{0}x{1} G={2}")
     @CsvSource({"17,384,3", "6,96,6", "5,33,3", "64,768,12", "2,3072,1", "3,10,5"})
     void quantizePerGroupIsExact(int rows, int cols, int groups) throws Throwable {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         int gs = cols / groups;
         float[] s = new float[groups];
         for (int g = 0; g < groups; g++) s[g] = r.nextBoolean() ? (float) Math.scalb(1.0, -r.nextInt(10)) : (float) Math.exp(r.nextGaussian()) * 0.02f;
@@ -752,7 +752,7 @@ class Int8GemmTest {
     @ParameterizedTest(name = "{0}x{1} ldq {2}")
     @CsvSource({"5,40,48", "33,100,112", "7,4,16", "9,768,784"})
     void quantizeIntoPaddedRows(int rows, int cols, int ldq) throws Throwable {
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         float s = 0.05f;
         float[] x = quantInputs(r, rows * cols, s);
         MemorySegment dx = dev.upload(x), dq = dev.poisoned((long) rows * ldq, POISON_Q), dqt = dev.poisoned((long) rows * ldq, POISON_Q),
@@ -778,7 +778,7 @@ class Int8GemmTest {
         Assumptions.assumeFalse(QUICK, "quick mode");
         // End to end: per-token activations, per-channel weights (quantized on the host with the same rule),
         // FP32 epilogue; compared with the FP32 product it approximates (INT8 error, not rounding).
-        Random r = new Random(System.nanoTime());
+        Random r = GpuTest.freshRandom();
         int m = 200, n = 384, k = 768;
         float[] x = GpuTest.random(r, m * k, 1f), w = GpuTest.random(r, n * k, 0.05f);
         float[] sw = new float[n];
