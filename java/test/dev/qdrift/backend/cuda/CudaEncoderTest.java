@@ -17,7 +17,7 @@ import dev.qdrift.model.tokenizer.TokenBatch;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -29,8 +29,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * sides, no TF32; errors grow slowly through the layers).
  */
 class CudaEncoderTest {
-    @BeforeAll
-    static void gpu() {
+    /** Per test, so that each is reported skipped with the reason on a machine without a GPU. */
+    @BeforeEach
+    void gpu() {
         GpuTest.assumeGpu();
     }
 

@@ -36,6 +36,7 @@ import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -54,8 +55,13 @@ class CudaGradientsTest {
 
     @BeforeAll
     static void open() {
+        if (CudaBackend.available()) gpu = CudaBackend.open(0);
+    }
+
+    /** Per test, so that each is reported skipped with the reason on a machine without a GPU. */
+    @BeforeEach
+    void needsGpu() {
         GpuTest.assumeGpu();
-        gpu = CudaBackend.open(0);
     }
 
     @AfterAll

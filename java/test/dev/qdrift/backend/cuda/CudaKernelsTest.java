@@ -11,6 +11,7 @@ import dev.qdrift.model.BertWeights;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -28,9 +29,15 @@ class CudaKernelsTest {
 
     @BeforeAll
     static void open() {
-        GpuTest.assumeGpu();
+        if (!CudaBackend.available()) return;
         gpu = CudaBackend.open(0);
         System.out.println("device: " + gpu.deviceName());
+    }
+
+    /** Per test, so that each is reported skipped with the reason on a machine without a GPU. */
+    @BeforeEach
+    void needsGpu() {
+        GpuTest.assumeGpu();
     }
 
     @AfterAll
