@@ -80,12 +80,13 @@ public final class DriftAggregate {
     /** A sentence with its word-level attributions per scheme ("fp32" first) and each scheme's prediction. */
     public record Example(String text, String label, List<String> tokens, Map<String, double[]> attributions, Map<String, String> predicted) {}
 
-    /** What the run was, for the document's header. */
-    public record Header(String model, String head, String data, String method, String target, Map<String, String> selection,
-                         Map<String, String> schemeDescriptions, Map<String, List<String>> fp32Sites) {}
+    /** What the run was, for the document's header; device: where its last part ran (a run may resume elsewhere). */
+    public record Header(String model, String head, String data, String method, String target, String device,
+                         Map<String, String> selection, Map<String, String> schemeDescriptions, Map<String, List<String>> fp32Sites) {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record Result(String kind, String model, String head, String data, String method, String target, Map<String, String> selection,
+    public record Result(String kind, String model, String head, String data, String method, String target, String device,
+                         Map<String, String> selection,
                          int n, Map<String, Object> bootstrap, List<SchemeResult> schemes, List<Example> examples) {}
 
     /**
@@ -124,7 +125,8 @@ public final class DriftAggregate {
         bootstrap.put("seed", SEED);
         bootstrap.put("method", "percentile bootstrap over examples, resampled with replacement");
         int n = byScheme.isEmpty() ? 0 : byScheme.values().stream().mapToInt(List::size).max().orElse(0);
-        return new Result("qdrift-drift", header.model(), header.head(), header.data(), header.method(), header.target(), header.selection(),
+        return new Result("qdrift-drift", header.model(), header.head(), header.data(), header.method(), header.target(), header.device(),
+                header.selection(),
                 n, bootstrap, out, heatMapExamples(byScheme, schemes, labelNames));
     }
 

@@ -292,8 +292,10 @@ public final class DriftRun {
         fp32Sites.forEach((k, v) -> sites.put(k, List.copyOf(v)));
         Map<String, String> descriptions = new LinkedHashMap<>();
         for (Scheme s : schemes) descriptions.put(s.name(), s.describe());
+        String device = gpu != null ? gpu.name()
+                : "cpu (" + Runtime.getRuntime().availableProcessors() + " cores, " + System.getProperty("os.arch") + ")";
         DriftAggregate.Header header = new DriftAggregate.Header(model.id(), config.head(), eval.source(), config.describeMethod(), TARGET,
-                selection.describe(), descriptions, sites);
+                device, selection.describe(), descriptions, sites);
         DriftAggregate.Result agg = DriftAggregate.aggregate(mine, schemeNames(schemes), eval.labelNames(), header);
         writeJson(dir.resolve(AGGREGATE_FILE), agg);
         log.println();

@@ -39,7 +39,7 @@ class DriftAggregateTest {
                 spearman, spearman, 1.0, 2 / 3.0, 0.5, 0.75, 0.9, 1.0, 0.0, delta, 0.001, null, null, 0.1);
     }
 
-    private static final DriftAggregate.Header HEADER = new DriftAggregate.Header("m", "h", "d", "ig", DriftRun.TARGET, Map.of(),
+    private static final DriftAggregate.Header HEADER = new DriftAggregate.Header("m", "h", "d", "ig", DriftRun.TARGET, "test", Map.of(),
             Map.of("fp32", "FP32", "w8a8", "w8a8"), Map.of());
 
     /**

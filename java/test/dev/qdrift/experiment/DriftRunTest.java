@@ -102,6 +102,7 @@ class DriftRunTest {
 
         JsonNode agg = DriftLog.MAPPER.readTree(dir.resolve(DriftRun.AGGREGATE_FILE).toFile());
         assertEquals("qdrift-drift", agg.path("kind").asText());
+        assertTrue(agg.path("device").asText().startsWith("cpu ("), agg.path("device").asText());
         assertEquals(6, agg.path("n").asInt());
         assertEquals(3, agg.path("schemes").size());
         for (JsonNode s : agg.path("schemes")) {

@@ -20,7 +20,8 @@ class DriftAggregateReportTest {
     @Test
     void readsTheDriftAggregate(@TempDir Path dir) throws Exception {
         DriftAggregate.Result r = new DriftAggregate.Result("qdrift-drift", "builtin:minilm", "heads/h.safetensors", "builtin:demo",
-                "integrated gradients, 32 steps", "logit of the FP32-predicted class", Map.of("data", "builtin:demo", "task", "sst2", "seed", "13"),
+                "integrated gradients, 32 steps", "logit of the FP32-predicted class", "cpu (test)",
+                Map.of("data", "builtin:demo", "task", "sst2", "seed", "13"),
                 4, Map.of("resamples", 1000), List.of(scheme("fp32", 1.0, 1.0, 0), scheme("w8a8", 0.7, 0.75, 1)),
                 List.of(new DriftAggregate.Example("a fine film", "positive", List.of("a", "fine", "film"),
                         attributions(), Map.of("fp32", "positive", "w8a8", "positive"))));
