@@ -9,11 +9,7 @@ import json, sys, statistics
 import numpy as np
 import torch
 from transformers import BertConfig, BertModel
-
-SHAPES = {
-    "bert-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
-    "minilm": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536),
-}
+from pytorch_bert import SHAPES  # the forward benchmark's shapes (same folder)
 
 def main(shape, steps, seq, runs, warmup):
     torch.backends.cuda.matmul.allow_tf32 = False

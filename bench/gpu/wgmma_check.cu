@@ -30,21 +30,6 @@
 #include "int8_gemm_wgmma.cuh"  // make_tensor_map and the PTX helpers, for the TMA probe
 #include "qdrift.h"
 
-// native/int8_wgmma.cu (not in qdrift.h yet)
-extern "C" {
-int qd_i8_gemm_wgmma_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, void *stream);
-int qd_i8_gemm_wgmma_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale,
-                         int x_per_row, const float *w_scale, int w_per_col, const float *bias, const float *residual,
-                         int act, float *y, void *stream);
-int qd_i8_gemm_wgmma_s32_cfg(const signed char *a, const signed char *b, int m, int n, int k, int *c, int config,
-                             int max_ctas, void *stream);
-int qd_i8_gemm_wgmma_f32_cfg(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale,
-                             int x_per_row, const float *w_scale, int w_per_col, const float *bias,
-                             const float *residual, int act, float *y, int config, int max_ctas, void *stream);
-int qd_i8_gemm_wgmma_config_info(int config, int *bm, int *bn, int *bk, int *stages);
-int qd_i8_gemm_wgmma_pick_config(int m, int n, int k, int *config);
-int qd_i8_gemm_wgmma_supported(void);
-}
 
 static const int CONFIGS = 3, RUNS = 100, WARMUP = 10, SETS = 3;
 static const uint32_t POISON = 0x7f7f7f7fu;

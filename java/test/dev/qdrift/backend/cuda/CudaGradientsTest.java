@@ -2,6 +2,7 @@ package dev.qdrift.backend.cuda;
 
 import static dev.qdrift.backend.cuda.GpuTest.assertClose;
 import static dev.qdrift.backend.cuda.GpuTest.download;
+import static dev.qdrift.backend.cuda.GpuTest.poisoned;
 import static dev.qdrift.backend.cuda.GpuTest.random;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -69,11 +70,6 @@ class CudaGradientsTest {
         if (gpu != null) gpu.close();
     }
 
-    private FloatBuf poisoned(int n) {
-        FloatBuf b = gpu.allocate(n);
-        gpu.poison(b);
-        return b;
-    }
 
     private static GradientOps g() {
         return gpu.gradientOps();
@@ -89,7 +85,7 @@ class CudaGradientsTest {
         Random r = GpuTest.freshRandom();
         float[] u = random(r, n, 3f), dg = random(r, n, 1f);
         try (Backend.Scope s = gpu.openScope()) {
-            FloatBuf gg = poisoned(n), cg = cpu.allocate(n);
+            FloatBuf gg = poisoned(gpu, n), cg = cpu.allocate(n);
             g().gelu(gpu.upload(u), gg, n);
             c().gelu(cpu.upload(u), cg, n);
             assertClose(download(gpu, gg), download(cpu, cg), 1e-6, "gelu " + n);
@@ -109,7 +105,7 @@ class CudaGradientsTest {
         Backend.LinearWeights gw = gpu.prepareLinear(l), cw = cpu.prepareLinear(l);
         for (boolean accumulate : new boolean[] {false, true}) {
             try (Backend.Scope s = gpu.openScope()) {
-                FloatBuf gx = accumulate ? gpu.upload(acc) : poisoned(rows * in), cx = cpu.upload(acc);
+                FloatBuf gx = accumulate ? gpu.upload(acc) : poisoned(gpu, rows * in), cx = cpu.upload(acc);
                 g().linearInputGrad(gpu.upload(dy), rows, gw, gx, accumulate);
                 c().linearInputGrad(cpu.upload(dy), rows, cw, cx, accumulate);
                 assertClose(download(gpu, gx), download(cpu, cx), 1e-5, "dY W " + rows + "x" + out + "x" + in + (accumulate ? " +=" : ""));
@@ -124,7 +120,7 @@ class CudaGradientsTest {
         float[] x = random(r, rows * dim, 3f), dy = random(r, rows * dim, 1f), gamma = random(r, dim, 1f);
         for (int i = 0; i < x.length; i += 101) x[i] += 60; // outlier channels
         try (Backend.Scope s = gpu.openScope()) {
-            FloatBuf gx = poisoned(rows * dim), cx = cpu.allocate(rows * dim);
+            FloatBuf gx = poisoned(gpu, rows * dim), cx = cpu.allocate(rows * dim);
             g().layerNormGrad(gpu.upload(dy), gpu.upload(x), gpu.upload(gamma), 1e-12f, rows, dim, gx);
             c().layerNormGrad(cpu.upload(dy), cpu.upload(x), cpu.upload(gamma), 1e-12f, rows, dim, cx);
             assertClose(download(gpu, gx), download(cpu, cx), 2e-6, "layernorm grad " + rows + "x" + dim);
@@ -141,7 +137,7 @@ class CudaGradientsTest {
         int[] mask = new int[batch * seq];
         for (int b = 0; b < batch; b++) for (int t = 0; t < seq; t++) mask[b * seq + t] = b % 2 == 1 && t > seq * 2 / 3 ? 0 : 1;
         try (Backend.Scope s = gpu.openScope()) {
-            FloatBuf gq = poisoned(n), gk = poisoned(n), gv = poisoned(n), cq = cpu.allocate(n), ck = cpu.allocate(n), cv = cpu.allocate(n);
+            FloatBuf gq = poisoned(gpu, n), gk = poisoned(gpu, n), gv = poisoned(gpu, n), cq = cpu.allocate(n), ck = cpu.allocate(n), cv = cpu.allocate(n);
             g().attentionGrad(gpu.upload(dc), gpu.upload(q), gpu.upload(k), gpu.upload(v), gpu.uploadInts(mask), batch, seq, heads, headDim,
                     gq, gk, gv);
             c().attentionGrad(cpu.upload(dc), cpu.upload(q), cpu.upload(k), cpu.upload(v), cpu.uploadInts(mask), batch, seq, heads, headDim,
@@ -161,7 +157,7 @@ class CudaGradientsTest {
         int[] mask = new int[batch * seq];
         for (int i = 0; i < mask.length; i++) mask[i] = i % seq < seq - i / seq ? 1 : 0; // sequence b has seq - b real tokens
         try (Backend.Scope s = gpu.openScope()) {
-            FloatBuf gh = poisoned(batch * seq * dim), ch = cpu.allocate(batch * seq * dim);
+            FloatBuf gh = poisoned(gpu, batch * seq * dim), ch = cpu.allocate(batch * seq * dim);
             g().poolGrad(gpu.upload(dp), gpu.uploadInts(mask), batch, seq, dim, mode, gh);
             c().poolGrad(cpu.upload(dp), cpu.uploadInts(mask), batch, seq, dim, mode, ch);
             assertClose(download(gpu, gh), download(cpu, ch), 1e-7, "pool grad " + mode + " " + batch + "x" + seq + "x" + dim);
@@ -175,15 +171,15 @@ class CudaGradientsTest {
         float[] from = random(r, n, 1f), diff = random(r, n, 1f), alphas = random(r, steps, 1f), weights = random(r, steps, 1f),
                 rows = random(r, steps * n, 1f), start = random(r, n, 1f);
         try (Backend.Scope s = gpu.openScope()) {
-            FloatBuf gc = poisoned(n);
+            FloatBuf gc = poisoned(gpu, n);
             g().copy(gpu.upload(from), gc);
             assertClose(download(gpu, gc), from, 0, "copy " + n);
-            FloatBuf gi = poisoned(steps * n), ci = cpu.allocate(steps * n);
+            FloatBuf gi = poisoned(gpu, steps * n), ci = cpu.allocate(steps * n);
             g().interpolate(gpu.upload(from), gpu.upload(diff), gpu.upload(alphas), n, gi);
             c().interpolate(cpu.upload(from), cpu.upload(diff), cpu.upload(alphas), n, ci);
             assertClose(download(gpu, gi), download(cpu, ci), 1e-7, "interpolate " + steps + "x" + n);
             for (boolean accumulate : new boolean[] {false, true}) {
-                FloatBuf gw = accumulate ? gpu.upload(start) : poisoned(n), cw = cpu.upload(start);
+                FloatBuf gw = accumulate ? gpu.upload(start) : poisoned(gpu, n), cw = cpu.upload(start);
                 g().weightedRowSum(gpu.upload(rows), gpu.upload(weights), n, gw, accumulate);
                 c().weightedRowSum(cpu.upload(rows), cpu.upload(weights), n, cw, accumulate);
                 assertClose(download(gpu, gw), download(cpu, cw), 1e-6, "weighted row sum " + steps + "x" + n + (accumulate ? " +=" : ""));

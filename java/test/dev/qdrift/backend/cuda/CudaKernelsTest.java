@@ -2,6 +2,7 @@ package dev.qdrift.backend.cuda;
 
 import static dev.qdrift.backend.cuda.GpuTest.assertClose;
 import static dev.qdrift.backend.cuda.GpuTest.download;
+import static dev.qdrift.backend.cuda.GpuTest.poisoned;
 import static dev.qdrift.backend.cuda.GpuTest.random;
 
 import dev.qdrift.backend.Backend;
@@ -45,11 +46,6 @@ class CudaKernelsTest {
         if (gpu != null) gpu.close();
     }
 
-    private Backend.FloatBuf poisoned(int n) {
-        Backend.FloatBuf b = gpu.allocate(n);
-        gpu.poison(b);
-        return b;
-    }
 
     @ParameterizedTest
     @CsvSource({"1,384,384", "7,33,17", "130,1536,384", "128,384,1536", "4096,768,768", "61,3072,768"})
@@ -60,7 +56,7 @@ class CudaKernelsTest {
         Backend.LinearWeights cw = cpu.prepareLinear(l), gw = gpu.prepareLinear(l);
         for (Epilogue e : Epilogue.values()) {
             try (Backend.Scope s = gpu.openScope()) {
-                Backend.FloatBuf cy = cpu.allocate(m * n), gy = poisoned(m * n);
+                Backend.FloatBuf cy = cpu.allocate(m * n), gy = poisoned(gpu, m * n);
                 cpu.linear(cpu.upload(x), m, cw, e, cy);
                 gpu.linear(gpu.upload(x), m, gw, e, gy);
                 assertClose(download(gpu, gy), download(cpu, cy), 1e-5, "linear " + e + " " + m + "x" + n + "x" + k);
@@ -75,7 +71,7 @@ class CudaKernelsTest {
         float[] x = random(r, rows * dim, 3f), res = random(r, rows * dim, 1f), g = random(r, dim, 1f), b = random(r, dim, 1f);
         for (int i = 0; i < x.length; i += 101) x[i] += 60; // outlier channels
         try (Backend.Scope s = gpu.openScope()) {
-            Backend.FloatBuf co = cpu.allocate(rows * dim), cs = cpu.allocate(rows * dim), go = poisoned(rows * dim), gs = poisoned(rows * dim);
+            Backend.FloatBuf co = cpu.allocate(rows * dim), cs = cpu.allocate(rows * dim), go = poisoned(gpu, rows * dim), gs = poisoned(gpu, rows * dim);
             cpu.addLayerNorm(cpu.upload(x), cpu.upload(res), cpu.upload(g), cpu.upload(b), 1e-12f, rows, dim, co, cs);
             gpu.addLayerNorm(gpu.upload(x), gpu.upload(res), gpu.upload(g), gpu.upload(b), 1e-12f, rows, dim, go, gs);
             assertClose(download(gpu, go), download(cpu, co), 1e-6, "layernorm " + rows + "x" + dim);
@@ -100,7 +96,7 @@ class CudaKernelsTest {
             for (int t = 0; t < len; t++) mask[b * seq + t] = 1;
         }
         try (Backend.Scope s = gpu.openScope()) {
-            Backend.FloatBuf co = cpu.allocate(rows * width), go = poisoned(rows * width);
+            Backend.FloatBuf co = cpu.allocate(rows * width), go = poisoned(gpu, rows * width);
             cpu.attention(cpu.upload(q), cpu.upload(k), cpu.upload(v), cpu.uploadInts(mask), batch, seq, heads, headDim, co);
             gpu.attention(gpu.upload(q), gpu.upload(k), gpu.upload(v), gpu.uploadInts(mask), batch, seq, heads, headDim, go);
             assertClose(download(gpu, go), download(cpu, co), 1e-5, "attention " + batch + "x" + seq + "x" + heads + "x" + headDim);
@@ -123,12 +119,12 @@ class CudaKernelsTest {
             for (int t = 0; t < len; t++) mask[b * seq + t] = 1;
         }
         try (Backend.Scope s = gpu.openScope()) {
-            Backend.FloatBuf ce = cpu.allocate(batch * seq * hidden), ge = poisoned(batch * seq * hidden);
+            Backend.FloatBuf ce = cpu.allocate(batch * seq * hidden), ge = poisoned(gpu, batch * seq * hidden);
             cpu.embed(cpu.uploadInts(ids), cpu.uploadInts(types), cpu.upload(word), cpu.upload(pos), cpu.upload(type), batch, seq, hidden, ce);
             gpu.embed(gpu.uploadInts(ids), gpu.uploadInts(types), gpu.upload(word), gpu.upload(pos), gpu.upload(type), batch, seq, hidden, ge);
             assertClose(download(gpu, ge), download(cpu, ce), 1e-7, "embed " + batch + "x" + seq + "x" + hidden);
             for (Backend.Pooling mode : Backend.Pooling.values()) {
-                Backend.FloatBuf cp = cpu.allocate(batch * hidden), gp = poisoned(batch * hidden);
+                Backend.FloatBuf cp = cpu.allocate(batch * hidden), gp = poisoned(gpu, batch * hidden);
                 cpu.pool(ce, cpu.uploadInts(mask), batch, seq, hidden, mode, cp);
                 gpu.pool(ge, gpu.uploadInts(mask), batch, seq, hidden, mode, gp);
                 assertClose(download(gpu, gp), download(cpu, cp), 1e-6, "pool " + mode + " " + batch + "x" + seq + "x" + hidden);

@@ -29,6 +29,13 @@ final class GpuTest {
         return a;
     }
 
+    /** A GPU buffer filled with NaN bytes first, so that an element a kernel skips fails the comparison. */
+    static Backend.FloatBuf poisoned(CudaBackend gpu, int n) {
+        Backend.FloatBuf b = gpu.allocate(n);
+        gpu.poison(b);
+        return b;
+    }
+
     static float[] download(Backend b, Backend.FloatBuf buf) {
         float[] out = new float[buf.size()];
         b.download(buf, out);
