@@ -17,12 +17,19 @@ if [[ $what == tests || $what == all ]]; then
     --select-package dev.qdrift.backend.cuda --details=tree --disable-banner 2>&1 | tee "$OUT/gpu-tests.log" || status=1
 fi
 if [[ $what == sanitize || $what == all ]]; then
+  # Every kernel under both tools: the forward kernels, the INT8 GEMMs (mma.sync and, on sm_90, wgmma; quick
+  # shapes), the quantize kernels and the backward kernels (the whole-model gradient tests excluded for time).
+  SELECTIONS=("--select-class dev.qdrift.backend.cuda.CudaKernelsTest"
+              "--select-class dev.qdrift.backend.cuda.Int8GemmTest"
+              "--select-class dev.qdrift.backend.cuda.CudaGradientsTest --exclude-methodname .*OnGpu.*")
   for tool in memcheck racecheck; do
-    echo "== compute-sanitizer --tool $tool on the kernel tests"
-    timeout 400 compute-sanitizer --tool $tool --target-processes all --print-limit 20 \
-      "${JAVA[@]}" -jar .gpu/lib/junit-platform-console-standalone.jar execute -cp "$CP" \
-      --select-class dev.qdrift.backend.cuda.CudaKernelsTest --disable-banner --details=summary > "$OUT/sanitizer-$tool.log" 2>&1
-    echo "exit $?"; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|tests (successful|failed)" "$OUT/sanitizer-$tool.log"
+    for i in "${!SELECTIONS[@]}"; do
+      echo "== compute-sanitizer --tool $tool: ${SELECTIONS[$i]}"
+      timeout ${SANITIZE_LIMIT_S:-240} compute-sanitizer --tool $tool --target-processes all --print-limit 20 \
+        "${JAVA[@]}" -Dqdrift.int8.quick=true -jar .gpu/lib/junit-platform-console-standalone.jar execute -cp "$CP" \
+        ${SELECTIONS[$i]} --disable-banner --details=summary > "$OUT/sanitizer-$tool-$i.log" 2>&1
+      echo "exit $?"; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|tests (successful|failed|skipped)" "$OUT/sanitizer-$tool-$i.log"
+    done
   done
 fi
 if [[ $what == bench || $what == all ]]; then
