@@ -20,6 +20,7 @@ grep -E "rel err|IG-50|✘|tests (successful|failed)" "$OUT/gradients-tests.log"
 for shape in $shapes; do
   echo "== qdrift IG-50 shape:$shape"
   "${JAVA[@]}" -cp "$CP" dev.qdrift.cli.Main bench --device cuda --model shape:$shape --ig-steps 50 --seq 128 --runs 10 --warmup 2 \
+    --ig-schemes ${IG_SCHEMES:-fp32,fp32+tf32,w8a8-sym,w8a8-sym+int8,w8a8-sym+int8+tf32} \
     --json "$OUT/ig-$shape.json" 2>&1 | grep -vE "^WARNING" || status=1
   echo "== PyTorch IG-50 shape:$shape"
   PYTHONUNBUFFERED=1 python3 bench/gpu/pytorch_ig.py $shape 50 128 10 2 > "$OUT/torch-ig-$shape.json" || status=1
@@ -27,7 +28,8 @@ done
 python3 - "$OUT" $shapes <<'PY'
 import json, sys, os
 out = sys.argv[1]
-print("\n%-10s %-28s %10s %8s %9s %12s %12s" % ("shape", "scheme", "ms per IG", "seq/s", "TFLOPS", "vs torch32", "vs torch16"))
+print("\n%-10s %-34s %10s %8s %9s %11s %11s %11s %10s" % ("shape", "scheme", "ms per IG", "seq/s", "TFLOPS", "vs torch32",
+      "vs torchTF32", "vs torch16", "TF32 err"))
 for shape in sys.argv[2:]:
     try:
         q = json.load(open(os.path.join(out, "ig-%s.json" % shape)))
@@ -35,9 +37,10 @@ for shape in sys.argv[2:]:
     except Exception as e:
         print(shape, "missing:", e); continue
     for r in q["rows"]:
-        print("%-10s %-28s %10.2f %8.2f %9.2f %11.2fx %11.2fx" % (shape, r["scheme"], r["msPerIg"], r["sequencesPerS"], r["tflops"],
-              t["float32"] / r["msPerIg"], t["float16"] / r["msPerIg"]))
+        err = "%.1e" % r["tf32Error"] if r.get("tf32Error") is not None else "-"
+        print("%-10s %-34s %10.2f %8.2f %9.2f %10.2fx %10.2fx %10.2fx %10s" % (shape, r["scheme"], r["msPerIg"], r["sequencesPerS"],
+              r["tflops"], t["float32"] / r["msPerIg"], t["tf32"] / r["msPerIg"], t["float16"] / r["msPerIg"], err))
     for d, ms in t.items():
-        print("%-10s %-28s %10.2f %8.2f" % (shape, "pytorch " + d, ms, 1000 / ms))
+        print("%-10s %-34s %10.2f %8.2f" % (shape, "pytorch " + d, ms, 1000 / ms))
 PY
 exit $status

@@ -3,7 +3,8 @@
 one sequence of random ids; the n interpolated word-embedding inputs go through as one batch
 (inputs_embeds = path point + position + type, added by BertEmbeddings), torch.autograd.grad of the
 summed target logit with respect to them (weights frozen: no weight gradients), weighted sum over the
-steps. FP32 (TF32 off) and FP16, eager, SDPA attention. Median of CUDA-event timings after warm-up.
+steps. FP32 (TF32 off), FP32 with TF32 matrix products (allow_tf32, the counterpart of qdrift's --tf32) and
+FP16, eager, SDPA attention. Median of CUDA-event timings after warm-up.
 Prints one JSON object."""
 import json, sys, statistics
 import numpy as np
@@ -21,7 +22,9 @@ def main(shape, steps, seq, runs, warmup):
     w = torch.tensor(weights / 2, device="cuda")
     out = {"model": "shape:" + shape, "device": torch.cuda.get_device_name(0), "torch": torch.__version__, "steps": steps,
            "seq": seq, "rows": []}
-    for dtype in (torch.float32, torch.float16):
+    for label, dtype, tf32 in (("float32", torch.float32, False), ("tf32", torch.float32, True), ("float16", torch.float16, False)):
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
         model = BertModel(cfg, add_pooling_layer=False).cuda().eval().to(dtype)
         for p in model.parameters():
             p.requires_grad_(False)
@@ -50,7 +53,7 @@ def main(shape, steps, seq, runs, warmup):
             e.record()
             e.synchronize()
             times.append(s.elapsed_time(e))
-        out["rows"].append({"dtype": str(dtype).replace("torch.", ""), "ms_per_ig": statistics.median(times),
+        out["rows"].append({"dtype": label, "ms_per_ig": statistics.median(times),
                             "peak_mib": torch.cuda.max_memory_allocated() / 2**20})
         del model, head
         torch.cuda.empty_cache()

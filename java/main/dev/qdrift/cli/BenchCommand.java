@@ -49,7 +49,8 @@ final class BenchCommand implements Callable<Integer> {
     Integer igSteps;
 
     @Option(names = "--ig-schemes", split = ",", defaultValue = "fp32,w8a8-sym,w8a8-sym+int8",
-            description = "schemes for --ig-steps; +int8 runs the forward's linear layers on the s8 kernels (default: ${DEFAULT-VALUE})")
+            description = "schemes for --ig-steps; +int8 runs the forward's linear layers on the s8 kernels, +tf32 the FP32 products "
+                    + "on TF32 tensor cores (its IG's difference from true FP32 is printed) (default: ${DEFAULT-VALUE})")
     List<String> igSchemes;
 
     @Option(names = "--json", description = "write the results as JSON here")
@@ -86,10 +87,11 @@ final class BenchCommand implements Callable<Integer> {
         IgBench.Result r = IgBench.run(model, w, backend, igSchemes, igSteps, seq, warmup, runs);
         System.out.printf("model %s, IG-%d at seq %d on %s (%s of %d after %d warm-up)%n", r.model(), igSteps, seq, r.device(), r.timing(), runs,
                 warmup);
-        System.out.printf("%-28s %11s %9s %8s %9s %9s %14s%n", "scheme", "ms per IG", "p90 ms", "seq/s", "GFLOP", "TFLOPS", "pool peak MiB");
+        System.out.printf("%-34s %11s %9s %8s %9s %9s %14s %12s%n", "scheme", "ms per IG", "p90 ms", "seq/s", "GFLOP", "TFLOPS", "pool peak MiB",
+                "vs FP32 IG");
         for (IgBench.Row row : r.rows())
-            System.out.printf("%-28s %11.2f %9.2f %8.2f %9.1f %9.2f %14s%n", row.scheme(), row.msPerIg(), row.p90Ms(), row.sequencesPerS(),
-                    row.gflop(), row.tflops(), mib(row.poolPeakBytes()));
+            System.out.printf("%-34s %11.2f %9.2f %8.2f %9.1f %9.2f %14s %12s%n", row.scheme(), row.msPerIg(), row.p90Ms(), row.sequencesPerS(),
+                    row.gflop(), row.tflops(), mib(row.poolPeakBytes()), row.tf32Error() == null ? "-" : String.format("%.1e", row.tf32Error()));
         if (json != null) Json.write(json, r);
         return 0;
     }

@@ -12,7 +12,23 @@ public final class DeviceOptions {
             description = "cpu, cuda, or auto (cuda when a usable GPU is here, else cpu) (default: ${DEFAULT-VALUE})")
     String device;
 
+    @Option(names = "--tf32", description = "on the GPU, run the FP32 matrix products (cuBLAS) on TF32 tensor cores: inputs rounded to "
+            + "a 10-bit mantissa, FP32 sums; faster, not FP32-exact (default: true FP32)")
+    boolean tf32;
+
     Backend open() {
+        Backend b = openDevice();
+        if (tf32) {
+            if (!(b instanceof CudaBackend c)) {
+                b.close();
+                throw new QdriftException("--tf32 needs the GPU (--device cuda): the CPU backend computes in FP32 only");
+            }
+            c.useTf32(true);
+        }
+        return b;
+    }
+
+    private Backend openDevice() {
         return switch (device) {
             case "cpu" -> new CpuBackend();
             case "cuda" -> CudaBackend.open(0);

@@ -75,7 +75,8 @@ final class DriftCommand implements Callable<Integer> {
             Backend gpu = backend instanceof CudaBackend ? backend : null;
             DriftRun.Config config = new DriftRun.Config(model.model, model.maxLength, model.batchSize, headFile.toString(), data.data,
                     data.task, data.split, data.seed, Arrays.asList(schemes.split(",")), method, steps, baseline, rule, straightThrough,
-                    calibSize, calibrationFile == null ? null : calibrationFile.toString(), mixedBudget, gpu == null ? "cpu" : "cuda", int8)
+                    calibSize, calibrationFile == null ? null : calibrationFile.toString(), mixedBudget, gpu == null ? "cpu" : "cuda", int8,
+                    device.tf32)
                     .normalized();
             new DriftRun(config, model.load(), System.out, gpu).run(data.limit, out);
         }

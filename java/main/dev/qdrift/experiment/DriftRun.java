@@ -15,6 +15,7 @@ import dev.qdrift.attribution.Target;
 import dev.qdrift.attribution.TokenScores;
 import dev.qdrift.backend.Backend;
 import dev.qdrift.backend.cpu.CpuBackend;
+import dev.qdrift.backend.cuda.CudaBackend;
 import dev.qdrift.data.Dataset;
 import dev.qdrift.data.Example;
 import dev.qdrift.data.Task;
@@ -103,10 +104,11 @@ public final class DriftRun {
      * @param calibration calibration statistics file (loaded if it exists, else written), or null
      * @param device where gradients are computed: cpu (float64 backward, the reference) or cuda (float32 on the GPU)
      * @param int8 cuda only: schemes that can run their forward linear layers on the s8 kernels do
+     * @param tf32 cuda only: the FP32 matrix products (forward and backward) on TF32 tensor cores
      */
     public record Config(String model, int maxLength, int batchSize, String head, String data, String task, Double split, long seed,
                          List<String> schemes, String method, int steps, String baseline, String rule, String straightThrough,
-                         int calibSize, String calibration, double mixedBudget, String device, boolean int8) {
+                         int calibSize, String calibration, double mixedBudget, String device, boolean int8, boolean tf32) {
 
         public Config {
             schemes = List.copyOf(schemes);
@@ -131,8 +133,9 @@ public final class DriftRun {
             String d = device == null ? "cpu" : device.trim().toLowerCase(Locale.ROOT);
             if (!List.of("cpu", "cuda").contains(d)) throw new QdriftException("unknown device '" + device + "': use cpu or cuda");
             if (int8 && !d.equals("cuda")) throw new QdriftException("--int8 needs --device cuda: the s8 kernels run on the GPU");
+            if (tf32 && !d.equals("cuda")) throw new QdriftException("--tf32 needs --device cuda: the CPU computes in FP32 only");
             return new Config(model, maxLength, batchSize, head, data, task, split, seed, s, m.name().toLowerCase(Locale.ROOT), steps, b, r,
-                    st, calibSize, calibration, mixedBudget, d, int8);
+                    st, calibSize, calibration, mixedBudget, d, int8, tf32);
         }
 
         public String describeMethod() {
@@ -140,9 +143,10 @@ public final class DriftRun {
             String s = m.description;
             if (m == Method.IG) s += ", " + steps + " steps (" + rule + "), " + baseline + " baseline (special tokens keep their vectors)";
             s += "; word level (wordpieces summed, special tokens excluded); " + straightThrough + " through quantized sites";
-            if (m == Method.OCCLUSION) return s + "; forward passes in float32 on the " + (device.equals("cuda") ? "GPU" : "CPU");
-            return s + (device.equals("cuda") ? "; gradients in float32 on the GPU" + (int8 ? ", forward on the s8 kernels where the scheme allows" : "")
-                    : "; gradients in float64 on the CPU");
+            String products = tf32 ? " (matrix products on TF32 tensor cores)" : "";
+            if (m == Method.OCCLUSION) return s + "; forward passes in float32 on the " + (device.equals("cuda") ? "GPU" + products : "CPU");
+            return s + (device.equals("cuda") ? "; gradients in float32 on the GPU" + products
+                    + (int8 ? ", forward on the s8 kernels where the scheme allows" : "") : "; gradients in float64 on the CPU");
         }
     }
 
@@ -190,6 +194,8 @@ public final class DriftRun {
         this.gpu = gpu;
         if (this.config.device().equals("cuda") != (gpu != null))
             throw new IllegalArgumentException("device " + this.config.device() + " but " + (gpu == null ? "no" : "a") + " GPU backend given");
+        if (gpu instanceof CudaBackend c && c.tf32() != this.config.tf32())
+            throw new IllegalArgumentException("tf32 " + this.config.tf32() + " but the GPU backend's TF32 mode is " + c.tf32());
     }
 
     public Config config() {
@@ -500,7 +506,7 @@ public final class DriftRun {
     }
 
     /** Arguments added after runs were written: a run.json without them ran with these values (JSON text). */
-    private static final Map<String, String> ADDED_LATER = Map.of("device", "\"cpu\"", "int8", "false");
+    private static final Map<String, String> ADDED_LATER = Map.of("device", "\"cpu\"", "int8", "false", "tf32", "false");
 
     private static void checkCalibration(Path runFile, ObjectNode run, String hash) {
         JsonNode old = run.get("calibration");

@@ -37,8 +37,12 @@ public final class IgBench {
      * @param msPerIg median milliseconds per IG (one sequence); sequencesPerS = 1000 / msPerIg
      * @param gflop floating-point work of one IG; tflops achieved = gflop / msPerIg
      */
+    /**
+     * @param tf32Error for a TF32 row: the relative 2-norm difference of its IG (the path integral of the
+     *     gradient) from the same scheme's in true FP32, from the same call; else null
+     */
     public record Row(String scheme, int steps, int seq, double msPerIg, double p90Ms, double sequencesPerS, double gflop,
-                      double tflops, Long poolPeakBytes) {}
+                      double tflops, Long poolPeakBytes, Double tf32Error) {}
 
     public record Result(String model, String device, String timing, List<Row> rows) {}
 
@@ -67,34 +71,72 @@ public final class IgBench {
                     LatencyBench.randomIds(8, seq, 2)), stats);
         List<Row> rows = new java.util.ArrayList<>();
         for (String spec : schemes) {
-            boolean integer = spec.endsWith("+int8");
-            Scheme scheme = Scheme.parse(integer ? spec.substring(0, spec.length() - 5) : spec);
-            String why = integer ? QuantizedEncoders.integerIneligibility(scheme) : null;
-            if (why != null) throw new dev.qdrift.QdriftException(spec + ": scheme " + scheme.name() + " cannot run on the s8 kernels: " + why);
-            BackendGradients m = QuantizedGradients.onBackend(weights, head, Pooling.CLS, scheme, stats, Set.of(), StraightThrough.STE,
-                    backend, integer);
+            Spec sp = Spec.parse(spec);
+            String why = sp.int8 ? QuantizedEncoders.integerIneligibility(sp.scheme) : null;
+            if (why != null) throw new dev.qdrift.QdriftException(spec + ": scheme " + sp.scheme.name() + " cannot run on the s8 kernels: " + why);
+            if (sp.tf32 && cuda == null) throw new dev.qdrift.QdriftException(spec + ": +tf32 needs the GPU (--device cuda)");
+            BackendGradients m = QuantizedGradients.onBackend(weights, head, Pooling.CLS, sp.scheme, stats, Set.of(), StraightThrough.STE,
+                    backend, sp.int8);
             double[] x = m.wordVectors(s), x0 = new double[x.length];
-            Runnable ig = () -> m.pathIntegral(s, x0, x, nodes.alphas(), nodes.weights(), Target.logit(1));
+            java.util.function.Supplier<double[]> ig = () -> m.pathIntegral(s, x0, x, nodes.alphas(), nodes.weights(), Target.logit(1));
             if (m.stepsPerBatch(s) < steps)
                 throw new IllegalStateException("IG steps would not fit one batch: " + m.stepsPerBatch(s) + " < " + steps);
-            for (int i = 0; i < warmup; i++) ig.run();
-            if (cuda != null) cuda.resetHighWater();
-            double[] ms = new double[runs];
-            for (int i = 0; i < runs; i++) {
-                if (cuda != null) {
-                    ms[i] = cuda.timeMs(ig);
-                } else {
-                    long t0 = System.nanoTime();
-                    ig.run();
-                    ms[i] = (System.nanoTime() - t0) / 1e6;
+            boolean wasTf32 = cuda != null && cuda.tf32(), tf32 = sp.tf32 || wasTf32;
+            try {
+                double[] strict = null; // the same IG in true FP32, to state what TF32 costs
+                if (tf32) {
+                    cuda.useTf32(false);
+                    strict = ig.get();
+                    cuda.useTf32(true);
                 }
+                Double error = strict == null ? null : relativeError(ig.get(), strict);
+                for (int i = 0; i < warmup; i++) ig.get();
+                if (cuda != null) cuda.resetHighWater();
+                double[] ms = new double[runs];
+                for (int i = 0; i < runs; i++) {
+                    if (cuda != null) {
+                        ms[i] = cuda.timeMs(ig::get);
+                    } else {
+                        long t0 = System.nanoTime();
+                        ig.get();
+                        ms[i] = (System.nanoTime() - t0) / 1e6;
+                    }
+                }
+                Arrays.sort(ms);
+                double median = ms[runs / 2], gflop = flops(config, seq, steps) / 1e9;
+                String label = sp.scheme.name() + (sp.int8 ? " (s8 forward)" : sp.scheme.isFp32() ? "" : " (simulated)") + (tf32 ? " TF32" : "");
+                rows.add(new Row(label, steps, seq, median, ms[Math.min(runs - 1, runs * 9 / 10)], 1000 / median, gflop, gflop / median,
+                        cuda == null ? null : cuda.memoryStats().highWater(), error));
+            } finally {
+                if (cuda != null) cuda.useTf32(wasTf32);
             }
-            Arrays.sort(ms);
-            double median = ms[runs / 2], gflop = flops(config, seq, steps) / 1e9;
-            rows.add(new Row(scheme.name() + (integer ? " (s8 forward)" : scheme.isFp32() ? "" : " (simulated)"), steps, seq, median,
-                    ms[Math.min(runs - 1, runs * 9 / 10)], 1000 / median, gflop, gflop / median, cuda == null ? null : cuda.memoryStats().highWater()));
         }
         return new Result(modelName, backend.name(), cuda != null ? "CUDA events, median" : "System.nanoTime, median", rows);
+    }
+
+    /** A --ig-schemes entry: a scheme, then optional +int8 (s8 forward) and +tf32 (TF32 products), in any order. */
+    private record Spec(Scheme scheme, boolean int8, boolean tf32) {
+        static Spec parse(String spec) {
+            String[] parts = spec.trim().split("\\+");
+            boolean int8 = false, tf32 = false;
+            for (int i = 1; i < parts.length; i++) {
+                switch (parts[i]) {
+                    case "int8" -> int8 = true;
+                    case "tf32" -> tf32 = true;
+                    default -> throw new dev.qdrift.QdriftException("--ig-schemes '" + spec + "': unknown option +" + parts[i] + " (use +int8, +tf32)");
+                }
+            }
+            return new Spec(Scheme.parse(parts[0]), int8, tf32);
+        }
+    }
+
+    static double relativeError(double[] got, double[] want) {
+        double num = 0, den = 0;
+        for (int i = 0; i < want.length; i++) {
+            num += (got[i] - want[i]) * (got[i] - want[i]);
+            den += want[i] * want[i];
+        }
+        return Math.sqrt(num / den);
     }
 
     private static LinearHead randomHead(int dim) {

@@ -62,7 +62,7 @@ class DriftRunTest {
 
     private static DriftRun.Config config(int steps, String schemes) {
         return new DriftRun.Config("builtin:minilm", 64, 8, head.toString(), DATA, "sst2", null, 13, List.of(schemes.split(",")), "ig", steps,
-                "pad", "gauss-legendre", "ste", 16, tmp.resolve("calib.json").toString(), 1.0, "cpu", false);
+                "pad", "gauss-legendre", "ste", 16, tmp.resolve("calib.json").toString(), 1.0, "cpu", false, false);
     }
 
     private static DriftRun.Outcome run(int steps, String schemes, Integer limit) {
@@ -202,19 +202,29 @@ class DriftRunTest {
         checkComplete(6);
     }
 
-    /** A run.json written before the device and int8 arguments existed is the same run on the CPU: it resumes. */
+    /** A run.json written before the device, int8 and tf32 arguments existed is the same run on the CPU: it resumes. */
     @Test
     @Order(5)
     void runFileWithoutTheLaterArgumentsResumes() throws IOException {
         Path runFile = dir.resolve(DriftRun.RUN_FILE);
         String original = Files.readString(runFile);
         com.fasterxml.jackson.databind.node.ObjectNode run = (com.fasterxml.jackson.databind.node.ObjectNode) DriftLog.MAPPER.readTree(original);
-        ((com.fasterxml.jackson.databind.node.ObjectNode) run.get("arguments")).remove(List.of("device", "int8"));
+        ((com.fasterxml.jackson.databind.node.ObjectNode) run.get("arguments")).remove(List.of("device", "int8", "tf32"));
         Files.writeString(runFile, DriftLog.MAPPER.writeValueAsString(run));
         try {
             assertEquals(0, run(4, "fp32,w8a8,w4a8", 6).linesWritten());
         } finally {
             Files.writeString(runFile, original);
+        }
+    }
+
+    @Test
+    void gpuOnlyOptionsAreRefusedOnTheCpu() {
+        for (boolean int8 : new boolean[] {true, false}) {
+            DriftRun.Config c = new DriftRun.Config("builtin:minilm", 64, 8, head.toString(), DATA, "sst2", null, 13, List.of("fp32"), "ig", 4,
+                    "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", int8, !int8);
+            QdriftException e = assertThrows(QdriftException.class, c::normalized);
+            assertTrue(e.getMessage().contains(int8 ? "--int8 needs --device cuda" : "--tf32 needs --device cuda"), e.getMessage());
         }
     }
 
@@ -253,7 +263,7 @@ class DriftRunTest {
         PrintStream quiet = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
         for (String method : List.of("occlusion", "saliency", "gxi")) {
             DriftRun.Config c = new DriftRun.Config("builtin:minilm", 64, 8, h.toString(), DATA, "sst2", null, 13, List.of("fp32", "w8a8"),
-                    method, 1, "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", false);
+                    method, 1, "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", false, false);
             Path out = tmp.resolve(method);
             DriftRun.Outcome o = new DriftRun(c, model, quiet, null).run(2, out);
             assertEquals(4, o.linesWritten());

@@ -15,11 +15,13 @@ import java.lang.invoke.MethodHandle;
 /**
  * FFM bindings of cuBLAS (libcublas.so.13, bound at run time: the build machine has no cuBLAS). cuBLAS
  * is column-major; {@link #gemmRowMajorNT} and friends state the row-major product each call computes.
- * Math mode CUBLAS_DEFAULT_MATH: true FP32, no TF32 (so GPU results compare with the FP32 CPU reference).
+ * Math mode CUBLAS_DEFAULT_MATH by default: true FP32, no TF32 (so GPU results compare with the FP32 CPU
+ * reference); {@link #useTf32} switches the FP32 products to TF32 tensor cores (inputs rounded to a 10-bit
+ * mantissa, FP32 accumulation) for callers that trade that rounding for speed.
  */
 final class Cublas implements AutoCloseable {
     static final int OP_N = 0, OP_T = 1;
-    private static final int CUBLAS_DEFAULT_MATH = 0;
+    private static final int CUBLAS_DEFAULT_MATH = 0, CUBLAS_TF32_TENSOR_OP_MATH = 3;
     private static final Linker LINKER = Linker.nativeLinker();
 
     // cublasStatus_t cublasCreate_v2(cublasHandle_t *handle);
@@ -65,6 +67,17 @@ final class Cublas implements AutoCloseable {
             handle = p.get(ADDRESS, 0);
             check((int) setStream.invokeExact(handle, stream), "cublasSetStream");
             check((int) setMathMode.invokeExact(handle, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** FP32 products on TF32 tensor cores (on) or in true FP32 (off, the default). Takes effect for later calls. */
+    void useTf32(boolean on) {
+        try {
+            check((int) setMathMode.invokeExact(handle, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
         } catch (RuntimeException e) {
             throw e;
         } catch (Throwable t) {

@@ -14,8 +14,8 @@ import java.lang.foreign.SymbolLookup;
 
 /**
  * The encoder's ops on an NVIDIA GPU: our kernels (native/qdrift.h, cuda/) for embeddings, residual +
- * LayerNorm, bias + activation, head split / merge, masked softmax and pooling; cuBLAS (FP32, no TF32)
- * for the linear layers and the two batched products of attention. All work is queued on one stream;
+ * LayerNorm, bias + activation, head split / merge, masked softmax and pooling; cuBLAS for the linear
+ * layers and the two batched products of attention, in true FP32 unless {@link #useTf32} is on. All work is queued on one stream;
  * downloads synchronize it. Device memory comes from a {@link DevicePool}. One thread per backend.
  */
 public final class CudaBackend implements Backend {
@@ -31,6 +31,7 @@ public final class CudaBackend implements Backend {
     private final Int8Ops int8;
     private final CudaGradientOps gradientOps;
     private final String deviceName;
+    private boolean tf32;
     private boolean closed;
 
     record DeviceFloats(MemorySegment ptr, int size) implements FloatBuf {}
@@ -123,7 +124,21 @@ public final class CudaBackend implements Backend {
 
     @Override
     public String name() {
-        return "cuda " + deviceName;
+        return "cuda " + deviceName + (tf32 ? " (TF32 products)" : "");
+    }
+
+    /**
+     * Every later cuBLAS FP32 product (the linear layers, attention's batched products, and the backward's)
+     * on TF32 tensor cores: inputs rounded to a 10-bit mantissa, FP32 accumulation, several times the FP32
+     * rate. Off (true FP32) by default; the s8 kernels are unaffected.
+     */
+    public void useTf32(boolean on) {
+        cublas.useTf32(on);
+        tf32 = on;
+    }
+
+    public boolean tf32() {
+        return tf32;
     }
 
     public String deviceName() {

@@ -229,6 +229,26 @@ class CudaGradientsTest {
         assertClose(f(got.gradient()), f(want.gradient()), 1e-4, "FP32 gradient, " + pooling + " pooling, 4 layers");
     }
 
+    /**
+     * --tf32: the FP32 gradient with every cuBLAS product (forward and backward) on TF32 tensor cores. Inputs of
+     * each product are rounded to 11 significant bits (relative 2^-11 = 4.9e-4 each); through 4 layers of about
+     * a dozen products the gradient moves by a few 1e-3 — held to 2e-2 here, against 1e-4 for true FP32 above.
+     */
+    @Test
+    void tf32GradientIsCloseToFp32() {
+        Sequence s = sequence(41, 3);
+        BackendGradients onGpu = new BackendGradients(W, head("cls"), Pooling.CLS, gpu, dev.qdrift.model.ActivationTransform.NONE,
+                StraightThrough.STE, null, BackendGradients.DEFAULT_MAX_ROWS);
+        double[] strict = onGpu.gradient(s, Target.logit(1)).gradient(), tf32;
+        gpu.useTf32(true);
+        try {
+            tf32 = onGpu.gradient(s, Target.logit(1)).gradient();
+        } finally {
+            gpu.useTf32(false);
+        }
+        assertClose(f(tf32), f(strict), 2e-2, "TF32 vs FP32 gradient, 4 layers");
+    }
+
     /** w8a8-sym simulated, and with the forward's linear layers on the s8 kernels: GPU vs the CPU backend's simulation. */
     @ParameterizedTest
     @CsvSource({"w8a8-sym,false", "w8a8-sym,true", "w8a8-pt,true"})
