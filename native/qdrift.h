@@ -41,6 +41,9 @@ int qd_graph_begin_capture(void *stream);
 int qd_graph_end_capture(void *stream, void **graph_exec);
 int qd_graph_launch(void *graph_exec, void *stream);
 int qd_graph_destroy(void *graph_exec);
+/* Profiler range (cudaProfilerStart / Stop): what `ncu --profile-from-start off` profiles. */
+int qd_profiler_start(void);
+int qd_profiler_stop(void);
 
 /* ---- FP32 encoder kernels (CPU counterparts: java/main/dev/qdrift/backend/cpu) ---- */
 

@@ -1,6 +1,7 @@
 // qdrift.h runtime half: devices, memory, streams, events, graphs — thin wrappers that return the
 // cudaError_t as an int so Java needs to bind only this library (cudart is linked in statically).
 #include "qdrift.h"
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 #include <string.h>
 
@@ -73,5 +74,8 @@ int qd_graph_end_capture(void *stream, void **graph_exec) {
 
 int qd_graph_launch(void *graph_exec, void *stream) { return cudaGraphLaunch((cudaGraphExec_t)graph_exec, S(stream)); }
 int qd_graph_destroy(void *graph_exec) { return cudaGraphExecDestroy((cudaGraphExec_t)graph_exec); }
+
+int qd_profiler_start(void) { return cudaProfilerStart(); }
+int qd_profiler_stop(void) { return cudaProfilerStop(); }
 
 }  // extern "C"

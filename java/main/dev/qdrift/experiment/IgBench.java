@@ -33,6 +33,9 @@ import java.util.Set;
  * device's FP32 peak, the figure an FP32 implementation cannot beat.
  */
 public final class IgBench {
+    /** -Dqdrift.profile=true: after the timed runs, one more IG of each scheme inside a profiler range. */
+    static final boolean PROFILE = Boolean.getBoolean("qdrift.profile");
+
     /**
      * @param msPerIg median milliseconds per IG (one sequence); sequencesPerS = 1000 / msPerIg
      * @param gflop floating-point work of one IG; tflops achieved = gflop / msPerIg
@@ -102,6 +105,7 @@ public final class IgBench {
                         ms[i] = (System.nanoTime() - t0) / 1e6;
                     }
                 }
+                if (cuda != null && PROFILE) cuda.profiled(ig::get); // one more IG, for `ncu --profile-from-start off`
                 Arrays.sort(ms);
                 double median = ms[runs / 2], gflop = flops(config, seq, steps) / 1e9;
                 String label = sp.scheme.name() + (sp.int8 ? " (s8 forward)" : sp.scheme.isFp32() ? "" : " (simulated)") + (tf32 ? " TF32" : "");

@@ -430,6 +430,24 @@ public final class CudaBackend implements Backend {
         pool.resetHighWater();
     }
 
+    /**
+     * Runs work inside a profiler range (cudaProfilerStart / Stop, synchronized at both ends): with
+     * {@code ncu --profile-from-start off} only these kernels are profiled. Without a profiler attached, just work.
+     */
+    public void profiled(Runnable work) {
+        call(() -> {
+            cuda.synchronize(stream);
+            cuda.profiler(true);
+            try {
+                work.run();
+                cuda.synchronize(stream);
+            } finally {
+                cuda.profiler(false);
+            }
+            return null;
+        });
+    }
+
     /** Times work queued on this backend's stream with CUDA events; returns milliseconds. */
     public float timeMs(Runnable work) {
         return call(() -> {

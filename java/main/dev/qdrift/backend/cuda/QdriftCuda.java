@@ -65,6 +65,8 @@ final class QdriftCuda {
     private final MethodHandle graphLaunch;
     // int qd_graph_destroy(void *graph_exec);
     private final MethodHandle graphDestroy;
+    // int qd_profiler_start(void); int qd_profiler_stop(void);
+    private final MethodHandle profilerStart, profilerStop;
     // int qd_embed(const int *ids, const int *type_ids, const float *word, const float *position, const float *type,
     //              int batch, int seq, int hidden, float *out, void *stream);
     final MethodHandle embed;
@@ -163,6 +165,8 @@ final class QdriftCuda {
         graphEnd = bind("qd_graph_end_capture", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         graphLaunch = bind("qd_graph_launch", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         graphDestroy = bind("qd_graph_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        profilerStart = bind("qd_profiler_start", FunctionDescriptor.of(JAVA_INT));
+        profilerStop = bind("qd_profiler_stop", FunctionDescriptor.of(JAVA_INT));
         embed = bind("qd_embed", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         addLayerNorm = bind("qd_add_layernorm", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT,
@@ -369,6 +373,10 @@ final class QdriftCuda {
 
     void destroyGraph(MemorySegment exec) throws Throwable {
         check((int) graphDestroy.invokeExact(exec), "cudaGraphExecDestroy");
+    }
+
+    void profiler(boolean on) throws Throwable {
+        check(on ? (int) profilerStart.invokeExact() : (int) profilerStop.invokeExact(), on ? "cudaProfilerStart" : "cudaProfilerStop");
     }
 
     /** INT8 GEMM tile `tile` as {rows, columns, k bytes, warps, stages, peg (1 if the PEG GEMM has it)}, or null past the last. */

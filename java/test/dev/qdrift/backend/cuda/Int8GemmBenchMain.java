@@ -39,7 +39,7 @@ import java.util.Random;
  * "gaps" reports (first start → last end) / Σ launch times − 1 as a check of that.
  *
  * <p>Usage: {@code java ... dev.qdrift.backend.cuda.Int8GemmBenchMain [M,N,K ...]}; with
- * {@code -Dqdrift.int8.bench.tiles=3,6} only those tiles' int32 GEMMs run (for a profiler).
+ * {@code -Dqdrift.int8.bench.tiles=3,6} only those tiles' int32 GEMMs run (for a profiler); "wgmma" names the Hopper kernel.
  */
 public final class Int8GemmBenchMain {
     static final int WARMUP = 30, RUNS = 60, SETS = 3;
@@ -189,9 +189,9 @@ public final class Int8GemmBenchMain {
         System.out.printf("%n%d x %d x %d (M x N x K), %.2f G ops%n", m, n, k, 2.0 * m * n * k / 1e9);
         if (ONLY_TILES != null) {
             for (String ts : ONLY_TILES.split(",")) {
-                int tile = Integer.parseInt(ts.trim());
-                line("mma.sync s32, tile " + tile + " (" + ops.tileName(tile) + ")", m, n, k, s -> ops.gemmS32(a[s], b[s], m, n, k, c[s], tile),
-                        row, null);
+                int tile = ts.trim().equals("wgmma") ? Int8Ops.WGMMA : Integer.parseInt(ts.trim());
+                line(tile == Int8Ops.WGMMA ? "wgmma s32" : "mma.sync s32, tile " + tile + " (" + ops.tileName(tile) + ")", m, n, k,
+                        s -> ops.gemmS32(a[s], b[s], m, n, k, c[s], tile), row, null);
             }
             freeAll();
             return row;
