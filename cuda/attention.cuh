@@ -30,6 +30,28 @@ __global__ void merge_heads_kernel(const float *in, int seq, int heads, int hd, 
     }
 }
 
+// The same two copies for head_dim % 4 == 0 and 16-byte aligned buffers (the launchers check): one block per
+// token row, float4 columns. The row is read contiguously and each head's slice (head_dim floats) written
+// contiguously, so both sides are coalesced 16-byte accesses, and the index arithmetic is per float4 in 32 bits
+// (the scalar kernels above spend half their time in 64-bit divisions).
+__global__ void split_heads4_kernel(const float4 *in, int seq, int heads, int hd4, float scale, float4 *out) {
+    const int r = blockIdx.x, b = r / seq, t = r - b * seq, cols = heads * hd4;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        const int h = c / hd4, d = c - h * hd4;
+        float4 v = in[(size_t)r * cols + c];
+        v.x *= scale, v.y *= scale, v.z *= scale, v.w *= scale;
+        out[(((size_t)b * heads + h) * seq + t) * hd4 + d] = v;
+    }
+}
+
+__global__ void merge_heads4_kernel(const float4 *in, int seq, int heads, int hd4, float4 *out) {
+    const int r = blockIdx.x, b = r / seq, t = r - b * seq, cols = heads * hd4;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        const int h = c / hd4, d = c - h * hd4;
+        out[(size_t)r * cols + c] = in[(((size_t)b * heads + h) * seq + t) * hd4 + d];
+    }
+}
+
 // One warp per score row; keys with mask 0 get probability exactly 0 (as exp(-inf) would).
 __global__ void masked_softmax_kernel(float *scores, const int *mask, int heads, int seq, size_t rows) {
     size_t row = blockIdx.x * (size_t)(blockDim.x >> 5) + (threadIdx.x >> 5);

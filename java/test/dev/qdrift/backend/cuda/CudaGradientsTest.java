@@ -129,7 +129,7 @@ class CudaGradientsTest {
 
     /** Padded keys (mask 0) in some sequences: they must get no gradient and change nothing else. */
     @ParameterizedTest
-    @CsvSource({"1,5,2,8", "3,37,4,16", "2,128,12,64"})
+    @CsvSource({"1,5,2,8", "3,37,4,16", "2,128,12,64", "2,7,3,5"})
     void attentionGradient(int batch, int seq, int heads, int headDim) {
         Random r = GpuTest.freshRandom();
         int n = batch * seq * heads * headDim;
