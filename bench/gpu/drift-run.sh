@@ -5,7 +5,9 @@
 # AG News held-out split, IG-50, schemes fp32,w8a8,peg4,mixed,w4a8, the four runs side by side, until
 # LIMIT_S seconds have passed; then it stops them (a killed run loses nothing: the next call resumes it).
 # Results (examples.jsonl, aggregate.json, logs, wall times) are copied to $OUT every call.
-# Usage: bench/gpu/drift-run.sh [collect|run]   Env: LIMIT_S (default 520), EXTRA (more drift options).
+# Usage: bench/gpu/drift-run.sh [collect|run]   Env: LIMIT_S (default 520), EXTRA (more drift options),
+# RUNS (default "minilm-sst2 minilm-agnews bge-small-sst2 bge-small-agnews"), SCHEMES (default
+# fp32,w8a8,peg4,mixed,w4a8), METHOD (default ig), TAG (appended to each run's folder name).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 W=/tmp/qdrift-drift; mkdir -p $W/parts
@@ -26,17 +28,16 @@ JAVA=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/device.txt"
 D=/work/shared/data
 pids=()
-for model in minilm bge-small; do
-  for task in sst2 agnews; do
+for run in ${RUNS:-minilm-sst2 minilm-agnews bge-small-sst2 bge-small-agnews}; do
+    model=${run%-*} task=${run##*-}
     data=$([[ $task == sst2 ]] && echo $D/sst2/dev.tsv || echo $D/agnews/test.csv)
-    dir=$W/runs/$model-$task; mkdir -p $dir
+    dir=$W/runs/$run${TAG:-}; mkdir -p $dir
     ( start=$(date +%s)
       "${JAVA[@]}" -cp "$CP" dev.qdrift.cli.Main drift --device cuda --model builtin:$model --head .gpu-d/$model-$task.safetensors \
-        --data $data --task $task --schemes fp32,w8a8,peg4,mixed,w4a8 --method ig --steps 50 \
+        --data $data --task $task --schemes ${SCHEMES:-fp32,w8a8,peg4,mixed,w4a8} --method ${METHOD:-ig} --steps 50 \
         --calibration $dir/calibration.json --out $dir ${EXTRA:-} > $dir/log.$start.txt 2>&1
-      echo "$model-$task exit $? wall $(( $(date +%s) - start )) s (this call)" >> $W/walltimes.txt ) &
+      echo "$run${TAG:-} exit $? wall $(( $(date +%s) - start )) s (this call)" >> $W/walltimes.txt ) &
     pids+=($!)
-  done
 done
 # The time limit: a watcher that stops the runs (its sleep must not hold this script's stdout open).
 ( sleep ${LIMIT_S:-520}; for p in "${pids[@]}"; do pkill -TERM -P $p; done ) > /dev/null 2>&1 & killer=$!
