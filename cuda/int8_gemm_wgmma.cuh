@@ -67,10 +67,17 @@ struct Config {
     static constexpr int SMEM = 1024 + BAR_OFFSET + 2 * STAGES * 8;  // + slack to align the base to 1024
     static constexpr int ACC = BN / 2;                            // s32 accumulators per consumer thread
     static constexpr int PRODUCER_REGS = 40, CONSUMER_REGS = 232; // setmaxnreg targets
-    static_assert(BN % 32 == 0 && BN >= 96 && BN <= 256, "BN: 96 (PEG only) to 256 in 32s (one wgmma covers it)");
+    static_assert(BN % 64 == 0 && BN >= 128 && BN <= 256, "BN: 128, 192 or 256 (one wgmma covers it)");
     static_assert(A_STAGE % 1024 == 0 && B_STAGE % 1024 == 0, "stages on 1024-byte swizzle boundaries");
     static_assert(SMEM <= 227 * 1024, "shared memory per CTA");
     static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * 128 * CONSUMERS <= 65536, "register file");
+};
+
+// A PEG configuration: the output type is a template argument, so that each PEG kernel holds one epilogue (with
+// the type chosen at run time the compiler unswitched the epilogue three ways: a 360 KB kernel).
+template <int BN_, int STAGES_, int OUT_>
+struct PegConfig : Config<BN_, STAGES_> {
+    static constexpr int OUT = OUT_;
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -175,25 +182,6 @@ __device__ __forceinline__ void wgmma_s8(int (&d)[N / 2], uint64_t desc_a, uint6
 
 
 // The operand lists must be spelled out, one instruction per N (generated).
-template <>
-__device__ __forceinline__ void wgmma_s8<96>(int (&d)[48], uint64_t desc_a, uint64_t desc_b, int accumulate) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %50, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n96k32.s32.s8.s8 {"
-        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47"
-        "}, %48, %49, p;\n}\n"
-        :
-          "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]),
-          "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]),
-          "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]),
-          "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]),
-          "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]),
-          "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47])
-        : "l"(desc_a), "l"(desc_b), "r"(accumulate));
-}
-
 template <>
 __device__ __forceinline__ void wgmma_s8<128>(int (&d)[64], uint64_t desc_a, uint64_t desc_b, int accumulate) {
     asm volatile(
@@ -345,7 +333,7 @@ __device__ __forceinline__ void store_s32(const int (&acc)[C::ACC], const Epilog
 // residuals are loaded before this chunk's stores (y may be the residual buffer, so the compiler may not hoist
 // loads over stores itself; each element is read and written by this thread only, reads first, so the explicit
 // order is safe). Pairs of columns go as one access where N is even and (PEG: ep.pairs) the pointers allow it.
-template <class C, bool PEG, class T>
+template <class C, bool PEG, int OUT, class T>
 __device__ __forceinline__ void store_float(const T (&acc)[C::ACC], const Epilogue &ep, int M, int N, int row0,
                                             int col0) {
     constexpr int J = C::BN / 8, JC = 4, CHUNKS = J / JC;
@@ -412,7 +400,7 @@ __device__ __forceinline__ void store_float(const T (&acc)[C::ACC], const Epilog
                     v[e] = (ep.act == ACT_GELU ? gelu(a) : a) + cur.res[h][jj][e];
                 }
                 const size_t o = (size_t)row * N + col;
-                if (!PEG || ep.out == OUT_F32) {
+                if constexpr (OUT == OUT_F32) {
                     float *y = (float *)ep.dst + o;
                     if (pairs) {
                         *reinterpret_cast<float2 *>(y) = make_float2(v[0], v[1]);
@@ -420,7 +408,7 @@ __device__ __forceinline__ void store_float(const T (&acc)[C::ACC], const Epilog
                         y[0] = v[0];
                         if (col + 1 < N) y[1] = v[1];
                     }
-                } else if (ep.out == OUT_F16) {
+                } else if constexpr (OUT == OUT_F16) {
                     __half *y = (__half *)ep.dst + o;
                     if (pairs) {
                         *reinterpret_cast<__half2 *>(y) = __floats2half2_rn(v[0], v[1]);
@@ -452,14 +440,12 @@ __device__ __forceinline__ void store_float(const T (&acc)[C::ACC], const Epilog
 // |acc_g| < 2^24 for gs < 1024; else rounded to nearest, as I2F) and one fma per group, the mma.sync PEG's
 // arithmetic, so both kernels give the same FP32 sums.
 //
-// Folding needs the group's wgmmas finished, and a fold of BN / 2 registers takes as long as a few wgmmas: done in
-// place it would leave the tensor cores idle at every group boundary. So each consumer thread keeps two s32
-// accumulator sets and alternates between them group by group (3 x BN / 2 registers with the FP32 sums, hence
-// BN <= 128): group g's first wgmmas go into one set while group g - 1's finished sums in the other are folded.
-// A slice (4 K steps) split by a group boundary is issued as two commit groups ("segments"); one segment stays in
-// flight while the consumer waits for the previous one, releases stages and folds. Where group g has more than one
-// segment, half of group g - 1's fold follows each of its first two, so that no fold outlasts the segment in flight.
-// Only the last group's fold, before the epilogue, is not overlapped.
+// A group's wgmmas accumulate in the s32 registers; after its last one the consumer waits for them all and folds
+// the sums into the FP32 ones in place (DeepGEMM's "promotion"), while the other consumer warpgroup's wgmmas keep
+// the tensor cores busy, in part. A slice (4 K steps) split by a group boundary is issued as two commit groups
+// ("segments"). The FP32 sums double the accumulator registers, hence BN <= 192. Measured on the H100
+// (bench/results/2026-11-23-h100-peg-wgmma/): two s32 sets alternating by group, each fold overlapping the next
+// group's first wgmmas, ran 10-15% slower at BN 128 and leave no room for BN 192.
 
 // (float)v rounded to nearest (I2F's result) without I2F, which runs at a fraction of the FP32 / integer pipes'
 // rate: v = hi * 2^16 + lo (hi = v >> 16, lo = v & 0xFFFF), each part a float exactly by the exponent trick of
@@ -470,8 +456,8 @@ __device__ __forceinline__ float int_to_float_rn(int v) {
     return fmaf(hi, 65536.f, lo);
 }
 
-// One consumer warpgroup's PEG main loop over a tile's K: the stage ring position, the two s32 accumulator sets
-// and the FP32 sums of the folded groups.
+// One consumer warpgroup's PEG main loop over a tile's K: the stage ring position, the s32 sums of the current
+// group and the FP32 sums of the folded ones.
 template <class C>
 struct PegMainloop {
     static constexpr int STEPS = C::BK / 32;  // 32-byte K steps per slice
@@ -480,87 +466,74 @@ struct PegMainloop {
     const float *scales;
     bool small;            // gs <= 256: |acc_g| <= 2^22, small_int_to_float is exact (else int_to_float_rn)
     RingPos<C::STAGES> pos;
-    int pending = -1;      // a fully issued slice's stage, released once the next segment's wait shows it read
-    int acc[2][C::ACC];
+    int pending = -1;      // a fully issued slice's stage, released once a later wait shows it read
+    int acc[C::ACC];
     float facc[C::ACC];
 
-    // facc[i] = fma(s, (float)a[i], facc[i]) for i in [LO, HI).
-    template <int LO, int HI>
-    __device__ __forceinline__ void fold(const int (&a)[C::ACC], float s) {
-        if (small) {
+    // One segment: the steps from st to the end of its slice or of the group (first .. last - 1), whichever
+    // comes first, into acc (the group's first step overwrites), committed as one wgmma group. Returns its end.
+    __device__ __forceinline__ int issue_segment(int st, int first, int last) {
+        const int kk0 = st % STEPS, slice0 = st - kk0;
+        if (kk0 == 0) mbar_wait(full_bar + 8 * pos.stage, pos.phase);  // a new slice: its tiles have landed
+        const int kk1 = min(last - slice0, STEPS);                      // this segment: steps kk0 .. kk1 - 1
+        const uint64_t desc_a = smem_desc_sw128(base + pos.stage * C::A_STAGE + a_offset);
+        const uint64_t desc_b = smem_desc_sw128(base + C::B_OFFSET + pos.stage * C::B_STAGE);
+        fence_operands(acc);
+        // +32 bytes of K = +2 in the descriptors. A whole slice (the common case) apart: ptxas puts a
+        // warpgroup.arrive before each wgmma that it cannot prove is issued. The fence: the fold or the
+        // epilogue read these registers (inside the branches, or ptxas adds another one after the branch).
+        if (kk0 == 0 && kk1 == STEPS) {
+            wgmma_fence();
 #pragma unroll
-            for (int i = LO; i < HI; i++) facc[i] = fmaf(s, small_int_to_float(a[i]), facc[i]);
+            for (int kk = 0; kk < STEPS; kk++)
+                wgmma_s8<C::BN>(acc, desc_a + 2 * kk, desc_b + 2 * kk, slice0 + kk > first ? 1 : 0);
         } else {
+            wgmma_fence();
 #pragma unroll
-            for (int i = LO; i < HI; i++) facc[i] = fmaf(s, int_to_float_rn(a[i]), facc[i]);
+            for (int kk = 0; kk < STEPS; kk++)
+                if (kk >= kk0 && kk < kk1)
+                    wgmma_s8<C::BN>(acc, desc_a + 2 * kk, desc_b + 2 * kk, slice0 + kk > first ? 1 : 0);
         }
+        wgmma_commit();
+        return slice0 + kk1;
     }
 
-    // Group g's K steps into acc[P] (its first step overwrites), folding group g - 1's sums from acc[1 - P].
-    template <int P>
+    // Group g: its steps, one segment in flight while the consumer waits for the one before and releases
+    // stages; after the last, every wgmma of the group done, facc = fma(s_g, (float)acc, facc).
     __device__ __forceinline__ void group(int g) {
-        int(&cur)[C::ACC] = acc[P];
-        int(&prev)[C::ACC] = acc[1 - P];
-        const float s_prev = g > 0 ? __ldg(scales + g - 1) : 0.f;
+        const float s = __ldg(scales + g);
         const int first = g * spg, last = first + spg;
-        const bool one_segment = first / STEPS == (last - 1) / STEPS;
-        for (int st = first, seg = 0; st < last; seg++) {
-            const int kk0 = st % STEPS, slice0 = st - kk0;
-            if (kk0 == 0) mbar_wait(full_bar + 8 * pos.stage, pos.phase);  // a new slice: its tiles have landed
-            const int kk1 = min(last - slice0, STEPS);                      // this segment: steps kk0 .. kk1 - 1
-            const uint64_t desc_a = smem_desc_sw128(base + pos.stage * C::A_STAGE + a_offset);
-            const uint64_t desc_b = smem_desc_sw128(base + C::B_OFFSET + pos.stage * C::B_STAGE);
-            fence_operands(cur);
-            // +32 bytes of K = +2 in the descriptors. A whole slice (the common case) apart: ptxas puts a
-            // warpgroup.arrive before each wgmma that it cannot prove is issued. The fence: the fold or the
-            // epilogue read these registers (inside the branches, or ptxas adds another one after the branch).
-            if (kk0 == 0 && kk1 == STEPS) {
-                wgmma_fence();
-#pragma unroll
-                for (int kk = 0; kk < STEPS; kk++)
-                    wgmma_s8<C::BN>(cur, desc_a + 2 * kk, desc_b + 2 * kk, slice0 + kk > first ? 1 : 0);
-            } else {
-                wgmma_fence();
-#pragma unroll
-                for (int kk = 0; kk < STEPS; kk++)
-                    if (kk >= kk0 && kk < kk1)
-                        wgmma_s8<C::BN>(cur, desc_a + 2 * kk, desc_b + 2 * kk, slice0 + kk > first ? 1 : 0);
-            }
-            st = slice0 + kk1;
-            wgmma_commit();
-            wgmma_wait<1>();  // every segment but this one is done: group g - 1 and the slices before this one
-            fence_operands(cur);
-            fence_operands(prev);
+        for (int st = first; st < last;) {
+            st = issue_segment(st, first, last);
+            if (st == last) wgmma_wait<0>();
+            else wgmma_wait<1>();
+            fence_operands(acc);
             if (pending >= 0 && lane == 0) mbar_arrive(empty_bar + 8 * pending);
             pending = -1;
             if (st % STEPS == 0 || st == steps) {  // the slice is fully issued (the last one may end early)
-                pending = pos.stage;
+                if (st == last) {
+                    if (lane == 0) mbar_arrive(empty_bar + 8 * pos.stage);  // and read (wait<0>)
+                } else {
+                    pending = pos.stage;
+                }
                 pos.advance();
             }
-            if (g > 0) {
-                if (seg == 0) fold<0, C::ACC / 2>(prev, s_prev);
-                if (seg == 1 || one_segment) fold<C::ACC / 2, C::ACC>(prev, s_prev);
-            }
+        }
+        if (small) {
+#pragma unroll
+            for (int i = 0; i < C::ACC; i++) facc[i] = fmaf(s, small_int_to_float(acc[i]), facc[i]);
+        } else {
+#pragma unroll
+            for (int i = 0; i < C::ACC; i++) facc[i] = fmaf(s, int_to_float_rn(acc[i]), facc[i]);
         }
     }
 
-    // A tile's K: every group, then the last one's fold (nothing left to overlap it with).
-    __device__ __forceinline__ void tile(int groups, float s_last) {
-        // The s32 sets are overwritten by each group's first step; zeroing them here only tells the compiler that
-        // the previous tile's values are dead, so that they hold no registers through the epilogue.
+    __device__ __forceinline__ void tile(int groups) {
+        // acc is overwritten by each group's first step; zeroing it here only tells the compiler that the previous
+        // tile's values are dead, so that they hold no registers through the epilogue (else it spills at BN 192).
 #pragma unroll
-        for (int i = 0; i < C::ACC; i++) facc[i] = 0.f, acc[0][i] = acc[1][i] = 0;
-        for (int g = 0; g < groups; g += 2) {
-            group<0>(g);
-            if (g + 1 < groups) group<1>(g + 1);
-        }
-        wgmma_wait<0>();
-        fence_operands(acc[0]);
-        fence_operands(acc[1]);
-        if (lane == 0) mbar_arrive(empty_bar + 8 * pending);  // the last slice (K > 0: there is one)
-        pending = -1;
-        if (groups % 2) fold<0, C::ACC>(acc[0], s_last);
-        else fold<0, C::ACC>(acc[1], s_last);
+        for (int i = 0; i < C::ACC; i++) facc[i] = 0.f, acc[i] = 0;
+        for (int g = 0; g < groups; g++) group(g);
     }
 };
 
@@ -636,14 +609,13 @@ __global__ void __launch_bounds__(C::THREADS, 1)
             ml.spg = ep.group_size / 32;
             ml.scales = ep.sx;
             ml.small = ep.group_size <= 256;
-            const float s_last = __ldg(ep.sx + ep.groups - 1);
             for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
                 int mb, nb;
                 raster.coords(t, mb, nb);
-                ml.tile(ep.groups, s_last);
+                ml.tile(ep.groups);
                 const int row0 = mb * C::BM + wg * 64 + warp * 16 + lane / 4;
                 const int col0 = nb * C::BN + 2 * (lane % 4);
-                store_float<C, true>(ml.facc, ep, M, N, row0, col0);
+                store_float<C, true, C::OUT>(ml.facc, ep, M, N, row0, col0);
             }
         } else {
             int acc[C::ACC];
@@ -678,7 +650,7 @@ __global__ void __launch_bounds__(C::THREADS, 1)
                 const int row0 = mb * C::BM + wg * 64 + warp * 16 + lane / 4;
                 const int col0 = nb * C::BN + 2 * (lane % 4);
                 if (ep.out == OUT_S32) store_s32<C>(acc, ep, M, N, row0, col0);
-                else store_float<C, false>(acc, ep, M, N, row0, col0);
+                else store_float<C, false, OUT_F32>(acc, ep, M, N, row0, col0);
             }
         }
     }

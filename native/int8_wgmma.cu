@@ -32,15 +32,15 @@ constexpr ConfigInfo INFO[CONFIGS] = {
     {C1::BM, C1::BN, C1::BK, C1::STAGES, 0.95f},
     {C2::BM, C2::BN, C2::BK, C2::STAGES, 0.85f},
 };
-// The PEG configurations: two s32 accumulator sets and the FP32 sums (3 x BN / 2 registers a thread) leave room
-// for BN <= 128. BN 96 fills the SMs more evenly where few tiles of 128 columns would leave a wave half empty.
-// Shared memory: 6 x 32 KB, 7 x 28 KB.
-using P0 = Config<128, 6>;
-using P1 = Config<96, 7>;
+// The PEG configurations (the output type is added per launch, sm90::PegConfig): the FP32 sums beside the s32
+// ones (BN registers a thread) leave room for BN <= 192. eff as above: BN 128 ran 8-10% slower than 192 at the BERT
+// shapes where both fill the SMs (H100, bench/results/2026-11-23-h100-peg-wgmma/).
+using P0 = Config<192, 5>;
+using P1 = Config<128, 6>;
 static_assert(sm90::PEG_CONFIGS == 2, "the configs below");
 constexpr ConfigInfo PEG_INFO[sm90::PEG_CONFIGS] = {
-    {P0::BM, P0::BN, P0::BK, P0::STAGES, 0.85f},
-    {P1::BM, P1::BN, P1::BK, P1::STAGES, 0.75f},
+    {P0::BM, P0::BN, P0::BK, P0::STAGES, 1.00f},
+    {P1::BM, P1::BN, P1::BK, P1::STAGES, 0.90f},
 };
 
 constexpr int MAX_DEVICES = 64;
@@ -99,6 +99,19 @@ int launch(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue
     return cudaGetLastError();
 }
 
+// The PEG kernel of config P for the output type of `ep`.
+template <class P>
+int launch_peg(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue &ep, int dev, int sms, int max_ctas,
+               cudaStream_t s) {
+    using sm90::PegConfig;
+    switch (ep.out) {
+    case OUT_F32: return launch<PegConfig<P::BN, P::STAGES, OUT_F32>, true>(a, b, m, n, k, ep, dev, sms, max_ctas, s);
+    case OUT_F16: return launch<PegConfig<P::BN, P::STAGES, OUT_F16>, true>(a, b, m, n, k, ep, dev, sms, max_ctas, s);
+    case OUT_S8: return launch<PegConfig<P::BN, P::STAGES, OUT_S8>, true>(a, b, m, n, k, ep, dev, sms, max_ctas, s);
+    }
+    return cudaErrorInvalidValue;
+}
+
 bool aligned(const void *p, unsigned bytes) { return ((uintptr_t)p & (bytes - 1)) == 0; }
 
 bool operands_ok(const void *a, const void *b, int m, int n, int k) {
@@ -148,8 +161,8 @@ int gemm_peg(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilog
     ep.pairs = n % 2 == 0 && aligned(ep.dst, 2 * e) && (!ep.residual || aligned(ep.residual, 8));
     if (config < 0) config = pick_config(PEG_INFO, PEG_CONFIGS, m, n, d.sms);
     switch (config) {
-    case 0: return launch<P0, true>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
-    case 1: return launch<P1, true>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
+    case 0: return launch_peg<P0>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
+    case 1: return launch_peg<P1>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
     }
     return cudaErrorInvalidValue;
 }

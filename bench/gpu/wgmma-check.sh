@@ -45,8 +45,8 @@ if [[ $built != 1 ]]; then
   exit 3
 fi
 echo "registers / spills of the wgmma kernels (config BN x stages, peg: the PEG variant):"
-awk '/Compiling entry function .*wgmma_gemm_kernel/ { match($0, /ConfigILi[0-9]+ELi[0-9]+E/); c = substr($0, RSTART + 9, RLENGTH - 9);
-       gsub(/ELi/, " x ", c); gsub(/E$/, "", c); name = c ($0 ~ /Lb1E/ ? " peg" : ""); next }
+awk '/Compiling entry function .*wgmma_gemm_kernel/ { match($0, /ConfigILi[0-9]+(ELi-?[0-9]+|ELb[01])*E/); c = substr($0, RSTART + 9, RLENGTH - 9);
+       gsub(/ELi|ELb/, " x ", c); gsub(/E$/, "", c); name = c ($0 ~ /PegConfig/ ? " peg" : ""); next }
      name != "" && /stack frame/ { sub(/^ +/, ""); frame = $0; next }
      name != "" && /Used [0-9]+ registers/ { sub(/^.*: /, ""); printf "  %-10s %s; %s\n", name, $0, frame; name = "" }' "$OUT/build-wgmma.txt"
 grep -i -E "warning|C75[0-9][0-9]" "$OUT/build.txt" | grep -v "ptxas info" | head -20
@@ -57,8 +57,8 @@ summary+=("build: wgmma kernels with spills: $spills (want 0)")
 # ---- SASS of the wgmma kernels: IGMMA (wgmma), UTMALDG (TMA loads), SYNCS (mbarriers), LDL/STL (local memory).
 echo "== SASS (sm_90a)"
 if cuobjdump -sass "$BIN" > "$OUT/sass.txt" 2>&1; then
-  awk '/Function :/ { f = $3; if (f ~ /wgmma_gemm_kernel/) { match(f, /ConfigILi[0-9]+ELi[0-9]+E/); n = substr(f, RSTART + 9, RLENGTH - 9);
-                      gsub(/ELi/, "x", n); gsub(/E$/, "", n); if (f ~ /Lb1E/) n = n "-peg"; k[n] = 1 } else n = "" }
+  awk '/Function :/ { f = $3; if (f ~ /wgmma_gemm_kernel/) { match(f, /ConfigILi[0-9]+(ELi-?[0-9]+|ELb[01])*E/); n = substr(f, RSTART + 9, RLENGTH - 9);
+                      gsub(/ELi|ELb/, "x", n); gsub(/E$/, "", n); if (f ~ /PegConfig/) n = n "-peg"; k[n] = 1 } else n = "" }
        n != "" { if ($0 ~ /IGMMA/) ig[n]++; if ($0 ~ /HGMMA/) hg[n]++; if ($0 ~ /UTMALDG/) tma[n]++; if ($0 ~ /SYNCS/) sy[n]++;
                  if ($0 ~ /WARPGROUP/) wg[n]++; if ($0 ~ /USETMAXREG/) mr[n]++; if ($0 ~ /[^A-Z](LDL|STL)[. ]/) l[n]++ }
        END { for (x in k) printf "  config %-8s IGMMA %3d  HGMMA %d  UTMALDG %2d  SYNCS %3d  WARPGROUP %3d  USETMAXREG %d  LDL/STL %d\n",

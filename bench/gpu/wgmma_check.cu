@@ -1168,8 +1168,9 @@ static void peg_big_shape(PegRow &row, bool bench, Timing &plain_f32) {
             return qd_i8_gemm_peg_f32(sc(A[i]), sc(B[i]), m, n, k, groups, gs, sw, 1, bias, nullptr, 0, Y[i],
                                       row.mma_tile, nullptr);
         });
-        printf("  us (median of %d): plain wgmma f32 %.1f  PEG wgmma %.1f (cfg0 %.1f, cfg1 %.1f)  mma.sync PEG %.1f\n", RUNS,
-               row.plain_f32.med_us, row.peg.med_us, row.peg_cfg[0].med_us, row.peg_cfg[1].med_us, row.mma_peg.med_us);
+        printf("  us (median of %d): plain wgmma f32 %.1f  PEG wgmma %.1f (", RUNS, row.plain_f32.med_us, row.peg.med_us);
+        for (int c = 0; c < sm90::PEG_CONFIGS; c++) printf("%scfg%d %.1f", c ? ", " : "", c, row.peg_cfg[c].med_us);
+        printf(")  mma.sync PEG %.1f\n", row.mma_peg.med_us);
     }
     for (int i = 0; i < SETS; i++) {
         CK(cudaFree(A[i]));
@@ -1280,8 +1281,9 @@ int main(int argc, char **argv) {
         printf("\nPEG TOPS (median of %d launches, %d rotating input sets; FP32 output, per-channel weight scales + bias, "
                "no activation; plain f32: the same epilogue with per-token activation scales; plain s32: int32 output)\n",
                RUNS, SETS);
-        printf("%-17s %2s %4s %9s %9s %9s %7s %7s %9s | %8s %8s %8s\n", "M x N x K", "G", "cfg", "plain-s32",
-               "plain-f32", "PEG-wgmma", "cfg0", "cfg1", "PEG-mma", "PEG/f32", "PEG/s32", "PEG/mma");
+        printf("%-17s %2s %4s %9s %9s %9s", "M x N x K", "G", "cfg", "plain-s32", "plain-f32", "PEG-wgmma");
+        for (int c = 0; c < qd::i8::sm90::PEG_CONFIGS; c++) printf("    cfg%d", c);
+        printf(" %9s | %8s %8s %8s\n", "PEG-mma", "PEG/f32", "PEG/s32", "PEG/mma");
         for (const PegRow &r : peg_rows) {
             char shape[32];
             snprintf(shape, sizeof shape, "%dx%dx%d", r.s.m, r.s.n, r.s.k);
@@ -1289,9 +1291,10 @@ int main(int argc, char **argv) {
             for (const Row &p : rows)
                 if (p.s.m == r.s.m && p.s.n == r.s.n && p.s.k == r.s.k) s32 = tops(p.s, p.wg);
             const double f32 = tops(r.s, r.plain_f32), peg = tops(r.s, r.peg), mma = tops(r.s, r.mma_peg);
-            printf("%-17s %2d %4d %9.1f %9.1f %9.1f %7.1f %7.1f %9.1f | %8.2f %8.2f %8.2f\n", shape, r.groups, r.cfg, s32,
-                   f32, peg, tops(r.s, r.peg_cfg[0]), tops(r.s, r.peg_cfg[1]), mma, f32 > 0 ? peg / f32 : 0.0,
-                   s32 > 0 ? peg / s32 : 0.0, mma > 0 ? peg / mma : 0.0);
+            printf("%-17s %2d %4d %9.1f %9.1f %9.1f", shape, r.groups, r.cfg, s32, f32, peg);
+            for (int c = 0; c < qd::i8::sm90::PEG_CONFIGS; c++) printf(" %7.1f", tops(r.s, r.peg_cfg[c]));
+            printf(" %9.1f | %8.2f %8.2f %8.2f\n", mma, f32 > 0 ? peg / f32 : 0.0, s32 > 0 ? peg / s32 : 0.0,
+                   mma > 0 ? peg / mma : 0.0);
         }
     }
     const char *out = getenv("OUT");
@@ -1336,7 +1339,9 @@ int main(int argc, char **argv) {
                 fprintf(f, "%s\n    {\"m\": %d, \"n\": %d, \"k\": %d, \"groups\": %d, \"auto_config\": %d, "
                            "\"mma_tile\": %d,", i ? "," : "", r.s.m, r.s.n, r.s.k, r.groups, r.cfg, r.mma_tile);
                 fprintf(f, " \"plain_wgmma_f32\": %s, \"peg_wgmma\": %s,", t(r.plain_f32).c_str(), t(r.peg).c_str());
-                fprintf(f, " \"peg_wgmma_config\": [%s, %s],", t(r.peg_cfg[0]).c_str(), t(r.peg_cfg[1]).c_str());
+                fprintf(f, " \"peg_wgmma_config\": [");
+                for (int c = 0; c < qd::i8::sm90::PEG_CONFIGS; c++) fprintf(f, "%s%s", c ? ", " : "", t(r.peg_cfg[c]).c_str());
+                fprintf(f, "],");
                 fprintf(f, " \"peg_mma_sync\": %s}", t(r.mma_peg).c_str());
             }
             fprintf(f, "\n  ],\n  \"seed\": %llu\n}\n", (unsigned long long)g_seed);
