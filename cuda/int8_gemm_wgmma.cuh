@@ -445,7 +445,7 @@ __device__ __forceinline__ void store_float(const T (&acc)[C::ACC], const Epilog
 // the tensor cores busy, in part. A slice (4 K steps) split by a group boundary is issued as two commit groups
 // ("segments"). The FP32 sums double the accumulator registers, hence BN <= 192. Measured on the H100
 // (bench/results/2026-11-23-h100-peg-wgmma/): two s32 sets alternating by group, each fold overlapping the next
-// group's first wgmmas, ran 10-15% slower at BN 128 and leave no room for BN 192.
+// group's first wgmmas, ran 7-15% slower at BN 128 and leave no room for BN 192.
 
 // (float)v rounded to nearest (I2F's result) without I2F, which runs at a fraction of the FP32 / integer pipes'
 // rate: v = hi * 2^16 + lo (hi = v >> 16, lo = v & 0xFFFF), each part a float exactly by the exponent trick of
