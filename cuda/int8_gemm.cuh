@@ -79,7 +79,7 @@ struct Epilogue {
     const float *residual;   // [M x N] FP32 or NULL
     float out_scale;         // OUT_S8: the output's quantization scale (> 0)
     int sx_per_row, sw_per_col, act;
-    int pairs;               // OUT_S32: N is even and dst 8-byte aligned (int2 stores)
+    int pairs;               // OUT_S32: N is even and dst 8-byte aligned (int2 stores); wgmma PEG: 2-element accesses
     int vec4;                // float outputs: N % 4 == 0 and dst / residual / sw / bias aligned for 4-element vectors
     int groups, group_size;  // PEG only
     int slices_per_group;    // PEG_SLICE: group_size / BK

@@ -73,6 +73,13 @@ struct Config {
     static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * 128 * CONSUMERS <= 65536, "register file");
 };
 
+// A PEG configuration: the output type is a template argument, so that each PEG kernel holds one epilogue (with
+// the type chosen at run time the compiler unswitched the epilogue three ways: a 360 KB kernel).
+template <int BN_, int STAGES_, int OUT_>
+struct PegConfig : Config<BN_, STAGES_> {
+    static constexpr int OUT = OUT_;
+};
+
 // ---------------------------------------------------------------------------------------------------------
 // PTX wrappers (sm_90a). Barriers and shared addresses are 32-bit shared-window addresses.
 
@@ -320,23 +327,26 @@ __device__ __forceinline__ void store_s32(const int (&acc)[C::ACC], const Epilog
     }
 }
 
-// y = act(acc * sx * sw + bias) + residual, in the mma.sync kernel's order of operations. The columns go in
-// chunks of JC 8-column blocks; the next chunk's scales, biases and residuals are loaded before this chunk's
-// stores (y may be the residual buffer, so the compiler may not hoist loads over stores itself; each
-// element is read and written by this thread only, reads first, so the explicit order is safe).
-template <class C>
-__device__ __forceinline__ void store_f32(const int (&acc)[C::ACC], const Epilogue &ep, int M, int N, int row0,
-                                          int col0) {
+// y = act(acc * sx * sw + bias) + residual (plain: s32 accumulators, FP32 output) or y = act(acc * sw + bias) +
+// residual (PEG: the FP32 sum of the folded groups; FP32, FP16 or re-quantized s8 output), in the mma.sync kernel's
+// order of operations. The columns go in chunks of JC 8-column blocks; the next chunk's scales, biases and
+// residuals are loaded before this chunk's stores (y may be the residual buffer, so the compiler may not hoist
+// loads over stores itself; each element is read and written by this thread only, reads first, so the explicit
+// order is safe). Pairs of columns go as one access where N is even and (PEG: ep.pairs) the pointers allow it.
+template <class C, bool PEG, int OUT, class T>
+__device__ __forceinline__ void store_float(const T (&acc)[C::ACC], const Epilogue &ep, int M, int N, int row0,
+                                            int col0) {
     constexpr int J = C::BN / 8, JC = 4, CHUNKS = J / JC;
     static_assert(J % JC == 0, "whole chunks");
-    const bool pairs = (N & 1) == 0;
+    const bool pairs = PEG ? ep.pairs != 0 : (N & 1) == 0;  // plain: the launcher checked the alignment for even N
     float sx[2];
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         const int row = row0 + 8 * h;
-        sx[h] = ep.sx_per_row ? (row < M ? __ldg(ep.sx + row) : 0.f) : __ldg(ep.sx);
+        sx[h] = PEG ? 1.f : ep.sx_per_row ? (row < M ? __ldg(ep.sx + row) : 0.f) : __ldg(ep.sx);
     }
     const float sw_all = ep.sw_per_col ? 0.f : __ldg(ep.sw);
+    const float out_rcp = PEG ? 1.f / ep.out_scale : 1.f;  // OUT_S8 (as the mma.sync epilogue computes it)
     struct Chunk {
         float sw[JC][2], bias[JC][2], res[2][JC][2];
     };
@@ -377,7 +387,6 @@ __device__ __forceinline__ void store_f32(const int (&acc)[C::ACC], const Epilog
         for (int h = 0; h < 2; h++) {
             const int row = row0 + 8 * h;
             if (row >= M) continue;
-            float *yrow = (float *)ep.dst + (size_t)row * N;
 #pragma unroll
             for (int jj = 0; jj < JC; jj++) {
                 const int j = chunk * JC + jj, col = col0 + 8 * j;
@@ -385,15 +394,37 @@ __device__ __forceinline__ void store_f32(const int (&acc)[C::ACC], const Epilog
                 float v[2];
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
-                    float a = (float)acc[4 * j + 2 * h + e] * sx[h] * cur.sw[jj][e];
+                    float a = PEG ? acc[4 * j + 2 * h + e] * cur.sw[jj][e]
+                                  : (float)acc[4 * j + 2 * h + e] * sx[h] * cur.sw[jj][e];
                     a += cur.bias[jj][e];
                     v[e] = (ep.act == ACT_GELU ? gelu(a) : a) + cur.res[h][jj][e];
                 }
-                if (pairs) {
-                    *reinterpret_cast<float2 *>(yrow + col) = make_float2(v[0], v[1]);
+                const size_t o = (size_t)row * N + col;
+                if constexpr (OUT == OUT_F32) {
+                    float *y = (float *)ep.dst + o;
+                    if (pairs) {
+                        *reinterpret_cast<float2 *>(y) = make_float2(v[0], v[1]);
+                    } else {
+                        y[0] = v[0];
+                        if (col + 1 < N) y[1] = v[1];
+                    }
+                } else if constexpr (OUT == OUT_F16) {
+                    __half *y = (__half *)ep.dst + o;
+                    if (pairs) {
+                        *reinterpret_cast<__half2 *>(y) = __floats2half2_rn(v[0], v[1]);
+                    } else {
+                        y[0] = __float2half_rn(v[0]);
+                        if (col + 1 < N) y[1] = __float2half_rn(v[1]);
+                    }
                 } else {
-                    yrow[col] = v[0];
-                    if (col + 1 < N) yrow[col + 1] = v[1];
+                    int8_t *y = (int8_t *)ep.dst + o;
+                    const int8_t q0 = requantize(v[0], ep.out_scale, out_rcp), q1 = requantize(v[1], ep.out_scale, out_rcp);
+                    if (pairs) {
+                        *reinterpret_cast<char2 *>(y) = make_char2(q0, q1);
+                    } else {
+                        y[0] = q0;
+                        if (col + 1 < N) y[1] = q1;
+                    }
                 }
             }
         }
@@ -402,10 +433,117 @@ __device__ __forceinline__ void store_f32(const int (&acc)[C::ACC], const Epilog
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// PEG (per-embedding-group activation scales; the contract and the fold are int8_gemm.cuh's): the K channels form
+// G groups of gs = K / G channels, gs % 32 == 0 so that a group is whole 32-byte wgmma K steps,
+//   y = act(sw[n] * sum_g sx[g] * acc_g + bias[n]) + residual,  acc_g the s32 sum over group g,
+// each acc_g folded into an FP32 sum in group order, f = fma(sx[g], (float)acc_g, f): one conversion (exact,
+// |acc_g| < 2^24 for gs < 1024; else rounded to nearest, as I2F) and one fma per group, the mma.sync PEG's
+// arithmetic, so both kernels give the same FP32 sums.
+//
+// A group's wgmmas accumulate in the s32 registers; after its last one the consumer waits for them all and folds
+// the sums into the FP32 ones in place (DeepGEMM's "promotion"), while the other consumer warpgroup's wgmmas keep
+// the tensor cores busy, in part. A slice (4 K steps) split by a group boundary is issued as two commit groups
+// ("segments"). The FP32 sums double the accumulator registers, hence BN <= 192. Measured on the H100
+// (bench/results/2026-11-23-h100-peg-wgmma/): two s32 sets alternating by group, each fold overlapping the next
+// group's first wgmmas, ran 7-15% slower at BN 128 and leave no room for BN 192.
+
+// (float)v rounded to nearest (I2F's result) without I2F, which runs at a fraction of the FP32 / integer pipes'
+// rate: v = hi * 2^16 + lo (hi = v >> 16, lo = v & 0xFFFF), each part a float exactly by the exponent trick of
+// small_int_to_float (1.5 * 2^23 + hi and 2^23 + lo have ulp 1), then hi * 2^16 + lo rounded once by the fma.
+__device__ __forceinline__ float int_to_float_rn(int v) {
+    const float hi = __int_as_float((v >> 16) + 0x4B400000) - 12582912.f;
+    const float lo = __int_as_float((v & 0xFFFF) | 0x4B000000) - 8388608.f;
+    return fmaf(hi, 65536.f, lo);
+}
+
+// One consumer warpgroup's PEG main loop over a tile's K: the stage ring position, the s32 sums of the current
+// group and the FP32 sums of the folded ones.
+template <class C>
+struct PegMainloop {
+    static constexpr int STEPS = C::BK / 32;  // 32-byte K steps per slice
+    uint32_t base, full_bar, empty_bar, a_offset;
+    int lane, steps, spg;  // steps: K / 32, spg: steps per group
+    const float *scales;
+    bool small;            // gs <= 256: |acc_g| <= 2^22, small_int_to_float is exact (else int_to_float_rn)
+    RingPos<C::STAGES> pos;
+    int pending = -1;      // a fully issued slice's stage, released once a later wait shows it read
+    int acc[C::ACC];
+    float facc[C::ACC];
+
+    // One segment: the steps from st to the end of its slice or of the group (first .. last - 1), whichever
+    // comes first, into acc (the group's first step overwrites), committed as one wgmma group. Returns its end.
+    __device__ __forceinline__ int issue_segment(int st, int first, int last) {
+        const int kk0 = st % STEPS, slice0 = st - kk0;
+        if (kk0 == 0) mbar_wait(full_bar + 8 * pos.stage, pos.phase);  // a new slice: its tiles have landed
+        const int kk1 = min(last - slice0, STEPS);                      // this segment: steps kk0 .. kk1 - 1
+        const uint64_t desc_a = smem_desc_sw128(base + pos.stage * C::A_STAGE + a_offset);
+        const uint64_t desc_b = smem_desc_sw128(base + C::B_OFFSET + pos.stage * C::B_STAGE);
+        fence_operands(acc);
+        // +32 bytes of K = +2 in the descriptors. A whole slice (the common case) apart: ptxas puts a
+        // warpgroup.arrive before each wgmma that it cannot prove is issued. The fence: the fold or the
+        // epilogue read these registers (inside the branches, or ptxas adds another one after the branch).
+        if (kk0 == 0 && kk1 == STEPS) {
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < STEPS; kk++)
+                wgmma_s8<C::BN>(acc, desc_a + 2 * kk, desc_b + 2 * kk, slice0 + kk > first ? 1 : 0);
+        } else {
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < STEPS; kk++)
+                if (kk >= kk0 && kk < kk1)
+                    wgmma_s8<C::BN>(acc, desc_a + 2 * kk, desc_b + 2 * kk, slice0 + kk > first ? 1 : 0);
+        }
+        wgmma_commit();
+        return slice0 + kk1;
+    }
+
+    // Group g: its steps, one segment in flight while the consumer waits for the one before and releases
+    // stages; after the last, every wgmma of the group done, facc = fma(s_g, (float)acc, facc).
+    __device__ __forceinline__ void group(int g) {
+        const float s = __ldg(scales + g);
+        const int first = g * spg, last = first + spg;
+        for (int st = first; st < last;) {
+            st = issue_segment(st, first, last);
+            if (st == last) wgmma_wait<0>();
+            else wgmma_wait<1>();
+            fence_operands(acc);
+            if (pending >= 0 && lane == 0) mbar_arrive(empty_bar + 8 * pending);
+            pending = -1;
+            if (st % STEPS == 0 || st == steps) {  // the slice is fully issued (the last one may end early)
+                if (st == last) {
+                    if (lane == 0) mbar_arrive(empty_bar + 8 * pos.stage);  // and read (wait<0>)
+                } else {
+                    pending = pos.stage;
+                }
+                pos.advance();
+            }
+        }
+        if (small) {
+#pragma unroll
+            for (int i = 0; i < C::ACC; i++) facc[i] = fmaf(s, small_int_to_float(acc[i]), facc[i]);
+        } else {
+#pragma unroll
+            for (int i = 0; i < C::ACC; i++) facc[i] = fmaf(s, int_to_float_rn(acc[i]), facc[i]);
+        }
+    }
+
+    __device__ __forceinline__ void tile(int groups) {
+        // acc is overwritten by each group's first step; zeroing it here only tells the compiler that the previous
+        // tile's values are dead, so that they hold no registers through the epilogue (else it spills at BN 192).
+#pragma unroll
+        for (int i = 0; i < C::ACC; i++) facc[i] = 0.f, acc[i] = 0;
+        for (int g = 0; g < groups; g++) group(g);
+    }
+};
+
+// ---------------------------------------------------------------------------------------------------------
 // The kernel. Launch: grid = min(tiles, SMs) CTAs (persistent), C::THREADS threads, C::SMEM bytes of dynamic
 // shared memory. map_a: A as a 2-D tensor {K, M} (bytes), box {BK, BM}; map_b: B as {K, N}, box {BK, BN};
 // both UINT8, 128-byte swizzle, zero fill (make_tensor_map below).
-template <class C>
+// PEG: the PEG main loop (PegMainloop) and the float epilogue on its FP32 sums (ep.groups, ep.group_size,
+// ep.sx = the group scales; gs % 32 == 0, checked by the launcher).
+template <class C, bool PEG>
 __global__ void __launch_bounds__(C::THREADS, 1)
     wgmma_gemm_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, int M,
                       int N, int K, Epilogue ep) {
@@ -460,39 +598,60 @@ __global__ void __launch_bounds__(C::THREADS, 1)
         setmaxnreg_inc<C::CONSUMER_REGS>();
         const int wg = warpgroup - 1, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
         const uint32_t a_offset = wg * 64 * C::BK;  // this warpgroup's 64 rows inside an A stage
-        int acc[C::ACC];
-#pragma unroll
-        for (int i = 0; i < C::ACC; i++) acc[i] = 0;
-        RingPos<C::STAGES> pos;
-        for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
-            int mb, nb;
-            raster.coords(t, mb, nb);
-            int prev_stage = 0;
-            for (int ks = 0; ks < k_slices; ks++) {
-                mbar_wait(full_bar + 8 * pos.stage, pos.phase);
-                const uint64_t desc_a = smem_desc_sw128(a_tile(pos.stage) + a_offset);
-                const uint64_t desc_b = smem_desc_sw128(b_tile(pos.stage));
-                fence_operands(acc);
-                wgmma_fence();  // the epilogue of the previous tile read these registers
-#pragma unroll
-                for (int kk = 0; kk < C::BK / 32; kk++)  // 32-byte K steps: +32 bytes = +2 in the descriptor
-                    wgmma_s8<C::BN>(acc, desc_a + 2 * kk, desc_b + 2 * kk, (ks > 0 || kk > 0) ? 1 : 0);
-                wgmma_commit();
-                // Keep this slice's group in flight; the previous slice's group is done, so its stage is free.
-                wgmma_wait<1>();
-                fence_operands(acc);
-                if (ks > 0 && lane == 0) mbar_arrive(empty_bar + 8 * prev_stage);
-                prev_stage = pos.stage;
-                pos.advance();
+        if constexpr (PEG) {
+            PegMainloop<C> ml;
+            ml.base = base;
+            ml.full_bar = full_bar;
+            ml.empty_bar = empty_bar;
+            ml.a_offset = a_offset;
+            ml.lane = lane;
+            ml.steps = K / 32;
+            ml.spg = ep.group_size / 32;
+            ml.scales = ep.sx;
+            ml.small = ep.group_size <= 256;
+            for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+                int mb, nb;
+                raster.coords(t, mb, nb);
+                ml.tile(ep.groups);
+                const int row0 = mb * C::BM + wg * 64 + warp * 16 + lane / 4;
+                const int col0 = nb * C::BN + 2 * (lane % 4);
+                store_float<C, true, C::OUT>(ml.facc, ep, M, N, row0, col0);
             }
-            wgmma_wait<0>();
-            fence_operands(acc);
-            if (lane == 0) mbar_arrive(empty_bar + 8 * prev_stage);
+        } else {
+            int acc[C::ACC];
+#pragma unroll
+            for (int i = 0; i < C::ACC; i++) acc[i] = 0;
+            RingPos<C::STAGES> pos;
+            for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+                int mb, nb;
+                raster.coords(t, mb, nb);
+                int prev_stage = 0;
+                for (int ks = 0; ks < k_slices; ks++) {
+                    mbar_wait(full_bar + 8 * pos.stage, pos.phase);
+                    const uint64_t desc_a = smem_desc_sw128(a_tile(pos.stage) + a_offset);
+                    const uint64_t desc_b = smem_desc_sw128(b_tile(pos.stage));
+                    fence_operands(acc);
+                    wgmma_fence();  // the epilogue of the previous tile read these registers
+#pragma unroll
+                    for (int kk = 0; kk < C::BK / 32; kk++)  // 32-byte K steps: +32 bytes = +2 in the descriptor
+                        wgmma_s8<C::BN>(acc, desc_a + 2 * kk, desc_b + 2 * kk, (ks > 0 || kk > 0) ? 1 : 0);
+                    wgmma_commit();
+                    // Keep this slice's group in flight; the previous slice's group is done, so its stage is free.
+                    wgmma_wait<1>();
+                    fence_operands(acc);
+                    if (ks > 0 && lane == 0) mbar_arrive(empty_bar + 8 * prev_stage);
+                    prev_stage = pos.stage;
+                    pos.advance();
+                }
+                wgmma_wait<0>();
+                fence_operands(acc);
+                if (lane == 0) mbar_arrive(empty_bar + 8 * prev_stage);
 
-            const int row0 = mb * C::BM + wg * 64 + warp * 16 + lane / 4;
-            const int col0 = nb * C::BN + 2 * (lane % 4);
-            if (ep.out == OUT_S32) store_s32<C>(acc, ep, M, N, row0, col0);
-            else store_f32<C>(acc, ep, M, N, row0, col0);
+                const int row0 = mb * C::BM + wg * 64 + warp * 16 + lane / 4;
+                const int col0 = nb * C::BN + 2 * (lane % 4);
+                if (ep.out == OUT_S32) store_s32<C>(acc, ep, M, N, row0, col0);
+                else store_float<C, false, OUT_F32>(acc, ep, M, N, row0, col0);
+            }
         }
     }
 #elif defined(__CUDA_ARCH__)
@@ -531,6 +690,18 @@ inline bool make_tensor_map(CUtensorMap *map, const void *ptr, int rows, int k, 
                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     return r == CUDA_SUCCESS;
 }
+
+// The PEG GEMM on wgmma (native/int8_wgmma.cu), for native/int8.cu's qd_i8_gemm_peg_* and the test harness. `ep`:
+// out (F32, F16 or S8), dst, sw, sw_per_col, bias, residual, act, out_scale, sx = the group scales, groups and
+// group_size, as int8.cu's gemm_peg fills it. Returns cudaErrorNotSupported, launching nothing, where it does not
+// apply (not an sm_90 device, group_size % 32 != 0): the caller then runs the mma.sync PEG. config -1 picks one,
+// 0 .. PEG_CONFIGS - 1 forces it; max_ctas > 0 caps the persistent grid (tests), 0 = one CTA per SM.
+constexpr int PEG_CONFIGS = 2;
+int gemm_peg(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue &ep, int config, int max_ctas,
+             cudaStream_t stream);
+// The tile columns and stages of PEG config `config`, and the config gemm_peg picks for m x n on this device.
+bool peg_config_info(int config, int *bn, int *stages);
+int peg_pick_config(int m, int n);
 
 }  // namespace sm90
 }  // namespace i8

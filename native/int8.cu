@@ -2,6 +2,7 @@
 // (cuda/quantize.cuh). Each checks its arguments, picks a launch shape and returns the launch status.
 #include "qdrift.h"
 #include "int8_gemm.cuh"
+#include "int8_gemm_wgmma.cuh"  // sm90::gemm_peg
 #include "quantize.cuh"
 
 #define S(stream) ((cudaStream_t)(stream))
@@ -203,6 +204,10 @@ int gemm_peg(int out, const signed char *a, const signed char *b, int m, int n, 
     ep.groups = groups;
     ep.group_size = k / groups;
     ep.fold_magic = ep.group_size <= 256;  // |acc_g| <= 256 * 128 * 128 = 2^22
+    if (tile < 0) {  // the wgmma PEG where it runs (sm_90, group_size % 32 == 0), else the mma.sync kernel
+        int r = sm90::gemm_peg((const int8_t *)a, (const int8_t *)b, m, n, k, ep, -1, 0, stream);
+        if (r != cudaErrorNotSupported) return r;
+    }
     return dispatch(tile, (const int8_t *)a, (const int8_t *)b, m, n, k, ep, stream);
 }
 

@@ -1,7 +1,7 @@
 // Host launchers for the Hopper wgmma s8 GEMM (cuda/int8_gemm_wgmma.cuh): tensor maps, configuration choice,
 // launch. Same contract as qd_i8_gemm_s32 / qd_i8_gemm_f32 (native/int8.cu); runs on sm_90 devices only and
 // answers cudaErrorNotSupported elsewhere. Int8Ops asks qd_i8_gemm_wgmma_supported once and routes calls to the
-// mma.sync kernel where it says no.
+// mma.sync kernel where it says no. The PEG GEMM (sm90::gemm_peg) is reached through int8.cu's qd_i8_gemm_peg_*.
 //
 // C prototypes: qdrift.h, INT8 section.
 #include <cuda_runtime.h>
@@ -32,6 +32,16 @@ constexpr ConfigInfo INFO[CONFIGS] = {
     {C1::BM, C1::BN, C1::BK, C1::STAGES, 0.95f},
     {C2::BM, C2::BN, C2::BK, C2::STAGES, 0.85f},
 };
+// The PEG configurations (the output type is added per launch, sm90::PegConfig): the FP32 sums beside the s32
+// ones (BN registers a thread) leave room for BN <= 192. eff as above: BN 128 ran 8-10% slower than 192 at the BERT
+// shapes where both fill the SMs (H100, bench/results/2026-11-23-h100-peg-wgmma/).
+using P0 = Config<192, 5>;
+using P1 = Config<128, 6>;
+static_assert(sm90::PEG_CONFIGS == 2, "the configs below");
+constexpr ConfigInfo PEG_INFO[sm90::PEG_CONFIGS] = {
+    {P0::BM, P0::BN, P0::BK, P0::STAGES, 1.00f},
+    {P1::BM, P1::BN, P1::BK, P1::STAGES, 0.90f},
+};
 
 constexpr int MAX_DEVICES = 64;
 
@@ -56,22 +66,22 @@ DeviceInfo device_info(int *dev_out) {
 
 // Estimated time ~ (tiles the busiest CTA runs) x (tile area) / (tile efficiency): wave quantization of
 // the persistent grid against the wider tiles' better reuse. Ties go to the lower index.
-int pick_config(int m, int n, int sms) {
+int pick_config(const ConfigInfo *info, int configs, int m, int n, int sms) {
     int best = 0;
     double best_cost = 0;
-    for (int i = 0; i < CONFIGS; i++) {
-        long tiles = (long)((m + INFO[i].bm - 1) / INFO[i].bm) * ((n + INFO[i].bn - 1) / INFO[i].bn);
+    for (int i = 0; i < configs; i++) {
+        long tiles = (long)((m + info[i].bm - 1) / info[i].bm) * ((n + info[i].bn - 1) / info[i].bn);
         long per_cta = (tiles + sms - 1) / sms;
-        double cost = (double)per_cta * INFO[i].bm * INFO[i].bn / INFO[i].eff;
+        double cost = (double)per_cta * info[i].bm * info[i].bn / info[i].eff;
         if (i == 0 || cost < best_cost) best = i, best_cost = cost;
     }
     return best;
 }
 
-template <class C>
+template <class C, bool PEG>
 int launch(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue &ep, int dev, int sms, int max_ctas,
            cudaStream_t stream) {
-    auto kernel = sm90::wgmma_gemm_kernel<C>;
+    auto kernel = sm90::wgmma_gemm_kernel<C, PEG>;
     static bool smem_set[MAX_DEVICES];  // the > 48 KB opt-in, once per device (racing threads only repeat it)
     if (!smem_set[dev]) {
         cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM);
@@ -87,6 +97,19 @@ int launch(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue
     if (max_ctas > 0 && grid > max_ctas) grid = max_ctas;
     kernel<<<(unsigned)grid, C::THREADS, C::SMEM, stream>>>(map_a, map_b, m, n, k, ep);
     return cudaGetLastError();
+}
+
+// The PEG kernel of config P for the output type of `ep`.
+template <class P>
+int launch_peg(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue &ep, int dev, int sms, int max_ctas,
+               cudaStream_t s) {
+    using sm90::PegConfig;
+    switch (ep.out) {
+    case OUT_F32: return launch<PegConfig<P::BN, P::STAGES, OUT_F32>, true>(a, b, m, n, k, ep, dev, sms, max_ctas, s);
+    case OUT_F16: return launch<PegConfig<P::BN, P::STAGES, OUT_F16>, true>(a, b, m, n, k, ep, dev, sms, max_ctas, s);
+    case OUT_S8: return launch<PegConfig<P::BN, P::STAGES, OUT_S8>, true>(a, b, m, n, k, ep, dev, sms, max_ctas, s);
+    }
+    return cudaErrorInvalidValue;
 }
 
 bool aligned(const void *p, unsigned bytes) { return ((uintptr_t)p & (bytes - 1)) == 0; }
@@ -106,16 +129,60 @@ int dispatch(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilog
     int dev = 0;
     DeviceInfo d = device_info(&dev);
     if (!d.sm90 || !encode_tiled_fn()) return cudaErrorNotSupported;
-    if (config < 0) config = pick_config(m, n, d.sms);
+    if (config < 0) config = pick_config(INFO, CONFIGS, m, n, d.sms);
     switch (config) {
-    case 0: return launch<C0>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
-    case 1: return launch<C1>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
-    case 2: return launch<C2>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
+    case 0: return launch<C0, false>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
+    case 1: return launch<C1, false>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
+    case 2: return launch<C2, false>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
     }
     return cudaErrorInvalidValue;
 }
 
 }  // namespace
+
+namespace qd {
+namespace i8 {
+namespace sm90 {
+
+int gemm_peg(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue &ep_in, int config, int max_ctas,
+             cudaStream_t s) {
+    if (config < -1 || config >= PEG_CONFIGS || max_ctas < 0 || !operands_ok(a, b, m, n, k) || !ep_in.dst ||
+        !ep_in.sx || !ep_in.sw || ep_in.groups <= 0 || ep_in.groups * ep_in.group_size != k ||
+        (ep_in.out != OUT_F32 && ep_in.out != OUT_F16 && ep_in.out != OUT_S8))
+        return cudaErrorInvalidValue;
+    if (ep_in.group_size % 32 != 0) return cudaErrorNotSupported;  // a group must be whole wgmma K steps
+    int dev = 0;
+    DeviceInfo d = device_info(&dev);
+    if (!d.sm90 || !encode_tiled_fn()) return cudaErrorNotSupported;
+    // Paired stores and residual loads where N is even and the pointers allow them (int8.cu asks only for the
+    // elements' own alignment).
+    Epilogue ep = ep_in;
+    const unsigned e = ep.out == OUT_F16 ? 2 : ep.out == OUT_S8 ? 1 : 4;
+    ep.pairs = n % 2 == 0 && aligned(ep.dst, 2 * e) && (!ep.residual || aligned(ep.residual, 8));
+    if (config < 0) config = pick_config(PEG_INFO, PEG_CONFIGS, m, n, d.sms);
+    switch (config) {
+    case 0: return launch_peg<P0>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
+    case 1: return launch_peg<P1>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
+    }
+    return cudaErrorInvalidValue;
+}
+
+bool peg_config_info(int config, int *bn, int *stages) {
+    if (config < 0 || config >= PEG_CONFIGS) return false;
+    *bn = PEG_INFO[config].bn;
+    *stages = PEG_INFO[config].stages;
+    return true;
+}
+
+int peg_pick_config(int m, int n) {
+    int dev = 0;
+    DeviceInfo d = device_info(&dev);
+    return pick_config(PEG_INFO, PEG_CONFIGS, m, n, d.sms > 0 ? d.sms : 132);
+}
+
+}  // namespace sm90
+}  // namespace i8
+}  // namespace qd
 
 extern "C" {
 
@@ -137,7 +204,7 @@ int qd_i8_gemm_wgmma_pick_config(int m, int n, int k, int *config) {
     if (m <= 0 || n <= 0 || k <= 0 || !config) return cudaErrorInvalidValue;
     int dev = 0;
     DeviceInfo d = device_info(&dev);
-    *config = pick_config(m, n, d.sms > 0 ? d.sms : 132);
+    *config = pick_config(INFO, CONFIGS, m, n, d.sms > 0 ? d.sms : 132);
     return cudaSuccess;
 }
 

@@ -157,7 +157,8 @@ int qd_i8_gemm_s8(const signed char *a, const signed char *b, int m, int n, int 
  * ((k / groups) % 16 == 0), a[:, group g] quantized with group_scales[g]:
  * y[m,n] = act(w_scale[w_per_col ? n : 0] * sum_g group_scales[g] * acc_g[m,n] + bias[n]) + residual[m,n],
  * acc_g the s32 sum over group g's channels, folded into an FP32 sum group by group (one conversion and one
- * fma each). Tiles with PEG variants only (qd_i8_gemm_tile_info). */
+ * fma each). Tiles with PEG variants only (qd_i8_gemm_tile_info). With tile -1 on sm_90 and a group width that is a
+ * multiple of 32, the wgmma kernel runs it (native/int8_wgmma.cu); the FP32 sums are the same. */
 int qd_i8_gemm_peg_f32(const signed char *a, const signed char *b, int m, int n, int k, int groups, const float *group_scales,
                        const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
                        int tile, void *stream);

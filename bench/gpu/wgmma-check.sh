@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Hopper wgmma s8 GEMM (cuda/int8_gemm_wgmma.cuh, native/int8_wgmma.cu) on an sm_90 GPU host with the CUDA 13
 # toolkit: builds the standalone harness bench/gpu/wgmma_check.cu, shows the kernels' registers / spills
-# (ptxas) and SASS (IGMMA, TMA, no local memory), runs compute-sanitizer memcheck on a subset of the small
-# shapes, then the whole check + benchmark, whose table comes last.
+# (ptxas) and SASS (IGMMA, TMA, no local memory) of the plain and the PEG ("peg") kernels, runs compute-sanitizer
+# memcheck on a subset of the small shapes and racecheck on a smaller one, then the whole check + benchmark,
+# whose tables come last.
 #
 # Usage, from anywhere: bench/gpu/wgmma-check.sh      Env: OUT (logs and wgmma.json; default /tmp/wgmma-out),
-# OUT_BIN (the harness binary; default /tmp/wgmma_check), SKIP_MEMCHECK=1.
+# OUT_BIN (the harness binary; default /tmp/wgmma_check), SKIP_MEMCHECK=1, SKIP_RACECHECK=1, time limits in
+# seconds MEMCHECK_TIMEOUT (400), RACECHECK_TIMEOUT (300), CHECK_TIMEOUT (600).
 # Success: the last lines read "RESULT: PASS" and "wgmma-check: OK"; exit status 0.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -42,9 +44,9 @@ if [[ $built != 1 ]]; then
   echo "RESULT: BUILD FAILED"
   exit 3
 fi
-echo "registers / spills of the wgmma kernels (config BN x stages):"
-awk '/Compiling entry function .*wgmma_gemm_kernel/ { match($0, /ConfigILi[0-9]+ELi[0-9]+E/); c = substr($0, RSTART + 9, RLENGTH - 9);
-       gsub(/ELi/, " x ", c); gsub(/E$/, "", c); name = c; next }
+echo "registers / spills of the wgmma kernels (config BN x stages, peg: the PEG variant):"
+awk '/Compiling entry function .*wgmma_gemm_kernel/ { match($0, /ConfigILi[0-9]+(ELi-?[0-9]+|ELb[01])*E/); c = substr($0, RSTART + 9, RLENGTH - 9);
+       gsub(/ELi|ELb/, " x ", c); gsub(/E$/, "", c); name = c ($0 ~ /PegConfig/ ? " peg" : ""); next }
      name != "" && /stack frame/ { sub(/^ +/, ""); frame = $0; next }
      name != "" && /Used [0-9]+ registers/ { sub(/^.*: /, ""); printf "  %-10s %s; %s\n", name, $0, frame; name = "" }' "$OUT/build-wgmma.txt"
 grep -i -E "warning|C75[0-9][0-9]" "$OUT/build.txt" | grep -v "ptxas info" | head -20
@@ -55,8 +57,8 @@ summary+=("build: wgmma kernels with spills: $spills (want 0)")
 # ---- SASS of the wgmma kernels: IGMMA (wgmma), UTMALDG (TMA loads), SYNCS (mbarriers), LDL/STL (local memory).
 echo "== SASS (sm_90a)"
 if cuobjdump -sass "$BIN" > "$OUT/sass.txt" 2>&1; then
-  awk '/Function :/ { f = $3; if (f ~ /wgmma_gemm_kernel/) { match(f, /ConfigILi[0-9]+ELi[0-9]+E/); n = substr(f, RSTART + 9, RLENGTH - 9);
-                      gsub(/ELi/, "x", n); gsub(/E$/, "", n); k[n] = 1 } else n = "" }
+  awk '/Function :/ { f = $3; if (f ~ /wgmma_gemm_kernel/) { match(f, /ConfigILi[0-9]+(ELi-?[0-9]+|ELb[01])*E/); n = substr(f, RSTART + 9, RLENGTH - 9);
+                      gsub(/ELi|ELb/, "x", n); gsub(/E$/, "", n); if (f ~ /PegConfig/) n = n "-peg"; k[n] = 1 } else n = "" }
        n != "" { if ($0 ~ /IGMMA/) ig[n]++; if ($0 ~ /HGMMA/) hg[n]++; if ($0 ~ /UTMALDG/) tma[n]++; if ($0 ~ /SYNCS/) sy[n]++;
                  if ($0 ~ /WARPGROUP/) wg[n]++; if ($0 ~ /USETMAXREG/) mr[n]++; if ($0 ~ /[^A-Z](LDL|STL)[. ]/) l[n]++ }
        END { for (x in k) printf "  config %-8s IGMMA %3d  HGMMA %d  UTMALDG %2d  SYNCS %3d  WARPGROUP %3d  USETMAXREG %d  LDL/STL %d\n",
@@ -74,7 +76,7 @@ if [[ ${SKIP_MEMCHECK:-0} != 1 ]]; then
   echo "== compute-sanitizer memcheck (small shapes subset)"
   CS=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
   if [[ -n $CS ]]; then
-    timeout 400 "$CS" --tool memcheck --error-exitcode 9 "$BIN" --memcheck > "$OUT/memcheck.log" 2>&1; mrc=$?
+    timeout "${MEMCHECK_TIMEOUT:-400}" "$CS" --tool memcheck --error-exitcode 9 "$BIN" --memcheck > "$OUT/memcheck.log" 2>&1; mrc=$?
     grep -E "ERROR SUMMARY|RESULT|Invalid|FAIL" "$OUT/memcheck.log" | head -20
     summary+=("memcheck: exit $mrc ($(grep -o 'ERROR SUMMARY: [0-9]* error[s]*' "$OUT/memcheck.log" | tail -1)) (want exit 0, 0 errors)")
     [[ $mrc == 0 ]] || status=1
@@ -83,9 +85,23 @@ if [[ ${SKIP_MEMCHECK:-0} != 1 ]]; then
   fi
 fi
 
+# ---- compute-sanitizer racecheck (shared-memory hazards) over one plain and one PEG shape.
+if [[ ${SKIP_RACECHECK:-0} != 1 ]]; then
+  echo "== compute-sanitizer racecheck (one plain and one PEG shape)"
+  CS=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+  if [[ -n $CS ]]; then
+    timeout "${RACECHECK_TIMEOUT:-300}" "$CS" --tool racecheck --error-exitcode 9 "$BIN" --racecheck > "$OUT/racecheck.log" 2>&1; rrc=$?
+    grep -E "RACECHECK SUMMARY|ERROR SUMMARY|RESULT|hazard|FAIL" "$OUT/racecheck.log" | head -20
+    summary+=("racecheck: exit $rrc ($(grep -o -E '(RACECHECK|ERROR) SUMMARY: [0-9]* (hazard|error)[s]*[^)]*' "$OUT/racecheck.log" | tail -1)) (want exit 0, 0 hazards)")
+    [[ $rrc == 0 ]] || status=1
+  else
+    summary+=("racecheck: compute-sanitizer not found, skipped")
+  fi
+fi
+
 # ---- the whole check + benchmark (table last).
 echo "== wgmma_check"
-timeout 600 "$BIN" 2>&1 | tee "$OUT/wgmma-check.log"
+timeout "${CHECK_TIMEOUT:-600}" "$BIN" 2>&1 | tee "$OUT/wgmma-check.log"
 rc=${PIPESTATUS[0]}
 [[ $rc == 0 ]] || status=1
 summary+=("harness: exit $rc ($(grep '^RESULT' "$OUT/wgmma-check.log" | tail -1)) (want 0, RESULT: PASS)")

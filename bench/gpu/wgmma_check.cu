@@ -12,9 +12,17 @@
 //   3. speed: CUDA events around each launch, after warm-up, median of RUNS launches rotating over SETS input
 //      sets, all launches queued behind a 20 ms spin kernel (GPU time only, no host launch gaps): wgmma (auto config and each config), mma.sync (auto tile), cuBLASLt s8 TN -> s32, and the F32
 //      epilogue with bias + GELU for wgmma and mma.sync.
-// Outputs are poisoned (0x7f bytes) before every checked run. Prints a table last, writes $OUT/wgmma.json if
-// OUT is set. Exit 0: all checks passed; 1: a mismatch; 2: not an sm_90 device; 3: a CUDA error or fault.
-// Flags: --quick (part 1 only), --memcheck (a subset of part 1, for compute-sanitizer), --no-bench (parts 1, 2).
+//   PEG (per-embedding-group activation scales, sm90::gemm_peg; qd_i8_gemm_peg_* with the auto tile): part 1
+//      on ragged shapes with 1-8 groups (FP32 / FP16 / s8 outputs, every PEG config, full grid and 1 CTA) against
+//      a float64 reference from the exact int32 group sums (tolerance at peg_tolerance); the BERT shapes with 4
+//      and 6 groups against the mma.sync PEG and CPU points; speed: plain wgmma (int32 and FP32 output), PEG
+//      wgmma (auto and each config) and mma.sync PEG, FP32 output with per-channel weight scales and bias.
+// Outputs are poisoned (0x7f bytes; s8: 0x80) before every checked run. Prints a table last, writes
+// $OUT/wgmma.json if OUT is set. Exit 0: all checks passed; 1: a mismatch; 2: not an sm_90 device; 3: a CUDA
+// error or fault. Inputs: random s8 (never 0) from a fresh seed per run (QD_SEED=n repeats one), printed first.
+// Flags: --quick (part 1 only), --memcheck (a subset of part 1, for compute-sanitizer), --racecheck (a smaller
+// one), --no-bench (parts 1, 2).
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 #include <library_types.h>
@@ -25,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 #include "int8_gemm_wgmma.cuh"  // make_tensor_map and the PTX helpers, for the TMA probe
@@ -164,6 +173,12 @@ static void record(bool ok, const std::string &what) {
     }
 }
 
+static std::string join(const std::vector<int> &v) {
+    std::string r;
+    for (int x : v) r += (r.empty() ? "" : ",") + std::to_string(x);
+    return r;
+}
+
 // ---- CPU references ------------------------------------------------------------------------------------------
 static void cpu_gemm(const std::vector<int8_t> &a, const std::vector<int8_t> &b, int m, int n, int k,
                      std::vector<int> &c) {
@@ -220,16 +235,16 @@ static double f32_ref(const Variant &v, const Scales &s, int acc, int i, int j, 
 
 // ---- part 1: small and ragged shapes against the CPU -----------------------------------------------------------
 // reduced: a subset for compute-sanitizer (every launch is slow there).
-static void small_shapes(bool reduced) {
-    const std::vector<int> Ms = reduced ? std::vector<int>{7, 129} : std::vector<int>{1, 7, 64, 129, 300};
-    const std::vector<int> Ns = reduced ? std::vector<int>{24, 77} : std::vector<int>{8, 24, 77, 200, 768};
-    const std::vector<int> Ks = reduced ? std::vector<int>{48, 1040} : std::vector<int>{16, 48, 768, 1040};
+// tiny: one shape (racecheck).
+static void small_shapes(bool reduced, bool tiny) {
+    const std::vector<int> Ms = tiny ? std::vector<int>{129} : reduced ? std::vector<int>{7, 129} : std::vector<int>{1, 7, 64, 129, 300};
+    const std::vector<int> Ns = tiny ? std::vector<int>{77} : reduced ? std::vector<int>{24, 77} : std::vector<int>{8, 24, 77, 200, 768};
+    const std::vector<int> Ks = tiny ? std::vector<int>{1040} : reduced ? std::vector<int>{48, 1040} : std::vector<int>{16, 48, 768, 1040};
     const int caps[] = {0, 1, 3};  // persistent-grid caps: full, 1 CTA, 3 CTAs
     long runs = 0, f32_runs = 0;
     int shape_idx = 0;
-    printf("\n== Part 1: small / ragged shapes vs CPU (M in {%s}, N in {%s}, K in {%s})\n",
-           reduced ? "7,129" : "1,7,64,129,300", reduced ? "24,77" : "8,24,77,200,768",
-           reduced ? "48,1040" : "16,48,768,1040");
+    printf("\n== Part 1: small / ragged shapes vs CPU (M in {%s}, N in {%s}, K in {%s})\n", join(Ms).c_str(),
+           join(Ns).c_str(), join(Ks).c_str());
     for (int m : Ms)
         for (int n : Ns)
             for (int k : Ks) {
@@ -803,18 +818,388 @@ static void big_shape(Row &row, bool bench) {
     CK(cudaFree(bias));
 }
 
+// ---- PEG (per-embedding-group activation scales) on wgmma --------------------------------------------------------
+// sm90::gemm_peg directly (every config, grid caps) and through qd_i8_gemm_peg_* with the auto tile (-1), which runs
+// it on sm_90 where the group width is a multiple of 32; the mma.sync PEG is qd_i8_gemm_peg_* with a tile forced.
+//
+// Reference: the int32 group sums are exact, so y = act(sw * sum_g s_g acc_g + bias) + residual is computed in
+// float64 from them. The kernel's FP32 result carries its own roundings: the G fmas of the fold, each within 2^-24
+// of the running sum, itself at most sum_g |s_g acc_g| (the conversions are exact for |acc_g| < 2^24, true here),
+// then the roundings of the scale, bias, GELU (erff within 2 ulp, slope <= 1.13) and residual. Hence
+//   |got - ref| <= (G + 8) * 2^-23 * (|sw| sum_g |s_g acc_g| + |bias| + |residual|)
+// (about (G + 2) * 1.13 + 6 roundings of 2^-24, doubled for slack). FP16 adds its own rounding (2^-11 |ref|, and
+// 2^-25 for subnormals); an s8 output q must be clamp(rint(y / out_scale)) for some y within the FP32 bound.
+static double peg_tolerance(int groups, double mag) { return (groups + 8) * 0x1p-23 * mag; }
+
+static uint64_t g_seed;  // fresh per run; QD_SEED repeats one
+
+static qd::i8::Epilogue peg_epilogue(int out, void *y, const float *gs, int groups, int k, const float *sw, int w_per_col,
+                                     const float *bias, const float *res, int act, float out_scale) {
+    qd::i8::Epilogue ep = {};
+    ep.out = out;
+    ep.dst = y;
+    ep.sx = gs;
+    ep.sw = sw;
+    ep.sw_per_col = w_per_col;
+    ep.bias = bias;
+    ep.residual = res;
+    ep.act = act;
+    ep.out_scale = out == qd::i8::OUT_S8 ? out_scale : 1.f;
+    ep.groups = groups;
+    ep.group_size = k / groups;
+    return ep;
+}
+// The public entry point of output `out` (tile -1: the wgmma PEG on sm_90; >= 0: that mma.sync tile).
+static int peg_public(int out, const int8_t *a, const int8_t *b, int m, int n, int k, int groups, const float *gs,
+                      const float *sw, int w_per_col, const float *bias, const float *res, int act, float out_scale,
+                      void *y, int tile) {
+    const signed char *sa = (const signed char *)a, *sb = (const signed char *)b;
+    if (out == qd::i8::OUT_F16)
+        return qd_i8_gemm_peg_f16(sa, sb, m, n, k, groups, gs, sw, w_per_col, bias, res, act, (unsigned short *)y, tile, nullptr);
+    if (out == qd::i8::OUT_S8)
+        return qd_i8_gemm_peg_s8(sa, sb, m, n, k, groups, gs, sw, w_per_col, bias, res, act, out_scale, (signed char *)y,
+                                 tile, nullptr);
+    return qd_i8_gemm_peg_f32(sa, sb, m, n, k, groups, gs, sw, w_per_col, bias, res, act, (float *)y, tile, nullptr);
+}
+
+struct PegVariant {
+    const char *name;
+    int out, w_per_col, bias, residual, act, in_place;
+    int cfg, cap;  // cfg -1: qd_i8_gemm_peg_* with the auto tile; >= 0: sm90::gemm_peg with that config and grid cap
+};
+static const PegVariant PEG_VARIANTS[] = {
+    {"f32 col+bias", 1, 1, 1, 0, 0, 0, -1, 0},
+    {"f32 col+bias", 1, 1, 1, 0, 0, 0, 0, 0},
+    {"f32 col+bias", 1, 1, 1, 0, 0, 0, 0, 1},
+    {"f32 col+bias", 1, 1, 1, 0, 0, 0, 1, 0},
+    {"f32 col+bias", 1, 1, 1, 0, 0, 0, 1, 1},
+    {"f32 scalar", 1, 0, 0, 0, 0, 0, -1, 0},
+    {"f32 col+bias+GELU+residual", 1, 1, 1, 1, 1, 0, -1, 0},
+    {"f32 scalar+bias+GELU+residual in place", 1, 0, 1, 1, 1, 1, 1, 1},
+    {"f16 col+bias+GELU", 2, 1, 1, 0, 1, 0, -1, 0},
+    {"f16 col+bias+residual", 2, 1, 1, 1, 0, 0, 0, 1},
+    {"s8 col+bias+GELU", 3, 1, 1, 0, 1, 0, -1, 0},
+    {"s8 col+residual", 3, 1, 0, 1, 0, 0, 1, 1},
+};
+
+// One output element against the float64 reference: ref before the output conversion, mag its error scale.
+static bool peg_close(int out, double got, double ref, double tol, float out_scale) {
+    if (out == qd::i8::OUT_S8) {
+        auto q = [&](double y) { return std::fmin(127.0, std::fmax(-127.0, std::nearbyint(y / out_scale))); };
+        const double slack = tol + 0x1p-22 * std::fabs(ref);  // y / out_scale: one more FP32 rounding
+        return got >= q(ref - slack) && got <= q(ref + slack);
+    }
+    if (out == qd::i8::OUT_F16) tol += 0x1p-11 * std::fabs(ref) + 0x1p-25;
+    return std::isfinite(got) && std::fabs(got - ref) <= tol;
+}
+
+// (K, groups): widths 32 .. 768, a multiple of the 128-byte slice or not (a slice split by group boundaries), K past
+// the last whole slice (480, 224, 576), groups 1 .. 8; widths > 256 take the wide conversion.
+struct PegCase {
+    int k, groups;
+};
+static const PegCase PEG_CASES[] = {{32, 1}, {64, 2}, {1536, 3}, {768, 4}, {480, 5}, {768, 6},
+                                    {224, 7}, {2048, 8}, {3072, 4}, {576, 3}};
+
+// level 0: all; 1: compute-sanitizer memcheck subset; 2: racecheck subset.
+static void peg_small_shapes(int level) {
+    using namespace qd::i8;
+    const std::vector<int> Ms = level == 2 ? std::vector<int>{129} : level ? std::vector<int>{7, 129} : std::vector<int>{1, 7, 129, 300};
+    const std::vector<int> Ns = level ? std::vector<int>{77} : std::vector<int>{24, 77, 520};
+    std::vector<PegCase> cases(PEG_CASES, PEG_CASES + sizeof(PEG_CASES) / sizeof(PEG_CASES[0]));
+    if (level == 1) cases = {{480, 5}, {768, 4}, {1536, 3}};
+    if (level == 2) cases = {{768, 4}};
+    printf("\n== PEG part 1: ragged shapes vs a float64 reference from the int32 group sums (M in {%s}, N in {%s}, "
+           "(K, groups) in {", join(Ms).c_str(), join(Ns).c_str());
+    for (size_t i = 0; i < cases.size(); i++) printf("%s(%d,%d)", i ? "," : "", cases[i].k, cases[i].groups);
+    printf("})\n");
+
+    // Group widths that are not whole wgmma K steps go to the mma.sync PEG: gemm_peg says so, the entry point works.
+    {
+        set_stage("PEG width 48");
+        const int m = 33, n = 40, k = 96, groups = 2;
+        int8_t *a = dalloc<int8_t>(m * k), *b = dalloc<int8_t>(n * k);
+        float *gs = dalloc<float>(groups), *sw = dalloc<float>(1), *y = dalloc<float>(m * n);
+        dfill_s8(a, m * k, g_seed + 11);
+        dfill_s8(b, n * k, g_seed + 12);
+        dfill_f32(gs, groups, g_seed + 13, 1e-4f, 2e-4f);
+        dfill_f32(sw, 1, g_seed + 14, 0.5f, 1.5f);
+        Epilogue ep = peg_epilogue(OUT_F32, y, gs, groups, k, sw, 0, nullptr, nullptr, 0, 1.f);
+        const int st = sm90::gemm_peg(a, b, m, n, k, ep, -1, 0, nullptr);
+        const int pub = qd_i8_gemm_peg_f32((const signed char *)a, (const signed char *)b, m, n, k, groups, gs, sw, 0,
+                                           nullptr, nullptr, 0, y, -1, nullptr);
+        CK(cudaDeviceSynchronize());
+        printf("  group width 48: sm90::gemm_peg -> %d (want %d, not supported), qd_i8_gemm_peg_f32 -> %d (want 0)\n", st,
+               (int)cudaErrorNotSupported, pub);
+        record(st == cudaErrorNotSupported && pub == 0, "PEG group width 48: not routed to the mma.sync PEG");
+        CK(cudaFree(a));
+        CK(cudaFree(b));
+        CK(cudaFree(gs));
+        CK(cudaFree(sw));
+        CK(cudaFree(y));
+    }
+
+    long runs = 0;
+    int shape_idx = 0;
+    for (int m : Ms)
+        for (int n : Ns)
+            for (const PegCase &pc : cases) {
+                const int k = pc.k, groups = pc.groups, gsz = k / groups;
+                shape_idx++;
+                char shape[64];
+                snprintf(shape, sizeof shape, "%dx%dx%d G=%d", m, n, k, groups);
+                set_stage(shape);
+                const uint64_t seed = g_seed + 100 * shape_idx;
+                std::vector<int8_t> ha((size_t)m * k), hb((size_t)n * k);
+                for (size_t i = 0; i < ha.size(); i++) ha[i] = gen_s8(seed, i);
+                for (size_t i = 0; i < hb.size(); i++) hb[i] = gen_s8(seed + 1, i);
+                // Group scales spread over a factor of 8, so that a group folded with the wrong scale shows.
+                const float base = 1.0f / (5461.0f * std::sqrt((float)k));
+                std::vector<float> gs(groups), sw(n), bias(n), res((size_t)m * n);
+                for (int g = 0; g < groups; g++) gs[g] = base * (0.25f + 1.75f * gen_unit(seed + 2, g));
+                for (int j = 0; j < n; j++) sw[j] = 0.5f + gen_unit(seed + 3, j);
+                for (int j = 0; j < n; j++) bias[j] = gen_unit(seed + 4, j) - 0.5f;
+                for (size_t i = 0; i < res.size(); i++) res[i] = 2.f * gen_unit(seed + 5, i) - 1.f;
+                const float out_scale = 3.0f / 127.0f;  // |y| up to ~3 in range, the tails clamp
+                // sum_g s_g acc_g and sum_g |s_g acc_g|, from the exact int32 group sums.
+                std::vector<double> sum((size_t)m * n), mag((size_t)m * n);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        double s = 0, a = 0;
+                        for (int g = 0; g < groups; g++) {
+                            const int8_t *pa = &ha[(size_t)i * k + g * gsz], *pb = &hb[(size_t)j * k + g * gsz];
+                            int acc = 0;
+                            for (int q = 0; q < gsz; q++) acc += (int)pa[q] * (int)pb[q];
+                            s += (double)gs[g] * acc;
+                            a += std::fabs((double)gs[g] * acc);
+                        }
+                        sum[(size_t)i * n + j] = s;
+                        mag[(size_t)i * n + j] = a;
+                    }
+                int8_t *da = dalloc<int8_t>(ha.size()), *db = dalloc<int8_t>(hb.size());
+                float *dgs = dalloc<float>(groups), *dsw = dalloc<float>(n), *dbias = dalloc<float>(n);
+                float *dres = dalloc<float>((size_t)m * n);
+                void *dy = dalloc<float>((size_t)m * n);
+                CK(cudaMemcpy(da, ha.data(), ha.size(), cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(db, hb.data(), hb.size(), cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(dgs, gs.data(), groups * 4, cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(dsw, sw.data(), n * 4, cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(dbias, bias.data(), n * 4, cudaMemcpyHostToDevice));
+                std::vector<uint8_t> got((size_t)m * n * 4);
+                for (const PegVariant &v : PEG_VARIANTS) {
+                    if (level && v.cfg < 0 && v.out == OUT_F32 && v.w_per_col && !v.residual) continue;  // the config runs cover it
+                    const size_t esz = v.out == OUT_F16 ? 2 : v.out == OUT_S8 ? 1 : 4;
+                    CK(cudaMemcpy(dres, res.data(), res.size() * 4, cudaMemcpyHostToDevice));
+                    void *y = v.in_place ? (void *)dres : dy;
+                    if (!v.in_place) CK(cudaMemset(dy, v.out == OUT_S8 ? 0x80 : 0x7f, (size_t)m * n * esz));
+                    const float *r = v.residual ? dres : nullptr, *bi = v.bias ? dbias : nullptr;
+                    if (v.cfg < 0) {
+                        CKL(peg_public(v.out, da, db, m, n, k, groups, dgs, dsw, v.w_per_col, bi, r, v.act, out_scale, y, -1));
+                    } else {
+                        Epilogue ep = peg_epilogue(v.out, y, dgs, groups, k, dsw, v.w_per_col, bi, r, v.act, out_scale);
+                        CKL(sm90::gemm_peg(da, db, m, n, k, ep, v.cfg, v.cap, nullptr));
+                    }
+                    CK(cudaMemcpy(got.data(), y, (size_t)m * n * esz, cudaMemcpyDeviceToHost));
+                    long bad = 0, unwritten = 0;
+                    double worst = 0;  // |got - ref| / tolerance, FP32 outputs
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++) {
+                            const size_t idx = (size_t)i * n + j;
+                            const double swj = sw[v.w_per_col ? j : 0];
+                            double ref = swj * sum[idx] + (v.bias ? bias[j] : 0.0);
+                            if (v.act) ref = gelu_d(ref);
+                            if (v.residual) ref += res[idx];
+                            const double tol = peg_tolerance(
+                                groups, std::fabs(swj) * mag[idx] + (v.bias ? std::fabs(bias[j]) : 0.0) +
+                                            (v.residual ? std::fabs(res[idx]) : 0.0));
+                            double g;
+                            bool poison;
+                            if (v.out == OUT_F32) {
+                                float f;
+                                memcpy(&f, &got[idx * 4], 4);
+                                g = f;
+                                poison = f == 0x1.fefefep+127f;
+                                if (std::isfinite(f)) worst = std::max(worst, std::fabs(g - ref) / tol);
+                            } else if (v.out == OUT_F16) {
+                                __half h;
+                                memcpy(&h, &got[idx * 2], 2);
+                                g = __half2float(h);
+                                poison = got[idx * 2] == 0x7f && got[idx * 2 + 1] == 0x7f;
+                            } else {
+                                g = (int8_t)got[idx];
+                                poison = got[idx] == 0x80;
+                            }
+                            if (!peg_close(v.out, g, ref, tol, out_scale)) {
+                                if (bad < 3)
+                                    detail("  MISMATCH PEG %s [%s] config %d cap %d: y[%d][%d] reference %.9g got %.9g "
+                                           "(tolerance %.3g)%s\n", shape, v.name, v.cfg, v.cap, i, j, ref, g, tol,
+                                           poison ? " (never written)" : "");
+                                bad++;
+                                unwritten += poison;
+                            }
+                        }
+                    if (bad)
+                        detail("  FAIL PEG %s [%s] config %d cap %d: %ld of %d wrong (%ld never written)\n", shape, v.name,
+                               v.cfg, v.cap, bad, m * n, unwritten);
+                    char what[160];
+                    snprintf(what, sizeof what, "PEG %s [%s] config %d cap %d: %ld wrong (worst %.2f of the tolerance)",
+                             shape, v.name, v.cfg, v.cap, bad, worst);
+                    record(bad == 0, what);
+                    runs++;
+                }
+                CK(cudaFree(da));
+                CK(cudaFree(db));
+                CK(cudaFree(dgs));
+                CK(cudaFree(dsw));
+                CK(cudaFree(dbias));
+                CK(cudaFree(dres));
+                CK(cudaFree(dy));
+            }
+    printf("  %ld PEG runs over %d shapes; failed so far: %ld\n", runs, shape_idx, g_failed);
+}
+
+// ---- PEG at the BERT shapes: vs the mma.sync PEG and CPU points; speed --------------------------------------------
+struct PegRow {
+    Shape s;
+    int groups = 0, cfg = -1, mma_tile = -1;
+    Timing plain_f32, peg, peg_cfg[qd::i8::sm90::PEG_CONFIGS], mma_peg;
+};
+
+// plain_f32: the plain wgmma FP32 timing of this shape, measured by the first call (groups 4) and reused.
+static void peg_big_shape(PegRow &row, bool bench, Timing &plain_f32) {
+    using namespace qd::i8;
+    const int m = row.s.m, n = row.s.n, k = row.s.k, groups = row.groups, gsz = k / groups;
+    char shape[64];
+    snprintf(shape, sizeof shape, "%dx%dx%d G=%d", m, n, k, groups);
+    set_stage(shape);
+    const size_t mk = (size_t)m * k, nk = (size_t)n * k, mn = (size_t)m * n;
+    const uint64_t seed = g_seed + 7919 * (m + n + k + groups);
+    int8_t *A[SETS], *B[SETS];
+    float *Y[SETS];
+    for (int i = 0; i < SETS; i++) {
+        A[i] = dalloc<int8_t>(mk);
+        B[i] = dalloc<int8_t>(nk);
+        Y[i] = dalloc<float>(mn);
+        dfill_s8(A[i], mk, seed + 10 * i);
+        dfill_s8(B[i], nk, seed + 10 * i + 1);
+    }
+    float *gs = dalloc<float>(groups), *sw = dalloc<float>(n), *bias = dalloc<float>(n), *sx = dalloc<float>(m);
+    const float base = 1.0f / (5461.0f * std::sqrt((float)k));
+    dfill_f32(gs, groups, seed + 2, 0.25f * base, 2.0f * base);
+    dfill_f32(sw, n, seed + 3, 0.5f, 1.5f);
+    dfill_f32(bias, n, seed + 4, -0.5f, 0.5f);
+    dfill_f32(sx, m, seed + 5, 0.5f * base, 1.5f * base);
+    row.cfg = sm90::peg_pick_config(m, n);
+    CK(qd_i8_gemm_pick_tile(m, n, k, groups, &row.mma_tile));
+    printf("\n== PEG %s: wgmma PEG auto config %d, mma.sync PEG auto tile %d\n", shape, row.cfg, row.mma_tile);
+
+    // wgmma PEG (auto tile) vs mma.sync PEG, FP32 with bias + GELU: same fold and epilogue arithmetic, so the
+    // outputs should agree bit for bit; the check allows 1e-5 relative (the mma.sync path is itself checked against
+    // the CPU by Int8GemmTest), the count of differing bits is printed.
+    float *y2 = dalloc<float>(mn);
+    CK(cudaMemset(Y[0], 0x7f, mn * 4));
+    CK(cudaMemset(y2, 0x7f, mn * 4));
+    CKL(qd_i8_gemm_peg_f32((const signed char *)A[0], (const signed char *)B[0], m, n, k, groups, gs, sw, 1, bias,
+                           nullptr, 1, Y[0], -1, nullptr));
+    CKL(qd_i8_gemm_peg_f32((const signed char *)A[0], (const signed char *)B[0], m, n, k, groups, gs, sw, 1, bias,
+                           nullptr, 1, y2, row.mma_tile, nullptr));
+    {
+        char what[128];
+        snprintf(what, sizeof what, "PEG wgmma vs mma.sync f32 (bias+GELU), %s", shape);
+        const long bad = compare_f32(Y[0], y2, m, n, what);
+        CK(cudaMemset(g_cmp, 0, 9 * sizeof(unsigned long long)));
+        cmp_i32<<<2048, 256>>>((const int *)Y[0], (const int *)y2, mn, g_cmp);
+        CKL(cudaGetLastError());
+        unsigned long long differ = 0;
+        CK(cudaMemcpy(&differ, g_cmp, sizeof differ, cudaMemcpyDeviceToHost));
+        printf("  %-52s %s (%llu of %zu not bit-identical)\n", what, bad ? "OUT OF TOLERANCE" : "within 1e-5", differ, mn);
+        record(bad == 0, what);
+    }
+    // CPU points (corners, centre, random) against the float64 reference and peg_tolerance.
+    {
+        std::vector<float> hgs(groups), hsw(n), hbias(n);
+        CK(cudaMemcpy(hgs.data(), gs, groups * 4, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(hsw.data(), sw, n * 4, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(hbias.data(), bias, n * 4, cudaMemcpyDeviceToHost));
+        std::vector<std::pair<int, int>> pts = {{0, 0}, {0, n - 1}, {m - 1, 0}, {m - 1, n - 1}, {m / 2, n / 2}};
+        for (int i = 0; i < 128; i++) pts.push_back({(int)(gen_unit(seed + 6, 2 * i) * m), (int)(gen_unit(seed + 6, 2 * i + 1) * n)});
+        long bad = 0;
+        for (auto [i, j] : pts) {
+            double s = 0, a = 0;
+            for (int g = 0; g < groups; g++) {
+                long acc = 0;
+                for (int q = g * gsz; q < (g + 1) * gsz; q++)
+                    acc += (long)gen_s8(seed, (size_t)i * k + q) * gen_s8(seed + 1, (size_t)j * k + q);
+                s += (double)hgs[g] * acc;
+                a += std::fabs((double)hgs[g] * acc);
+            }
+            const double ref = gelu_d(hsw[j] * s + hbias[j]);
+            const double tol = peg_tolerance(groups, std::fabs(hsw[j]) * a + std::fabs(hbias[j]));
+            float g;
+            CK(cudaMemcpy(&g, Y[0] + (size_t)i * n + j, 4, cudaMemcpyDeviceToHost));
+            if (!peg_close(OUT_F32, g, ref, tol, 1.f)) {
+                if (bad < 5) printf("  FAIL PEG wgmma y[%d][%d]: reference %.9g got %.9g (tolerance %.3g)\n", i, j, ref, g, tol);
+                bad++;
+            }
+        }
+        printf("  PEG wgmma vs CPU at %zu points: %ld wrong\n", pts.size(), bad);
+        record(bad == 0, std::string("PEG wgmma vs CPU points ") + shape);
+    }
+    CK(cudaFree(y2));
+
+    if (bench) {
+        set_stage((std::string("timing ") + shape).c_str());
+        auto sc = [](const void *p) { return (const signed char *)p; };
+        // Both FP32 outputs with per-channel weight scales and bias, no activation (plain: per-token activation scales).
+        if (plain_f32.med_us == 0)
+            plain_f32 = time_it([&](int i) {
+                return qd_i8_gemm_wgmma_f32(sc(A[i]), sc(B[i]), m, n, k, sx, 1, sw, 1, bias, nullptr, 0, Y[i], nullptr);
+            });
+        row.plain_f32 = plain_f32;
+        row.peg = time_it([&](int i) {
+            return qd_i8_gemm_peg_f32(sc(A[i]), sc(B[i]), m, n, k, groups, gs, sw, 1, bias, nullptr, 0, Y[i], -1, nullptr);
+        });
+        for (int c = 0; c < sm90::PEG_CONFIGS; c++)
+            row.peg_cfg[c] = time_it([&](int i) {
+                Epilogue ep = peg_epilogue(OUT_F32, Y[i], gs, groups, k, sw, 1, bias, nullptr, 0, 1.f);
+                return sm90::gemm_peg(A[i], B[i], m, n, k, ep, c, 0, nullptr);
+            });
+        row.mma_peg = time_it([&](int i) {
+            return qd_i8_gemm_peg_f32(sc(A[i]), sc(B[i]), m, n, k, groups, gs, sw, 1, bias, nullptr, 0, Y[i],
+                                      row.mma_tile, nullptr);
+        });
+        printf("  us (median of %d): plain wgmma f32 %.1f  PEG wgmma %.1f (", RUNS, row.plain_f32.med_us, row.peg.med_us);
+        for (int c = 0; c < sm90::PEG_CONFIGS; c++) printf("%scfg%d %.1f", c ? ", " : "", c, row.peg_cfg[c].med_us);
+        printf(")  mma.sync PEG %.1f\n", row.mma_peg.med_us);
+    }
+    for (int i = 0; i < SETS; i++) {
+        CK(cudaFree(A[i]));
+        CK(cudaFree(B[i]));
+        CK(cudaFree(Y[i]));
+    }
+    CK(cudaFree(gs));
+    CK(cudaFree(sw));
+    CK(cudaFree(bias));
+    CK(cudaFree(sx));
+}
+
 int main(int argc, char **argv) {
-    bool quick = false, reduced = false, bench = true;
+    bool quick = false, reduced = false, tiny = false, bench = true;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--memcheck")) quick = reduced = true;
+        else if (!strcmp(argv[i], "--racecheck")) quick = reduced = tiny = true;
         else if (!strcmp(argv[i], "--no-bench")) bench = false;
         else {
-            printf("usage: %s [--quick | --memcheck] [--no-bench]\n", argv[0]);
+            printf("usage: %s [--quick | --memcheck | --racecheck] [--no-bench]\n", argv[0]);
             return 3;
         }
     }
     setvbuf(stdout, nullptr, _IOLBF, 0);
+    const char *seed_env = getenv("QD_SEED");
+    g_seed = seed_env && *seed_env ? strtoull(seed_env, nullptr, 10) : (uint64_t)time(nullptr);
+    printf("seed: %llu (QD_SEED=%llu repeats this run's inputs)\n", (unsigned long long)g_seed,
+           (unsigned long long)g_seed);
     int dev = 0;
     cudaDeviceProp prop;
     CK(cudaGetDevice(&dev));
@@ -832,12 +1217,21 @@ int main(int argc, char **argv) {
         CK(qd_i8_gemm_wgmma_config_info(c, &bm, &bn, &bk, &st));
         printf("wgmma config %d: %d x %d tile, %d-byte K slices, %d stages\n", c, bm, bn, bk, st);
     }
+    for (int c = 0; c < qd::i8::sm90::PEG_CONFIGS; c++) {
+        int bn, st;
+        qd::i8::sm90::peg_config_info(c, &bn, &st);
+        printf("wgmma PEG config %d: 128 x %d tile, 128-byte K slices, %d stages\n", c, bn, st);
+    }
     CK(cudaMalloc(&g_cmp, 9 * sizeof(unsigned long long)));
 
-    argument_checks();
-    tma_probes();
-    small_shapes(reduced);
+    if (!tiny) {
+        argument_checks();
+        tma_probes();
+    }
+    small_shapes(reduced, tiny);
+    peg_small_shapes(tiny ? 2 : reduced ? 1 : 0);
     std::vector<Row> rows;
+    std::vector<PegRow> peg_rows;
     if (!quick) {
         printf("\n== Part 2%s: BERT shapes and 8192^3\n", bench ? " + 3" : "");
         g_have_lt = g_lt.open();
@@ -847,6 +1241,18 @@ int main(int argc, char **argv) {
             r.s = BIG[i];
             big_shape(r, bench);
             rows.push_back(r);
+        }
+        printf("\n== PEG at the BERT shapes, 4 and 6 groups%s\n", bench ? " (+ speed)" : "");
+        for (int i = 0; i < NBIG; i++) {
+            if (BIG[i].m == 8192) continue;  // not a BERT shape
+            Timing plain_f32;
+            for (int groups : {4, 6}) {
+                PegRow r;
+                r.s = BIG[i];
+                r.groups = groups;
+                peg_big_shape(r, bench, plain_f32);
+                peg_rows.push_back(r);
+            }
         }
     }
 
@@ -871,6 +1277,24 @@ int main(int argc, char **argv) {
                    r.auto_cfg, w, mm, lt, lt > 0 ? w / lt : 0.0, mm > 0 ? w / mm : 0.0, r.wg.med_us,
                    anchor > 0 ? w / anchor : 0.0, tops(r.s, r.wg_cfg[0]), tops(r.s, r.wg_cfg[1]),
                    tops(r.s, r.wg_cfg[2]), tops(r.s, r.wg_f32), tops(r.s, r.mma_f32));
+        }
+        printf("\nPEG TOPS (median of %d launches, %d rotating input sets; FP32 output, per-channel weight scales + bias, "
+               "no activation; plain f32: the same epilogue with per-token activation scales; plain s32: int32 output)\n",
+               RUNS, SETS);
+        printf("%-17s %2s %4s %9s %9s %9s", "M x N x K", "G", "cfg", "plain-s32", "plain-f32", "PEG-wgmma");
+        for (int c = 0; c < qd::i8::sm90::PEG_CONFIGS; c++) printf("    cfg%d", c);
+        printf(" %9s | %8s %8s %8s\n", "PEG-mma", "PEG/f32", "PEG/s32", "PEG/mma");
+        for (const PegRow &r : peg_rows) {
+            char shape[32];
+            snprintf(shape, sizeof shape, "%dx%dx%d", r.s.m, r.s.n, r.s.k);
+            double s32 = 0;
+            for (const Row &p : rows)
+                if (p.s.m == r.s.m && p.s.n == r.s.n && p.s.k == r.s.k) s32 = tops(p.s, p.wg);
+            const double f32 = tops(r.s, r.plain_f32), peg = tops(r.s, r.peg), mma = tops(r.s, r.mma_peg);
+            printf("%-17s %2d %4d %9.1f %9.1f %9.1f", shape, r.groups, r.cfg, s32, f32, peg);
+            for (int c = 0; c < qd::i8::sm90::PEG_CONFIGS; c++) printf(" %7.1f", tops(r.s, r.peg_cfg[c]));
+            printf(" %9.1f | %8.2f %8.2f %8.2f\n", mma, f32 > 0 ? peg / f32 : 0.0, s32 > 0 ? peg / s32 : 0.0,
+                   mma > 0 ? peg / mma : 0.0);
         }
     }
     const char *out = getenv("OUT");
@@ -903,7 +1327,24 @@ int main(int argc, char **argv) {
                 fprintf(f, " \"wgmma_over_cublaslt\": %.3f}",
                         r.lt_ok && r.lt.med_us > 0 && r.wg.med_us > 0 ? r.lt.med_us / r.wg.med_us : 0.0);
             }
-            fprintf(f, "\n  ]\n}\n");
+            fprintf(f, "\n  ],\n  \"peg\": [");
+            for (size_t i = 0; i < peg_rows.size(); i++) {
+                const PegRow &r = peg_rows[i];
+                auto t = [&](const Timing &x) {
+                    static char buf[96];
+                    snprintf(buf, sizeof buf, "{\"median_us\": %.3f, \"min_us\": %.3f, \"tops\": %.1f}", x.med_us,
+                             x.min_us, tops(r.s, x));
+                    return std::string(buf);
+                };
+                fprintf(f, "%s\n    {\"m\": %d, \"n\": %d, \"k\": %d, \"groups\": %d, \"auto_config\": %d, "
+                           "\"mma_tile\": %d,", i ? "," : "", r.s.m, r.s.n, r.s.k, r.groups, r.cfg, r.mma_tile);
+                fprintf(f, " \"plain_wgmma_f32\": %s, \"peg_wgmma\": %s,", t(r.plain_f32).c_str(), t(r.peg).c_str());
+                fprintf(f, " \"peg_wgmma_config\": [");
+                for (int c = 0; c < qd::i8::sm90::PEG_CONFIGS; c++) fprintf(f, "%s%s", c ? ", " : "", t(r.peg_cfg[c]).c_str());
+                fprintf(f, "],");
+                fprintf(f, " \"peg_mma_sync\": %s}", t(r.mma_peg).c_str());
+            }
+            fprintf(f, "\n  ],\n  \"seed\": %llu\n}\n", (unsigned long long)g_seed);
             fclose(f);
             printf("wrote %s\n", path.c_str());
         }
