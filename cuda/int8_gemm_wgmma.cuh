@@ -505,20 +505,21 @@ struct PegMainloop {
         const int first = g * spg, last = first + spg;
         for (int st = first; st < last;) {
             st = issue_segment(st, first, last);
-            if (st == last) wgmma_wait<0>();
-            else wgmma_wait<1>();
+            wgmma_wait<1>();  // the segment before this one is done
             fence_operands(acc);
             if (pending >= 0 && lane == 0) mbar_arrive(empty_bar + 8 * pending);
             pending = -1;
             if (st % STEPS == 0 || st == steps) {  // the slice is fully issued (the last one may end early)
-                if (st == last) {
-                    if (lane == 0) mbar_arrive(empty_bar + 8 * pos.stage);  // and read (wait<0>)
-                } else {
-                    pending = pos.stage;
-                }
+                pending = pos.stage;
                 pos.advance();
             }
         }
+        // The group's last segment. One unconditional wait here: with the wait chosen per segment (0 at the group's
+        // end, else 1) ptxas could not tell which ran and added a wait for all wgmmas in the loop (C7517).
+        wgmma_wait<0>();
+        fence_operands(acc);
+        if (pending >= 0 && lane == 0) mbar_arrive(empty_bar + 8 * pending);
+        pending = -1;
         if (small) {
 #pragma unroll
             for (int i = 0; i < C::ACC; i++) facc[i] = fmaf(s, small_int_to_float(acc[i]), facc[i]);
