@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# On the GPU host, after `make gpu-bundle` and a harness binary in .gpu-h/ (wgmma_check + .build.txt, built here
+# with wgmma-check.sh's flags): the standalone wgmma check + PEG table, the whole GPU test package, every kernel
+# family under compute-sanitizer, and the IG / encoder speed rows that changed. Logs under $OUT; tables last.
+set -uo pipefail
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+echo "== wgmma harness (PEG table)"
+mkdir -p "$OUT/wgmma" && OUT="$OUT/wgmma" PREBUILT=$PWD/.gpu-h/wgmma_check SKIP_RACECHECK=1 MEMCHECK_TIMEOUT=60 CHECK_TIMEOUT=120 \
+  bash bench/gpu/wgmma-check.sh > "$OUT/wgmma/console.txt" 2>&1
+tail -25 "$OUT/wgmma/console.txt"
+echo "== GPU tests"
+OUT=$OUT bash tools/gpu-run.sh tests > /dev/null 2>&1; grep -E "✘|tests (successful|failed)" "$OUT/gpu-tests.log" | head -20
+echo "== sanitizers"
+OUT=$OUT SANITIZE_LIMIT_S=${SANITIZE_LIMIT_S:-70} bash tools/gpu-run.sh sanitize 2>&1 | grep -E "==|SUMMARY|failed"
+export PATH=/tmp/jre/bin:$PATH
+CP=".gpu/qdrift.jar:.gpu/qdrift-tests.jar:$(ls .gpu/lib/*.jar | tr '\n' ':')"
+JAVA=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g)
+echo "== IG-50 BERT-base shape"
+"${JAVA[@]}" -cp "$CP" dev.qdrift.cli.Main bench --device cuda --model shape:bert-base --ig-steps 50 --seq 128 --runs 10 --warmup 2 \
+  --ig-schemes fp32+tf32,w8a8-sym+int8+tf32 --json "$OUT/ig-bert-base.json" 2>&1 | grep -vE "WARNING|INFO"
+echo "== encoder BERT-base shape"
+for s in "fp32 --tf32" "w8a8-sym --int8"; do
+  "${JAVA[@]}" -cp "$CP" dev.qdrift.cli.Main bench --device cuda --model shape:bert-base --batch 32,128 --seq 128 --runs 30 \
+    --scheme $s --json "$OUT/enc-$(echo "$s" | tr -d ' -').json" 2>&1 | grep -vE "WARNING|INFO|^\[" | head -3
+done
+cd "$OUT" && tar -cJf ../verify.tar.xz . && rm -rf ./* && mv ../verify.tar.xz .
