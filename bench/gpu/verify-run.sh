@@ -23,4 +23,4 @@ for s in "fp32 --tf32" "w8a8-sym --int8"; do
   "${JAVA[@]}" -cp "$CP" dev.qdrift.cli.Main bench --device cuda --model shape:bert-base --batch 32,128 --seq 128 --runs 30 \
     --scheme $s --json "$OUT/enc-$(echo "$s" | tr -d ' -').json" 2>&1 | grep -vE "WARNING|INFO|^\[" | head -3
 done
-cd "$OUT" && tar -cJf ../verify.tar.xz . && rm -rf ./* && mv ../verify.tar.xz .
+cd "$OUT" && tar -cJf /tmp/verify.tar.xz . && rm -rf ./* && mv /tmp/verify.tar.xz .
