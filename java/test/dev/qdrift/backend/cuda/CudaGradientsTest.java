@@ -84,15 +84,19 @@ class CudaGradientsTest {
     void geluForwardAndBackward(int n) {
         Random r = GpuTest.freshRandom();
         float[] u = random(r, n, 3f), dg = random(r, n, 1f);
+        // GELU(u) = u/2 (1 + erf(u/sqrt 2)): for u near -3, 1 + erf is 0.0027 while each erf (CUDA's erff, Java's)
+        // is off by up to 2 ulps of 1 (1.2e-7), so one value may differ by 5e-5 relative (measured on the H100:
+        // 1.9e-6). Over many values the relative 2-norm is carried by the large ones: 1e-6 there.
+        double tol = n == 1 ? 1e-4 : 1e-6;
         try (Backend.Scope s = gpu.openScope()) {
             FloatBuf gg = poisoned(gpu, n), cg = cpu.allocate(n);
             g().gelu(gpu.upload(u), gg, n);
             c().gelu(cpu.upload(u), cg, n);
-            assertClose(download(gpu, gg), download(cpu, cg), 1e-6, "gelu " + n);
+            assertClose(download(gpu, gg), download(cpu, cg), tol, "gelu " + n);
             FloatBuf gd = gpu.upload(dg), cd = cpu.upload(dg);
             g().geluGrad(gd, gpu.upload(u), n);
             c().geluGrad(cd, cpu.upload(u), n);
-            assertClose(download(gpu, gd), download(cpu, cd), 1e-6, "gelu grad " + n);
+            assertClose(download(gpu, gd), download(cpu, cd), tol, "gelu grad " + n);
         }
     }
 
