@@ -59,30 +59,32 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         report.requireOutput(json, "--json FILE");
-        if (igSteps != null && report.enabled)
-            throw new QdriftException("--report does not cover --ig-steps yet (the report has no IG-throughput section); drop one of them");
         if (runs < 1 || warmup < 0 || seq < 2 || Arrays.stream(batches).anyMatch(b -> b < 1))
             throw new QdriftException("--runs, --seq and --batch must be positive");
         BertWeights w = model.startsWith("shape:") ? RandomWeights.generate(RandomWeights.shape(model.substring(6)), 42, false)
                 : ModelLoader.load(model).weights();
         try (Backend backend = device.open()) {
-            if (igSteps != null) return integratedGradients(w, backend);
-            LatencyBench.Result r = LatencyBench.run(model, w, backend, batches, seq, warmup, runs, Scheme.parse(scheme), int8);
-            System.out.printf("model %s, %s, on %s (%s of %d forwards after %d warm-up)%n", r.model(), r.scheme(), r.device(), r.timing(), runs, warmup);
-            System.out.printf("%6s %5s %11s %11s %12s %11s %10s %14s %11s%n", "batch", "seq", "median ms", "p90 ms", "sentences/s",
-                    "compute ms", "graph ms", "pool peak MiB", "device MiB");
-            for (LatencyBench.Row row : r.rows())
-                System.out.printf("%6d %5d %11.2f %11.2f %12.1f %11s %10s %14s %11s%n", row.batch(), row.seq(), row.medianMs(), row.p90Ms(),
-                        row.sentencesPerS(), ms(row.computeMs()), ms(row.graphMs()), mib(row.poolPeakBytes()), mib(row.deviceUsedBytes()));
-            System.out.println("median ms: ids up, forward, pooled embeddings down; compute ms: forward on device-resident inputs; "
-                    + "graph ms: that forward replayed as one CUDA graph");
-            if (json != null) Json.write(json, r);
+            if (igSteps != null) integratedGradients(w, backend);
+            else forwards(w, backend);
         }
         report.writeOver(json);
         return 0;
     }
 
-    private int integratedGradients(BertWeights w, Backend backend) {
+    private void forwards(BertWeights w, Backend backend) {
+        LatencyBench.Result r = LatencyBench.run(model, w, backend, batches, seq, warmup, runs, Scheme.parse(scheme), int8);
+        System.out.printf("model %s, %s, on %s (%s of %d forwards after %d warm-up)%n", r.model(), r.scheme(), r.device(), r.timing(), runs, warmup);
+        System.out.printf("%6s %5s %11s %11s %12s %11s %10s %14s %11s%n", "batch", "seq", "median ms", "p90 ms", "sentences/s",
+                "compute ms", "graph ms", "pool peak MiB", "device MiB");
+        for (LatencyBench.Row row : r.rows())
+            System.out.printf("%6d %5d %11.2f %11.2f %12.1f %11s %10s %14s %11s%n", row.batch(), row.seq(), row.medianMs(), row.p90Ms(),
+                    row.sentencesPerS(), ms(row.computeMs()), ms(row.graphMs()), mib(row.poolPeakBytes()), mib(row.deviceUsedBytes()));
+        System.out.println("median ms: ids up, forward, pooled embeddings down; compute ms: forward on device-resident inputs; "
+                + "graph ms: that forward replayed as one CUDA graph");
+        if (json != null) Json.write(json, r);
+    }
+
+    private void integratedGradients(BertWeights w, Backend backend) {
         if (igSteps < 1) throw new QdriftException("--ig-steps must be positive");
         IgBench.Result r = IgBench.run(model, w, backend, igSchemes, igSteps, seq, warmup, runs);
         System.out.printf("model %s, IG-%d at seq %d on %s (%s of %d after %d warm-up)%n", r.model(), igSteps, seq, r.device(), r.timing(), runs,
@@ -93,7 +95,6 @@ final class BenchCommand implements Callable<Integer> {
             System.out.printf("%-34s %11.2f %9.2f %8.2f %9.1f %9.2f %14s %12s%n", row.scheme(), row.msPerIg(), row.p90Ms(), row.sequencesPerS(),
                     row.gflop(), row.tflops(), mib(row.poolPeakBytes()), row.tf32Error() == null ? "-" : String.format("%.1e", row.tf32Error()));
         if (json != null) Json.write(json, r);
-        return 0;
     }
 
     private static String ms(Double v) {

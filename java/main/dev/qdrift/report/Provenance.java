@@ -1,6 +1,7 @@
 package dev.qdrift.report;
 
 import dev.qdrift.QdriftException;
+import dev.qdrift.experiment.IgBench;
 import dev.qdrift.experiment.LatencyBench;
 import dev.qdrift.experiment.RunInputs;
 import dev.qdrift.experiment.QuantizeEval;
@@ -101,6 +102,14 @@ public record Provenance(Map<String, String> versions, String generated, List<St
             c.device(l.value().device(), l.input().path());
         }
         for (ReportData.Loaded<ReportData.TorchBench> l : d.torchBenches) {
+            c.model(l.value().model());
+            c.device(l.value().device() + (l.value().torch() == null ? "" : ", PyTorch " + l.value().torch()), l.input().path());
+        }
+        for (ReportData.Loaded<IgBench.Result> l : d.igBenches) {
+            c.model(l.value().model());
+            c.device(l.value().device(), l.input().path());
+        }
+        for (ReportData.Loaded<ReportData.TorchIgBench> l : d.torchIgBenches) {
             c.model(l.value().model());
             c.device(l.value().device() + (l.value().torch() == null ? "" : ", PyTorch " + l.value().torch()), l.input().path());
         }

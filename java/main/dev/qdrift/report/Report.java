@@ -3,6 +3,7 @@ package dev.qdrift.report;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.qdrift.QdriftException;
+import dev.qdrift.experiment.IgBench;
 import dev.qdrift.experiment.LatencyBench;
 import dev.qdrift.experiment.QuantizeEval;
 import dev.qdrift.experiment.Verification;
@@ -545,6 +546,7 @@ public final class Report {
                     List.of(Column.text("dtype"), new Column("batch", Format.INT), new Column("seq", Format.INT), new Column("median ms", Format.FIXED2)),
                     rows, "[" + l.input().path() + "]"));
         }
+        integratedGradientsSpeed(b);
         for (Loaded<ReportData.CpuBench> l : data.cpuBenches) {
             ReportData.CpuBench c = l.value();
             List<List<Object>> rows = new ArrayList<>();
@@ -554,10 +556,52 @@ public final class Report {
                     "JMH on " + c.device() + (c.jvm() == null ? "" : ", " + c.jvm()) + (c.date() == null ? "" : ", " + c.date()) + " [" + l.input().path() + "]."));
         }
         if (b.isEmpty()) {
-            notShown.add("Latency and memory: no bench results (qdrift bench --json FILE).");
+            notShown.add("Latency and memory: no bench results (qdrift bench [--ig-steps N] --json FILE).");
             return;
         }
         sections.add(new Section("latency", "Latency and memory", b));
+    }
+
+    /** IG throughput (qdrift bench --ig-steps), with PyTorch autograd's IG of the same model, steps and length where given. */
+    private void integratedGradientsSpeed(List<Block> b) {
+        Set<ReportData.TorchIgBench> used = new LinkedHashSet<>();
+        for (Loaded<IgBench.Result> l : data.igBenches) {
+            IgBench.Result r = l.value();
+            IgBench.Row first = r.rows().getFirst();
+            ReportData.TorchIgBench torch = data.torchIgBenches.stream().map(Loaded::value).filter(t -> r.model().equals(t.model())
+                    && t.steps() == first.steps() && t.seq() == first.seq()).findFirst().orElse(null);
+            List<Column> cols = new ArrayList<>(List.of(Column.text("scheme"), new Column("steps", Format.INT), new Column("seq", Format.INT),
+                    new Column("ms per IG", Format.FIXED2), new Column("p90 ms", Format.FIXED2), new Column("sequences / s", Format.FIXED1),
+                    new Column("TFLOPS", Format.FIXED1), new Column("pool peak MiB", Format.MIB), new Column("IG vs true FP32", Format.SCI)));
+            if (torch != null) {
+                used.add(torch);
+                for (String dtype : torch.msPerIg().keySet()) cols.add(new Column("× PyTorch " + dtype, Format.FIXED2));
+            }
+            List<List<Object>> rows = new ArrayList<>();
+            for (IgBench.Row x : r.rows()) {
+                List<Object> row = new ArrayList<>(row(x.scheme(), x.steps(), x.seq(), x.msPerIg(), x.p90Ms(), x.sequencesPerS(), x.tflops(),
+                        x.poolPeakBytes(), x.tf32Error()));
+                if (torch != null) for (double ms : torch.msPerIg().values()) row.add(ms / x.msPerIg());
+                rows.add(row);
+            }
+            b.add(new Table("ig-bench-" + idSeq++, "Integrated Gradients, " + r.model() + " on " + r.device(), cols, rows, "One IG of "
+                    + first.steps() + " steps per " + first.seq() + "-token sequence, all steps in one device batch; timing: " + r.timing()
+                    + " [" + l.input().path() + (torch != null ? "; PyTorch: " + torchIgSource(torch) : "") + "]. TFLOPS: the IG's "
+                    + "floating-point work (forward and input-gradient products) over its time. IG vs true FP32: for TF32 rows, the relative "
+                    + "2-norm difference of the IG from the same IG in FP32. × PyTorch: PyTorch's time over ours (above 1: we are faster)."));
+        }
+        for (Loaded<ReportData.TorchIgBench> l : data.torchIgBenches) {
+            if (used.contains(l.value())) continue;
+            List<List<Object>> rows = new ArrayList<>();
+            l.value().msPerIg().forEach((dtype, ms) -> rows.add(row(dtype, l.value().steps(), l.value().seq(), ms)));
+            b.add(new Table("torch-ig-" + idSeq++, "PyTorch " + l.value().torch() + " IG, " + l.value().model() + " on " + l.value().device(),
+                    List.of(Column.text("dtype"), new Column("steps", Format.INT), new Column("seq", Format.INT), new Column("ms per IG", Format.FIXED2)),
+                    rows, "[" + l.input().path() + "]"));
+        }
+    }
+
+    private String torchIgSource(ReportData.TorchIgBench t) {
+        return data.torchIgBenches.stream().filter(l -> l.value() == t).map(l -> l.input().path()).findFirst().orElse("?");
     }
 
     private static Double torchMs(ReportData.TorchBench t, String dtype, int batch, int seq) {

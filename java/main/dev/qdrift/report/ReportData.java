@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.qdrift.QdriftException;
+import dev.qdrift.experiment.IgBench;
 import dev.qdrift.experiment.LatencyBench;
 import dev.qdrift.experiment.QuantizeEval;
 import dev.qdrift.experiment.Verification;
@@ -45,7 +46,7 @@ public final class ReportData {
     /** What a file holds; decided by {@link #classify}. */
     public enum Kind {
         QUANTIZE_EVAL("quantize-eval"), EVAL("eval"), VERIFY("verify"), BENCH("bench"), TORCH_BENCH("PyTorch bench"),
-        CPU_BENCH("CPU JMH bench"), OUTLIERS("outliers"), DRIFT("drift"), DRIFT_RUN("drift run arguments"), DEMO("demo"),
+        IG_BENCH("IG bench"), TORCH_IG_BENCH("PyTorch IG bench"), CPU_BENCH("CPU JMH bench"), OUTLIERS("outliers"), DRIFT("drift"), DRIFT_RUN("drift run arguments"), DEMO("demo"),
         CALIBRATION("calibration statistics"), REPORT("report"), UNKNOWN("not recognized");
 
         public final String label;
@@ -73,6 +74,9 @@ public final class ReportData {
     public record TorchBench(String model, String device, String torch, List<TorchRow> rows) {}
 
     public record TorchRow(String dtype, int batch, int seq, double medianMs) {}
+
+    /** The PyTorch IG reference (bench/gpu/pytorch_ig.py) next to {@code qdrift bench --ig-steps}: ms per IG by dtype. */
+    public record TorchIgBench(String model, String device, String torch, int steps, int seq, Map<String, Double> msPerIg) {}
 
     /**
      * The CPU JMH comparison (bench/results/cpu-encoder-DATE.json): ours vs ONNX Runtime.
@@ -121,6 +125,8 @@ public final class ReportData {
     public final List<Loaded<Verification.Result>> verifications = new ArrayList<>();
     public final List<Loaded<LatencyBench.Result>> benches = new ArrayList<>();
     public final List<Loaded<TorchBench>> torchBenches = new ArrayList<>();
+    public final List<Loaded<IgBench.Result>> igBenches = new ArrayList<>();
+    public final List<Loaded<TorchIgBench>> torchIgBenches = new ArrayList<>();
     public final List<Loaded<CpuBench>> cpuBenches = new ArrayList<>();
     public final List<Loaded<OutlierData>> outliers = new ArrayList<>();
     public final List<Loaded<DriftData>> drift = new ArrayList<>();
@@ -191,6 +197,8 @@ public final class ReportData {
                 case VERIFY -> verifications.add(new Loaded<>(in, MAPPER.treeToValue(root, Verification.Result.class)));
                 case BENCH -> benches.add(new Loaded<>(in, MAPPER.treeToValue(root, LatencyBench.Result.class)));
                 case TORCH_BENCH -> torchBenches.add(new Loaded<>(in, torchBench(root)));
+                case IG_BENCH -> igBenches.add(new Loaded<>(in, MAPPER.treeToValue(root, IgBench.Result.class)));
+                case TORCH_IG_BENCH -> torchIgBenches.add(new Loaded<>(in, torchIgBench(root)));
                 case CPU_BENCH -> cpuBenches.add(new Loaded<>(in, cpuBench(root)));
                 case EVAL -> evals.add(new Loaded<>(in, evalRun(root)));
                 case DEMO -> demos.add(new Loaded<>(in, demoRun(root)));
@@ -218,6 +226,8 @@ public final class ReportData {
         if (firstRow.has("scheme") && firstRow.has("accuracy")) return Kind.QUANTIZE_EVAL;
         if (firstRow.has("medianMs") && firstRow.has("batch")) return Kind.BENCH;
         if (firstRow.has("median_ms") && firstRow.has("dtype")) return Kind.TORCH_BENCH;
+        if (firstRow.has("msPerIg")) return Kind.IG_BENCH;
+        if (firstRow.has("ms_per_ig") && firstRow.has("dtype")) return Kind.TORCH_IG_BENCH;
         if (root.has("held_out_accuracy") && root.path("verify").isObject()) return Kind.DEMO;
         if (root.has("maxRelative") && root.has("tolerance")) return Kind.VERIFY;
         if (root.has("accuracy") && root.has("confusion")) return Kind.EVAL;
@@ -267,6 +277,12 @@ public final class ReportData {
         for (JsonNode row : r.path("rows"))
             rows.add(new TorchRow(text(row, "dtype"), row.path("batch").asInt(), row.path("seq").asInt(), num(row.path("median_ms"))));
         return new TorchBench(text(r, "model"), text(r, "device"), text(r, "torch"), rows);
+    }
+
+    private static TorchIgBench torchIgBench(JsonNode r) {
+        Map<String, Double> ms = new LinkedHashMap<>();
+        for (JsonNode row : r.path("rows")) ms.put(text(row, "dtype"), num(row.path("ms_per_ig")));
+        return new TorchIgBench(text(r, "model"), text(r, "device"), text(r, "torch"), r.path("steps").asInt(), r.path("seq").asInt(), ms);
     }
 
     private static CpuBench cpuBench(JsonNode r) {
@@ -372,6 +388,6 @@ public final class ReportData {
     /** True when nothing in the directory could be shown. */
     public boolean isEmpty() {
         return quantize.isEmpty() && evals.isEmpty() && verifications.isEmpty() && benches.isEmpty() && torchBenches.isEmpty()
-                && cpuBenches.isEmpty() && outliers.isEmpty() && drift.isEmpty() && demos.isEmpty();   // run.json alone shows nothing
+                && igBenches.isEmpty() && torchIgBenches.isEmpty() && cpuBenches.isEmpty() && outliers.isEmpty() && drift.isEmpty() && demos.isEmpty();   // run.json alone shows nothing
     }
 }

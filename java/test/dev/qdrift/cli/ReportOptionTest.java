@@ -112,6 +112,15 @@ class ReportOptionTest {
     }
 
     @Test
+    void igBenchReportsBesideItsJson() throws Exception {
+        Path json = tmp.resolve("ig/ig.json");
+        Run r = qdrift("bench", "--model", model, "--ig-steps", "2", "--ig-schemes", "fp32", "--seq", "8", "--runs", "1", "--warmup", "0",
+                "--json", json.toString(), "--report");
+        JsonNode report = written(r, tmp.resolve("ig/ig.report.html"), tmp.resolve("ig/ig.report.json"), "latency");
+        assertTrue(report.toString().contains("\"ig-bench-"), "an IG throughput table: " + report.path("sections"));
+    }
+
+    @Test
     void driftReportsOverItsOutDirectoryWithRunJsonProvenance() throws Exception {
         Path out = tmp.resolve("drift"), calib = tmp.resolve("drift-calib.json"), driftHead = tmp.resolve("drift-head.safetensors");
         Files.copy(head, driftHead);   // changed below

@@ -25,6 +25,8 @@ class ReportDataTest {
         assertEquals(ReportData.Kind.VERIFY, kind(M.valueToTree(ReportFixtures.verify("d.tsv"))));
         assertEquals(ReportData.Kind.BENCH, kind(M.valueToTree(ReportFixtures.bench())));
         assertEquals(ReportData.Kind.TORCH_BENCH, kind(ReportFixtures.torch()));
+        assertEquals(ReportData.Kind.IG_BENCH, kind(M.valueToTree(ReportFixtures.igBench())));
+        assertEquals(ReportData.Kind.TORCH_IG_BENCH, kind(ReportFixtures.torchIg()));
         assertEquals(ReportData.Kind.OUTLIERS, kind(ReportFixtures.outliers("d.tsv")));
         assertEquals(ReportData.Kind.DRIFT, kind(ReportFixtures.drift()));
         assertEquals(ReportData.Kind.DEMO, kind(M.valueToTree(ReportFixtures.demo())), "demo.json holds a verification but is a demo");

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.qdrift.experiment.IgBench;
 import dev.qdrift.experiment.LatencyBench;
 import dev.qdrift.experiment.QuantizeEval;
 import dev.qdrift.experiment.Verification;
@@ -37,6 +38,7 @@ final class ReportFixtures {
     /** Writes every kind into dir (and the data, head and calibration files the results name, and two files that are not results). */
     static void writeAll(Path dir) throws IOException {
         Files.createDirectories(dir.resolve("nested/deeper"));
+        Files.createDirectories(dir.resolve("ig"));
         Path data = dir.resolve("data.tsv"), head = dir.resolve("head.safetensors"), calib = dir.resolve("minilm.calib.json");
         Files.writeString(data, DATA_TEXT);
         Files.writeString(head, HEAD_BYTES);
@@ -48,6 +50,8 @@ final class ReportFixtures {
         MAPPER.writeValue(dir.resolve("nested/deeper/timings.json").toFile(), bench());
         MAPPER.writeValue(dir.resolve("nested/deeper/timings-int8.json").toFile(), benchInt8());
         MAPPER.writeValue(dir.resolve("nested/deeper/torch-minilm.json").toFile(), torch());
+        MAPPER.writeValue(dir.resolve("ig/ig-bert-base.json").toFile(), igBench());
+        MAPPER.writeValue(dir.resolve("ig/torch-ig-bert-base.json").toFile(), torchIg());
         MAPPER.writeValue(dir.resolve("stats.json").toFile(), outliers(data.toString()));
         MAPPER.writeValue(dir.resolve("drift.json").toFile(), drift());
         MAPPER.writeValue(dir.resolve("demo.json").toFile(), demo());
@@ -120,6 +124,24 @@ final class ReportFixtures {
         for (String dtype : List.of("float32", "float16"))
             for (int b : new int[] {1, 32})
                 rows.addObject().put("dtype", dtype).put("batch", b).put("seq", 128).put("median_ms", dtype.equals("float32") ? 4.6 : 2.6);
+        return t;
+    }
+
+    /** As `qdrift bench --ig-steps 50 --ig-schemes fp32,fp32+tf32` writes it (the H100 figures of 2026-11-23). */
+    static IgBench.Result igBench() {
+        return new IgBench.Result("shape:bert-base", "cuda NVIDIA H100 80GB HBM3 (sm_90, 79.2 GiB)", "CUDA events, median", List.of(
+                new IgBench.Row("fp32", 50, 128, 70.82, 71.5, 14.12, 2280.0, 32.19, 5849421824L, null),
+                new IgBench.Row("fp32 TF32", 50, 128, 24.73, 25.1, 40.44, 2280.0, 92.20, 5849421824L, 4.0e-4)));
+    }
+
+    /** As bench/gpu/pytorch_ig.py prints it. */
+    static ObjectNode torchIg() {
+        ObjectNode t = MAPPER.createObjectNode().put("model", "shape:bert-base").put("device", "NVIDIA H100 80GB HBM3")
+                .put("torch", "2.11.0+cu130").put("steps", 50).put("seq", 128);
+        ArrayNode rows = t.putArray("rows");
+        rows.addObject().put("dtype", "float32").put("ms_per_ig", 64.32).put("peak_mib", 900.0);
+        rows.addObject().put("dtype", "tf32").put("ms_per_ig", 22.34).put("peak_mib", 900.0);
+        rows.addObject().put("dtype", "float16").put("ms_per_ig", 19.82).put("peak_mib", 500.0);
         return t;
     }
 

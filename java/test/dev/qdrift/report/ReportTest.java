@@ -70,6 +70,15 @@ class ReportTest {
         assertTrue(bench.contains("Throughput per scheme, shape:minilm"));
     }
 
+    /** The IG bench with PyTorch's IG of the same model, steps and length: PyTorch's time over ours per dtype. */
+    @Test
+    void integratedGradientsThroughput() {
+        String ig = between(html, "Integrated Gradients, shape:bert-base", "</table>");
+        for (String s : List.of(">fp32 TF32<", ">70.82<", ">24.73<", ">92.2<", "4.00e-04", "× PyTorch tf32", ">0.90<", ">0.80<", ">2.60<"))
+            assertTrue(ig.contains(s), "IG table has " + s);   // 22.34 / 24.73, 19.82 / 24.73, 64.32 / 24.73
+        assertFalse(html.contains("PyTorch 2.11.0+cu130 IG"), "the PyTorch IG file is shown inside the IG table, not alone");
+    }
+
     @Test
     void outlierTablesAndDriftHeatMaps() {
         String outliers = between(html, "<section id=\"outliers\">", "</section>");
