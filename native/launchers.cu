@@ -18,7 +18,7 @@ static int grid_for(size_t n, int threads) {
 
 // Whether a head split / merge can take the float4 kernels: whole float4s per head, 16-byte aligned buffers.
 static bool vec4_heads(const float *in, const float *out, int heads, int head_dim) {
-    return head_dim % 4 == 0 && (uintptr_t)in % 16 == 0 && (uintptr_t)out % 16 == 0 && (size_t)heads * head_dim / 4 <= 65536;
+    return head_dim % 4 == 0 && (uintptr_t)in % 16 == 0 && (uintptr_t)out % 16 == 0;
 }
 
 // Threads for one block per row of `cols` float4s: a multiple of 32, at most 256.

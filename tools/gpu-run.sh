@@ -22,6 +22,7 @@ if [[ $what == sanitize || $what == all ]]; then
   SELECTIONS=("--select-class dev.qdrift.backend.cuda.CudaKernelsTest"
               "--select-class dev.qdrift.backend.cuda.Int8GemmTest"
               "--select-class dev.qdrift.backend.cuda.CudaGradientsTest --exclude-methodname .*OnGpu.*")
+  set -f  # the selections hold a regex (.*OnGpu.*), not a file pattern
   for tool in memcheck racecheck; do
     for i in "${!SELECTIONS[@]}"; do
       echo "== compute-sanitizer --tool $tool: ${SELECTIONS[$i]}"
@@ -31,6 +32,7 @@ if [[ $what == sanitize || $what == all ]]; then
       echo "exit $?"; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|tests (successful|failed|skipped)" "$OUT/sanitizer-$tool-$i.log"
     done
   done
+  set +f
 fi
 if [[ $what == bench || $what == all ]]; then
   for shape in bert-base minilm; do

@@ -16,6 +16,11 @@ public final class DeviceOptions {
             + "a 10-bit mantissa, FP32 sums; faster, not FP32-exact (default: true FP32)")
     boolean tf32;
 
+    /** For commands whose output cannot record the mode (a head file): refuses --tf32 with the reason. */
+    void refuseTf32(String why) {
+        if (tf32) throw new QdriftException("--tf32 is not available here: " + why);
+    }
+
     Backend open() {
         Backend b = openDevice();
         if (tf32) {

@@ -39,8 +39,6 @@ public final class IgBench {
     /**
      * @param msPerIg median milliseconds per IG (one sequence); sequencesPerS = 1000 / msPerIg
      * @param gflop floating-point work of one IG; tflops achieved = gflop / msPerIg
-     */
-    /**
      * @param tf32Error for a TF32 row: the relative 2-norm difference of its IG (the path integral of the
      *     gradient) from the same scheme's in true FP32, from the same call; else null
      */
@@ -69,9 +67,12 @@ public final class IgBench {
         Sequence s = randomSequence(seq, config.vocabSize());
         Quadrature.Nodes nodes = Quadrature.nodes(Quadrature.Rule.GAUSS_LEGENDRE, steps);
         CalibrationStats stats = new CalibrationStats();
-        if (!schemes.stream().allMatch(spec -> spec.equals("fp32"))) // an FP32-only run needs no calibration
-            QuantizedEncoders.calibrate(new Encoder(weights, backend), List.of(LatencyBench.randomIds(8, seq, 1),
+        if (!schemes.stream().allMatch(spec -> Spec.parse(spec).scheme.isFp32())) { // an FP32-only run needs no calibration
+            Runnable calibrate = () -> QuantizedEncoders.calibrate(new Encoder(weights, backend), List.of(LatencyBench.randomIds(8, seq, 1),
                     LatencyBench.randomIds(8, seq, 2)), stats);
+            if (cuda != null) cuda.withTf32(false, calibrate); // the same scales for a scheme's FP32 and TF32 rows
+            else calibrate.run();
+        }
         List<Row> rows = new java.util.ArrayList<>();
         for (String spec : schemes) {
             Spec sp = Spec.parse(spec);
@@ -85,14 +86,11 @@ public final class IgBench {
             if (m.stepsPerBatch(s) < steps)
                 throw new IllegalStateException("IG steps would not fit one batch: " + m.stepsPerBatch(s) + " < " + steps);
             boolean wasTf32 = cuda != null && cuda.tf32(), tf32 = sp.tf32 || wasTf32;
+            double[][] strict = new double[1][]; // the same IG in true FP32, to state what TF32 costs
+            if (tf32) cuda.withTf32(false, () -> strict[0] = ig.get());
             try {
-                double[] strict = null; // the same IG in true FP32, to state what TF32 costs
-                if (tf32) {
-                    cuda.useTf32(false);
-                    strict = ig.get();
-                    cuda.useTf32(true);
-                }
-                Double error = strict == null ? null : relativeError(ig.get(), strict);
+                if (cuda != null) cuda.useTf32(tf32);
+                Double error = strict[0] == null ? null : relativeError(ig.get(), strict[0]);
                 for (int i = 0; i < warmup; i++) ig.get();
                 if (cuda != null) cuda.resetHighWater();
                 double[] ms = new double[runs];
@@ -121,7 +119,7 @@ public final class IgBench {
     /** A --ig-schemes entry: a scheme, then optional +int8 (s8 forward) and +tf32 (TF32 products), in any order. */
     private record Spec(Scheme scheme, boolean int8, boolean tf32) {
         static Spec parse(String spec) {
-            String[] parts = spec.trim().split("\\+");
+            String[] parts = spec.trim().split("\\+", -1);
             boolean int8 = false, tf32 = false;
             for (int i = 1; i < parts.length; i++) {
                 switch (parts[i]) {

@@ -39,6 +39,7 @@ class IgBenchTest {
             assertTrue(tf32.getMessage().contains("--device cuda"), tf32.getMessage());
             QdriftException unknown = assertThrows(QdriftException.class, () -> IgBench.run("tiny", WEIGHTS, cpu, List.of("fp32+fast"), 4, 8, 0, 1));
             assertTrue(unknown.getMessage().contains("+fast"), unknown.getMessage());
+            assertThrows(QdriftException.class, () -> IgBench.run("tiny", WEIGHTS, cpu, List.of("fp32+"), 4, 8, 0, 1), "an empty option");
         }
     }
 

@@ -141,6 +141,17 @@ public final class CudaBackend implements Backend {
         return tf32;
     }
 
+    /** Runs work with TF32 products on or off, then restores the mode it found. */
+    public void withTf32(boolean on, Runnable work) {
+        boolean was = tf32;
+        useTf32(on);
+        try {
+            work.run();
+        } finally {
+            useTf32(was);
+        }
+    }
+
     public String deviceName() {
         return deviceName;
     }

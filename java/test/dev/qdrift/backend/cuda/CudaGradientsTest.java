@@ -84,20 +84,32 @@ class CudaGradientsTest {
     void geluForwardAndBackward(int n) {
         Random r = GpuTest.freshRandom();
         float[] u = random(r, n, 3f), dg = random(r, n, 1f);
-        // GELU(u) = u/2 (1 + erf(u/sqrt 2)): for u near -3, 1 + erf is 0.0027 while each erf (CUDA's erff, Java's)
-        // is off by up to 2 ulps of 1 (1.2e-7), so one value may differ by 5e-5 relative (measured on the H100:
-        // 1.9e-6). Over many values the relative 2-norm is carried by the large ones: 1e-6 there.
-        double tol = n == 1 ? 1e-4 : 1e-6;
         try (Backend.Scope s = gpu.openScope()) {
             FloatBuf gg = poisoned(gpu, n), cg = cpu.allocate(n);
             g().gelu(gpu.upload(u), gg, n);
             c().gelu(cpu.upload(u), cg, n);
-            assertClose(download(gpu, gg), download(cpu, cg), tol, "gelu " + n);
+            check(download(gpu, gg), download(cpu, cg), "gelu " + n);
             FloatBuf gd = gpu.upload(dg), cd = cpu.upload(dg);
             g().geluGrad(gd, gpu.upload(u), n);
             c().geluGrad(cd, cpu.upload(u), n);
-            assertClose(download(gpu, gd), download(cpu, cd), tol, "gelu grad " + n);
+            check(download(gpu, gd), download(cpu, cd), "gelu grad " + n);
         }
+    }
+
+    /**
+     * GELU(u) = u/2 (1 + erf(u/sqrt 2)) and its derivative cancel for negative u (at u = -6, 1 + erf is 2e-9
+     * while CUDA's erff and Java's erf each err by up to 2 ulps of 1, 1.2e-7): a single value may differ by 100%
+     * relative there, though by at most ~1e-7 absolute. Over many values the relative 2-norm is carried by the
+     * large ones (1e-6); one value is held to 1e-6 of max(|value|, 1).
+     */
+    private static void check(float[] got, float[] want, String what) {
+        if (want.length > 1) {
+            assertClose(got, want, 1e-6, what);
+            return;
+        }
+        double err = Math.abs(got[0] - want[0]), bound = 1e-6 * Math.max(1, Math.abs(want[0]));
+        System.out.printf("  %-48s abs err %.2e (tol %.0e)%n", what, err, bound);
+        assertTrue(err <= bound, what + ": " + got[0] + " vs " + want[0]);
     }
 
     @ParameterizedTest
@@ -236,10 +248,11 @@ class CudaGradientsTest {
     /**
      * --tf32: the FP32 gradient with every cuBLAS product (forward and backward) on TF32 tensor cores. Inputs of
      * each product are rounded to 11 significant bits (relative 2^-11 = 4.9e-4 each); through 4 layers of about
-     * a dozen products the gradient moves by a few 1e-3 — held to 2e-2 here, against 1e-4 for true FP32 above.
+     * a dozen products the gradient moves by 1e-4 to 1e-3 (1.5e-4 measured on the H100) — held to 2e-2 here, against 1e-4
+     * for true FP32 above; and it must move (else the mode did nothing).
      */
     @Test
-    void tf32GradientIsCloseToFp32() {
+    void tf32GradientOnGpuIsCloseToFp32() {
         Sequence s = sequence(41, 3);
         BackendGradients onGpu = new BackendGradients(W, head("cls"), Pooling.CLS, gpu, dev.qdrift.model.ActivationTransform.NONE,
                 StraightThrough.STE, null, BackendGradients.DEFAULT_MAX_ROWS);
@@ -251,6 +264,7 @@ class CudaGradientsTest {
             gpu.useTf32(false);
         }
         assertClose(f(tf32), f(strict), 2e-2, "TF32 vs FP32 gradient, 4 layers");
+        assertTrue(GpuTest.relativeError(f(tf32), f(strict)) > 1e-7, "TF32 mode changed nothing (measured on the H100: 1.5e-4)");
     }
 
     /** w8a8-sym simulated, and with the forward's linear layers on the s8 kernels: GPU vs the CPU backend's simulation. */
