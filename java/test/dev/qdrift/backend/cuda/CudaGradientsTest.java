@@ -267,6 +267,19 @@ class CudaGradientsTest {
         assertTrue(GpuTest.relativeError(f(tf32), f(strict)) > 1e-7, "TF32 mode changed nothing (measured on the H100: 1.5e-4)");
     }
 
+    /** The IG bench's TF32 row: its difference from the FP32 IG is measured (and nonzero); the FP32 row has none; the mode is restored. */
+    @Test
+    void igBenchTf32RowOnGpu() {
+        BertConfig small = new BertConfig(30522, 64, 2, 4, 128, 64, 2, 1e-12f);
+        dev.qdrift.experiment.IgBench.Result r = dev.qdrift.experiment.IgBench.run("tiny", RandomWeights.generate(small, 9, false), gpu,
+                List.of("fp32+tf32", "fp32"), 8, 16, 0, 1);
+        Double err = r.rows().get(0).tf32Error();
+        System.out.printf("  IG bench TF32 row vs FP32: %s%n", err);
+        assertTrue(err != null && err > 0 && err < 2e-2, "TF32 row error " + err);
+        assertTrue(r.rows().get(1).tf32Error() == null, "the FP32 row has no TF32 error");
+        assertTrue(!gpu.tf32(), "the backend's mode is restored");
+    }
+
     /** w8a8-sym simulated, and with the forward's linear layers on the s8 kernels: GPU vs the CPU backend's simulation. */
     @ParameterizedTest
     @CsvSource({"w8a8-sym,false", "w8a8-sym,true", "w8a8-pt,true"})

@@ -619,7 +619,10 @@ class Int8GemmTest {
             if (!(Math.abs(y[i] - ref.y()[i]) <= ref.tol()[i])) fail("PEG repacked: y[" + i + "] = " + y[i] + ", want " + ref.y()[i]);
     }
 
-    /** Outputs that are only naturally aligned (a float at 4 bytes past a 16-byte boundary) take element-wise stores. */
+    /**
+     * Outputs that are only naturally aligned (a float at 4 bytes past a 16-byte boundary) take element-wise stores:
+     * the plain GEMM's kernels and the PEG's (the wgmma PEG's paired stores must fall back the same way).
+     */
     @ParameterizedTest(name = "{0}x{1}x{2}")
     @CsvSource({"65,64,64", "33,130,96", "129,36,384"})
     void misalignedOutputsAreWrittenElementWise(int m, int n, int k) throws Throwable {
@@ -638,14 +641,30 @@ class Int8GemmTest {
         ops.gemmF32(da, db, m, n, k, e, dy, Int8Ops.AUTO_TILE);
         ops.gemmF16(da, db, m, n, k, e, dh, Int8Ops.AUTO_TILE);
         ops.gemmS8(da, db, m, n, k, e, 0.5f, dq, Int8Ops.AUTO_TILE);
-        float[] y = dev.floats(dy, m * n);
-        short[] h = dev.shorts(dh, m * n);
-        byte[] q = dev.bytes(dq, m * n);
-        for (int i = 0; i < m * n; i++) {
+        checkExact(acc, res, dev.floats(dy, m * n), dev.shorts(dh, m * n), dev.bytes(dq, m * n), "plain");
+        // The PEG GEMM, groups of 32 channels (the wgmma PEG where it runs), every group scale 0.5: each fold
+        // 0.5 * acc_g is exact and so is their sum, so y = 0.25 * 0.5 * acc + residual as above.
+        int groups = k / 32;
+        float[] half = new float[groups];
+        java.util.Arrays.fill(half, 0.5f);
+        MemorySegment dgs = dev.upload(half);
+        // The plain outputs are the same values: poison them all, or a PEG that wrote nothing would pass.
+        dev.poison(MemorySegment.ofAddress(dy.address() - 4), 4L * m * n + 16, 0xFF);
+        dev.poison(MemorySegment.ofAddress(dh.address() - 2), 2L * m * n + 16, 0xFF);
+        dev.poison(MemorySegment.ofAddress(dq.address() - 1), (long) m * n + 16, POISON_Q);
+        Int8Ops.Epilogue pe = new Int8Ops.Epilogue(MemorySegment.NULL, false, dsw, false, null, dres, false);
+        ops.gemmPegF32(da, db, m, n, k, groups, dgs, pe, dy, Int8Ops.AUTO_TILE);
+        ops.gemmPegF16(da, db, m, n, k, groups, dgs, pe, dh, Int8Ops.AUTO_TILE);
+        ops.gemmPegS8(da, db, m, n, k, groups, dgs, pe, 0.5f, dq, Int8Ops.AUTO_TILE);
+        checkExact(acc, res, dev.floats(dy, m * n), dev.shorts(dh, m * n), dev.bytes(dq, m * n), "PEG G=" + groups);
+    }
+
+    private static void checkExact(int[] acc, float[] res, float[] y, short[] h, byte[] q, String what) {
+        for (int i = 0; i < acc.length; i++) {
             float want = acc[i] * 0.125f + res[i]; // acc * 0.125 is exact, one rounding in the sum
-            assertEquals(want, y[i], "y[" + i + "]");
-            assertEquals(Float.floatToFloat16(want), h[i], "f16 y[" + i + "]");
-            assertEquals(quantize(want, 0.5f), q[i], "s8 q[" + i + "]");
+            assertEquals(want, y[i], what + " y[" + i + "]");
+            assertEquals(Float.floatToFloat16(want), h[i], what + " f16 y[" + i + "]");
+            assertEquals(quantize(want, 0.5f), q[i], what + " s8 q[" + i + "]");
         }
     }
 
