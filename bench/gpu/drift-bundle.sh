@@ -3,7 +3,8 @@
 # the host's 64 MiB per call: .gpu-d/ (the data sets, the probe heads, DJL's tokenizer jar with only its
 # linux-x86_64 library, the run script's inputs) and .gpu-m1.. (the two built-in model jars, tar'ed and split).
 # Send .gpu + .gpu-d + .gpu-m1 in one call, then each further .gpu-mN in a call of its own while the host is
-# still up; bench/gpu/drift-run.sh collects the parts there.
+# still up; bench/gpu/drift-run.sh collects the parts there. The parts are sized for the checkout as it is now:
+# run this again after commits that grow it (the device tool refuses a call over 64 MiB).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rm -rf .gpu-d .gpu-m* && mkdir -p .gpu-d/data .gpu-d/lib
