@@ -16,6 +16,7 @@ import dev.qdrift.model.Site;
 import dev.qdrift.model.tokenizer.TokenBatch;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -84,6 +85,49 @@ class CudaEncoderTest {
             }
             assertTrue(worst <= 1e-5, shape + ": worst per-layer relative error " + worst);
             GpuTest.assertClose(og.pooled(), oc.pooled(), 1e-5, shape + " pooler output");
+        }
+    }
+
+    /** Downloads every site the encoder reports (what `qdrift outliers` observes), by layer and site. */
+    static final class AllSites implements ActivationObserver {
+        final Map<String, float[]> values = new java.util.LinkedHashMap<>();
+        final Map<String, Integer> cols = new java.util.HashMap<>();
+        final Backend backend;
+
+        AllSites(Backend backend) {
+            this.backend = backend;
+        }
+
+        public boolean wants(Site s) {
+            return true;
+        }
+
+        public void observe(int layer, Site site, Backend.FloatBuf value, int rows, int c) {
+            values.put(site.key(layer), GpuTest.download(backend, value));
+            cols.put(site.key(layer), c);
+        }
+    }
+
+    /**
+     * `qdrift outliers --device cuda`: its statistics are host code shared by both backends, so what has to agree is
+     * what the observer is handed — every site, residual sums included (materialized only when observed), on a
+     * padded batch. Same tolerance as the layer-by-layer check.
+     */
+    @Test
+    void everyObservedSiteMatchesCpu() {
+        BertConfig c = RandomWeights.shape("minilm");
+        BertWeights w = RandomWeights.generate(c, 8, false);
+        TokenBatch in = randomBatch(GpuTest.freshRandom(), 4, 64, c.vocabSize());
+        try (CudaBackend gpu = CudaBackend.open(0)) {
+            AllSites sc = new AllSites(new CpuBackend()), sg = new AllSites(gpu);
+            new Encoder(w, sc.backend).forward(in, Pooling.MEAN, sc);
+            new Encoder(w, gpu).forward(in, Pooling.MEAN, sg);
+            assertEquals(sc.values.keySet(), sg.values.keySet(), "the same sites observed");
+            assertEquals(1 + c.layers() * 7, sg.values.size(), "embeddings + 7 sites a layer");
+            for (String key : sc.values.keySet()) {
+                double e = realTokenError(sg.values.get(key), sc.values.get(key), in, sc.cols.get(key));
+                assertTrue(e <= 1e-5, key + ": relative error " + e);
+            }
         }
     }
 
