@@ -868,18 +868,18 @@ struct PegVariant {
     int cfg, cap;  // cfg -1: qd_i8_gemm_peg_* with the auto tile; >= 0: sm90::gemm_peg with that config and grid cap
 };
 static const PegVariant PEG_VARIANTS[] = {
-    {"f32 col+bias", 1, 1, 1, 0, 0, 0, -1, 0},
-    {"f32 col+bias", 1, 1, 1, 0, 0, 0, 0, 0},
-    {"f32 col+bias", 1, 1, 1, 0, 0, 0, 0, 1},
-    {"f32 col+bias", 1, 1, 1, 0, 0, 0, 1, 0},
-    {"f32 col+bias", 1, 1, 1, 0, 0, 0, 1, 1},
-    {"f32 scalar", 1, 0, 0, 0, 0, 0, -1, 0},
-    {"f32 col+bias+GELU+residual", 1, 1, 1, 1, 1, 0, -1, 0},
-    {"f32 scalar+bias+GELU+residual in place", 1, 0, 1, 1, 1, 1, 1, 1},
-    {"f16 col+bias+GELU", 2, 1, 1, 0, 1, 0, -1, 0},
-    {"f16 col+bias+residual", 2, 1, 1, 1, 0, 0, 0, 1},
-    {"s8 col+bias+GELU", 3, 1, 1, 0, 1, 0, -1, 0},
-    {"s8 col+residual", 3, 1, 0, 1, 0, 0, 1, 1},
+    {"f32 col+bias", qd::i8::OUT_F32, 1, 1, 0, 0, 0, -1, 0},
+    {"f32 col+bias", qd::i8::OUT_F32, 1, 1, 0, 0, 0, 0, 0},
+    {"f32 col+bias", qd::i8::OUT_F32, 1, 1, 0, 0, 0, 0, 1},
+    {"f32 col+bias", qd::i8::OUT_F32, 1, 1, 0, 0, 0, 1, 0},
+    {"f32 col+bias", qd::i8::OUT_F32, 1, 1, 0, 0, 0, 1, 1},
+    {"f32 scalar", qd::i8::OUT_F32, 0, 0, 0, 0, 0, -1, 0},
+    {"f32 col+bias+GELU+residual", qd::i8::OUT_F32, 1, 1, 1, 1, 0, -1, 0},
+    {"f32 scalar+bias+GELU+residual in place", qd::i8::OUT_F32, 0, 1, 1, 1, 1, 1, 1},
+    {"f16 col+bias+GELU", qd::i8::OUT_F16, 1, 1, 0, 1, 0, -1, 0},
+    {"f16 col+bias+residual", qd::i8::OUT_F16, 1, 1, 1, 0, 0, 0, 1},
+    {"s8 col+bias+GELU", qd::i8::OUT_S8, 1, 1, 0, 1, 0, -1, 0},
+    {"s8 col+residual", qd::i8::OUT_S8, 1, 0, 1, 0, 0, 1, 1},
 };
 
 // One output element against the float64 reference: ref before the output conversion, mag its error scale.
