@@ -92,4 +92,15 @@ __global__ void weighted_row_sum_kernel(const float *rows, const float *w, int b
     }
 }
 
+// The clipping-aware STE's mask of a fake-quantized site (see GradientOps.clipMask): 0 where the clamp acted.
+// |pre - post| is exact in float32 for values within a factor 2 of each other and otherwise far above half a step.
+__global__ void clip_mask_kernel(const float *pre, const float *post, const float *half_steps, int cols, size_t n, float *mask) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        mask[i] = fabsf(pre[i] - post[i]) > half_steps[i % cols] ? 0.f : 1.f;
+}
+
+__global__ void multiply_kernel(float *x, const float *mask, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) x[i] *= mask[i];
+}
+
 }  // namespace qd

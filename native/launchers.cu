@@ -155,4 +155,17 @@ int qd_weighted_row_sum(const float *rows, const float *weights, int batch, size
     return cudaGetLastError();
 }
 
+int qd_clip_mask(const float *pre, const float *post, const float *half_steps, int rows, int cols, float *mask, void *stream) {
+    if (rows <= 0 || cols <= 0) return cudaErrorInvalidValue;
+    size_t n = (size_t)rows * cols;
+    qd::clip_mask_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(pre, post, half_steps, cols, n, mask);
+    return cudaGetLastError();
+}
+
+int qd_multiply(float *x, const float *mask, size_t n, void *stream) {
+    if (n == 0) return cudaErrorInvalidValue;
+    qd::multiply_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(x, mask, n);
+    return cudaGetLastError();
+}
+
 }  // extern "C"

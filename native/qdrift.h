@@ -100,6 +100,9 @@ int qd_pool_grad(const float *dpooled, const int *mask, int batch, int seq, int 
 int qd_interpolate(const float *from, const float *diff, const float *alphas, int batch, size_t n, float *out, void *stream);
 /* out[i] = (accumulate ? out[i] : 0) + sum_b weights[b] rows[b, i]. */
 int qd_weighted_row_sum(const float *rows, const float *weights, int batch, size_t n, float *out, int accumulate, void *stream);
+/* The clipping-aware STE: mask[r,c] = |pre - post| > half_steps[c] ? 0 : 1 over [rows, cols]; x *= mask over n. */
+int qd_clip_mask(const float *pre, const float *post, const float *half_steps, int rows, int cols, float *mask, void *stream);
+int qd_multiply(float *x, const float *mask, size_t n, void *stream);
 
 
 /* ---- INT8: quantize FP32 -> s8, s8 x s8 GEMM on the tensor cores (cuda/quantize.cuh, cuda/int8_gemm.cuh,

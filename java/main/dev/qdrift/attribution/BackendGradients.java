@@ -7,6 +7,7 @@ import dev.qdrift.backend.Backend.FloatBuf;
 import dev.qdrift.backend.Backend.IntBuf;
 import dev.qdrift.backend.Backend.LinearWeights;
 import dev.qdrift.backend.GradientOps;
+import dev.qdrift.backend.QuantGrid;
 import dev.qdrift.model.ActivationTransform;
 import dev.qdrift.model.BertConfig;
 import dev.qdrift.model.BertWeights;
@@ -15,6 +16,8 @@ import dev.qdrift.model.Pooling;
 import dev.qdrift.model.Site;
 import dev.qdrift.model.head.LinearHead;
 import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -29,16 +32,19 @@ import java.util.TreeMap;
  *
  * <p>A quantized model: weights fake-quantized (the backward uses them, i.e. the dequantized weights),
  * activations fake-quantized by the transform at the scheme's sites with the straight-through estimator
- * (identity backward); optionally the linear layers of the forward run as s8 GEMMs on the backend's
- * integer kernels (the real integer forward) while the backward uses the same weights in FP32. The
- * clipping-aware estimator needs in-range masks that only the CPU path keeps.
+ * (identity backward), or the clipping-aware estimator (the forward keeps each quantized site's in-range
+ * mask, 0 where the clamp acted, and the backward multiplies the site's gradient by it — {@link LayerPass}'s
+ * rule, with {@link QuantSites#halfSteps}'s grid probe); optionally the linear layers of the forward run as s8
+ * GEMMs on the backend's integer kernels (the real integer forward) while the backward uses the same weights
+ * in FP32.
  *
  * <p>Not thread-safe (a backend is used from one thread).
  */
 public final class BackendGradients implements AttributionModel {
     /**
      * Rows (steps x tokens) per device batch: bounds the memory of a batch — the forward's tape, about 0.66 MB
-     * per row for BERT-base, and one layer's backward at a time, about 0.1 MB per row more (8192 rows: ~6.3 GB).
+     * per row for BERT-base, and one layer's backward at a time, about 0.1 MB per row more (8192 rows: ~6.3 GB);
+     * the clipping-aware STE's masks add up to 0.37 MB per row when every site is quantized.
      */
     public static final int DEFAULT_MAX_ROWS = 8192;
 
@@ -53,6 +59,11 @@ public final class BackendGradients implements AttributionModel {
     private final Backend backend;
     private final GradientOps ops;
     private final ActivationTransform transform;
+    /** Clipping-aware STE: half a grid step (with slack) per column of every quantized site, by site key; else empty. */
+    private final Map<String, FloatBuf> halfSteps = new HashMap<>();
+    /** The sites a layer's forward fake-quantizes (ATTENTION_INPUT is the previous OUTPUT_NORM, not a site of its own). */
+    private static final List<Site> LAYER_SITES = List.of(Site.ATTENTION_CONTEXT, Site.ATTENTION_RESIDUAL, Site.ATTENTION_NORM,
+            Site.INTERMEDIATE, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM);
     private final FloatBuf position, type, embGamma, embBeta;
     private final List<Layer> layers = new ArrayList<>();
     private final LinearWeights pooler;
@@ -62,19 +73,17 @@ public final class BackendGradients implements AttributionModel {
     /**
      * @param weights the model's weights (fake-quantized for a quantized model), uploaded here
      * @param transform the activation quantizer on this backend ({@link ActivationTransform#NONE} for FP32)
+     * @param grid the transform's activation grid (bits, symmetric): needed for {@link StraightThrough#CLIP_AWARE}
      * @param integer which forward linear layers run as s8 GEMMs (null: none)
      * @param maxRows rows (steps x tokens) per device batch
      */
     public BackendGradients(BertWeights weights, LinearHead head, Pooling pooling, Backend backend, ActivationTransform transform,
-                            StraightThrough mode, Encoder.IntegerLinears integer, int maxRows) {
+                            QuantGrid grid, StraightThrough mode, Encoder.IntegerLinears integer, int maxRows) {
         this.config = weights.config();
         if (head.dim() != config.hidden())
             throw new QdriftException("head expects " + head.dim() + "-dim embeddings, the encoder gives " + config.hidden());
         if (pooling == Pooling.POOLER && weights.pooler() == null)
             throw new QdriftException("pooling 'pooler' needs pooler weights, which this model does not have; use cls or mean");
-        if (mode == StraightThrough.CLIP_AWARE && transform != ActivationTransform.NONE)
-            throw new QdriftException("the clipping-aware straight-through estimator runs on the CPU attribution path only "
-                    + "(it keeps in-range masks); use --device cpu, or --straight-through ste");
         if (maxRows < 1) throw new IllegalArgumentException("maxRows must be positive");
         this.weights = weights;
         this.head = head;
@@ -102,6 +111,15 @@ public final class BackendGradients implements AttributionModel {
                     backend.upload(w.outputNorm().gamma()), backend.upload(w.outputNorm().beta())));
         }
         pooler = weights.pooler() == null ? null : backend.prepareLinear(weights.pooler());
+        if (mode == StraightThrough.CLIP_AWARE) {
+            // Probed once, here: outside any scope, so the steps live as long as the weights.
+            for (int l = -1; l < config.layers(); l++)
+                for (Site site : l < 0 ? List.of(Site.EMBEDDINGS) : LAYER_SITES) {
+                    if (!transform.at(l, site)) continue;
+                    int cols = site == Site.INTERMEDIATE ? config.intermediate() : config.hidden();
+                    halfSteps.put(site.key(l), backend.upload(toFloat(QuantSites.halfSteps(transform, backend, grid, l, site, cols))));
+                }
+        }
     }
 
     @Override
@@ -237,12 +255,15 @@ public final class BackendGradients implements AttributionModel {
 
     // ---- forward with tape ----------------------------------------------------------------------------
 
-    /** What the backward of one layer reads. */
-    private record LayerTape(FloatBuf q, FloatBuf k, FloatBuf v, FloatBuf sum1, FloatBuf u, FloatBuf sum2) {}
+    /**
+     * What the backward of one layer reads; inRange: the clipping-aware STE's masks of its quantized sites (empty
+     * for the plain STE).
+     */
+    private record LayerTape(FloatBuf q, FloatBuf k, FloatBuf v, FloatBuf sum1, FloatBuf u, FloatBuf sum2, Map<Site, FloatBuf> inRange) {}
 
     /** A batch's forward, kept for its backward; logits and the (post-pooler) pooled vectors on the host. */
-    private record Tape(int batch, int seq, IntBuf mask, FloatBuf embeddings, LayerTape[] layers, FloatBuf last, float[] pooled,
-                        double[][] logits) {}
+    private record Tape(int batch, int seq, IntBuf mask, FloatBuf embeddings, FloatBuf embeddingsInRange, LayerTape[] layers, FloatBuf last,
+                        float[] pooled, double[][] logits) {}
 
     /** words [batch, seq, hidden] on the backend: batch word-vector matrices of sequence s. */
     private Tape forward(Sequence s, FloatBuf words, int batch) {
@@ -263,10 +284,12 @@ public final class BackendGradients implements AttributionModel {
         FloatBuf e = backend.allocate(rows * h), x = backend.allocate(rows * h);
         backend.embed(idBuf, typeBuf, words, position, type, batch, seq, h, e);
         backend.addLayerNorm(e, null, embGamma, embBeta, eps, rows, h, x, null);
-        site(-1, Site.EMBEDDINGS, x, rows, h);
+        Map<Site, FloatBuf> embeddingMask = new EnumMap<>(Site.class);
+        site(-1, Site.EMBEDDINGS, x, rows, h, embeddingMask);
         LayerTape[] tape = new LayerTape[layers.size()];
         for (int l = 0; l < layers.size(); l++) {
             Layer L = layers.get(l);
+            Map<Site, FloatBuf> inRange = new EnumMap<>(Site.class);
             FloatBuf q = backend.allocate(rows * h), k = backend.allocate(rows * h), v = backend.allocate(rows * h),
                     ctx = backend.allocate(rows * h), a = backend.allocate(rows * h), sum1 = backend.allocate(rows * h),
                     h1 = backend.allocate(rows * h), u = backend.allocate(rows * f), g = backend.allocate(rows * f),
@@ -275,17 +298,17 @@ public final class BackendGradients implements AttributionModel {
             backend.linear(x, rows, L.key, Epilogue.NONE, k);
             backend.linear(x, rows, L.value, Epilogue.NONE, v);
             backend.attention(q, k, v, mask, batch, seq, config.heads(), config.headDim(), ctx);
-            site(l, Site.ATTENTION_CONTEXT, ctx, rows, h);
+            site(l, Site.ATTENTION_CONTEXT, ctx, rows, h, inRange);
             backend.linear(ctx, rows, L.attentionOut, Epilogue.NONE, a);
-            residualNorm(l, Site.ATTENTION_RESIDUAL, a, x, L.attnGamma, L.attnBeta, sum1, h1, rows);
-            site(l, Site.ATTENTION_NORM, h1, rows, h);
+            residualNorm(l, Site.ATTENTION_RESIDUAL, a, x, L.attnGamma, L.attnBeta, sum1, h1, rows, inRange);
+            site(l, Site.ATTENTION_NORM, h1, rows, h, inRange);
             backend.linear(h1, rows, L.intermediate, Epilogue.NONE, u);
             ops.gelu(u, g, rows * f);
-            site(l, Site.INTERMEDIATE, g, rows, f);
+            site(l, Site.INTERMEDIATE, g, rows, f, inRange);
             backend.linear(g, rows, L.output, Epilogue.NONE, o);
-            residualNorm(l, Site.OUTPUT_RESIDUAL, o, h1, L.outGamma, L.outBeta, sum2, out, rows);
-            site(l, Site.OUTPUT_NORM, out, rows, h);
-            tape[l] = new LayerTape(q, k, v, sum1, u, sum2);
+            residualNorm(l, Site.OUTPUT_RESIDUAL, o, h1, L.outGamma, L.outBeta, sum2, out, rows, inRange);
+            site(l, Site.OUTPUT_NORM, out, rows, h, inRange);
+            tape[l] = new LayerTape(q, k, v, sum1, u, sum2, inRange);
             x = out;
         }
         FloatBuf pooled = backend.allocate(batch * h);
@@ -299,22 +322,42 @@ public final class BackendGradients implements AttributionModel {
         backend.download(pooled, pooledHost);
         double[][] logits = new double[batch][];
         for (int b = 0; b < batch; b++) logits[b] = logits(pooledHost, b * h);
-        return new Tape(batch, seq, mask, e, tape, x, pooledHost, logits);
+        return new Tape(batch, seq, mask, e, embeddingMask.get(Site.EMBEDDINGS), tape, x, pooledHost, logits);
     }
 
     /** out = LayerNorm(branch + residual), the sum kept in sum (the tape); a quantized sum is fake-quantized, then normalized. */
     private void residualNorm(int l, Site site, FloatBuf branch, FloatBuf residual, FloatBuf gamma, FloatBuf beta, FloatBuf sum,
-                              FloatBuf out, int rows) {
+                              FloatBuf out, int rows, Map<Site, FloatBuf> inRange) {
         int h = config.hidden();
         backend.addLayerNorm(branch, residual, gamma, beta, config.layerNormEps(), rows, h, out, sum);
         if (transform.at(l, site)) {
-            transform.apply(l, site, sum, rows, h);
+            site(l, site, sum, rows, h, inRange);
             backend.addLayerNorm(sum, null, gamma, beta, config.layerNormEps(), rows, h, out, null);
         }
     }
 
-    private void site(int layer, Site s, FloatBuf v, int rows, int cols) {
-        if (transform.at(layer, s)) transform.apply(layer, s, v, rows, cols);
+    /** Fake-quantizes a site in place (if the model quantizes it); for the clipping-aware STE, records its in-range mask. */
+    private void site(int layer, Site s, FloatBuf v, int rows, int cols, Map<Site, FloatBuf> inRange) {
+        if (!transform.at(layer, s)) return;
+        FloatBuf half = halfSteps.get(s.key(layer));
+        if (half == null) {
+            transform.apply(layer, s, v, rows, cols);
+            return;
+        }
+        FloatBuf mask = backend.allocate(rows * cols); // the tape's; the copy of the site before quantizing is not
+        try (Backend.Scope before = backend.openScope()) {
+            FloatBuf pre = backend.allocate(rows * cols);
+            ops.copy(v, pre);
+            transform.apply(layer, s, v, rows, cols);
+            ops.clipMask(pre, v, half, rows, cols, mask);
+        }
+        inRange.put(s, mask);
+    }
+
+    /** The backward of a fake-quant site, in place: identity (STE), or zero where the clamp acted (clipping-aware). */
+    private FloatBuf through(FloatBuf grad, FloatBuf inRange, int n) {
+        if (inRange != null) ops.multiply(grad, inRange, n);
+        return grad;
     }
 
     /** The head on one pooled vector, in double, each logit rounded to float32 as the CPU path does. */
@@ -355,7 +398,8 @@ public final class BackendGradients implements AttributionModel {
         FloatBuf dx = backend.allocate(rows * h);
         ops.poolGrad(dCls, tape.mask, batch, tape.seq, h, pooling == Pooling.MEAN ? Backend.Pooling.MEAN : Backend.Pooling.CLS, dx);
         for (int l = layers.size() - 1; l >= 0; l--) dx = layerBackward(layers.get(l), tape.layers[l], dx, tape);
-        // Quantized embeddings: the straight-through estimator passes dx; e = words + type + position, d e / d words = 1.
+        // Quantized embeddings: through their site; e = words + type + position, d e / d words = 1.
+        through(dx, tape.embeddingsInRange, rows * h);
         FloatBuf dWords = backend.allocate(rows * h);
         ops.layerNormGrad(dx, tape.embeddings, embGamma, config.layerNormEps(), rows, h, dWords);
         return dWords;
@@ -371,15 +415,20 @@ public final class BackendGradients implements AttributionModel {
             FloatBuf dSum2 = backend.allocate(rows * h), dG = backend.allocate(rows * f), dH1 = backend.allocate(rows * h),
                     dSum1 = backend.allocate(rows * h), dCtx = backend.allocate(rows * h), dq = backend.allocate(rows * h),
                     dk = backend.allocate(rows * h), dv = backend.allocate(rows * h);
-            ops.layerNormGrad(dOut, t.sum2, L.outGamma, eps, rows, h, dSum2);
+            // Each quantized site's gradient goes through it (the clipping-aware mask; nothing for the STE), as in LayerPass.
+            Map<Site, FloatBuf> in = t.inRange;
+            ops.layerNormGrad(through(dOut, in.get(Site.OUTPUT_NORM), rows * h), t.sum2, L.outGamma, eps, rows, h, dSum2);
+            through(dSum2, in.get(Site.OUTPUT_RESIDUAL), rows * h);
             // sum2 = output(g) + h1: the residual hands dSum2 to both branches.
             ops.linearInputGrad(dSum2, rows, w[5], dG, false);
-            ops.geluGrad(dG, t.u, rows * f);
+            ops.geluGrad(through(dG, in.get(Site.INTERMEDIATE), rows * f), t.u, rows * f);
             ops.copy(dSum2, dH1);
             ops.linearInputGrad(dG, rows, w[4], dH1, true);
-            ops.layerNormGrad(dH1, t.sum1, L.attnGamma, eps, rows, h, dSum1);
+            ops.layerNormGrad(through(dH1, in.get(Site.ATTENTION_NORM), rows * h), t.sum1, L.attnGamma, eps, rows, h, dSum1);
+            through(dSum1, in.get(Site.ATTENTION_RESIDUAL), rows * h);
             // sum1 = attentionOut(ctx) + x.
             ops.linearInputGrad(dSum1, rows, w[3], dCtx, false);
+            through(dCtx, in.get(Site.ATTENTION_CONTEXT), rows * h);
             ops.attentionGrad(dCtx, t.q, t.k, t.v, tape.mask, tape.batch, tape.seq, config.heads(), config.headDim(), dq, dk, dv);
             ops.copy(dSum1, dx);
             ops.linearInputGrad(dq, rows, w[0], dx, true);

@@ -63,15 +63,19 @@ public class QuantSites {
         float[] q = run(layer, site, in, rows, cols);
         boolean[] inRange = null;
         if (wantInRange) {
-            double[] half = halfSteps.computeIfAbsent(site.key(layer) + "/" + cols, key -> probe(layer, site, cols));
+            double[] half = halfSteps.computeIfAbsent(site.key(layer) + "/" + cols, key -> halfSteps(transform, backend, grid, layer, site, cols));
             inRange = new boolean[x.length];
-            for (int i = 0; i < x.length; i++) inRange[i] = !(Math.abs((double) in[i] - q[i]) > half[i % cols] * SLACK);
+            for (int i = 0; i < x.length; i++) inRange[i] = !(Math.abs((double) in[i] - q[i]) > half[i % cols]);
         }
         for (int i = 0; i < x.length; i++) x[i] = q[i];
         return inRange;
     }
 
     private float[] run(int layer, Site site, float[] values, int rows, int cols) {
+        return run(transform, backend, layer, site, values, rows, cols);
+    }
+
+    private static float[] run(ActivationTransform transform, Backend backend, int layer, Site site, float[] values, int rows, int cols) {
         try (Backend.Scope scope = backend.openScope()) {
             Backend.FloatBuf buf = backend.upload(values);
             transform.apply(layer, site, buf, rows, cols);
@@ -81,15 +85,18 @@ public class QuantSites {
         }
     }
 
-    /** Half a quantization step per column, from where ±1e30 land (the grid's ends). */
-    private double[] probe(int layer, Site site, int cols) {
+    /**
+     * Half a quantization step per column (with the slack), from where ±1e30 land (the grid's ends): what the
+     * clipping-aware STE compares |x - fq(x)| with — here and in {@link BackendGradients}.
+     */
+    static double[] halfSteps(ActivationTransform transform, Backend backend, QuantGrid grid, int layer, Site site, int cols) {
         if (grid == null) throw new IllegalStateException("the clipping-aware STE needs the activation grid (bits, symmetric) of the transform");
         float[] p = new float[2 * cols];
         java.util.Arrays.fill(p, 0, cols, PROBE);
         java.util.Arrays.fill(p, cols, 2 * cols, -PROBE);
-        float[] ends = run(layer, site, p, 2, cols);
+        float[] ends = run(transform, backend, layer, site, p, 2, cols);
         double[] half = new double[cols];
-        for (int c = 0; c < cols; c++) half[c] = ((double) ends[c] - ends[cols + c]) / (grid.qmax() - grid.qmin()) / 2;
+        for (int c = 0; c < cols; c++) half[c] = ((double) ends[c] - ends[cols + c]) / (grid.qmax() - grid.qmin()) / 2 * SLACK;
         return half;
     }
 }

@@ -45,6 +45,7 @@ public final class QuantizedGradients {
         ActivationTransform transform = q.activations() == null ? ActivationTransform.NONE : q.activations();
         boolean s8 = integer && q.activations() != null && QuantizedEncoders.integerIneligibility(scheme) == null;
         Encoder.IntegerLinears linears = s8 ? QuantizedEncoders.integerLinears(q, fp32Sites) : null;
-        return new BackendGradients(q.weights(), head, pooling, backend, transform, mode, linears, BackendGradients.DEFAULT_MAX_ROWS);
+        return new BackendGradients(q.weights(), head, pooling, backend, transform, q.activations() == null ? null : scheme.activations().grid(),
+                mode, linears, BackendGradients.DEFAULT_MAX_ROWS);
     }
 }

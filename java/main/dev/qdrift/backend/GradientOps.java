@@ -48,4 +48,14 @@ public interface GradientOps {
 
     /** out[i] = (out[i] when accumulate) + sum_b weights[b] rows[b, i]: a quadrature's weighted sum of gradients. */
     void weightedRowSum(FloatBuf rows, FloatBuf weights, int n, FloatBuf out, boolean accumulate);
+
+    /**
+     * The clipping-aware straight-through estimator's mask of a fake-quantized site: mask[r, c] = 0 where the
+     * clamp acted, |pre - post| > halfSteps[c] (inside the grid rounding moves a value by at most half a step),
+     * else 1. pre and post [rows, cols]: the site before and after fake-quantization.
+     */
+    void clipMask(FloatBuf pre, FloatBuf post, FloatBuf halfSteps, int rows, int cols, FloatBuf mask);
+
+    /** x[i] *= mask[i] for i < n, in place: a gradient through a clipping-aware site. */
+    void multiply(FloatBuf x, FloatBuf mask, int n);
 }

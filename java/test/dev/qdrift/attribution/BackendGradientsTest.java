@@ -40,7 +40,7 @@ class BackendGradientsTest {
     private static final Sequence S = TestModels.sequence(9, 90);
 
     private static BackendGradients onCpu(LinearHead head, Pooling pooling, int maxRows) {
-        return new BackendGradients(W, head, pooling, new CpuBackend(), ActivationTransform.NONE, StraightThrough.STE, null, maxRows);
+        return new BackendGradients(W, head, pooling, new CpuBackend(), ActivationTransform.NONE, null, StraightThrough.STE, null, maxRows);
     }
 
     @ParameterizedTest
@@ -138,12 +138,29 @@ class BackendGradientsTest {
         assertTrue(TestModels.relMaxError(got.gradient(), want.gradient()) < TOLERANCE, "" + TestModels.relMaxError(got.gradient(), want.gradient()));
     }
 
-    @Test
-    void clippingAwareOnABackendIsRefusedWithAReason() {
-        CalibrationStats stats = calibrate();
-        QdriftException e = assertThrows(QdriftException.class, () -> QuantizedGradients.onBackend(W, TestModels.head(2, 16, 9, "cls"),
-                Pooling.CLS, Scheme.parse("w8a8"), stats, Set.of(), StraightThrough.CLIP_AWARE, new CpuBackend(), false));
-        assertTrue(e.getMessage().contains("CPU attribution path"), e.getMessage());
+    /**
+     * The clipping-aware STE on a backend against the float64 reference's, calibrated on sequences other than the
+     * one differentiated so that its activations leave the static ranges somewhere: the masks must act (the
+     * gradient differs from the plain STE's) and match the reference's. Dynamic per-token ranges never clip.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"w8a8", "peg4", "w8a8-pt"})
+    void clippingAwareMatchesReference(String schemeName) {
+        LinearHead head = TestModels.head(2, 16, 9, "cls");
+        CalibrationStats stats = calibrate(List.of(TestModels.sequence(5, 91)));   // short: narrow ranges, S clips
+        Scheme scheme = Scheme.parse(schemeName);
+        Gradients ref = QuantizedGradients.build(W, head, Pooling.CLS, scheme, stats, Set.of(), StraightThrough.CLIP_AWARE);
+        BackendGradients clip = QuantizedGradients.onBackend(W, head, Pooling.CLS, scheme, stats, Set.of(), StraightThrough.CLIP_AWARE,
+                new CpuBackend(), false);
+        BackendGradients ste = QuantizedGradients.onBackend(W, head, Pooling.CLS, scheme, stats, Set.of(), StraightThrough.STE,
+                new CpuBackend(), false);
+        double[] want = ref.gradient(S, Target.logit(1)).gradient(), got = clip.gradient(S, Target.logit(1)).gradient(),
+                plain = ste.gradient(S, Target.logit(1)).gradient();
+        double vsRef = TestModels.relMaxError(got, want), vsSte = TestModels.relMaxError(got, plain);
+        System.out.printf("  %s clipping-aware: vs float64 reference %.2e, vs plain STE %.2e%n", schemeName, vsRef, vsSte);
+        assertTrue(vsRef < TOLERANCE, schemeName + ": clipping-aware vs the float64 reference " + vsRef);
+        if (schemeName.endsWith("-pt")) assertEquals(0.0, vsSte, schemeName + ": per-token ranges never clip");
+        else assertTrue(vsSte > 100 * vsRef, schemeName + ": the masks must act, and as the reference's do (vs STE " + vsSte + ")");
     }
 
     @Test
@@ -155,8 +172,11 @@ class BackendGradientsTest {
     }
 
     private static CalibrationStats calibrate() {
+        return calibrate(List.of(S, TestModels.sequence(7, 91), TestModels.sequence(11, 92)));
+    }
+
+    private static CalibrationStats calibrate(List<Sequence> sample) {
         CalibrationStats stats = new CalibrationStats();
-        List<Sequence> sample = List.of(S, TestModels.sequence(7, 91), TestModels.sequence(11, 92));
         Tokenizer.Encoded[] enc = sample.stream()
                 .map(s -> new Tokenizer.Encoded(s.ids(), s.typeIds(), s.wordIds(), new String[s.length()], false))
                 .toArray(Tokenizer.Encoded[]::new);

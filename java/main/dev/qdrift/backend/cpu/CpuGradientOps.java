@@ -165,4 +165,19 @@ final class CpuGradientOps implements GradientOps {
             out[j] = (float) s;
         }
     }
+
+    @Override
+    public void clipMask(FloatBuf preBuf, FloatBuf postBuf, FloatBuf halfBuf, int rows, int cols, FloatBuf maskBuf) {
+        float[] pre = f(preBuf), post = f(postBuf), half = f(halfBuf), mask = f(maskBuf);
+        if (pre.length < rows * cols || post.length < rows * cols || mask.length < rows * cols || half.length < cols)
+            throw new IllegalArgumentException("clipMask: buffers too small for " + rows + "x" + cols);
+        for (int i = 0; i < rows * cols; i++) mask[i] = Math.abs(pre[i] - post[i]) > half[i % cols] ? 0f : 1f;
+    }
+
+    @Override
+    public void multiply(FloatBuf xBuf, FloatBuf maskBuf, int n) {
+        float[] x = f(xBuf), mask = f(maskBuf);
+        if (x.length < n || mask.length < n) throw new IllegalArgumentException("multiply: buffers shorter than " + n);
+        for (int i = 0; i < n; i++) x[i] *= mask[i];
+    }
 }

@@ -42,6 +42,10 @@ final class CudaGradientOps implements GradientOps {
     private final MethodHandle interpolate;
     // int qd_weighted_row_sum(const float *rows, const float *weights, int batch, size_t n, float *out, int accumulate, void *stream);
     private final MethodHandle weightedRowSum;
+    // int qd_clip_mask(const float *pre, const float *post, const float *half_steps, int rows, int cols, float *mask, void *stream);
+    private final MethodHandle clipMask;
+    // int qd_multiply(float *x, const float *mask, size_t n, void *stream);
+    private final MethodHandle multiply;
 
     CudaGradientOps(CudaBackend backend, SymbolLookup lib, QdriftCuda cuda, Cublas cublas, MemorySegment stream) {
         this.backend = backend;
@@ -60,6 +64,9 @@ final class CudaGradientOps implements GradientOps {
                 ADDRESS, ADDRESS));
         weightedRowSum = QdriftCuda.bind(lib, "qd_weighted_row_sum", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG,
                 ADDRESS, JAVA_INT, ADDRESS));
+        clipMask = QdriftCuda.bind(lib, "qd_clip_mask", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS,
+                ADDRESS));
+        multiply = QdriftCuda.bind(lib, "qd_multiply", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
     }
 
     private static MemorySegment p(FloatBuf b) {
@@ -171,5 +178,20 @@ final class CudaGradientOps implements GradientOps {
         require(rows.size() >= batch * n && out.size() >= n, "weightedRowSum: buffers too small");
         cuda.launch("qd_weighted_row_sum " + batch + "x" + n, () -> (int) weightedRowSum.invokeExact(p(rows), p(weights), batch, (long) n,
                 p(out), acc, stream));
+    }
+
+    @Override
+    public void clipMask(FloatBuf pre, FloatBuf post, FloatBuf halfSteps, int rows, int cols, FloatBuf mask) {
+        long n = (long) rows * cols;
+        require(pre.size() >= n && post.size() >= n && mask.size() >= n && halfSteps.size() >= cols, "clipMask: buffers too small for "
+                + rows + "x" + cols);
+        cuda.launch("qd_clip_mask " + rows + "x" + cols, () -> (int) clipMask.invokeExact(p(pre), p(post), p(halfSteps), rows, cols, p(mask),
+                stream));
+    }
+
+    @Override
+    public void multiply(FloatBuf x, FloatBuf mask, int n) {
+        require(x.size() >= n && mask.size() >= n, "multiply: buffers shorter than " + n);
+        cuda.launch("qd_multiply " + n, () -> (int) multiply.invokeExact(p(x), p(mask), (long) n, stream));
     }
 }

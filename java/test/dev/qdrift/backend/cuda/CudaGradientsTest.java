@@ -180,6 +180,31 @@ class CudaGradientsTest {
         }
     }
 
+    /** The clipping-aware STE's mask and product: exact (a comparison and a multiplication by 0 or 1). */
+    @ParameterizedTest
+    @CsvSource({"1,7", "37,384", "300,1536"})
+    void clipMaskAndMultiply(int rows, int cols) {
+        Random r = GpuTest.freshRandom();
+        int n = rows * cols;
+        float[] pre = random(r, n, 3f), post = pre.clone(), half = new float[cols], dy = random(r, n, 1f);
+        for (int c = 0; c < cols; c++) half[c] = 0.05f + 0.1f * r.nextFloat();
+        for (int i = 0; i < n; i++) post[i] = Math.max(-2f, Math.min(2f, Math.round(pre[i] / (2 * half[i % cols])) * 2 * half[i % cols]));
+        try (Backend.Scope s = gpu.openScope()) {
+            FloatBuf gm = poisoned(gpu, n), cm = cpu.allocate(n);
+            g().clipMask(gpu.upload(pre), gpu.upload(post), gpu.upload(half), rows, cols, gm);
+            c().clipMask(cpu.upload(pre), cpu.upload(post), cpu.upload(half), rows, cols, cm);
+            float[] mask = download(gpu, gm);
+            assertClose(mask, download(cpu, cm), 0, "clip mask " + rows + "x" + cols);
+            int clipped = 0;
+            for (float m : mask) if (m == 0) clipped++;
+            assertTrue(clipped > 0 && clipped < n || n < 10, "some values clipped, not all: " + clipped + " of " + n);
+            FloatBuf gd = gpu.upload(dy), cd = cpu.upload(dy);
+            g().multiply(gd, gm, n);
+            c().multiply(cd, cm, n);
+            assertClose(download(gpu, gd), download(cpu, cd), 0, "masked gradient " + rows + "x" + cols);
+        }
+    }
+
     @Test
     void copyInterpolateAndWeightedSum() {
         Random r = GpuTest.freshRandom();
@@ -237,9 +262,9 @@ class CudaGradientsTest {
     void fp32GradientOnGpuMatchesCpu(String pooling) {
         Sequence s = sequence(41, 3);
         Pooling p = Pooling.parse(pooling);
-        BackendGradients onGpu = new BackendGradients(W, head(pooling), p, gpu, dev.qdrift.model.ActivationTransform.NONE,
+        BackendGradients onGpu = new BackendGradients(W, head(pooling), p, gpu, dev.qdrift.model.ActivationTransform.NONE, null,
                 StraightThrough.STE, null, BackendGradients.DEFAULT_MAX_ROWS);
-        BackendGradients onCpu = new BackendGradients(W, head(pooling), p, cpu, dev.qdrift.model.ActivationTransform.NONE,
+        BackendGradients onCpu = new BackendGradients(W, head(pooling), p, cpu, dev.qdrift.model.ActivationTransform.NONE, null,
                 StraightThrough.STE, null, BackendGradients.DEFAULT_MAX_ROWS);
         AttributionModel.Result want = onCpu.gradient(s, Target.logProb(1)), got = onGpu.gradient(s, Target.logProb(1));
         assertClose(f(got.gradient()), f(want.gradient()), 1e-4, "FP32 gradient, " + pooling + " pooling, 4 layers");
@@ -254,7 +279,7 @@ class CudaGradientsTest {
     @Test
     void tf32GradientOnGpuIsCloseToFp32() {
         Sequence s = sequence(41, 3);
-        BackendGradients onGpu = new BackendGradients(W, head("cls"), Pooling.CLS, gpu, dev.qdrift.model.ActivationTransform.NONE,
+        BackendGradients onGpu = new BackendGradients(W, head("cls"), Pooling.CLS, gpu, dev.qdrift.model.ActivationTransform.NONE, null,
                 StraightThrough.STE, null, BackendGradients.DEFAULT_MAX_ROWS);
         double[] strict = onGpu.gradient(s, Target.logit(1)).gradient(), tf32;
         gpu.useTf32(true);
@@ -301,14 +326,30 @@ class CudaGradientsTest {
                 + " gradient vs CPU simulation");
     }
 
+    /** The clipping-aware STE on the GPU vs the CPU backend (itself checked against the float64 reference in BackendGradientsTest). */
+    @ParameterizedTest
+    @CsvSource({"w8a8,false", "peg4,false", "w8a8-sym,true"})
+    void clipAwareGradientOnGpuMatchesCpu(String schemeName, boolean integer) {
+        Sequence s = sequence(33, 4);
+        CalibrationStats stats = calibrate(List.of(sequence(9, 5)));   // short: narrow ranges, the test sequence clips
+        Scheme scheme = Scheme.parse(schemeName);
+        BackendGradients onGpu = QuantizedGradients.onBackend(W, head("cls"), Pooling.CLS, scheme, stats, Set.of(), StraightThrough.CLIP_AWARE,
+                gpu, integer);
+        BackendGradients onCpu = QuantizedGradients.onBackend(W, head("cls"), Pooling.CLS, scheme, stats, Set.of(), StraightThrough.CLIP_AWARE,
+                cpu, false);
+        AttributionModel.Result want = onCpu.gradient(s, Target.logit(2)), got = onGpu.gradient(s, Target.logit(2));
+        // As for the STE above: values on a rounding boundary (and here also on a clip boundary) may land differently.
+        assertClose(f(got.gradient()), f(want.gradient()), 1e-2, schemeName + (integer ? " s8 kernels" : "") + " clipping-aware gradient");
+    }
+
     /** IG-50 on the GPU: completeness (delta small against F(x) - F(x')) and agreement with the CPU backend path. */
     @Test
     void integratedGradientsOnGpu() {
         Sequence s = sequence(64, 8);
         LinearHead h = head("cls");
-        BackendGradients onGpu = new BackendGradients(W, h, Pooling.CLS, gpu, dev.qdrift.model.ActivationTransform.NONE, StraightThrough.STE,
+        BackendGradients onGpu = new BackendGradients(W, h, Pooling.CLS, gpu, dev.qdrift.model.ActivationTransform.NONE, null, StraightThrough.STE,
                 null, BackendGradients.DEFAULT_MAX_ROWS);
-        BackendGradients onCpu = new BackendGradients(W, h, Pooling.CLS, cpu, dev.qdrift.model.ActivationTransform.NONE, StraightThrough.STE,
+        BackendGradients onCpu = new BackendGradients(W, h, Pooling.CLS, cpu, dev.qdrift.model.ActivationTransform.NONE, null, StraightThrough.STE,
                 null, BackendGradients.DEFAULT_MAX_ROWS);
         Attributions.IgResult gr = new Attributions(onGpu).integratedGradients(s, Target.logit(0), Baseline.zero(),
                 Quadrature.Rule.GAUSS_LEGENDRE, 50);
