@@ -15,6 +15,7 @@ import dev.qdrift.model.Encoder;
 import dev.qdrift.model.Pooling;
 import dev.qdrift.model.Site;
 import dev.qdrift.model.head.LinearHead;
+import dev.qdrift.quant.Scheme;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.HashMap;
@@ -25,7 +26,7 @@ import java.util.TreeMap;
 /**
  * The gradients of {@link Gradients}, computed in float32 on a {@link Backend}'s buffers (the GPU):
  * the forward keeps a tape (each layer's q, k, v, both pre-norm residual sums and the pre-GELU
- * activation), the backward runs {@link GradientOps} layer by layer in reverse, exactly as
+ * activation, and for the clipping-aware STE each quantized site's in-range mask), the backward runs {@link GradientOps} layer by layer in reverse, exactly as
  * {@link LayerPass#backward} does in float64. Several word-vector matrices of one sequence (IG's steps)
  * go through as one batch, and {@link #pathIntegral} interpolates and sums the steps on the device, so
  * one IG costs two host transfers of [seq, hidden].
@@ -44,7 +45,7 @@ public final class BackendGradients implements AttributionModel {
     /**
      * Rows (steps x tokens) per device batch: bounds the memory of a batch — the forward's tape, about 0.66 MB
      * per row for BERT-base, and one layer's backward at a time, about 0.1 MB per row more (8192 rows: ~6.3 GB);
-     * the clipping-aware STE's masks add up to 0.37 MB per row when every site is quantized.
+     * the clipping-aware STE's masks (float32) add up to 0.33 MB per row when every site is quantized.
      */
     public static final int DEFAULT_MAX_ROWS = 8192;
 
@@ -59,11 +60,13 @@ public final class BackendGradients implements AttributionModel {
     private final Backend backend;
     private final GradientOps ops;
     private final ActivationTransform transform;
-    /** Clipping-aware STE: half a grid step (with slack) per column of every quantized site, by site key; else empty. */
+    private final StraightThrough mode;
+    /**
+     * Clipping-aware STE: half a grid step (with slack) per column of every quantized site that can clip, by site key;
+     * else empty. Sites whose grid never clips (dynamic per-token ranges) are in neverClips instead.
+     */
     private final Map<String, FloatBuf> halfSteps = new HashMap<>();
-    /** The sites a layer's forward fake-quantizes (ATTENTION_INPUT is the previous OUTPUT_NORM, not a site of its own). */
-    private static final List<Site> LAYER_SITES = List.of(Site.ATTENTION_CONTEXT, Site.ATTENTION_RESIDUAL, Site.ATTENTION_NORM,
-            Site.INTERMEDIATE, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM);
+    private final java.util.Set<String> neverClips = new java.util.HashSet<>();
     private final FloatBuf position, type, embGamma, embBeta;
     private final List<Layer> layers = new ArrayList<>();
     private final LinearWeights pooler;
@@ -91,6 +94,7 @@ public final class BackendGradients implements AttributionModel {
         this.backend = backend;
         this.ops = backend.gradientOps();
         this.transform = transform;
+        this.mode = mode;
         this.maxRows = maxRows;
         position = backend.upload(weights.positionEmbeddings());
         type = backend.upload(weights.typeEmbeddings());
@@ -114,10 +118,13 @@ public final class BackendGradients implements AttributionModel {
         if (mode == StraightThrough.CLIP_AWARE) {
             // Probed once, here: outside any scope, so the steps live as long as the weights.
             for (int l = -1; l < config.layers(); l++)
-                for (Site site : l < 0 ? List.of(Site.EMBEDDINGS) : LAYER_SITES) {
-                    if (!transform.at(l, site)) continue;
+                for (Site site : Scheme.ACTIVATION_SITES) {
+                    if ((site == Site.EMBEDDINGS) != (l < 0) || !transform.at(l, site)) continue;
                     int cols = site == Site.INTERMEDIATE ? config.intermediate() : config.hidden();
-                    halfSteps.put(site.key(l), backend.upload(toFloat(QuantSites.halfSteps(transform, backend, grid, l, site, cols))));
+                    double[] half = QuantSites.halfSteps(transform, backend, grid, l, site, cols);
+                    // A per-token grid's probe lands at ±1e30: nothing clips there, no mask to keep.
+                    if (java.util.Arrays.stream(half).allMatch(x -> x > 1e20)) neverClips.add(site.key(l));
+                    else halfSteps.put(site.key(l), backend.upload(toFloat(half)));
                 }
         }
     }
@@ -151,7 +158,7 @@ public final class BackendGradients implements AttributionModel {
     public Output forward(Sequence s, double[] words) {
         checkWords(s, words);
         try (Backend.Scope scope = backend.openScope()) {
-            Tape tape = forward(s, backend.upload(toFloat(words)), 1);
+            Tape tape = forward(s, backend.upload(toFloat(words)), 1, false);
             float[] last = new float[s.length() * config.hidden()];
             backend.download(tape.last, last);
             return new Output(tape.logits[0], toDouble(tape.pooled, 0, config.hidden()), toDouble(last, 0, last.length));
@@ -178,7 +185,7 @@ public final class BackendGradients implements AttributionModel {
                     for (int t = 0; t < len; t++) System.arraycopy(table, s.ids()[t] * h, words, b * n + t * h, h);
                 }
                 try (Backend.Scope scope = backend.openScope()) {
-                    Tape tape = forward(chunk, backend.upload(words));
+                    Tape tape = forward(chunk, backend.upload(words), false);
                     float[] last = new float[chunk.size() * n];
                     backend.download(tape.last, last);
                     for (int b = 0; b < chunk.size(); b++)
@@ -193,7 +200,7 @@ public final class BackendGradients implements AttributionModel {
     public Result gradient(Sequence s, double[] words, Target target) {
         checkWords(s, words);
         try (Backend.Scope scope = backend.openScope()) {
-            Tape tape = forward(s, backend.upload(toFloat(words)), 1);
+            Tape tape = forward(s, backend.upload(toFloat(words)), 1, true);
             Target t = target.resolve(tape.logits[0]);
             float[] g = new float[words.length];
             backend.download(backward(tape, t), g);
@@ -214,7 +221,7 @@ public final class BackendGradients implements AttributionModel {
                 for (int i = 0; i < n; i++) all[b * n + i] = (float) words.get(k0 + b)[i];
             }
             try (Backend.Scope scope = backend.openScope()) {
-                Tape tape = forward(s, backend.upload(all), batch);
+                Tape tape = forward(s, backend.upload(all), batch, true);
                 float[] g = new float[batch * n];
                 backend.download(backward(tape, target), g);
                 for (int b = 0; b < batch; b++)
@@ -239,7 +246,7 @@ public final class BackendGradients implements AttributionModel {
                     FloatBuf a = backend.upload(slice(alphas, k0, batch)), w = backend.upload(slice(weights, k0, batch));
                     FloatBuf words = backend.allocate(batch * n);
                     ops.interpolate(x0, dx, a, n, words);
-                    ops.weightedRowSum(backward(forward(s, words, batch), target), w, n, integral, k0 > 0);
+                    ops.weightedRowSum(backward(forward(s, words, batch, true), target), w, n, integral, k0 > 0);
                 }
             }
             float[] result = new float[n];
@@ -266,12 +273,12 @@ public final class BackendGradients implements AttributionModel {
                         float[] pooled, double[][] logits) {}
 
     /** words [batch, seq, hidden] on the backend: batch word-vector matrices of sequence s. */
-    private Tape forward(Sequence s, FloatBuf words, int batch) {
-        return forward(java.util.Collections.nCopies(batch, s), words);
+    private Tape forward(Sequence s, FloatBuf words, int batch, boolean forBackward) {
+        return forward(java.util.Collections.nCopies(batch, s), words, forBackward);
     }
 
     /** words [batch, seq, hidden] on the backend: the word vectors of seqs (one length), with their segment ids. */
-    private Tape forward(List<Sequence> seqs, FloatBuf words) {
+    private Tape forward(List<Sequence> seqs, FloatBuf words, boolean forBackward) {
         int batch = seqs.size(), seq = seqs.get(0).length(), h = config.hidden(), f = config.intermediate(), rows = batch * seq;
         float eps = config.layerNormEps();
         int[] ids = new int[rows], types = new int[rows], ones = new int[rows];
@@ -284,12 +291,14 @@ public final class BackendGradients implements AttributionModel {
         FloatBuf e = backend.allocate(rows * h), x = backend.allocate(rows * h);
         backend.embed(idBuf, typeBuf, words, position, type, batch, seq, h, e);
         backend.addLayerNorm(e, null, embGamma, embBeta, eps, rows, h, x, null);
-        Map<Site, FloatBuf> embeddingMask = new EnumMap<>(Site.class);
+        // The clipping-aware masks only when a backward follows (forward-only calls, occlusion's, skip them).
+        boolean masks = forBackward && mode == StraightThrough.CLIP_AWARE;
+        Map<Site, FloatBuf> embeddingMask = masks ? new EnumMap<>(Site.class) : null;
         site(-1, Site.EMBEDDINGS, x, rows, h, embeddingMask);
         LayerTape[] tape = new LayerTape[layers.size()];
         for (int l = 0; l < layers.size(); l++) {
             Layer L = layers.get(l);
-            Map<Site, FloatBuf> inRange = new EnumMap<>(Site.class);
+            Map<Site, FloatBuf> inRange = masks ? new EnumMap<>(Site.class) : null;
             FloatBuf q = backend.allocate(rows * h), k = backend.allocate(rows * h), v = backend.allocate(rows * h),
                     ctx = backend.allocate(rows * h), a = backend.allocate(rows * h), sum1 = backend.allocate(rows * h),
                     h1 = backend.allocate(rows * h), u = backend.allocate(rows * f), g = backend.allocate(rows * f),
@@ -308,7 +317,7 @@ public final class BackendGradients implements AttributionModel {
             backend.linear(g, rows, L.output, Epilogue.NONE, o);
             residualNorm(l, Site.OUTPUT_RESIDUAL, o, h1, L.outGamma, L.outBeta, sum2, out, rows, inRange);
             site(l, Site.OUTPUT_NORM, out, rows, h, inRange);
-            tape[l] = new LayerTape(q, k, v, sum1, u, sum2, inRange);
+            tape[l] = new LayerTape(q, k, v, sum1, u, sum2, inRange == null ? Map.of() : inRange);
             x = out;
         }
         FloatBuf pooled = backend.allocate(batch * h);
@@ -322,7 +331,7 @@ public final class BackendGradients implements AttributionModel {
         backend.download(pooled, pooledHost);
         double[][] logits = new double[batch][];
         for (int b = 0; b < batch; b++) logits[b] = logits(pooledHost, b * h);
-        return new Tape(batch, seq, mask, e, embeddingMask.get(Site.EMBEDDINGS), tape, x, pooledHost, logits);
+        return new Tape(batch, seq, mask, e, masks ? embeddingMask.get(Site.EMBEDDINGS) : null, tape, x, pooledHost, logits);
     }
 
     /** out = LayerNorm(branch + residual), the sum kept in sum (the tape); a quantized sum is fake-quantized, then normalized. */
@@ -336,11 +345,16 @@ public final class BackendGradients implements AttributionModel {
         }
     }
 
-    /** Fake-quantizes a site in place (if the model quantizes it); for the clipping-aware STE, records its in-range mask. */
+    /**
+     * Fake-quantizes a site in place (if the model quantizes it); with inRange (clipping-aware STE, a backward to
+     * follow) and a grid that can clip, records the site's in-range mask there.
+     */
     private void site(int layer, Site s, FloatBuf v, int rows, int cols, Map<Site, FloatBuf> inRange) {
         if (!transform.at(layer, s)) return;
         FloatBuf half = halfSteps.get(s.key(layer));
-        if (half == null) {
+        if (inRange != null && half == null && !neverClips.contains(s.key(layer)))
+            throw new IllegalStateException("no grid probed for quantized site " + s.key(layer) + " (not in Scheme.ACTIVATION_SITES?)");
+        if (inRange == null || half == null) {
             transform.apply(layer, s, v, rows, cols);
             return;
         }

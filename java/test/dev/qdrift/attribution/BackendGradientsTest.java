@@ -1,5 +1,7 @@
 package dev.qdrift.attribution;
 
+import org.junit.jupiter.params.provider.CsvSource;
+import dev.qdrift.model.Site;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -19,6 +21,7 @@ import dev.qdrift.quant.QuantizedEncoders;
 import dev.qdrift.quant.Scheme;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.HashSet;
 import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -139,28 +142,43 @@ class BackendGradientsTest {
     }
 
     /**
-     * The clipping-aware STE on a backend against the float64 reference's, calibrated on sequences other than the
-     * one differentiated so that its activations leave the static ranges somewhere: the masks must act (the
-     * gradient differs from the plain STE's) and match the reference's. Dynamic per-token ranges never clip.
+     * The clipping-aware STE on a backend against the float64 reference's, calibrated on a sequence other than the
+     * one differentiated (short: narrow ranges) so that its activations leave the static ranges: the masks must act
+     * (the gradient differs from the plain STE's by far more than from the reference) and match the reference's.
+     * Mean pooling, so that every token's rows of the last layer carry gradient (with CLS only row 0 does, and the
+     * residual sites' masks barely show); "residuals" keeps every other site FP32, so only the residual-sum masks
+     * act. Dynamic per-token ranges never clip. Also IG's batched steps.
      */
     @ParameterizedTest
-    @ValueSource(strings = {"w8a8", "peg4", "w8a8-pt"})
-    void clippingAwareMatchesReference(String schemeName) {
-        LinearHead head = TestModels.head(2, 16, 9, "cls");
-        CalibrationStats stats = calibrate(List.of(TestModels.sequence(5, 91)));   // short: narrow ranges, S clips
+    @CsvSource({"w8a8,mean,all", "w8a8,cls,all", "peg4,mean,all", "w8a8,mean,residuals", "w8a8-pt,mean,all"})
+    void clippingAwareMatchesReference(String schemeName, String pooling, String sites) {
+        LinearHead head = TestModels.head(2, 16, 9, pooling);
+        Pooling p = Pooling.parse(pooling);
+        CalibrationStats stats = calibrate(List.of(TestModels.sequence(5, 91)));
         Scheme scheme = Scheme.parse(schemeName);
-        Gradients ref = QuantizedGradients.build(W, head, Pooling.CLS, scheme, stats, Set.of(), StraightThrough.CLIP_AWARE);
-        BackendGradients clip = QuantizedGradients.onBackend(W, head, Pooling.CLS, scheme, stats, Set.of(), StraightThrough.CLIP_AWARE,
-                new CpuBackend(), false);
-        BackendGradients ste = QuantizedGradients.onBackend(W, head, Pooling.CLS, scheme, stats, Set.of(), StraightThrough.STE,
-                new CpuBackend(), false);
+        Set<String> fp32 = new HashSet<>();
+        if (sites.equals("residuals")) {
+            fp32.add(Site.EMBEDDINGS.key(-1));
+            for (int l = 0; l < W.config().layers(); l++)
+                for (Site site : List.of(Site.ATTENTION_CONTEXT, Site.ATTENTION_NORM, Site.INTERMEDIATE, Site.OUTPUT_NORM)) fp32.add(site.key(l));
+        }
+        Gradients ref = QuantizedGradients.build(W, head, p, scheme, stats, fp32, StraightThrough.CLIP_AWARE);
+        BackendGradients clip = QuantizedGradients.onBackend(W, head, p, scheme, stats, fp32, StraightThrough.CLIP_AWARE, new CpuBackend(), false);
+        BackendGradients ste = QuantizedGradients.onBackend(W, head, p, scheme, stats, fp32, StraightThrough.STE, new CpuBackend(), false);
         double[] want = ref.gradient(S, Target.logit(1)).gradient(), got = clip.gradient(S, Target.logit(1)).gradient(),
                 plain = ste.gradient(S, Target.logit(1)).gradient();
         double vsRef = TestModels.relMaxError(got, want), vsSte = TestModels.relMaxError(got, plain);
-        System.out.printf("  %s clipping-aware: vs float64 reference %.2e, vs plain STE %.2e%n", schemeName, vsRef, vsSte);
-        assertTrue(vsRef < TOLERANCE, schemeName + ": clipping-aware vs the float64 reference " + vsRef);
-        if (schemeName.endsWith("-pt")) assertEquals(0.0, vsSte, schemeName + ": per-token ranges never clip");
-        else assertTrue(vsSte > 100 * vsRef, schemeName + ": the masks must act, and as the reference's do (vs STE " + vsSte + ")");
+        String what = schemeName + ", " + pooling + ", " + sites + " sites";
+        System.out.printf("  %s clipping-aware: vs float64 reference %.2e, vs plain STE %.2e%n", what, vsRef, vsSte);
+        assertTrue(vsRef < TOLERANCE, what + ": clipping-aware vs the float64 reference " + vsRef);
+        if (schemeName.endsWith("-pt")) assertEquals(0.0, vsSte, what + ": per-token ranges never clip");
+        else assertTrue(vsSte > 100 * vsRef, what + ": the masks must act, and as the reference's do (vs STE " + vsSte + ")");
+
+        Quadrature.Nodes nodes = Quadrature.nodes(Quadrature.Rule.GAUSS_LEGENDRE, 6);
+        double[] x = clip.wordVectors(S), x0 = new double[x.length];
+        double[] device = clip.pathIntegral(S, x0, x, nodes.alphas(), nodes.weights(), Target.logit(1)),
+                host = ref.pathIntegral(S, x0, x, nodes.alphas(), nodes.weights(), Target.logit(1));
+        assertTrue(TestModels.relMaxError(device, host) < TOLERANCE, what + ": IG-6 path integral " + TestModels.relMaxError(device, host));
     }
 
     @Test

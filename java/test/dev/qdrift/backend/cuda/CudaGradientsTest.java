@@ -326,20 +326,30 @@ class CudaGradientsTest {
                 + " gradient vs CPU simulation");
     }
 
-    /** The clipping-aware STE on the GPU vs the CPU backend (itself checked against the float64 reference in BackendGradientsTest). */
+    /**
+     * The clipping-aware STE on the GPU vs the CPU backend (itself checked against the float64 reference in
+     * BackendGradientsTest), mean pooling so that every row's masks matter; the GPU's masks must act: its gradient
+     * moves from its plain-STE gradient far more than from the CPU's.
+     */
     @ParameterizedTest
     @CsvSource({"w8a8,false", "peg4,false", "w8a8-sym,true"})
     void clipAwareGradientOnGpuMatchesCpu(String schemeName, boolean integer) {
         Sequence s = sequence(33, 4);
         CalibrationStats stats = calibrate(List.of(sequence(9, 5)));   // short: narrow ranges, the test sequence clips
         Scheme scheme = Scheme.parse(schemeName);
-        BackendGradients onGpu = QuantizedGradients.onBackend(W, head("cls"), Pooling.CLS, scheme, stats, Set.of(), StraightThrough.CLIP_AWARE,
+        BackendGradients onGpu = QuantizedGradients.onBackend(W, head("mean"), Pooling.MEAN, scheme, stats, Set.of(), StraightThrough.CLIP_AWARE,
                 gpu, integer);
-        BackendGradients onCpu = QuantizedGradients.onBackend(W, head("cls"), Pooling.CLS, scheme, stats, Set.of(), StraightThrough.CLIP_AWARE,
+        BackendGradients steOnGpu = QuantizedGradients.onBackend(W, head("mean"), Pooling.MEAN, scheme, stats, Set.of(), StraightThrough.STE,
+                gpu, integer);
+        BackendGradients onCpu = QuantizedGradients.onBackend(W, head("mean"), Pooling.MEAN, scheme, stats, Set.of(), StraightThrough.CLIP_AWARE,
                 cpu, false);
-        AttributionModel.Result want = onCpu.gradient(s, Target.logit(2)), got = onGpu.gradient(s, Target.logit(2));
+        float[] want = f(onCpu.gradient(s, Target.logit(2)).gradient()), got = f(onGpu.gradient(s, Target.logit(2)).gradient()),
+                plain = f(steOnGpu.gradient(s, Target.logit(2)).gradient());
+        String what = schemeName + (integer ? " s8 kernels" : "") + " clipping-aware gradient";
         // As for the STE above: values on a rounding boundary (and here also on a clip boundary) may land differently.
-        assertClose(f(got.gradient()), f(want.gradient()), 1e-2, schemeName + (integer ? " s8 kernels" : "") + " clipping-aware gradient");
+        assertClose(got, want, 1e-2, what);
+        double vsSte = GpuTest.relativeError(got, plain);
+        assertTrue(vsSte > 10 * GpuTest.relativeError(got, want), what + ": the masks must act (vs STE " + vsSte + ")");
     }
 
     /** IG-50 on the GPU: completeness (delta small against F(x) - F(x')) and agreement with the CPU backend path. */
