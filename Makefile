@@ -7,7 +7,7 @@ endif
 export JAVA_HOME := $(JDK)
 MVN := mvn -B -q
 
-.PHONY: build test demo bench-cpu clean native gpu-bundle gpu-test
+.PHONY: build test demo bench-cpu clean native gpu-bundle gpu-harness gpu-test
 
 HAVE_NVCC := $(shell command -v $(or $(NVCC),nvcc) 2>/dev/null)
 
@@ -37,6 +37,9 @@ NVCC ?= nvcc
 CUDA_ARCHS := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
               -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90a,code=sm_90a
 CUDA_SOURCES := $(wildcard native/*.cu) $(wildcard native/*.h) $(wildcard cuda/*.cuh)
+# The flags bench/gpu/wgmma-check.sh builds its harness with (a watchdog turns a pipeline deadlock into a trap).
+HARNESS_FLAGS := -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Icuda -Inative -DQD_WGMMA_WATCHDOG_NS=5000000000ull \
+                 -Xptxas -v,-warn-spills
 
 ## native: the CUDA library (target/native/libqdrift_cuda.so, packed into the jar by the next build)
 native: target/native/libqdrift_cuda.so
@@ -57,6 +60,15 @@ gpu-bundle: native
 	$(MVN) dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory=.gpu/lib
 	mv .gpu/lib/junit-platform-console-standalone-*.jar .gpu/lib/junit-platform-console-standalone.jar
 	du -sh .gpu
+
+## gpu-harness: the standalone wgmma check (bench/gpu/wgmma_check.cu, sm_90a) into .gpu-h/, for bench/gpu/verify-run.sh
+gpu-harness: $(CUDA_SOURCES) bench/gpu/wgmma_check.cu
+	@mkdir -p .gpu-h/obj
+	$(NVCC) $(HARNESS_FLAGS) -c native/int8_wgmma.cu -o .gpu-h/obj/int8_wgmma.o > .gpu-h/build-wgmma.txt 2>&1
+	$(NVCC) $(HARNESS_FLAGS) -c native/int8.cu -o .gpu-h/obj/int8.o > .gpu-h/build-int8.txt 2>&1
+	$(NVCC) $(HARNESS_FLAGS) -c bench/gpu/wgmma_check.cu -o .gpu-h/obj/wgmma_check.o > .gpu-h/build-check.txt 2>&1
+	$(NVCC) -gencode arch=compute_90a,code=sm_90a .gpu-h/obj/*.o -ldl -o .gpu-h/wgmma_check
+	cat .gpu-h/build-*.txt > .gpu-h/wgmma_check.build.txt && rm -rf .gpu-h/obj .gpu-h/build-*.txt
 
 ## gpu-test: on the GPU host, after gpu-bundle here: kernels and encoder vs CPU, memory, OOM, sanitizers
 gpu-test:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# On the GPU host, after `make gpu-bundle` and a harness binary in .gpu-h/ (wgmma_check + .build.txt, built here
-# with wgmma-check.sh's flags): the standalone wgmma check + PEG table, the whole GPU test package, every kernel
+# On the GPU host, after `make gpu-bundle gpu-harness` here (the harness binary and its ptxas log in .gpu-h/, built with
+# wgmma-check.sh's flags; carry .gpu and .gpu-h): the standalone wgmma check + PEG table, the whole GPU test package, every kernel
 # family under compute-sanitizer, and the IG / encoder speed rows that changed. Logs under $OUT; tables last.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
