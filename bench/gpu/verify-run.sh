@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# On the GPU host, after `make gpu-bundle gpu-harness` here (the harness binary and its ptxas log in .gpu-h/, built with
-# wgmma-check.sh's flags; carry .gpu and .gpu-h): the standalone wgmma check + PEG table, the whole GPU test package, every kernel
-# family under compute-sanitizer, and the IG / encoder speed rows that changed. Logs under $OUT; tables last.
+# On the GPU host, after `make gpu-bundle gpu-harness` here (the harness binary and its ptxas log in .gpu-h/,
+# built with wgmma-check.sh's flags; carry .gpu and .gpu-h): the standalone wgmma check + PEG table, the whole
+# GPU test package, every kernel family under compute-sanitizer, and the IG / encoder speed rows that changed.
+# Logs under $OUT; tables last.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 echo "== wgmma harness (PEG table)"
