@@ -39,6 +39,13 @@ final class DriftCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "50", description = "Integrated Gradients steps (default: ${DEFAULT-VALUE})")
     int steps;
 
+    @Option(names = "--ig-tolerance", description = "IG's adaptive mode: double the steps from --steps until the completeness delta "
+            + "|sum of attributions - (F(x) - F(x'))| is at most this (each line records its steps and whether it got there)")
+    Double igTolerance;
+
+    @Option(names = "--max-steps", description = "with --ig-tolerance: the most steps a round may take (default: 16 x --steps)")
+    Integer maxSteps;
+
     @Option(names = "--baseline", defaultValue = "pad", description = "IG baseline: pad, zero or mask; special tokens keep their vectors (default: ${DEFAULT-VALUE})")
     String baseline;
 
@@ -76,7 +83,7 @@ final class DriftCommand implements Callable<Integer> {
             DriftRun.Config config = new DriftRun.Config(model.model, model.maxLength, model.batchSize, headFile.toString(), data.data,
                     data.task, data.split, data.seed, Arrays.asList(schemes.split(",")), method, steps, baseline, rule, straightThrough,
                     calibSize, calibrationFile == null ? null : calibrationFile.toString(), mixedBudget, gpu == null ? "cpu" : "cuda", int8,
-                    device.tf32)
+                    device.tf32, igTolerance, maxSteps)
                     .normalized();
             new DriftRun(config, model.load(), System.out, gpu).run(data.limit, out);
         }

@@ -21,6 +21,8 @@ import java.util.List;
  * @param targetAtInput IG: F(x), F(x'), the completeness delta Σ attribution - (F(x) - F(x')) of this scheme and of FP32
  * @param logitShift occlusion: per word, the target logit's fall when the word's wordpieces are deleted one at a time (summed)
  * @param logitShiftCorrelation occlusion: Pearson correlation of the FP32 and this scheme's logit shifts
+ * @param igSteps IG: the steps of this attribution (with --ig-tolerance, the adaptive mode's last round)
+ * @param converged IG with --ig-tolerance: whether |delta| reached the tolerance within --max-steps; else absent
  * @param seconds time spent on this line's attribution
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -29,7 +31,7 @@ public record DriftRecord(int example, int rank, String scheme, String text, Str
                           int predicted, boolean agree, double[] logits, double targetLogit, double fp32TargetLogit, List<String> wordTexts,
                           double[] scores, Double spearman, Double kendall, Double top1, Double top3, Double top5, Double sign, Double cosine,
                           Double targetAtInput, Double targetAtBaseline, Double delta, Double fp32Delta, double[] logitShift,
-                          Double logitShiftCorrelation, double seconds) {
+                          Double logitShiftCorrelation, Integer igSteps, Boolean converged, double seconds) {
 
     public static final List<String> LENGTH_BUCKETS = List.of("<=10", "11-20", ">20");
 

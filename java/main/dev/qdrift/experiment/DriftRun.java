@@ -105,10 +105,13 @@ public final class DriftRun {
      * @param device where gradients are computed: cpu (float64 backward, the reference) or cuda (float32 on the GPU)
      * @param int8 cuda only: schemes that can run their forward linear layers on the s8 kernels do
      * @param tf32 cuda only: the FP32 matrix products (forward and backward) on TF32 tensor cores
+     * @param igTolerance IG's adaptive mode (null: off): steps doubled from `steps` until |completeness delta| <= this,
+     *     at most maxSteps (null: 16 x steps); each line records the steps it used and whether it got there
      */
     public record Config(String model, int maxLength, int batchSize, String head, String data, String task, Double split, long seed,
                          List<String> schemes, String method, int steps, String baseline, String rule, String straightThrough,
-                         int calibSize, String calibration, double mixedBudget, String device, boolean int8, boolean tf32) {
+                         int calibSize, String calibration, double mixedBudget, String device, boolean int8, boolean tf32,
+                         Double igTolerance, Integer maxSteps) {
 
         public Config {
             schemes = List.copyOf(schemes);
@@ -134,14 +137,24 @@ public final class DriftRun {
             if (!List.of("cpu", "cuda").contains(d)) throw new QdriftException("unknown device '" + device + "': use cpu or cuda");
             if (int8 && !d.equals("cuda")) throw new QdriftException("--int8 needs --device cuda: the s8 kernels run on the GPU");
             if (tf32 && !d.equals("cuda")) throw new QdriftException("--tf32 needs --device cuda: the CPU computes in FP32 only");
+            Integer max = null;
+            if (igTolerance != null) {
+                if (m != Method.IG) throw new QdriftException("--ig-tolerance is Integrated Gradients' adaptive mode: use it with --method ig");
+                if (!(igTolerance > 0)) throw new QdriftException("--ig-tolerance must be positive, got " + igTolerance);
+                max = maxSteps == null ? 16 * steps : maxSteps;
+                if (max < steps) throw new QdriftException("--max-steps " + max + " is below --steps " + steps);
+            } else if (maxSteps != null) {
+                throw new QdriftException("--max-steps bounds the adaptive mode: give --ig-tolerance too");
+            }
             return new Config(model, maxLength, batchSize, head, data, task, split, seed, s, m.name().toLowerCase(Locale.ROOT), steps, b, r,
-                    st, calibSize, calibration, mixedBudget, d, int8, tf32);
+                    st, calibSize, calibration, mixedBudget, d, int8, tf32, igTolerance, max);
         }
 
         public String describeMethod() {
             Method m = Method.parse(method);
             String s = m.description;
-            if (m == Method.IG) s += ", " + steps + " steps (" + rule + "), " + baseline + " baseline (special tokens keep their vectors)";
+            if (m == Method.IG) s += ", " + (igTolerance == null ? steps + " steps" : "adaptive: " + steps + " steps doubled until |delta| <= "
+                    + igTolerance + ", at most " + maxSteps) + " (" + rule + "), " + baseline + " baseline (special tokens keep their vectors)";
             s += "; word level (wordpieces summed, special tokens excluded); " + straightThrough + " through quantized sites";
             String products = tf32 ? " (matrix products on TF32 tensor cores)" : "";
             if (m == Method.OCCLUSION) return s + "; forward passes in float32 on the " + (device.equals("cuda") ? "GPU" + products : "CPU");
@@ -174,8 +187,9 @@ public final class DriftRun {
                           Map<String, Set<String>> fp32Sites) {}
 
     /** One model's attribution of one example. */
+    /** @param igSteps IG's steps (the adaptive mode's last round), converged: whether |delta| reached the tolerance (adaptive only) */
     private record Attribution(double[] logits, double[] words, Double targetAtInput, Double targetAtBaseline, Double delta,
-                               double[] logitShift, double seconds) {}
+                               double[] logitShift, Integer igSteps, Boolean converged, double seconds) {}
 
     private final Config config;
     private final Model model;
@@ -274,7 +288,7 @@ public final class DriftRun {
                 } else {   // read back: the FP32 line of an example whose other lines a kill cut short
                     target = ref.targetClass();
                     fp32 = new Attribution(ref.logits(), ref.scores(), ref.targetAtInput(), ref.targetAtBaseline(), ref.delta(), ref.logitShift(),
-                            ref.seconds());
+                            ref.igSteps(), ref.converged(), ref.seconds());
                 }
                 for (Scheme s : schemes) {
                     String key = DriftLog.key(row, s.name());
@@ -396,18 +410,20 @@ public final class DriftRun {
                     case "mask" -> Baseline.mask(model.tokenizer());
                     default -> Baseline.pad(model.tokenizer());
                 };
-                Attributions.IgResult ig = a.integratedGradients(s, t, b, rule(config.rule()), config.steps());
-                yield new Attribution(logits, ig.scores().words(), ig.targetAtInput(), ig.targetAtBaseline(), ig.delta(), null, 0);
+                Attributions.IgResult ig = config.igTolerance() == null ? a.integratedGradients(s, t, b, rule(config.rule()), config.steps())
+                        : a.integratedGradientsAdaptive(s, t, b, rule(config.rule()), config.steps(), config.igTolerance(), config.maxSteps());
+                yield new Attribution(logits, ig.scores().words(), ig.targetAtInput(), ig.targetAtBaseline(), ig.delta(), null, ig.steps(),
+                        config.igTolerance() == null ? null : ig.converged(), 0);
             }
-            case SALIENCY -> new Attribution(logits, a.saliency(s, t).l2().words(), null, null, null, null, 0);
-            case GXI -> new Attribution(logits, a.gradientTimesInput(s, t).scores().words(), null, null, null, null, 0);
+            case SALIENCY -> new Attribution(logits, a.saliency(s, t).l2().words(), null, null, null, null, null, null, 0);
+            case GXI -> new Attribution(logits, a.gradientTimesInput(s, t).scores().words(), null, null, null, null, null, null, 0);
             case OCCLUSION -> {
                 Attributions.Occlusion o = a.occlusion(s, t, false);
-                yield new Attribution(logits, o.drop().words(), null, null, null, o.logitShift().words(), 0);
+                yield new Attribution(logits, o.drop().words(), null, null, null, o.logitShift().words(), null, null, 0);
             }
         };
-        return new Attribution(r.logits(), r.words(), r.targetAtInput(), r.targetAtBaseline(), r.delta(), r.logitShift(),
-                (System.nanoTime() - t0) / 1e9);
+        return new Attribution(r.logits(), r.words(), r.targetAtInput(), r.targetAtBaseline(), r.delta(), r.logitShift(), r.igSteps(),
+                r.converged(), (System.nanoTime() - t0) / 1e9);
     }
 
     private static DriftRecord record(int row, int rank, String scheme, Example ex, Dataset eval, Tokenizer.Encoded enc, List<String> wordTexts,
@@ -421,7 +437,7 @@ public final class DriftRun {
                 a.logits()[target], fp32.logits()[target], wordTexts, a.words(), DriftRecord.orNull(m.spearman()),
                 DriftRecord.orNull(m.kendallTauB()), DriftRecord.orNull(m.top1()), DriftRecord.orNull(m.top3()), DriftRecord.orNull(m.top5()),
                 DriftRecord.orNull(m.signAgreement()), DriftRecord.orNull(m.cosine()), a.targetAtInput(), a.targetAtBaseline(), a.delta(),
-                fp32.delta(), a.logitShift(), shiftR, a.seconds());
+                fp32.delta(), a.logitShift(), shiftR, a.igSteps(), a.converged(), a.seconds());
     }
 
     static int argmax(double[] v) {
@@ -510,7 +526,8 @@ public final class DriftRun {
     }
 
     /** Arguments added after runs were written: a run.json without them ran with these values (JSON text). */
-    private static final Map<String, String> ADDED_LATER = Map.of("device", "\"cpu\"", "int8", "false", "tf32", "false");
+    private static final Map<String, String> ADDED_LATER = Map.of("device", "\"cpu\"", "int8", "false", "tf32", "false", "igTolerance", "null",
+            "maxSteps", "null");
 
     private static void checkCalibration(Path runFile, ObjectNode run, String hash) {
         JsonNode old = run.get("calibration");

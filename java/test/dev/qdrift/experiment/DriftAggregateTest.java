@@ -36,7 +36,7 @@ class DriftAggregateTest {
         }
         return new DriftRecord(example, example, scheme, "text " + example, null, gold, LABELS.get(gold), words + 2, words, false, "logit",
                 fp32Pred, LABELS.get(fp32Pred), fp32Pred, pred, fp32Pred == pred, new double[] {0.5, -0.5}, 0.5, 0.25, texts, scores,
-                spearman, spearman, 1.0, 2 / 3.0, 0.5, 0.75, 0.9, 1.0, 0.0, delta, 0.001, null, null, 0.1);
+                spearman, spearman, 1.0, 2 / 3.0, 0.5, 0.75, 0.9, 1.0, 0.0, delta, 0.001, null, null, 50, null, 0.1);
     }
 
     private static final DriftAggregate.Header HEADER = new DriftAggregate.Header("m", "h", "d", "ig", DriftRun.TARGET, "test", Map.of(),

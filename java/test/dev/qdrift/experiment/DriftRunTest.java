@@ -62,7 +62,7 @@ class DriftRunTest {
 
     private static DriftRun.Config config(int steps, String schemes) {
         return new DriftRun.Config("builtin:minilm", 64, 8, head.toString(), DATA, "sst2", null, 13, List.of(schemes.split(",")), "ig", steps,
-                "pad", "gauss-legendre", "ste", 16, tmp.resolve("calib.json").toString(), 1.0, "cpu", false, false);
+                "pad", "gauss-legendre", "ste", 16, tmp.resolve("calib.json").toString(), 1.0, "cpu", false, false, null, null);
     }
 
     private static DriftRun.Outcome run(int steps, String schemes, Integer limit) {
@@ -202,14 +202,14 @@ class DriftRunTest {
         checkComplete(6);
     }
 
-    /** A run.json written before the device, int8 and tf32 arguments existed is the same run on the CPU: it resumes. */
+    /** A run.json written before the device, int8, tf32 and adaptive-IG arguments existed is the same run on the CPU: it resumes. */
     @Test
     @Order(5)
     void runFileWithoutTheLaterArgumentsResumes() throws IOException {
         Path runFile = dir.resolve(DriftRun.RUN_FILE);
         String original = Files.readString(runFile);
         com.fasterxml.jackson.databind.node.ObjectNode run = (com.fasterxml.jackson.databind.node.ObjectNode) DriftLog.MAPPER.readTree(original);
-        ((com.fasterxml.jackson.databind.node.ObjectNode) run.get("arguments")).remove(List.of("device", "int8", "tf32"));
+        ((com.fasterxml.jackson.databind.node.ObjectNode) run.get("arguments")).remove(List.of("device", "int8", "tf32", "igTolerance", "maxSteps"));
         Files.writeString(runFile, DriftLog.MAPPER.writeValueAsString(run));
         try {
             assertEquals(0, run(4, "fp32,w8a8,w4a8", 6).linesWritten());
@@ -222,7 +222,7 @@ class DriftRunTest {
     void gpuOnlyOptionsAreRefusedOnTheCpu() {
         for (boolean int8 : new boolean[] {true, false}) {
             DriftRun.Config c = new DriftRun.Config("builtin:minilm", 64, 8, head.toString(), DATA, "sst2", null, 13, List.of("fp32"), "ig", 4,
-                    "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", int8, !int8);
+                    "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", int8, !int8, null, null);
             QdriftException e = assertThrows(QdriftException.class, c::normalized);
             assertTrue(e.getMessage().contains(int8 ? "--int8 needs --device cuda" : "--tf32 needs --device cuda"), e.getMessage());
         }
@@ -252,6 +252,45 @@ class DriftRunTest {
     }
 
     /** Occlusion: the drop of the target logit is the logit shift; FP32's shifts correlate perfectly with themselves. */
+    /** --ig-tolerance: each line's steps double from --steps until |delta| <= tolerance or --max-steps; recorded per line. */
+    @Test
+    @Order(8)
+    void adaptiveIntegratedGradients() throws IOException {
+        PrintStream quiet = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+        double tolerance = 0.05;
+        DriftRun.Config c = new DriftRun.Config("builtin:minilm", 64, 8, head.toString(), DATA, "sst2", null, 13, List.of("fp32", "w8a8"),
+                "ig", 2, "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", false, false, tolerance, 8);
+        Path out = tmp.resolve("adaptive");
+        DriftRun.Outcome o = new DriftRun(c, model, quiet, null).run(3, out);
+        assertEquals(6, o.linesWritten());
+        int converged = 0;
+        for (DriftRecord rec : DriftLog.read(out.resolve(DriftRun.EXAMPLES_FILE), false).records().values()) {
+            assertTrue(List.of(2, 4, 8).contains(rec.igSteps()), "steps " + rec.igSteps());
+            assertTrue(rec.converged() != null);
+            if (rec.converged()) {
+                converged++;
+                assertTrue(Math.abs(rec.delta()) <= tolerance, "converged with |delta| " + rec.delta());
+            } else {
+                assertEquals(8, rec.igSteps(), "a line that did not converge ran to --max-steps");
+                assertTrue(Math.abs(rec.delta()) > tolerance);
+            }
+        }
+        assertTrue(converged > 0, "the FP32 model's IG converges at this tolerance");
+        assertTrue(Files.readString(out.resolve(DriftRun.RUN_FILE)).contains("\"igTolerance\" : 0.05"), "the run records its tolerance");
+    }
+
+    @Test
+    void adaptiveOptionsAreChecked() {
+        record Bad(String method, Double tolerance, Integer max, String message) {}
+        for (Bad b : List.of(new Bad("occlusion", 0.01, null, "use it with --method ig"), new Bad("ig", -1.0, null, "must be positive"),
+                new Bad("ig", 0.01, 2, "below --steps 4"), new Bad("ig", null, 16, "give --ig-tolerance too"))) {
+            DriftRun.Config c = new DriftRun.Config("builtin:minilm", 64, 8, head.toString(), DATA, "sst2", null, 13, List.of("fp32"), b.method(),
+                    4, "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", false, false, b.tolerance(), b.max());
+            QdriftException e = assertThrows(QdriftException.class, c::normalized);
+            assertTrue(e.getMessage().contains(b.message()), e.getMessage());
+        }
+    }
+
     @Test
     @Order(7)
     void occlusionAndSaliency() throws IOException {
@@ -263,7 +302,7 @@ class DriftRunTest {
         PrintStream quiet = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
         for (String method : List.of("occlusion", "saliency", "gxi")) {
             DriftRun.Config c = new DriftRun.Config("builtin:minilm", 64, 8, h.toString(), DATA, "sst2", null, 13, List.of("fp32", "w8a8"),
-                    method, 1, "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", false, false);
+                    method, 1, "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", false, false, null, null);
             Path out = tmp.resolve(method);
             DriftRun.Outcome o = new DriftRun(c, model, quiet, null).run(2, out);
             assertEquals(4, o.linesWritten());
