@@ -60,10 +60,12 @@ public final class DriftAggregate {
      * @param accuracy fraction where the scheme predicts the gold class
      * @param absDelta IG only: |completeness delta| of the scheme
      * @param logitShiftCorrelation occlusion only
+     * @param igSteps IG's adaptive mode only (--ig-tolerance): the steps the lines took; converged: the share whose |delta|
+     *     reached the tolerance
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Group(int n, Map<String, Stat> metrics, Double agreement, Double agreementCiLow, Double agreementCiHigh, int flips,
-                        Double accuracy, Stat absDelta, Stat logitShiftCorrelation) {}
+                        Double accuracy, Stat absDelta, Stat logitShiftCorrelation, Stat igSteps, Double converged) {}
 
     public record LogitShift(double[] fp32, double[] quantized) {}
 
@@ -134,7 +136,7 @@ public final class DriftAggregate {
         List<DriftRecord> rs = all.stream().filter(in).toList();
         Map<String, Stat> metrics = new LinkedHashMap<>();
         METRICS.forEach((name, get) -> metrics.put(name, stat(rs.stream().map(get).toList())));
-        if (rs.isEmpty()) return new Group(0, metrics, null, null, null, 0, null, null, null);
+        if (rs.isEmpty()) return new Group(0, metrics, null, null, null, 0, null, null, null, null, null);
         boolean[] agree = new boolean[rs.size()];
         int flips = 0, correct = 0;
         for (int i = 0; i < rs.size(); i++) {
@@ -147,8 +149,11 @@ public final class DriftAggregate {
         boolean occlusion = rs.stream().anyMatch(r -> r.logitShift() != null);
         Stat absDelta = ig ? stat(rs.stream().map(r -> r.delta() == null ? null : Math.abs(r.delta())).toList()) : null;
         Stat shift = occlusion ? stat(rs.stream().map(DriftRecord::logitShiftCorrelation).toList()) : null;
+        boolean adaptive = rs.stream().anyMatch(r -> r.converged() != null);
+        Stat steps = adaptive ? stat(rs.stream().map(r -> r.igSteps() == null ? null : (double) r.igSteps()).toList()) : null;
+        Double converged = adaptive ? rs.stream().filter(r -> Boolean.TRUE.equals(r.converged())).count() / (double) rs.size() : null;
         return new Group(rs.size(), metrics, (double) (rs.size() - flips) / rs.size(), ci[0], ci[1], flips, (double) correct / rs.size(),
-                absDelta, shift);
+                absDelta, shift, steps, converged);
     }
 
     /** Mean and bootstrap CI of the non-null values. */
@@ -217,6 +222,10 @@ public final class DriftAggregate {
         out.printf("%-12s %4s %7s %5s  %-22s %7s %6s %6s %6s %6s %7s %9s%n", "scheme", "n", "agree", "flips", "spearman [95% CI]", "kendall",
                 "top1", "top3", "top5", "sign", "cosine", extraHeader(r));
         for (SchemeResult s : r.schemes()) out.println(row(s.scheme(), s.all()));
+        for (SchemeResult s : r.schemes())
+            if (s.all().converged() != null)
+                out.printf("adaptive IG, %-8s %.1f%% of lines reached the tolerance; steps %.1f on average%n", s.scheme(),
+                        100 * s.all().converged(), s.all().igSteps().mean());
         for (SchemeResult s : r.schemes()) {
             if (s.scheme().equals(DriftRun.REFERENCE)) continue;
             out.printf("%n%s by group:%n", s.scheme());

@@ -276,6 +276,11 @@ class DriftRunTest {
             }
         }
         assertTrue(converged > 0, "the FP32 model's IG converges at this tolerance");
+        for (DriftAggregate.SchemeResult sr : o.aggregate().schemes()) {
+            assertTrue(sr.all().converged() != null && sr.all().igSteps().mean() >= 2 && sr.all().igSteps().mean() <= 8, sr.scheme());
+        }
+        assertEquals(converged / 6.0, (o.aggregate().schemes().get(0).all().converged() + o.aggregate().schemes().get(1).all().converged()) / 2,
+                1e-12, "the converged shares are the lines'");
         assertTrue(Files.readString(out.resolve(DriftRun.RUN_FILE)).contains("\"igTolerance\" : 0.05"), "the run records its tolerance");
     }
 

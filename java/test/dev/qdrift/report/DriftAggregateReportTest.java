@@ -46,7 +46,7 @@ class DriftAggregateReportTest {
 
     private static DriftAggregate.SchemeResult scheme(String name, double rho0, double agreement, int flips) {
         DriftAggregate.Stat rho = new DriftAggregate.Stat(rho0 == 1.0 ? 1.0 : 0.75, 0.7, 0.8, 4);
-        DriftAggregate.Group g = new DriftAggregate.Group(4, Map.of("spearman", rho), agreement, 0.5, 1.0, flips, 0.75, null, null);
+        DriftAggregate.Group g = new DriftAggregate.Group(4, Map.of("spearman", rho), agreement, 0.5, 1.0, flips, 0.75, null, null, null, null);
         return new DriftAggregate.SchemeResult(name, name, List.of(), 4, new double[] {rho0, rho0 + 0.05, rho0 + 0.05, rho0 == 1.0 ? 1.0 : 0.9},
                 agreement, flips, g, Map.of("correct", g), Map.of("positive", g), Map.of("<=10", g),
                 new DriftAggregate.LogitShift(new double[] {1, 2, 3, 4}, new double[] {1.1, 1.9, 3.2, 3.5}));
