@@ -35,6 +35,7 @@
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <type_traits>
 #include <vector>
 #include "int8_gemm_wgmma.cuh"  // make_tensor_map and the PTX helpers, for the TMA probe
 #include "qdrift.h"
@@ -587,40 +588,29 @@ struct Row {
 
 static unsigned long long *g_cmp = nullptr;  // device: count + 8 indices
 
-// Compare two device int32 outputs; on mismatch print up to 8 positions with both values.
-static long compare_i32(const int *got, const int *ref, int m, int n, const char *what) {
+// Compare two device outputs, int32 exactly or FP32 within close_f32; on mismatch print up to 8 positions with both
+// values (an int32 still holding the poison was never written).
+template <class T>
+static long compare(const T *got, const T *ref, int m, int n, const char *what) {
+    constexpr bool exact = std::is_same<T, int>::value;
     const size_t total = (size_t)m * n;
     CK(cudaMemset(g_cmp, 0, 9 * sizeof(unsigned long long)));
-    cmp_i32<<<2048, 256>>>(got, ref, total, g_cmp);
+    if constexpr (exact) cmp_i32<<<2048, 256>>>(got, ref, total, g_cmp);
+    else cmp_f32<<<2048, 256>>>(got, ref, total, g_cmp);
     CKL(cudaGetLastError());
     unsigned long long h[9];
     CK(cudaMemcpy(h, g_cmp, sizeof h, cudaMemcpyDeviceToHost));
     if (h[0]) {
-        detail("  FAIL %s: %llu of %zu int32 differ\n", what, h[0], total);
+        detail("  FAIL %s: %llu of %zu %s\n", what, h[0], total, exact ? "int32 differ" : "floats out of tolerance");
         for (unsigned long long i = 0; i < std::min(h[0], 8ull); i++) {
-            int g, r;
-            CK(cudaMemcpy(&g, got + h[1 + i], 4, cudaMemcpyDeviceToHost));
-            CK(cudaMemcpy(&r, ref + h[1 + i], 4, cudaMemcpyDeviceToHost));
-            detail("    C[%llu][%llu]: expected %d got %d%s\n", h[1 + i] / n, h[1 + i] % n, r, g,
-                   (uint32_t)g == POISON ? " (never written)" : "");
-        }
-    }
-    return (long)h[0];
-}
-static long compare_f32(const float *got, const float *ref, int m, int n, const char *what) {
-    const size_t total = (size_t)m * n;
-    CK(cudaMemset(g_cmp, 0, 9 * sizeof(unsigned long long)));
-    cmp_f32<<<2048, 256>>>(got, ref, total, g_cmp);
-    CKL(cudaGetLastError());
-    unsigned long long h[9];
-    CK(cudaMemcpy(h, g_cmp, sizeof h, cudaMemcpyDeviceToHost));
-    if (h[0]) {
-        detail("  FAIL %s: %llu of %zu floats out of tolerance\n", what, h[0], total);
-        for (unsigned long long i = 0; i < std::min(h[0], 8ull); i++) {
-            float g, r;
-            CK(cudaMemcpy(&g, got + h[1 + i], 4, cudaMemcpyDeviceToHost));
-            CK(cudaMemcpy(&r, ref + h[1 + i], 4, cudaMemcpyDeviceToHost));
-            detail("    y[%llu][%llu]: reference %.9g got %.9g\n", h[1 + i] / n, h[1 + i] % n, r, g);
+            T g, r;
+            CK(cudaMemcpy(&g, got + h[1 + i], sizeof(T), cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(&r, ref + h[1 + i], sizeof(T), cudaMemcpyDeviceToHost));
+            if constexpr (exact)
+                detail("    C[%llu][%llu]: expected %d got %d%s\n", h[1 + i] / n, h[1 + i] % n, r, g,
+                       (uint32_t)g == POISON ? " (never written)" : "");
+            else
+                detail("    y[%llu][%llu]: reference %.9g got %.9g\n", h[1 + i] / n, h[1 + i] % n, r, g);
         }
     }
     return (long)h[0];
@@ -731,7 +721,7 @@ static void big_shape(Row &row, bool bench) {
         CKL(qd_i8_gemm_wgmma_s32_cfg((const signed char *)A[0], (const signed char *)B[0], m, n, k, C[0], cfg, 0, nullptr));
         char what[96];
         snprintf(what, sizeof what, "wgmma config %d vs mma.sync, %s", cfg, shape);
-        long bad = compare_i32(C[0], ref, m, n, what);
+        long bad = compare(C[0], ref, m, n, what);
         printf("  %-44s %s\n", what, bad ? "MISMATCH" : "identical");
         record(bad == 0, what);
     }
@@ -750,7 +740,7 @@ static void big_shape(Row &row, bool bench) {
             } else {
                 char what[96];
                 snprintf(what, sizeof what, "cuBLASLt vs mma.sync, %s", shape);
-                long bad = compare_i32(C[0], ref, m, n, what);
+                long bad = compare(C[0], ref, m, n, what);
                 printf("  %-44s %s (waves %.2f)\n", what, bad ? "MISMATCH" : "identical", plan.h.wavesCount);
                 record(bad == 0, what);
             }
@@ -777,7 +767,7 @@ static void big_shape(Row &row, bool bench) {
         char what[128];
         snprintf(what, sizeof what, "wgmma f32 (bias+GELU%s) vs mma.sync f32, %s", in_place ? "+residual in place" : "",
                  shape);
-        long bad = compare_f32(y1, y2, m, n, what);
+        long bad = compare(y1, y2, m, n, what);
         printf("  %-44s %s\n", what, bad ? "OUT OF TOLERANCE" : "within 1e-5");
         record(bad == 0, what);
         CK(cudaFree(res));
@@ -1106,7 +1096,7 @@ static void peg_big_shape(PegRow &row, bool bench, Timing &plain_f32) {
     {
         char what[128];
         snprintf(what, sizeof what, "PEG wgmma vs mma.sync f32 (bias+GELU), %s", shape);
-        const long bad = compare_f32(Y[0], y2, m, n, what);
+        const long bad = compare(Y[0], y2, m, n, what);
         CK(cudaMemset(g_cmp, 0, 9 * sizeof(unsigned long long)));
         cmp_i32<<<2048, 256>>>((const int *)Y[0], (const int *)y2, mn, g_cmp);
         CKL(cudaGetLastError());
