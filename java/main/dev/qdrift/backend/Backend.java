@@ -110,6 +110,15 @@ public interface Backend extends AutoCloseable {
     /** The backward passes of these ops, on this backend's buffers (attributions). */
     GradientOps gradientOps();
 
+    /**
+     * Runs work with every floating-point product in true FP32: a backend with a faster, reduced-precision mode
+     * (the GPU's --tf32) leaves it meanwhile. What builds a quantized model (calibration, the mixed-precision search)
+     * runs this way, so that its statistics do not depend on the mode of the run that made them.
+     */
+    default <T> T inFp32(java.util.function.Supplier<T> work) {
+        return work.get();
+    }
+
     @Override
     void close();
 }

@@ -332,11 +332,9 @@ public final class DriftRun {
         StraightThrough mode = straightThrough(config.straightThrough());
         CalibrationStats stats = null;
         if (schemes.stream().anyMatch(s -> !s.isFp32())) {
-            // Calibration and the mixed-precision search run where the gradients do (the GPU when there is one), in true
-            // FP32 also under --tf32: the statistics file does not record the mode, and a later run may load it.
+            // Calibration and the mixed-precision search run where the gradients do (the GPU when there is one); both in
+            // true FP32 also under --tf32 (Backend.inFp32).
             Backend backend = gpu != null ? gpu : new CpuBackend();
-            boolean tf32 = backend instanceof CudaBackend c && c.tf32();
-            if (tf32) ((CudaBackend) backend).useTf32(false);
             try {
                 Dataset calib = RunInputs.calibrationSample(head, given, config.calibSize());
                 Path file = config.calibration() == null ? null : Path.of(config.calibration());
@@ -355,7 +353,6 @@ public final class DriftRun {
                     fp32Sites.put(s.name(), new TreeSet<>(sites));
                 }
             } finally {
-                if (tf32) ((CudaBackend) backend).useTf32(true);
                 if (gpu == null) backend.close();
             }
             run.set("fp32_sites", DriftLog.MAPPER.valueToTree(fp32Sites));

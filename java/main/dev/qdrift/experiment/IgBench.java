@@ -67,12 +67,9 @@ public final class IgBench {
         Sequence s = randomSequence(seq, config.vocabSize());
         Quadrature.Nodes nodes = Quadrature.nodes(Quadrature.Rule.GAUSS_LEGENDRE, steps);
         CalibrationStats stats = new CalibrationStats();
-        if (!schemes.stream().allMatch(spec -> Spec.parse(spec).scheme.isFp32())) { // an FP32-only run needs no calibration
-            Runnable calibrate = () -> QuantizedEncoders.calibrate(new Encoder(weights, backend), List.of(LatencyBench.randomIds(8, seq, 1),
+        if (!schemes.stream().allMatch(spec -> Spec.parse(spec).scheme.isFp32())) // an FP32-only run needs no calibration
+            QuantizedEncoders.calibrate(new Encoder(weights, backend), List.of(LatencyBench.randomIds(8, seq, 1),
                     LatencyBench.randomIds(8, seq, 2)), stats);
-            if (cuda != null) cuda.withTf32(false, calibrate); // the same scales for a scheme's FP32 and TF32 rows
-            else calibrate.run();
-        }
         List<Row> rows = new java.util.ArrayList<>();
         for (String spec : schemes) {
             Spec sp = Spec.parse(spec);
@@ -86,11 +83,10 @@ public final class IgBench {
             if (m.stepsPerBatch(s) < steps)
                 throw new IllegalStateException("IG steps would not fit one batch: " + m.stepsPerBatch(s) + " < " + steps);
             boolean wasTf32 = cuda != null && cuda.tf32(), tf32 = sp.tf32 || wasTf32;
-            double[][] strict = new double[1][]; // the same IG in true FP32, to state what TF32 costs
-            if (tf32) cuda.withTf32(false, () -> strict[0] = ig.get());
+            double[] strict = tf32 ? backend.inFp32(ig) : null; // the same IG in true FP32, to state what TF32 costs
             try {
                 if (cuda != null) cuda.useTf32(tf32);
-                Double error = strict[0] == null ? null : relativeError(ig.get(), strict[0]);
+                Double error = strict == null ? null : relativeError(ig.get(), strict);
                 for (int i = 0; i < warmup; i++) ig.get();
                 if (cuda != null) cuda.resetHighWater();
                 double[] ms = new double[runs];

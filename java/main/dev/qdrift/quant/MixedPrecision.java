@@ -29,8 +29,14 @@ public final class MixedPrecision {
     public record Result(Set<String> fp32Sites, List<Sensitivity> ranking, double fp32Accuracy, double quantizedAccuracy,
                          double mixedAccuracy) {}
 
+    /** In true FP32 also under --tf32 ({@link Backend#inFp32}): the sites it keeps define the model, whatever runs it later. */
     public static Result search(Model model, Backend backend, Scheme scheme, CalibrationStats stats, LinearHead head, Dataset sample,
                                 int batchSize, double budgetPoints) {
+        return backend.inFp32(() -> searchInFp32(model, backend, scheme, stats, head, sample, batchSize, budgetPoints));
+    }
+
+    private static Result searchInFp32(Model model, Backend backend, Scheme scheme, CalibrationStats stats, LinearHead head, Dataset sample,
+                                       int batchSize, double budgetPoints) {
         List<String> sites = new ArrayList<>();
         sites.add(Site.EMBEDDINGS.key(-1));
         for (int l = 0; l < model.config().layers(); l++)

@@ -32,8 +32,11 @@ public final class QuantizedEncoders {
 
     /** Both passes over already tokenized batches with an FP32 encoder. */
     public static void calibrate(Encoder fp32, List<TokenBatch> batches, CalibrationStats stats) {
-        for (int pass = 1; pass <= 2; pass++)
-            for (TokenBatch batch : batches) fp32.forward(batch, Pooling.CLS, stats.observer(fp32.backend(), batch, pass));
+        fp32.backend().inFp32(() -> {   // statistics files do not record a --tf32 mode: they must not depend on it
+            for (int pass = 1; pass <= 2; pass++)
+                for (TokenBatch batch : batches) fp32.forward(batch, Pooling.CLS, stats.observer(fp32.backend(), batch, pass));
+            return null;
+        });
     }
 
     public static Encoder build(Model model, Backend backend, Scheme scheme, CalibrationStats stats, Set<String> fp32Sites) {

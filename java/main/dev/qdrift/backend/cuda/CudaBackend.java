@@ -141,12 +141,12 @@ public final class CudaBackend implements Backend {
         return tf32;
     }
 
-    /** Runs work with TF32 products on or off, then restores the mode it found. */
-    public void withTf32(boolean on, Runnable work) {
+    @Override
+    public <T> T inFp32(java.util.function.Supplier<T> work) {
         boolean was = tf32;
-        useTf32(on);
+        useTf32(false);
         try {
-            work.run();
+            return work.get();
         } finally {
             useTf32(was);
         }
