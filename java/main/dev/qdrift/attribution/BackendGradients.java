@@ -17,17 +17,20 @@ import dev.qdrift.model.Site;
 import dev.qdrift.model.head.LinearHead;
 import dev.qdrift.quant.Scheme;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 
 /**
  * The gradients of {@link Gradients}, computed in float32 on a {@link Backend}'s buffers (the GPU):
  * the forward keeps a tape (each layer's q, k, v, both pre-norm residual sums and the pre-GELU
- * activation, and for the clipping-aware STE each quantized site's in-range mask), the backward runs {@link GradientOps} layer by layer in reverse, exactly as
- * {@link LayerPass#backward} does in float64. Several word-vector matrices of one sequence (IG's steps)
+ * activation, and for the clipping-aware STE each quantized site's in-range mask), the backward runs
+ * {@link GradientOps} layer by layer in reverse, exactly as {@link LayerPass#backward} does in float64. Several word-vector matrices of one sequence (IG's steps)
  * go through as one batch, and {@link #pathIntegral} interpolates and sums the steps on the device, so
  * one IG costs two host transfers of [seq, hidden].
  *
@@ -66,7 +69,7 @@ public final class BackendGradients implements AttributionModel {
      * else empty. Sites whose grid never clips (dynamic per-token ranges) are in neverClips instead.
      */
     private final Map<String, FloatBuf> halfSteps = new HashMap<>();
-    private final java.util.Set<String> neverClips = new java.util.HashSet<>();
+    private final Set<String> neverClips = new HashSet<>();
     private final FloatBuf position, type, embGamma, embBeta;
     private final List<Layer> layers = new ArrayList<>();
     private final LinearWeights pooler;
@@ -123,7 +126,7 @@ public final class BackendGradients implements AttributionModel {
                     int cols = site == Site.INTERMEDIATE ? config.intermediate() : config.hidden();
                     double[] half = QuantSites.halfSteps(transform, backend, grid, l, site, cols);
                     // A per-token grid's probe lands at ±1e30: nothing clips there, no mask to keep.
-                    if (java.util.Arrays.stream(half).allMatch(x -> x > 1e20)) neverClips.add(site.key(l));
+                    if (Arrays.stream(half).allMatch(x -> x > 1e20)) neverClips.add(site.key(l));
                     else halfSteps.put(site.key(l), backend.upload(toFloat(half)));
                 }
         }
