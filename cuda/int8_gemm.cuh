@@ -70,6 +70,14 @@ enum Peg { PEG_NONE = 0, PEG_SLICE = 1, PEG_SLICE_WIDE = 2, PEG_STEP = 3 };
 // Exact-erf GELU, the same formula as activation.cuh's (which cannot be included here: it defines a kernel).
 __device__ __forceinline__ float gelu(float x) { return 0.5f * x * (1.f + erff(x * 0.70710678118654752f)); }
 
+// One output of the float epilogues from its FP32 sum v: act(v * sx * sw + bias) + residual, in this order
+// (the fused kernels' and the dequantize pass's, so that both give the same FP32 values).
+__device__ __forceinline__ float epilogue_value(float v, float sx, float sw, float bias, float residual, int act) {
+    float a = v * sx * sw;
+    a += bias;
+    return (act == ACT_GELU ? gelu(a) : a) + residual;
+}
+
 struct Epilogue {
     int out;                 // Out
     void *dst;               // int32 / float / __half / int8 [M x N], by `out`
@@ -403,9 +411,7 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS)
     constexpr int LDC = T::BN + 8;
     // y = act(v * sx[row or 0] * sw[col or 0] + bias[col]) + residual[row, col]  (PEG: v * sw + bias ...)
     auto value = [&](float v, float sxr, float swc, float bc, float rc) {
-        float a = IS_PEG ? v * swc : v * sxr * swc;
-        a += bc;
-        return (ep.act == ACT_GELU ? gelu(a) : a) + rc;
+        return epilogue_value(v, IS_PEG ? 1.f : sxr, swc, bc, rc, ep.act);  // PEG: v * 1 * swc == v * swc exactly
     };
     const float out_scale = ep.out_scale, out_rcp = 1.f / out_scale;  // OUT_S8 (out_scale is 1 otherwise)
     const float sx0 = IS_PEG || ep.sx_per_row ? 1.f : __ldg(ep.sx), sw0 = ep.sw_per_col ? 1.f : __ldg(ep.sw);

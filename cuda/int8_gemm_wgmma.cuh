@@ -394,10 +394,8 @@ __device__ __forceinline__ void store_float(const T (&acc)[C::ACC], const Epilog
                 float v[2];
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
-                    float a = PEG ? acc[4 * j + 2 * h + e] * cur.sw[jj][e]
-                                  : (float)acc[4 * j + 2 * h + e] * sx[h] * cur.sw[jj][e];
-                    a += cur.bias[jj][e];
-                    v[e] = (ep.act == ACT_GELU ? gelu(a) : a) + cur.res[h][jj][e];
+                    v[e] = epilogue_value((float)acc[4 * j + 2 * h + e], sx[h], cur.sw[jj][e], cur.bias[jj][e], cur.res[h][jj][e],
+                                          ep.act);  // PEG: sx[h] = 1, acc already FP32
                 }
                 const size_t o = (size_t)row * N + col;
                 if constexpr (OUT == OUT_F32) {

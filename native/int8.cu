@@ -51,6 +51,19 @@ constexpr TileInfo INFO[TILES] = {
 // A PEG group size that is not a multiple of the tile's BK takes the per-k-step path (PEG_STEP): slower.
 constexpr float PEG_STEP_PENALTY = 0.6f;
 
+// The float epilogue as a pass of its own over int32 sums computed elsewhere (cuBLASLt's s8 GEMM, for comparison
+// with the fused kernels): y[m,n] = act(acc[m,n] * sx[m or 0] * sw[n or 0] + bias[n]) + residual[m,n], FP32.
+// One thread per output, grid-stride; y may be the residual buffer (each element is read before it is written).
+__global__ void dequantize_f32_kernel(const int *__restrict__ acc, int m, int n, Epilogue ep) {
+    const size_t total = (size_t)m * n;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        const int row = (int)(i / n), col = (int)(i % n);
+        const float sx = __ldg(ep.sx + (ep.sx_per_row ? row : 0)), sw = __ldg(ep.sw + (ep.sw_per_col ? col : 0));
+        const float bias = ep.bias ? __ldg(ep.bias + col) : 0.f, res = ep.residual ? ep.residual[i] : 0.f;
+        ((float *)ep.dst)[i] = epilogue_value((float)__ldg(acc + i), sx, sw, bias, res, ep.act);
+    }
+}
+
 int device_sms() {
     static int sms[64];
     int dev = 0;
@@ -244,6 +257,20 @@ int qd_i8_gemm_s32(const signed char *a, const signed char *b, int m, int n, int
     ep.dst = c;
     ep.pairs = n % 2 == 0 && aligned(c, 8);
     return dispatch(tile, (const int8_t *)a, (const int8_t *)b, m, n, k, ep, S(stream));
+}
+
+int qd_i8_dequantize_f32(const int *acc, int m, int n, const float *x_scale, int x_per_row, const float *w_scale, int w_per_col,
+                         const float *bias, const float *residual, int act, float *y, void *stream) {
+    Epilogue ep = {};
+    if (!acc || m <= 0 || n <= 0 || !aligned(acc, 4) || !x_scale ||
+        !epilogue_ok(OUT_F32, w_scale, w_per_col, bias, residual, act, 1.f, y, m, n, ep))
+        return cudaErrorInvalidValue;
+    ep.sx = x_scale;
+    ep.sx_per_row = x_per_row != 0;
+    const size_t total = (size_t)m * n;
+    const int threads = 256, blocks = (int)std::min<size_t>((total + threads - 1) / threads, (size_t)device_sms() * 16);
+    dequantize_f32_kernel<<<blocks, threads, 0, S(stream)>>>(acc, m, n, ep);
+    return cudaGetLastError();
 }
 
 int qd_i8_gemm_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,

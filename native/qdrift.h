@@ -150,6 +150,10 @@ int qd_i8_gemm_s32(const signed char *a, const signed char *b, int m, int n, int
 int qd_i8_gemm_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
                    const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
                    int tile, void *stream);
+/* The F32 epilogue above as a pass of its own over int32 sums computed elsewhere (cuBLASLt, for comparison):
+ * y = act(acc * x_scale[m or 0] * w_scale[n or 0] + bias[n]) + residual[m,n], the fused kernels' arithmetic. */
+int qd_i8_dequantize_f32(const int *acc, int m, int n, const float *x_scale, int x_per_row, const float *w_scale, int w_per_col,
+                         const float *bias, const float *residual, int act, float *y, void *stream);
 int qd_i8_gemm_f16(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
                    const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, unsigned short *y,
                    int tile, void *stream);

@@ -16,21 +16,36 @@ public final class DeviceOptions {
             + "a 10-bit mantissa, FP32 sums; faster, not FP32-exact (default: true FP32)")
     boolean tf32;
 
+    @Option(names = "--int8-gemm", defaultValue = "ours", description = "where the s8 linear layers (--int8) multiply on the GPU: ours "
+            + "(our kernels, dequantization fused) or cublaslt (cuBLASLt's s8 GEMM, then a dequantize pass; for comparison, same "
+            + "results) (default: ${DEFAULT-VALUE})")
+    String int8Gemm;
+
     /** For commands whose output cannot record the mode (a head file): refuses --tf32 with the reason. */
     void refuseTf32(String why) {
         if (tf32) throw new QdriftException("--tf32 is not available here: " + why);
     }
 
     Backend open() {
+        boolean cublasLt = switch (int8Gemm) {
+            case "ours" -> false;
+            case "cublaslt" -> true;
+            default -> throw new QdriftException("unknown --int8-gemm '" + int8Gemm + "': use ours or cublaslt");
+        };
         Backend b = openDevice();
-        if (tf32) {
-            if (!(b instanceof CudaBackend c)) {
-                b.close();
-                throw new QdriftException("--tf32 needs the GPU (--device cuda): the CPU backend computes in FP32 only");
-            }
-            c.useTf32(true);
+        try {
+            if (tf32) gpu(b, "--tf32 needs the GPU (--device cuda): the CPU backend computes in FP32 only").useTf32(true);
+            if (cublasLt) gpu(b, "--int8-gemm cublaslt needs the GPU (--device cuda)").useCublasLtInt8(true);
+        } catch (RuntimeException e) {
+            b.close();
+            throw e;
         }
         return b;
+    }
+
+    private static CudaBackend gpu(Backend b, String otherwise) {
+        if (b instanceof CudaBackend c) return c;
+        throw new QdriftException(otherwise);
     }
 
     private Backend openDevice() {

@@ -6,7 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
-/** --tf32 is a GPU option: refused on the CPU, and refused where the output cannot record it. Both before any work. */
+/**
+ * --tf32 and --int8-gemm cublaslt are GPU options: refused on the CPU (and --tf32 where the output cannot record it); an
+ * unknown --int8-gemm is named. All before any work.
+ */
 class DeviceOptionsTest {
     @Test
     void tf32OnTheCpuIsRefused() {
@@ -14,6 +17,18 @@ class DeviceOptionsTest {
                 "--runs", "1", "--warmup", "0");
         assertNotEquals(0, r.exit());
         assertTrue(r.err().contains("--tf32 needs the GPU (--device cuda)"), r.err());
+    }
+
+    @Test
+    void cublasLtOnTheCpuIsRefusedAndAnUnknownGemmNamed() {
+        ReportOptionTest.Run r = qdrift("bench", "--model", "shape:minilm", "--device", "cpu", "--int8-gemm", "cublaslt", "--batch", "1",
+                "--seq", "8", "--runs", "1", "--warmup", "0");
+        assertNotEquals(0, r.exit());
+        assertTrue(r.err().contains("--int8-gemm cublaslt needs the GPU (--device cuda)"), r.err());
+        r = qdrift("bench", "--model", "shape:minilm", "--device", "cpu", "--int8-gemm", "cutlass", "--batch", "1", "--seq", "8",
+                "--runs", "1", "--warmup", "0");
+        assertNotEquals(0, r.exit());
+        assertTrue(r.err().contains("unknown --int8-gemm 'cutlass': use ours or cublaslt"), r.err());
     }
 
     @Test

@@ -31,7 +31,7 @@ public final class CudaBackend implements Backend {
     private final Int8Ops int8;
     private final CudaGradientOps gradientOps;
     private final String deviceName;
-    private boolean tf32;
+    private boolean tf32, cublasLtInt8;
     private boolean closed;
 
     record DeviceFloats(MemorySegment ptr, int size) implements FloatBuf {}
@@ -124,7 +124,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public String name() {
-        return "cuda " + deviceName + (tf32 ? " (TF32 products)" : "");
+        return "cuda " + deviceName + (tf32 ? " (TF32 products)" : "") + (cublasLtInt8 ? " (s8 GEMMs on cuBLASLt)" : "");
     }
 
     /**
@@ -139,6 +139,17 @@ public final class CudaBackend implements Backend {
 
     public boolean tf32() {
         return tf32;
+    }
+
+    /**
+     * The s8 linear layers' GEMMs on cuBLASLt (int32 sums) followed by a dequantize pass (scales, bias, GELU), instead of
+     * our kernels with the epilogue fused: the comparison the INT8 benchmark makes per GEMM, for the whole encoder. The
+     * int32 sums are exact either way and the pass does the fused epilogue's arithmetic in its order, so the outputs
+     * agree to the last bit up to the compilers' fma contraction. Off by default.
+     */
+    public void useCublasLtInt8(boolean on) {
+        if (on) int8.openCublasLt();
+        cublasLtInt8 = on;
     }
 
     @Override
@@ -273,8 +284,15 @@ public final class CudaBackend implements Backend {
                 xScale = l.inputScaleOnDevice().ptr();
                 int8.quantizePerTensor(p(x), rows, l.in(), l.inputScale(), xq, l.ldk());
             }
-            int8.gemmF32(xq, l.weight(), rows, l.out(), l.ldk(), new Int8Ops.Epilogue(xScale, perRow, l.weightScale().ptr(), true,
-                    l.bias().ptr(), MemorySegment.NULL, epilogue == Epilogue.GELU), p(y), Int8Ops.AUTO_TILE);
+            Int8Ops.Epilogue e = new Int8Ops.Epilogue(xScale, perRow, l.weightScale().ptr(), true, l.bias().ptr(), MemorySegment.NULL,
+                    epilogue == Epilogue.GELU);
+            if (cublasLtInt8) {
+                MemorySegment acc = call(() -> pool.allocate(4L * rows * l.out()));
+                int8.gemmS32(xq, l.weight(), rows, l.out(), l.ldk(), acc, Int8Ops.CUBLASLT);
+                int8.dequantizeF32(acc, rows, l.out(), e, p(y));
+            } else {
+                int8.gemmF32(xq, l.weight(), rows, l.out(), l.ldk(), e, p(y), Int8Ops.AUTO_TILE);
+            }
         }
     }
 
@@ -481,6 +499,7 @@ public final class CudaBackend implements Backend {
         closed = true;
         call(() -> {
             cuda.synchronize(stream);
+            int8.close();
             pool.close();
             cublas.close();
             cuda.streamDestroy(stream);

@@ -1,6 +1,9 @@
 package dev.qdrift.backend.cuda;
 
 import java.lang.foreign.MemorySegment;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
@@ -36,6 +39,14 @@ public final class Int8Ops {
      * not aligned for its paired stores, the mma.sync kernel runs, with the reason logged once.
      */
     public static final int WGMMA = -2;
+    /**
+     * cuBLASLt's s8 TN GEMM (int32 output only, {@link #gemmS32}), for comparison with our kernels: needs
+     * {@link #openCublasLt} first. A shape cuBLASLt has no algorithm for, or operands it cannot read directly, run our
+     * kernels instead (AUTO_TILE), the reason logged once. Float outputs: gemmS32 then {@link #dequantizeF32}.
+     */
+    public static final int CUBLASLT = -3;
+    /** The workspace lent to cuBLASLt (its heuristic may pick algorithms that split K). */
+    private static final long CUBLASLT_WORKSPACE = 32L << 20;
     /** The range of the s8 epilogue's output scale (the kernel's division-free requantization needs it). */
     public static final float MIN_OUT_SCALE = 0x1p-64f, MAX_OUT_SCALE = 0x1p64f;
 
@@ -67,6 +78,13 @@ public final class Int8Ops {
     private final MemorySegment stream;
 
     private final boolean hopper;
+
+    private record Shape(int m, int n, int k) {}
+
+    private CublasLt cublasLt;
+    private MemorySegment cublasLtWorkspace = MemorySegment.NULL;
+    private final Map<Shape, CublasLt.Plan> cublasLtPlans = new HashMap<>();
+    private final Set<Shape> cublasLtRefused = new HashSet<>();
 
     Int8Ops(QdriftCuda cuda, MemorySegment stream) {
         this.cuda = cuda;
@@ -249,15 +267,104 @@ public final class Int8Ops {
         }
     }
 
-    /** c[m,n] = Σ_k a[m,k]·b[n,k] in int32. tile: {@link #AUTO_TILE} or 0 .. {@link #tiles()}−1. */
+    /**
+     * Opens cuBLASLt for the {@link #CUBLASLT} tile: its library, a handle and a workspace (allocated now, not during
+     * a graph capture). Idempotent; {@link #close} releases them.
+     */
+    public void openCublasLt() {
+        if (cublasLt != null) return;
+        try {
+            cublasLt = new CublasLt(NativeLibraries.system("libcublasLt.so.13"));
+            cublasLtWorkspace = cuda.malloc(CUBLASLT_WORKSPACE);
+        } catch (RuntimeException e) {
+            close();
+            throw new dev.qdrift.QdriftException("cuBLASLt is not available: " + e.getMessage(), e);
+        } catch (Throwable t) {
+            close();
+            throw new dev.qdrift.QdriftException("cuBLASLt is not available: " + t, t);
+        }
+    }
+
+    /** Releases what {@link #openCublasLt} opened (the plans, the workspace, the handle). */
+    public void close() {
+        cublasLtPlans.values().forEach(CublasLt.Plan::close);
+        cublasLtPlans.clear();
+        try {
+            if (!isNull(cublasLtWorkspace)) cuda.free(cublasLtWorkspace);
+        } catch (Throwable t) {
+            throw new IllegalStateException("freeing the cuBLASLt workspace: " + t, t);
+        } finally {
+            cublasLtWorkspace = MemorySegment.NULL;
+            if (cublasLt != null) cublasLt.close();
+            cublasLt = null;
+        }
+    }
+
+    /** cuBLASLt's plan for m × n × k, or null (the reason logged once) where it has no algorithm for the shape. */
+    private CublasLt.Plan cublasLtPlan(int m, int n, int k) {
+        if (cublasLt == null) throw new IllegalStateException("the CUBLASLT tile needs openCublasLt() first");
+        Shape shape = new Shape(m, n, k);
+        CublasLt.Plan plan = cublasLtPlans.get(shape);
+        if (plan != null || cublasLtRefused.contains(shape)) return plan;
+        try {
+            plan = cublasLt.planS8(m, n, k, cublasLtWorkspace, CUBLASLT_WORKSPACE);
+            cublasLtPlans.put(shape, plan);
+        } catch (CudaException e) {
+            cublasLtRefused.add(shape);
+            logOnce("int8 GEMM " + m + "x" + n + "x" + k + ": " + e.getMessage() + "; our kernel runs instead");
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        return plan;
+    }
+
+    /**
+     * c[m,n] = Σ_k a[m,k]·b[n,k] in int32. tile: {@link #AUTO_TILE}, {@link #WGMMA}, {@link #CUBLASLT} or
+     * 0 .. {@link #tiles()}−1.
+     */
     public void gemmS32(MemorySegment a, MemorySegment b, int m, int n, int k, MemorySegment c, int tile) {
         String what = "qd_i8_gemm_s32 " + m + "x" + n + "x" + k;
         requireSizes(what, m, n, k, a, b);
         requireDevice(c, what, "c");
         require(c.address() % 4 == 0, what, "c must be 4-byte aligned");
-        if (wgmmaRuns(tile, n, c)) gemm(what + " (wgmma)", a, b, m, n, k, 0, (pa, pb, kk) -> (int) cuda.i8GemmWgmmaS32.invokeExact(pa, pb, m, n, kk,
+        if (tile == CUBLASLT) {
+            // cuBLASLt reads what our kernels read directly (k % 16 == 0, 16-byte aligned operands); else our repacking path.
+            String why = s8Unsupported(k, 0, a.address(), b.address());
+            CublasLt.Plan plan = why == null ? cublasLtPlan(m, n, k) : null;
+            if (plan != null) {
+                try {
+                    plan.run(a, b, c, stream);
+                } catch (RuntimeException e) {
+                    throw e;
+                } catch (Throwable t) {
+                    throw new IllegalStateException(what + " (cuBLASLt): " + t, t);
+                }
+                return;
+            }
+            if (why != null) logOnce("int8 GEMM " + what + " on cuBLASLt: " + why + "; our kernel runs instead");
+        }
+        int ours = tile == CUBLASLT ? AUTO_TILE : tile;
+        if (wgmmaRuns(ours, n, c)) gemm(what + " (wgmma)", a, b, m, n, k, 0, (pa, pb, kk) -> (int) cuda.i8GemmWgmmaS32.invokeExact(pa, pb, m, n, kk,
                 c, stream));
-        else gemm(what, a, b, m, n, k, 0, (pa, pb, kk) -> (int) cuda.i8GemmS32.invokeExact(pa, pb, m, n, kk, c, tile, stream));
+        else gemm(what, a, b, m, n, k, 0, (pa, pb, kk) -> (int) cuda.i8GemmS32.invokeExact(pa, pb, m, n, kk, c, ours, stream));
+    }
+
+    /**
+     * The FP32 epilogue as a pass of its own over int32 sums acc[m,n] (from {@link #CUBLASLT}): y = act(acc · x scale ·
+     * w scale + bias) + residual, the fused kernels' arithmetic in their order; y may be the residual itself.
+     */
+    public void dequantizeF32(MemorySegment acc, int m, int n, Epilogue e, MemorySegment y) {
+        String what = "qd_i8_dequantize_f32 " + m + "x" + n;
+        require(m > 0 && n > 0, what, "sizes must be positive");
+        requireDevice(acc, what, "acc");
+        require(acc.address() % 4 == 0, what, "acc must be 4-byte aligned");
+        requireDevice(e.xScale(), what, "x scale");
+        checkEpilogue(what, m, n, e, Output.F32, 1f, y);
+        int xr = e.xPerRow() ? 1 : 0, wc = e.wPerCol() ? 1 : 0, act = e.gelu() ? 1 : 0;
+        launch(what, () -> (int) cuda.i8DequantizeF32.invokeExact(acc, m, n, e.xScale(), xr, e.wScale(), wc, e.bias(), e.residual(), act,
+                y, stream));
     }
 
     /** y (FP32) = act(acc · x scale · w scale + bias) + residual (see {@link Epilogue}); y may be the residual itself. */
@@ -288,6 +395,7 @@ public final class Int8Ops {
         checkEpilogue(what, m, n, e, out, outScale, y);
         int xr = e.xPerRow() ? 1 : 0, wc = e.wPerCol() ? 1 : 0, act = e.gelu() ? 1 : 0;
         if (out != Output.F32 && tile == WGMMA) throw new IllegalArgumentException(what + ": the wgmma kernel writes FP32 or int32 only");
+        if (tile == CUBLASLT) throw new IllegalArgumentException(what + ": cuBLASLt computes int32 sums only (gemmS32, then dequantizeF32)");
         if (out == Output.F32 && wgmmaRuns(tile, n, y, e.residual())) {
             gemm(what + " (wgmma)", a, b, m, n, k, 0, (pa, pb, kk) -> (int) cuda.i8GemmWgmmaF32.invokeExact(pa, pb, m, n, kk, e.xScale(), xr,
                     e.wScale(), wc, e.bias(), e.residual(), act, y, stream));

@@ -109,6 +109,7 @@ final class QdriftCuda {
     //                    const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
     //                    int tile, void *stream);
     final MethodHandle i8GemmF32;
+    final MethodHandle i8DequantizeF32;
     // int qd_i8_gemm_wgmma_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, void *stream);
     final MethodHandle i8GemmWgmmaS32;
     // int qd_i8_gemm_wgmma_f32(const signed char *a, const signed char *b, int m, int n, int k, const float *x_scale, int x_per_row,
@@ -196,6 +197,8 @@ final class QdriftCuda {
         i8GemmWgmmaSupported = bind("qd_i8_gemm_wgmma_supported", FunctionDescriptor.of(JAVA_INT));
         i8GemmF32 = bind("qd_i8_gemm_f32", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS,
                 JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
+        i8DequantizeF32 = bind("qd_i8_dequantize_f32", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT,
+                ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
         i8GemmPegF32 = bind("qd_i8_gemm_peg_f32", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
         quantizeS8TensorLd = bind("qd_quantize_s8_tensor_ld", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_FLOAT,

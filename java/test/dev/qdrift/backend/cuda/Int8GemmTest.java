@@ -91,6 +91,7 @@ class Int8GemmTest {
 
     @AfterAll
     static void close() throws Throwable {
+        if (ops != null) ops.close();
         if (cuda != null) cuda.streamDestroy(stream);
     }
 
@@ -330,6 +331,94 @@ class Int8GemmTest {
                 double tol = 0x1p-20 * (Math.abs(pre) + Math.abs(bias[j]) + Math.abs(res[idx])) + 1e-30;
                 if (!(Math.abs(y[idx] - want) <= tol)) fail(String.format("in place %dx%dx%d: y[%d,%d] = %s, want %s", m, n, k, i, j, y[idx], want));
             }
+    }
+
+    // ---- cuBLASLt (the comparison path) ----
+
+    /** cuBLASLt's s8 GEMM behind the CUBLASLT tile: exact int32 on ragged shapes; K % 16 != 0 runs our kernel instead (logged). */
+    @ParameterizedTest(name = "{0}x{1}x{2}")
+    @CsvSource({"1,384,384", "7,33,96", "129,77,384", "1000,1152,1536", "257,130,400", "33,40,24"})
+    void cublasLtInt32IsExact(int m, int n, int k) throws Throwable {
+        ops.openCublasLt();
+        Random r = GpuTest.freshRandom();
+        byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
+        int[] want = referenceGemm(a, b, m, n, k, 0, k);
+        MemorySegment da = dev.upload(a), db = dev.upload(b), dc = dev.poisoned(4L * m * n, POISON_BYTE);
+        ops.gemmS32(da, db, m, n, k, dc, Int8Ops.CUBLASLT);
+        int[] got = dev.ints(dc, m * n);
+        for (int i = 0; i < got.length; i++)
+            if (got[i] != want[i])
+                fail(String.format("cuBLASLt %dx%dx%d: c[%d,%d] = %d%s, want %d", m, n, k, i / n, i % n, got[i],
+                        got[i] == POISON_INT ? " (unwritten)" : "", want[i]));
+    }
+
+    /**
+     * cuBLASLt + the dequantize pass against a float64 reference (the fused epilogues' tolerance, every option on and
+     * off, and in place) and against our fused FP32 epilogue (AUTO_TILE): the same arithmetic in the same order, so the
+     * two differ only where the compilers contracted a product and a sum into one fma differently (counted, printed).
+     */
+    @ParameterizedTest(name = "{0}x{1}x{2}")
+    @CsvSource({"7,33,96", "129,384,384", "1000,1152,1536"})
+    void dequantizePassMatchesTheFusedEpilogue(int m, int n, int k) throws Throwable {
+        ops.openCublasLt();
+        Random r = GpuTest.freshRandom();
+        byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
+        int[] acc = referenceGemm(a, b, m, n, k, 0, k);
+        float[] sx = new float[m], sw = new float[n], bias = GpuTest.random(r, n, 2f), res = GpuTest.random(r, m * n, 3f);
+        for (int i = 0; i < m; i++) sx[i] = (float) (0.5 + r.nextDouble()) * 0.02f;
+        for (int j = 0; j < n; j++) sw[j] = (float) (0.5 + r.nextDouble()) * 0.003f;
+        MemorySegment da = dev.upload(a), db = dev.upload(b), dsx = dev.upload(sx), dsw = dev.upload(sw), dbias = dev.upload(bias),
+                dres = dev.upload(res), dacc = dev.poisoned(4L * m * n, POISON_BYTE), fused = dev.alloc(4L * m * n),
+                pass = dev.alloc(4L * m * n);
+        ops.gemmS32(da, db, m, n, k, dacc, Int8Ops.CUBLASLT);
+        long identical = 0, total = 0;
+        for (int mask = 0; mask < 32; mask++) {
+            boolean xRow = (mask & 1) != 0, wCol = (mask & 2) != 0, hasBias = (mask & 4) != 0, gelu = (mask & 8) != 0, hasRes = (mask & 16) != 0;
+            Int8Ops.Epilogue e = new Int8Ops.Epilogue(dsx, xRow, dsw, wCol, hasBias ? dbias : null, hasRes ? dres : null, gelu);
+            dev.poison(fused, 4L * m * n, 0xFF);
+            dev.poison(pass, 4L * m * n, 0xFF);
+            ops.gemmF32(da, db, m, n, k, e, fused, Int8Ops.AUTO_TILE);
+            ops.dequantizeF32(dacc, m, n, e, pass);
+            float[] yf = dev.floats(fused, m * n), yp = dev.floats(pass, m * n);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    int idx = i * n + j;
+                    double pre = acc[idx] * (double) sx[xRow ? i : 0] * sw[wCol ? j : 0];
+                    double bb = hasBias ? bias[j] : 0, rr = hasRes ? res[idx] : 0;
+                    double want = (gelu ? gelu(pre + bb) : pre + bb) + rr;
+                    double tol = 0x1p-20 * (Math.abs(pre) + Math.abs(bb) + Math.abs(rr)) + 1e-30;
+                    if (!(Math.abs(yp[idx] - want) <= tol))
+                        fail(String.format("dequantize pass %dx%dx%d mask %d: y[%d,%d] = %s, want %s (tol %.3g)", m, n, k, mask, i, j, yp[idx],
+                                want, tol));
+                    if (Float.floatToRawIntBits(yp[idx]) == Float.floatToRawIntBits(yf[idx])) identical++;
+                    total++;
+                }
+        }
+        System.out.printf("  dequantize pass vs fused epilogue %dx%dx%d: %d of %d outputs bit-identical%n", m, n, k, identical, total);
+        MemorySegment inPlace = dev.upload(res);
+        ops.dequantizeF32(dacc, m, n, new Int8Ops.Epilogue(dsx, true, dsw, true, dbias, inPlace, false), inPlace);
+        float[] y = dev.floats(inPlace, m * n);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                int idx = i * n + j;
+                double pre = acc[idx] * (double) sx[i] * sw[j], want = pre + bias[j] + res[idx];
+                double tol = 0x1p-20 * (Math.abs(pre) + Math.abs(bias[j]) + Math.abs(res[idx])) + 1e-30;
+                if (!(Math.abs(y[idx] - want) <= tol)) fail(String.format("in place %dx%dx%d: y[%d,%d] = %s, want %s", m, n, k, i, j, y[idx], want));
+            }
+    }
+
+    @Test
+    void cublasLtMisuseIsRefused() throws Throwable {
+        MemorySegment p = dev.alloc(4096), q = dev.alloc(4096);
+        Int8Ops fresh = new Int8Ops(cuda, stream);
+        var ex = assertThrows(IllegalStateException.class, () -> fresh.gemmS32(p, p, 4, 4, 16, q, Int8Ops.CUBLASLT));
+        assertTrue(ex.getMessage().contains("openCublasLt"), ex.getMessage());
+        Int8Ops.Epilogue e = new Int8Ops.Epilogue(p, false, p, false, null, null, false);
+        var ex2 = assertThrows(IllegalArgumentException.class, () -> ops.gemmF32(p, p, 4, 4, 16, e, q, Int8Ops.CUBLASLT));
+        assertTrue(ex2.getMessage().contains("int32"), ex2.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> ops.dequantizeF32(MemorySegment.NULL, 4, 4, e, q));
+        assertEquals(1, (int) cuda.i8DequantizeF32.invokeExact(p, 0, 4, p, 0, p, 0, MemorySegment.NULL, MemorySegment.NULL, 0, q, stream));
+        fresh.close();
     }
 
     // ---- PEG ----
