@@ -74,6 +74,123 @@ __global__ void masked_softmax_kernel(float *scores, const int *mask, int heads,
     for (int j = lane; j < seq; j += 32) s[j] *= inv;
 }
 
+// The whole attention of short sequences in one kernel: ctx = softmax(q k^T * scale + mask) v per (sequence, head),
+// reading q, k, v in their [batch*seq, heads*hd] layout and writing ctx in it (no head split / merge, no score tensor
+// in global memory). One CTA of 8 warps per (query tile of FUSED_QT rows, head, sequence); K and V of the whole
+// sequence, the query tile and its probabilities live in shared memory (fused_attention_smem bytes). FP32 throughout.
+//   scores: warp w owns query rows 4w .. 4w+3 of the tile, lane l the keys l, l+32, ...; sums over d in order.
+//   softmax: per row, as masked_softmax_kernel (the same lane-strided partial sums, so the same probabilities
+//            given the same scores): masked keys get probability exactly 0.
+//   context: lane l owns output columns l, l+32, ... of the warp's 4 rows; sums over keys in order.
+// K rows are padded to hd+1 floats so that the 32 lanes (32 keys) read 32 different banks.
+// Limits (fused_attention_fits): seq <= 32 * FUSED_MAXC, hd <= 32 * FUSED_MAXD, and the shared memory.
+constexpr int FUSED_QT = 32, FUSED_MAXC = 8, FUSED_MAXD = 4;
+
+__host__ __device__ inline size_t fused_attention_smem(int seq, int hd) {
+    return ((size_t)seq * (hd + 1) + (size_t)seq * hd + (size_t)FUSED_QT * hd + (size_t)FUSED_QT * seq) * sizeof(float) +
+           (size_t)seq * sizeof(int);
+}
+
+__global__ void __launch_bounds__(256) fused_attention_kernel(const float *q, const float *k, const float *v, const int *mask,
+                                                              int seq, int heads, int hd, float scale, float *ctx) {
+    extern __shared__ float smem[];
+    float *ks = smem, *vs = ks + (size_t)seq * (hd + 1), *qs = vs + (size_t)seq * hd, *ps = qs + FUSED_QT * hd;
+    int *ms = reinterpret_cast<int *>(ps + FUSED_QT * seq);
+    const int q0 = blockIdx.x * FUSED_QT, h = blockIdx.y, b = blockIdx.z, width = heads * hd;
+    const size_t base = (size_t)b * seq * width + (size_t)h * hd;  // row 0 of this sequence, this head's columns
+    for (int i = threadIdx.x; i < seq * hd; i += blockDim.x) {
+        const int j = i / hd, d = i - j * hd;
+        const size_t g = base + (size_t)j * width + d;
+        ks[j * (hd + 1) + d] = k[g];
+        vs[i] = v[g];
+    }
+    for (int i = threadIdx.x; i < FUSED_QT * hd; i += blockDim.x) {
+        const int r = i / hd, d = i - r * hd;
+        qs[i] = q0 + r < seq ? q[base + (size_t)(q0 + r) * width + d] * scale : 0.f;
+    }
+    for (int j = threadIdx.x; j < seq; j += blockDim.x) ms[j] = mask[(size_t)b * seq + j];
+    __syncthreads();
+
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, i0 = warp * 4;
+    const int keys = (seq + 31) / 32, cols = (hd + 31) / 32;
+    float s[4][FUSED_MAXC];
+#pragma unroll
+    for (int r = 0; r < 4; r++)
+#pragma unroll
+        for (int c = 0; c < FUSED_MAXC; c++) s[r][c] = 0.f;
+    for (int d = 0; d < hd; d++) {
+        float qv[4];
+#pragma unroll
+        for (int r = 0; r < 4; r++) qv[r] = qs[(i0 + r) * hd + d];
+#pragma unroll
+        for (int c = 0; c < FUSED_MAXC; c++) {
+            const int j = lane + 32 * c;
+            if (c < keys && j < seq) {
+                const float kv = ks[j * (hd + 1) + d];
+#pragma unroll
+                for (int r = 0; r < 4; r++) s[r][c] = fmaf(qv[r], kv, s[r][c]);
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int c = 0; c < FUSED_MAXC; c++) {
+            const int j = lane + 32 * c;
+            if (c < keys && j < seq && ms[j]) mx = fmaxf(mx, s[r][c]);
+        }
+        mx = warp_max(mx);
+        float total = 0.f;
+#pragma unroll
+        for (int c = 0; c < FUSED_MAXC; c++) {
+            const int j = lane + 32 * c;
+            if (c < keys && j < seq) {
+                const float e = ms[j] ? expf(s[r][c] - mx) : 0.f;
+                s[r][c] = e;
+                total += e;
+            }
+        }
+        const float inv = 1.f / warp_sum(total);
+#pragma unroll
+        for (int c = 0; c < FUSED_MAXC; c++) {
+            const int j = lane + 32 * c;
+            if (c < keys && j < seq) ps[(i0 + r) * seq + j] = s[r][c] * inv;
+        }
+    }
+    __syncwarp();  // the warp reads back only its own rows of ps
+
+    float o[4][FUSED_MAXD];
+#pragma unroll
+    for (int r = 0; r < 4; r++)
+#pragma unroll
+        for (int e = 0; e < FUSED_MAXD; e++) o[r][e] = 0.f;
+    for (int j = 0; j < seq; j++) {
+        float pv[4];
+#pragma unroll
+        for (int r = 0; r < 4; r++) pv[r] = ps[(i0 + r) * seq + j];
+#pragma unroll
+        for (int e = 0; e < FUSED_MAXD; e++) {
+            const int d = lane + 32 * e;
+            if (e < cols && d < hd) {
+                const float vv = vs[j * hd + d];
+#pragma unroll
+                for (int r = 0; r < 4; r++) o[r][e] = fmaf(pv[r], vv, o[r][e]);
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        const int row = q0 + i0 + r;
+        if (row >= seq) continue;
+#pragma unroll
+        for (int e = 0; e < FUSED_MAXD; e++) {
+            const int d = lane + 32 * e;
+            if (e < cols && d < hd) ctx[base + (size_t)row * width + d] = o[r][e];
+        }
+    }
+}
+
 // One block per sequence, threads over the hidden dim.
 __global__ void pool_kernel(const float *hidden, const int *mask, int seq, int dim, int mode, float *out) {
     int b = blockIdx.x;
