@@ -76,38 +76,33 @@ __global__ void masked_softmax_kernel(float *scores, const int *mask, int heads,
 
 // The whole attention of short sequences in one kernel: ctx = softmax(q k^T * scale + mask) v per (sequence, head),
 // reading q, k, v in their [batch*seq, heads*hd] layout and writing ctx in it (no head split / merge, no score tensor
-// in global memory). One CTA of FUSED_WARPS warps per (query tile of FUSED_QT rows, head, sequence); K and V of the
-// whole sequence, the query tile and its probabilities live in shared memory (fused_attention_smem bytes). FP32.
-//   scores: warp w owns query rows FUSED_RW*w .. +FUSED_RW-1 of the tile, lane l the keys l, l+32, ...; each K value
-//           read serves FUSED_RW rows; the rows' q values are read 4 d at a time (float4) where hd % 4 == 0.
+// in global memory). One CTA of 8 warps per (query tile of FUSED_QT rows, head, sequence); K and V of the whole
+// sequence, the query tile and its probabilities live in shared memory (fused_attention_smem bytes). FP32 throughout.
+//   scores: warp w owns query rows 4w .. 4w+3 of the tile, lane l the keys l, l+32, ...; sums over d in order.
 //   softmax: per row, as masked_softmax_kernel (the same lane-strided partial sums, so the same probabilities
 //            given the same scores): masked keys get probability exactly 0.
-//   context: lane l owns output columns l, l+32, ... of the warp's rows; probabilities read 4 keys at a time.
-// Sums over d and over keys run in index order. K rows are padded to hd+1 floats (the 32 lanes, 32 keys, hit 32
-// banks); P rows and V to a multiple of 4 keys, the padding zero.
-// Limits (qd_attention_fused_supported): seq <= 32 * FUSED_MAXC, hd <= 32 * FUSED_MAXD, and the shared memory.
-constexpr int FUSED_QT = 32, FUSED_WARPS = 4, FUSED_RW = FUSED_QT / FUSED_WARPS, FUSED_MAXC = 8, FUSED_MAXD = 4;
+//   context: lane l owns output columns l, l+32, ... of the warp's 4 rows; sums over keys in order.
+// K rows are padded to hd+1 floats so that the 32 lanes (32 keys) read 32 different banks.
+// Limits (fused_attention_fits): seq <= 32 * FUSED_MAXC, hd <= 32 * FUSED_MAXD, and the shared memory.
+constexpr int FUSED_QT = 32, FUSED_MAXC = 8, FUSED_MAXD = 4;
 
-__host__ __device__ inline int fused_attention_pst(int seq) { return (seq + 3) & ~3; }
 __host__ __device__ inline size_t fused_attention_smem(int seq, int hd) {
-    const size_t pst = fused_attention_pst(seq);
-    return ((size_t)FUSED_QT * hd + FUSED_QT * pst + pst * hd + (size_t)seq * (hd + 1)) * sizeof(float) + (size_t)seq * sizeof(int);
+    return ((size_t)seq * (hd + 1) + (size_t)seq * hd + (size_t)FUSED_QT * hd + (size_t)FUSED_QT * seq) * sizeof(float) +
+           (size_t)seq * sizeof(int);
 }
 
-__global__ void __launch_bounds__(FUSED_WARPS * 32) fused_attention_kernel(const float *q, const float *k, const float *v,
-                                                                           const int *mask, int seq, int heads, int hd,
-                                                                           float scale, float *ctx) {
-    extern __shared__ __align__(16) float smem[];
-    const int pst = fused_attention_pst(seq);
-    float *qs = smem, *ps = qs + FUSED_QT * hd, *vs = ps + FUSED_QT * pst, *ks = vs + pst * hd;  // qs, ps 16-byte aligned
-    int *ms = reinterpret_cast<int *>(ks + seq * (hd + 1));
+__global__ void __launch_bounds__(256) fused_attention_kernel(const float *q, const float *k, const float *v, const int *mask,
+                                                              int seq, int heads, int hd, float scale, float *ctx) {
+    extern __shared__ float smem[];
+    float *ks = smem, *vs = ks + (size_t)seq * (hd + 1), *qs = vs + (size_t)seq * hd, *ps = qs + FUSED_QT * hd;
+    int *ms = reinterpret_cast<int *>(ps + FUSED_QT * seq);
     const int q0 = blockIdx.x * FUSED_QT, h = blockIdx.y, b = blockIdx.z, width = heads * hd;
     const size_t base = (size_t)b * seq * width + (size_t)h * hd;  // row 0 of this sequence, this head's columns
-    for (int i = threadIdx.x; i < pst * hd; i += blockDim.x) {
+    for (int i = threadIdx.x; i < seq * hd; i += blockDim.x) {
         const int j = i / hd, d = i - j * hd;
         const size_t g = base + (size_t)j * width + d;
-        vs[i] = j < seq ? v[g] : 0.f;
-        if (j < seq) ks[j * (hd + 1) + d] = k[g];
+        ks[j * (hd + 1) + d] = k[g];
+        vs[i] = v[g];
     }
     for (int i = threadIdx.x; i < FUSED_QT * hd; i += blockDim.x) {
         const int r = i / hd, d = i - r * hd;
@@ -116,53 +111,29 @@ __global__ void __launch_bounds__(FUSED_WARPS * 32) fused_attention_kernel(const
     for (int j = threadIdx.x; j < seq; j += blockDim.x) ms[j] = mask[(size_t)b * seq + j];
     __syncthreads();
 
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, i0 = warp * FUSED_RW;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, i0 = warp * 4;
     const int keys = (seq + 31) / 32, cols = (hd + 31) / 32;
-    float s[FUSED_RW][FUSED_MAXC];
+    float s[4][FUSED_MAXC];
 #pragma unroll
-    for (int r = 0; r < FUSED_RW; r++)
+    for (int r = 0; r < 4; r++)
 #pragma unroll
         for (int c = 0; c < FUSED_MAXC; c++) s[r][c] = 0.f;
-    auto score_step = [&](const float (&qv)[FUSED_RW], int d) {
+    for (int d = 0; d < hd; d++) {
+        float qv[4];
+#pragma unroll
+        for (int r = 0; r < 4; r++) qv[r] = qs[(i0 + r) * hd + d];
 #pragma unroll
         for (int c = 0; c < FUSED_MAXC; c++) {
             const int j = lane + 32 * c;
             if (c < keys && j < seq) {
                 const float kv = ks[j * (hd + 1) + d];
 #pragma unroll
-                for (int r = 0; r < FUSED_RW; r++) s[r][c] = fmaf(qv[r], kv, s[r][c]);
+                for (int r = 0; r < 4; r++) s[r][c] = fmaf(qv[r], kv, s[r][c]);
             }
-        }
-    };
-    if ((hd & 3) == 0) {
-        for (int d = 0; d < hd; d += 4) {
-            float4 q4[FUSED_RW];
-#pragma unroll
-            for (int r = 0; r < FUSED_RW; r++) q4[r] = *reinterpret_cast<const float4 *>(qs + (i0 + r) * hd + d);
-            float qv[FUSED_RW];
-#pragma unroll
-            for (int r = 0; r < FUSED_RW; r++) qv[r] = q4[r].x;
-            score_step(qv, d);
-#pragma unroll
-            for (int r = 0; r < FUSED_RW; r++) qv[r] = q4[r].y;
-            score_step(qv, d + 1);
-#pragma unroll
-            for (int r = 0; r < FUSED_RW; r++) qv[r] = q4[r].z;
-            score_step(qv, d + 2);
-#pragma unroll
-            for (int r = 0; r < FUSED_RW; r++) qv[r] = q4[r].w;
-            score_step(qv, d + 3);
-        }
-    } else {
-        for (int d = 0; d < hd; d++) {
-            float qv[FUSED_RW];
-#pragma unroll
-            for (int r = 0; r < FUSED_RW; r++) qv[r] = qs[(i0 + r) * hd + d];
-            score_step(qv, d);
         }
     }
 #pragma unroll
-    for (int r = 0; r < FUSED_RW; r++) {
+    for (int r = 0; r < 4; r++) {
         float mx = -INFINITY;
 #pragma unroll
         for (int c = 0; c < FUSED_MAXC; c++) {
@@ -184,33 +155,32 @@ __global__ void __launch_bounds__(FUSED_WARPS * 32) fused_attention_kernel(const
 #pragma unroll
         for (int c = 0; c < FUSED_MAXC; c++) {
             const int j = lane + 32 * c;
-            if (c < keys && j < pst) ps[(i0 + r) * pst + j] = j < seq ? s[r][c] * inv : 0.f;
+            if (c < keys && j < seq) ps[(i0 + r) * seq + j] = s[r][c] * inv;
         }
     }
     __syncwarp();  // the warp reads back only its own rows of ps
 
-    float o[FUSED_RW][FUSED_MAXD];
+    float o[4][FUSED_MAXD];
 #pragma unroll
-    for (int r = 0; r < FUSED_RW; r++)
+    for (int r = 0; r < 4; r++)
 #pragma unroll
         for (int e = 0; e < FUSED_MAXD; e++) o[r][e] = 0.f;
-    for (int j = 0; j < pst; j += 4) {
-        float4 p4[FUSED_RW];
+    for (int j = 0; j < seq; j++) {
+        float pv[4];
 #pragma unroll
-        for (int r = 0; r < FUSED_RW; r++) p4[r] = *reinterpret_cast<const float4 *>(ps + (i0 + r) * pst + j);
+        for (int r = 0; r < 4; r++) pv[r] = ps[(i0 + r) * seq + j];
 #pragma unroll
         for (int e = 0; e < FUSED_MAXD; e++) {
             const int d = lane + 32 * e;
             if (e < cols && d < hd) {
-                const float v0 = vs[j * hd + d], v1 = vs[(j + 1) * hd + d], v2 = vs[(j + 2) * hd + d], v3 = vs[(j + 3) * hd + d];
+                const float vv = vs[j * hd + d];
 #pragma unroll
-                for (int r = 0; r < FUSED_RW; r++)
-                    o[r][e] = fmaf(p4[r].w, v3, fmaf(p4[r].z, v2, fmaf(p4[r].y, v1, fmaf(p4[r].x, v0, o[r][e]))));
+                for (int r = 0; r < 4; r++) o[r][e] = fmaf(pv[r], vv, o[r][e]);
             }
         }
     }
 #pragma unroll
-    for (int r = 0; r < FUSED_RW; r++) {
+    for (int r = 0; r < 4; r++) {
         const int row = q0 + i0 + r;
         if (row >= seq) continue;
 #pragma unroll

@@ -94,7 +94,7 @@ int qd_attention_fused(const float *q, const float *k, const float *v, const int
         raised = smem;
     }
     dim3 grid((seq + qd::FUSED_QT - 1) / qd::FUSED_QT, heads, batch);
-    qd::fused_attention_kernel<<<grid, qd::FUSED_WARPS * 32, smem, S(stream)>>>(q, k, v, mask, seq, heads, head_dim, scale, ctx);
+    qd::fused_attention_kernel<<<grid, 256, smem, S(stream)>>>(q, k, v, mask, seq, heads, head_dim, scale, ctx);
     return cudaGetLastError();
 }
 
