@@ -73,31 +73,6 @@ int qd_merge_heads(const float *in, int batch, int seq, int heads, int head_dim,
     return cudaGetLastError();
 }
 
-int qd_attention_fused_supported(int seq, int head_dim) {
-    int dev = 0, optin = 0;
-    if (seq <= 0 || head_dim <= 0 || seq > 32 * qd::FUSED_MAXC || head_dim > 32 * qd::FUSED_MAXD) return cudaErrorNotSupported;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
-        return cudaErrorNotSupported;
-    return qd::fused_attention_smem(seq, head_dim) <= (size_t)optin ? cudaSuccess : cudaErrorNotSupported;
-}
-
-int qd_attention_fused(const float *q, const float *k, const float *v, const int *mask, int batch, int seq, int heads,
-                       int head_dim, float scale, float *ctx, void *stream) {
-    if (batch <= 0 || heads <= 0 || !q || !k || !v || !mask || !ctx) return cudaErrorInvalidValue;
-    int supported = qd_attention_fused_supported(seq, head_dim);
-    if (supported != cudaSuccess) return supported;
-    const size_t smem = qd::fused_attention_smem(seq, head_dim);
-    static size_t raised = 48 * 1024;  // the kernel's dynamic shared memory limit, raised once as far as needed
-    if (smem > raised) {
-        cudaError_t e = cudaFuncSetAttribute(qd::fused_attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return e;
-        raised = smem;
-    }
-    dim3 grid((seq + qd::FUSED_QT - 1) / qd::FUSED_QT, heads, batch);
-    qd::fused_attention_kernel<<<grid, 256, smem, S(stream)>>>(q, k, v, mask, seq, heads, head_dim, scale, ctx);
-    return cudaGetLastError();
-}
-
 int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int seq, void *stream) {
     if (batch <= 0 || heads <= 0 || seq <= 0) return cudaErrorInvalidValue;
     size_t rows = (size_t)batch * heads * seq;

@@ -67,12 +67,6 @@ int qd_merge_heads(const float *in, int batch, int seq, int heads, int head_dim,
 /* In place over scores [batch, heads, seq, seq]: softmax along the last dim with keys whose
  * mask[b, key] == 0 excluded (probability exactly 0). */
 int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int seq, void *stream);
-/* ctx [batch*seq, heads*head_dim] = softmax(q k^T * scale, keys with mask 0 excluded) v per sequence and head, in one
- * kernel, q / k / v / ctx in the [batch*seq, heads*head_dim] layout. cudaErrorNotSupported (launching nothing) where
- * qd_attention_fused_supported says so: seq > 256, head_dim > 128, or more shared memory than the device has. */
-int qd_attention_fused_supported(int seq, int head_dim);
-int qd_attention_fused(const float *q, const float *k, const float *v, const int *mask, int batch, int seq, int heads,
-                       int head_dim, float scale, float *ctx, void *stream);
 
 /* out[b,:] = hidden[b,0,:] (mode 0, CLS) or the mean over tokens with mask 1 (mode 1). */
 int qd_pool(const float *hidden, const int *mask, int batch, int seq, int dim, int mode, float *out, void *stream);

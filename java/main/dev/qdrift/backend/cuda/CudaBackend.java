@@ -14,9 +14,8 @@ import java.lang.foreign.SymbolLookup;
 
 /**
  * The encoder's ops on an NVIDIA GPU: our kernels (native/qdrift.h, cuda/) for embeddings, residual +
- * LayerNorm, bias + activation, attention in one kernel for sequences up to 256 tokens (FP32), head split / merge,
- * masked softmax and pooling; cuBLAS for the linear layers and the two batched products of longer sequences'
- * attention, in true FP32 unless {@link #useTf32} is on. All work is queued on one stream;
+ * LayerNorm, bias + activation, head split / merge, masked softmax and pooling; cuBLAS for the linear
+ * layers and the two batched products of attention, in true FP32 unless {@link #useTf32} is on. All work is queued on one stream;
  * downloads synchronize it. Device memory comes from a {@link DevicePool}. One thread per backend.
  */
 public final class CudaBackend implements Backend {
@@ -33,11 +32,6 @@ public final class CudaBackend implements Backend {
     private final CudaGradientOps gradientOps;
     private final String deviceName;
     private boolean tf32, cublasLtInt8;
-    /**
-     * The forward attention in one kernel (qd_attention_fused, FP32) where it fits (seq <= 256, head dim <= 128), else
-     * head split, cuBLAS batched products, masked softmax, merge. Off only in tests that compare the two.
-     */
-    boolean fusedAttention = true;
     private boolean closed;
 
     record DeviceFloats(MemorySegment ptr, int size) implements FloatBuf {}
@@ -134,10 +128,9 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * Every later cuBLAS FP32 product (the linear layers, the backward's products, and attention's batched products
-     * where the fused attention kernel does not apply) on TF32 tensor cores: inputs rounded to a 10-bit mantissa, FP32
-     * accumulation, several times the FP32 rate. Off (true FP32) by default; the s8 kernels and the fused attention
-     * kernel (FP32 on the CUDA cores) are unaffected.
+     * Every later cuBLAS FP32 product (the linear layers, attention's batched products, and the backward's)
+     * on TF32 tensor cores: inputs rounded to a 10-bit mantissa, FP32 accumulation, several times the FP32
+     * rate. Off (true FP32) by default; the s8 kernels are unaffected.
      */
     public void useTf32(boolean on) {
         cublas.useTf32(on);
@@ -335,12 +328,6 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void attention(FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out) {
-        if (fusedAttention && fusedAttentionFits(seq, headDim)) {
-            float scale = (float) (1 / Math.sqrt(headDim));
-            launch("qd_attention_fused " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) cuda.attentionFused.invokeExact(p(q),
-                    p(k), p(v), p(mask), batch, seq, heads, headDim, scale, p(out), stream));
-            return;
-        }
         try (Scope scope = openScope()) {
             FloatBuf qh = splitHeads(q, batch, seq, heads, headDim, (float) (1 / Math.sqrt(headDim))),
                     kh = splitHeads(k, batch, seq, heads, headDim, 1f), vh = splitHeads(v, batch, seq, heads, headDim, 1f);
@@ -352,11 +339,6 @@ public final class CudaBackend implements Backend {
             });
             mergeHeads(ctx, batch, seq, heads, headDim, out);
         }
-    }
-
-    /** Whether the fused attention kernel takes this shape (seq <= 256, head dim <= 128, its shared memory fits). */
-    boolean fusedAttentionFits(int seq, int headDim) {
-        return call(() -> (int) cuda.attentionFusedSupported.invokeExact(seq, headDim)) == 0;
     }
 
     /** [batch*seq, heads*headDim] -> a new [batch, heads, seq, headDim] buffer (in the current scope), times scale. */

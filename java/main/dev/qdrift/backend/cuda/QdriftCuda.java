@@ -81,8 +81,6 @@ final class QdriftCuda {
     final MethodHandle mergeHeads;
     // int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int seq, void *stream);
     final MethodHandle maskedSoftmax;
-    final MethodHandle attentionFusedSupported;
-    final MethodHandle attentionFused;
     // int qd_pool(const float *hidden, const int *mask, int batch, int seq, int dim, int mode, float *out, void *stream);
     final MethodHandle pool;
 
@@ -179,9 +177,6 @@ final class QdriftCuda {
                 JAVA_FLOAT, ADDRESS, ADDRESS));
         mergeHeads = bind("qd_merge_heads", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 ADDRESS, ADDRESS));
-        attentionFusedSupported = bind("qd_attention_fused_supported", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-        attentionFused = bind("qd_attention_fused", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
-                JAVA_INT, JAVA_INT, JAVA_FLOAT, ADDRESS, ADDRESS));
         maskedSoftmax = bind("qd_masked_softmax", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
         fakeQuantColumns = bind("qd_fake_quant_columns", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, ADDRESS));
