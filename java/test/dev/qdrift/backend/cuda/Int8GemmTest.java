@@ -278,42 +278,61 @@ class Int8GemmTest {
 
     // ---- FP32 epilogues ----
 
+    /** Random s8 operands, their exact int32 product, and the float epilogue's inputs (scales near real ones, bias, residual). */
+    record EpilogueInputs(int m, int n, int k, byte[] a, byte[] b, int[] acc, float[] sx, float[] sw, float[] bias, float[] res) {
+        static EpilogueInputs random(Random r, int m, int n, int k) {
+            byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
+            float[] sx = new float[m], sw = new float[n], bias = GpuTest.random(r, n, 2f), res = GpuTest.random(r, m * n, 3f);
+            for (int i = 0; i < m; i++) sx[i] = (float) (0.5 + r.nextDouble()) * 0.02f;
+            for (int j = 0; j < n; j++) sw[j] = (float) (0.5 + r.nextDouble()) * 0.003f;
+            return new EpilogueInputs(m, n, k, a, b, referenceGemm(a, b, m, n, k, 0, k), sx, sw, bias, res);
+        }
+
+        /** Option combination `mask` (bits: per-row x scale, per-column w scale, bias, GELU, residual) on the device buffers. */
+        Int8Ops.Epilogue epilogue(int mask, MemorySegment dsx, MemorySegment dsw, MemorySegment dbias, MemorySegment dres) {
+            return new Int8Ops.Epilogue(dsx, (mask & 1) != 0, dsw, (mask & 2) != 0, (mask & 4) != 0 ? dbias : null,
+                    (mask & 16) != 0 ? dres : null, (mask & 8) != 0);
+        }
+
+        /**
+         * Fails unless y (all m × n outputs of option combination `mask`) is within 2^-20 of the float64 reference's
+         * magnitude (FP32 products and sums: a few ulps). Returns the worst error as a fraction of the tolerance.
+         */
+        double check(float[] y, int mask, String what) {
+            boolean xRow = (mask & 1) != 0, wCol = (mask & 2) != 0, hasBias = (mask & 4) != 0, gelu = (mask & 8) != 0, hasRes = (mask & 16) != 0;
+            double worst = 0;
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    int idx = i * n + j;
+                    double pre = acc[idx] * (double) sx[xRow ? i : 0] * sw[wCol ? j : 0];
+                    double bb = hasBias ? bias[j] : 0, rr = hasRes ? res[idx] : 0;
+                    double want = (gelu ? gelu(pre + bb) : pre + bb) + rr;
+                    double tol = 0x1p-20 * (Math.abs(pre) + Math.abs(bb) + Math.abs(rr)) + 1e-30;
+                    double err = Math.abs(y[idx] - want);
+                    if (!(err <= tol))
+                        fail(String.format("%s %dx%dx%d xRow=%b wCol=%b bias=%b gelu=%b res=%b: y[%d,%d] = %s, want %s (tol %.3g)", what, m,
+                                n, k, xRow, wCol, hasBias, gelu, hasRes, i, j, y[idx], want, tol));
+                    worst = Math.max(worst, err / tol);
+                }
+            return worst;
+        }
+    }
+
     @ParameterizedTest(name = "{0}x{1}x{2}")
     @CsvSource({"1,384,384", "7,33,96", "129,384,384", "64,1152,384", "1000,1152,1536", "257,130,400"})
     void gemmFp32EpiloguesMatchAFloat64Reference(int m, int n, int k) throws Throwable {
         assumeSize(m, n, k);
-        Random r = GpuTest.freshRandom();
-        byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
-        int[] acc = referenceGemm(a, b, m, n, k, 0, k);
-        float[] sx = new float[m], sw = new float[n], bias = GpuTest.random(r, n, 2f), res = GpuTest.random(r, m * n, 3f);
-        for (int i = 0; i < m; i++) sx[i] = (float) (0.5 + r.nextDouble()) * 0.02f;
-        for (int j = 0; j < n; j++) sw[j] = (float) (0.5 + r.nextDouble()) * 0.003f;
-        MemorySegment da = dev.upload(a), db = dev.upload(b), dsx = dev.upload(sx), dsw = dev.upload(sw), dbias = dev.upload(bias),
-                dres = dev.upload(res), dy = dev.alloc(4L * m * n);
+        EpilogueInputs in = EpilogueInputs.random(GpuTest.freshRandom(), m, n, k);
+        MemorySegment da = dev.upload(in.a()), db = dev.upload(in.b()), dsx = dev.upload(in.sx()), dsw = dev.upload(in.sw()),
+                dbias = dev.upload(in.bias()), dres = dev.upload(in.res()), dy = dev.alloc(4L * m * n);
         int combos = 0;
         for (int mask = 0; mask < 32; mask++) {
-            boolean xRow = (mask & 1) != 0, wCol = (mask & 2) != 0, hasBias = (mask & 4) != 0, gelu = (mask & 8) != 0, hasRes = (mask & 16) != 0;
-            Int8Ops.Epilogue e = new Int8Ops.Epilogue(dsx, xRow, dsw, wCol, hasBias ? dbias : null, hasRes ? dres : null, gelu);
             // every tile once with everything on, the automatic pick for every combination
             int[] tiles = mask == 31 ? IntStream.range(-1, ops.tiles()).toArray() : new int[] {Int8Ops.AUTO_TILE};
             for (int t : tiles) {
                 dev.poison(dy, 4L * m * n, 0xFF);
-                ops.gemmF32(da, db, m, n, k, e, dy, t);
-                float[] y = dev.floats(dy, m * n);
-                double worst = 0;
-                for (int i = 0; i < m; i++)
-                    for (int j = 0; j < n; j++) {
-                        int idx = i * n + j;
-                        double pre = acc[idx] * (double) sx[xRow ? i : 0] * sw[wCol ? j : 0];
-                        double bb = hasBias ? bias[j] : 0, rr = hasRes ? res[idx] : 0;
-                        double want = (gelu ? gelu(pre + bb) : pre + bb) + rr;
-                        double tol = 0x1p-20 * (Math.abs(pre) + Math.abs(bb) + Math.abs(rr)) + 1e-30;
-                        double err = Math.abs(y[idx] - want);
-                        if (!(err <= tol))
-                            fail(String.format("%dx%dx%d tile %d xRow=%b wCol=%b bias=%b gelu=%b res=%b: y[%d,%d] = %s, want %s (tol %.3g)",
-                                    m, n, k, t, xRow, wCol, hasBias, gelu, hasRes, i, j, y[idx], want, tol));
-                        worst = Math.max(worst, err / tol);
-                    }
+                ops.gemmF32(da, db, m, n, k, in.epilogue(mask, dsx, dsw, dbias, dres), dy, t);
+                double worst = in.check(dev.floats(dy, m * n), mask, "tile " + t);
                 combos++;
                 if (mask == 31 && t == -1)
                     System.out.printf("  f32 epilogue %dx%dx%d all options: worst error %.3f of tolerance%n", m, n, k, worst);
@@ -321,16 +340,9 @@ class Int8GemmTest {
         }
         assertEquals(32 + ops.tiles(), combos);
         // In place: y is the residual buffer (the residual stream of an encoder layer).
-        MemorySegment inPlace = dev.upload(res);
-        ops.gemmF32(da, db, m, n, k, new Int8Ops.Epilogue(dsx, true, dsw, true, dbias, inPlace, false), inPlace, Int8Ops.AUTO_TILE);
-        float[] y = dev.floats(inPlace, m * n);
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++) {
-                int idx = i * n + j;
-                double pre = acc[idx] * (double) sx[i] * sw[j], want = pre + bias[j] + res[idx];
-                double tol = 0x1p-20 * (Math.abs(pre) + Math.abs(bias[j]) + Math.abs(res[idx])) + 1e-30;
-                if (!(Math.abs(y[idx] - want) <= tol)) fail(String.format("in place %dx%dx%d: y[%d,%d] = %s, want %s", m, n, k, i, j, y[idx], want));
-            }
+        MemorySegment inPlace = dev.upload(in.res());
+        ops.gemmF32(da, db, m, n, k, in.epilogue(23, dsx, dsw, dbias, inPlace), inPlace, Int8Ops.AUTO_TILE);
+        in.check(dev.floats(inPlace, m * n), 23, "in place");
     }
 
     // ---- cuBLASLt (the comparison path) ----
@@ -361,50 +373,27 @@ class Int8GemmTest {
     @CsvSource({"7,33,96", "129,384,384", "1000,1152,1536"})
     void dequantizePassMatchesTheFusedEpilogue(int m, int n, int k) throws Throwable {
         ops.openCublasLt();
-        Random r = GpuTest.freshRandom();
-        byte[] a = randomS8(r, m * k), b = randomS8(r, n * k);
-        int[] acc = referenceGemm(a, b, m, n, k, 0, k);
-        float[] sx = new float[m], sw = new float[n], bias = GpuTest.random(r, n, 2f), res = GpuTest.random(r, m * n, 3f);
-        for (int i = 0; i < m; i++) sx[i] = (float) (0.5 + r.nextDouble()) * 0.02f;
-        for (int j = 0; j < n; j++) sw[j] = (float) (0.5 + r.nextDouble()) * 0.003f;
-        MemorySegment da = dev.upload(a), db = dev.upload(b), dsx = dev.upload(sx), dsw = dev.upload(sw), dbias = dev.upload(bias),
-                dres = dev.upload(res), dacc = dev.poisoned(4L * m * n, POISON_BYTE), fused = dev.alloc(4L * m * n),
-                pass = dev.alloc(4L * m * n);
+        EpilogueInputs in = EpilogueInputs.random(GpuTest.freshRandom(), m, n, k);
+        MemorySegment da = dev.upload(in.a()), db = dev.upload(in.b()), dsx = dev.upload(in.sx()), dsw = dev.upload(in.sw()),
+                dbias = dev.upload(in.bias()), dres = dev.upload(in.res()), dacc = dev.poisoned(4L * m * n, POISON_BYTE),
+                fused = dev.alloc(4L * m * n), pass = dev.alloc(4L * m * n);
         ops.gemmS32(da, db, m, n, k, dacc, Int8Ops.CUBLASLT);
         long identical = 0, total = 0;
         for (int mask = 0; mask < 32; mask++) {
-            boolean xRow = (mask & 1) != 0, wCol = (mask & 2) != 0, hasBias = (mask & 4) != 0, gelu = (mask & 8) != 0, hasRes = (mask & 16) != 0;
-            Int8Ops.Epilogue e = new Int8Ops.Epilogue(dsx, xRow, dsw, wCol, hasBias ? dbias : null, hasRes ? dres : null, gelu);
+            Int8Ops.Epilogue e = in.epilogue(mask, dsx, dsw, dbias, dres);
             dev.poison(fused, 4L * m * n, 0xFF);
             dev.poison(pass, 4L * m * n, 0xFF);
             ops.gemmF32(da, db, m, n, k, e, fused, Int8Ops.AUTO_TILE);
             ops.dequantizeF32(dacc, m, n, e, pass);
             float[] yf = dev.floats(fused, m * n), yp = dev.floats(pass, m * n);
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++) {
-                    int idx = i * n + j;
-                    double pre = acc[idx] * (double) sx[xRow ? i : 0] * sw[wCol ? j : 0];
-                    double bb = hasBias ? bias[j] : 0, rr = hasRes ? res[idx] : 0;
-                    double want = (gelu ? gelu(pre + bb) : pre + bb) + rr;
-                    double tol = 0x1p-20 * (Math.abs(pre) + Math.abs(bb) + Math.abs(rr)) + 1e-30;
-                    if (!(Math.abs(yp[idx] - want) <= tol))
-                        fail(String.format("dequantize pass %dx%dx%d mask %d: y[%d,%d] = %s, want %s (tol %.3g)", m, n, k, mask, i, j, yp[idx],
-                                want, tol));
-                    if (Float.floatToRawIntBits(yp[idx]) == Float.floatToRawIntBits(yf[idx])) identical++;
-                    total++;
-                }
+            in.check(yp, mask, "dequantize pass");
+            for (int i = 0; i < yp.length; i++) if (Float.floatToRawIntBits(yp[i]) == Float.floatToRawIntBits(yf[i])) identical++;
+            total += yp.length;
         }
         System.out.printf("  dequantize pass vs fused epilogue %dx%dx%d: %d of %d outputs bit-identical%n", m, n, k, identical, total);
-        MemorySegment inPlace = dev.upload(res);
-        ops.dequantizeF32(dacc, m, n, new Int8Ops.Epilogue(dsx, true, dsw, true, dbias, inPlace, false), inPlace);
-        float[] y = dev.floats(inPlace, m * n);
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++) {
-                int idx = i * n + j;
-                double pre = acc[idx] * (double) sx[i] * sw[j], want = pre + bias[j] + res[idx];
-                double tol = 0x1p-20 * (Math.abs(pre) + Math.abs(bias[j]) + Math.abs(res[idx])) + 1e-30;
-                if (!(Math.abs(y[idx] - want) <= tol)) fail(String.format("in place %dx%dx%d: y[%d,%d] = %s, want %s", m, n, k, i, j, y[idx], want));
-            }
+        MemorySegment inPlace = dev.upload(in.res());
+        ops.dequantizeF32(dacc, m, n, in.epilogue(23, dsx, dsw, dbias, inPlace), inPlace);
+        in.check(dev.floats(inPlace, m * n), 23, "dequantize pass in place");
     }
 
     @Test
