@@ -439,8 +439,8 @@ __device__ __forceinline__ void store_float(const T (&acc)[C::ACC], const Epilog
 // arithmetic, so both kernels give the same FP32 sums.
 //
 // A group's wgmmas accumulate in the s32 registers; after its last one the consumer waits for them all and folds
-// the sums into the FP32 ones in place (DeepGEMM's "promotion"), while the other consumer warpgroup's wgmmas keep
-// the tensor cores busy, in part. A slice (4 K steps) split by a group boundary is issued as two commit groups
+// the sums into the FP32 ones in place (DeepGEMM's "promotion"). Making the two consumer warpgroups take turns, so
+// that one folds while the other's wgmmas run, measured no faster (bench/results/2026-11-23-h100-turns-ab/). A slice (4 K steps) split by a group boundary is issued as two commit groups
 // ("segments"). The FP32 sums double the accumulator registers, hence BN <= 192. Measured on the H100
 // (bench/results/2026-11-23-h100-peg-wgmma/): two s32 sets alternating by group, each fold overlapping the next
 // group's first wgmmas, ran 7-15% slower at BN 128 and leave no room for BN 192.

@@ -265,6 +265,8 @@ int qd_i8_dequantize_f32(const int *acc, int m, int n, const float *x_scale, int
     if (!acc || m <= 0 || n <= 0 || !aligned(acc, 4) || !x_scale ||
         !epilogue_ok(OUT_F32, w_scale, w_per_col, bias, residual, act, 1.f, y, m, n, ep))
         return cudaErrorInvalidValue;
+    const uintptr_t a0 = (uintptr_t)acc, a1 = a0 + (size_t)m * n * 4, y0 = (uintptr_t)y, y1 = y0 + (size_t)m * n * 4;
+    if (a0 != y0 && a0 < y1 && y0 < a1) return cudaErrorInvalidValue;  // y may be acc itself, not overlap it in part
     ep.sx = x_scale;
     ep.sx_per_row = x_per_row != 0;
     const size_t total = (size_t)m * n;

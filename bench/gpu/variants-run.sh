@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # On the GPU host: an A/B of wgmma harness builds that differ only in compile-time switches, in one call, on
-# the same GPU. Each binary .gpu-h/var/wgmma_check_NAME (built here with wgmma-check.sh's flags plus its -D
-# switches; its ptxas log beside it as NAME.build.txt) runs in full (checks + speed); the summary tables of all
-# variants come last. Carry .gpu-h. Logs and each variant's wgmma.json under $OUT/NAME/, archived.
+# the same GPU. Each binary .gpu-h/var/wgmma_check_NAME (built here by bench/gpu/variants-build.sh) runs in full
+# (checks + speed); the summary tables of all variants come last. Carry .gpu-h. Logs and each variant's wgmma.json
+# under $OUT/NAME/, archived.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+compgen -G ".gpu-h/var/wgmma_check_*.build.txt" > /dev/null || { echo "no variants in .gpu-h/var: build them with bench/gpu/variants-build.sh"; exit 2; }
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$OUT/device.txt"
 for bin in .gpu-h/var/wgmma_check_*; do
   [[ $bin == *.txt ]] && continue

@@ -17,8 +17,8 @@ public final class DeviceOptions {
     boolean tf32;
 
     @Option(names = "--int8-gemm", defaultValue = "ours", description = "where the s8 linear layers (--int8) multiply on the GPU: ours "
-            + "(our kernels, dequantization fused) or cublaslt (cuBLASLt's s8 GEMM, then a dequantize pass; for comparison, same "
-            + "results) (default: ${DEFAULT-VALUE})")
+            + "(our kernels, dequantization fused) or cublaslt (cuBLASLt's s8 GEMM, then a dequantize pass; for comparison, "
+            + "bit-identical results) (default: ${DEFAULT-VALUE})")
     String int8Gemm;
 
     /** For commands whose output cannot record the mode (a head file): refuses --tf32 with the reason. */

@@ -16,7 +16,8 @@ import java.lang.invoke.MethodHandle;
  * "TN" GEMM our INT8 kernel computes, row-major c[m,n] = Σ_k a[m,k]·b[n,k] (a [m × k], b [n × k]). In
  * cuBLASLt's column-major terms that is cᵀ (n × m, ld n) = op_T(b as k × n, ld k) · op_N(a as k × m, ld k),
  * compute type CUBLAS_COMPUTE_32I, int32 alpha = 1, beta = 0. A {@link Plan} holds the descriptors and the
- * algorithm cuBLASLt's heuristic picked for one shape. Used as the reference point of the INT8 benchmark.
+ * algorithm cuBLASLt's heuristic picked for one shape. The INT8 benchmark's reference point, and the s8 GEMM of
+ * {@code --int8-gemm cublaslt} ({@link Int8Ops#CUBLASLT}).
  */
 final class CublasLt implements AutoCloseable {
     private static final Linker LINKER = Linker.nativeLinker();
@@ -90,6 +91,11 @@ final class CublasLt implements AutoCloseable {
         }
     }
 
+    /** cuBLASLt from the CUDA 13 toolkit's libcublasLt.so.13, with a handle. */
+    static CublasLt open() {
+        return new CublasLt(NativeLibraries.system("libcublasLt.so.13"));
+    }
+
     private static MethodHandle bind(SymbolLookup lib, String name, FunctionDescriptor fd) {
         return LINKER.downcallHandle(lib.find(name).orElseThrow(() -> new IllegalStateException("libcublasLt lacks " + name)), fd);
     }
@@ -112,39 +118,53 @@ final class CublasLt implements AutoCloseable {
             this.k = k;
             this.workspace = workspace;
             this.workspaceBytes = workspaceBytes;
+            // Built in locals: where a step fails (or the heuristic has no algorithm) what was created is destroyed.
+            MemorySegment d = MemorySegment.NULL, al = MemorySegment.NULL, bl = MemorySegment.NULL, cl = MemorySegment.NULL;
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment p = a.allocate(ADDRESS);
                 check((int) descCreate.invokeExact(p, CUBLAS_COMPUTE_32I, CUDA_R_32I), "cublasLtMatmulDescCreate");
-                desc = p.get(ADDRESS, 0);
+                d = p.get(ADDRESS, 0);
                 MemorySegment op = a.allocate(JAVA_INT);
                 op.set(JAVA_INT, 0, CUBLAS_OP_T);
-                check((int) descSetAttribute.invokeExact(desc, DESC_TRANSA, op, 4L), "cublasLtMatmulDescSetAttribute(TRANSA)");
+                check((int) descSetAttribute.invokeExact(d, DESC_TRANSA, op, 4L), "cublasLtMatmulDescSetAttribute(TRANSA)");
                 op.set(JAVA_INT, 0, CUBLAS_OP_N);
-                check((int) descSetAttribute.invokeExact(desc, DESC_TRANSB, op, 4L), "cublasLtMatmulDescSetAttribute(TRANSB)");
+                check((int) descSetAttribute.invokeExact(d, DESC_TRANSB, op, 4L), "cublasLtMatmulDescSetAttribute(TRANSB)");
                 // cuBLASLt's A = our weights b (k x n column-major, ld k), B = our activations a (k x m, ld k),
                 // C = D = our c transposed (n x m column-major, ld n).
                 check((int) layoutCreate.invokeExact(p, CUDA_R_8I, (long) k, (long) n, (long) k), "cublasLtMatrixLayoutCreate(A)");
-                aLayout = p.get(ADDRESS, 0);
+                al = p.get(ADDRESS, 0);
                 check((int) layoutCreate.invokeExact(p, CUDA_R_8I, (long) k, (long) m, (long) k), "cublasLtMatrixLayoutCreate(B)");
-                bLayout = p.get(ADDRESS, 0);
+                bl = p.get(ADDRESS, 0);
                 check((int) layoutCreate.invokeExact(p, CUDA_R_32I, (long) n, (long) m, (long) n), "cublasLtMatrixLayoutCreate(C)");
-                cLayout = p.get(ADDRESS, 0);
+                cl = p.get(ADDRESS, 0);
                 check((int) prefCreate.invokeExact(p), "cublasLtMatmulPreferenceCreate");
                 MemorySegment pref = p.get(ADDRESS, 0);
                 try {
                     MemorySegment ws = a.allocateFrom(JAVA_LONG, workspaceBytes);
                     check((int) prefSetAttribute.invokeExact(pref, PREF_MAX_WORKSPACE_BYTES, ws, 8L), "cublasLtMatmulPreferenceSetAttribute");
-                    MemorySegment result = arena.allocate(HEURISTIC_RESULT_BYTES, 8), count = a.allocate(JAVA_INT);
-                    check((int) algoGetHeuristic.invokeExact(handle, desc, aLayout, bLayout, cLayout, cLayout, pref, 1, result, count),
+                    MemorySegment result = a.allocate(HEURISTIC_RESULT_BYTES, 8), count = a.allocate(JAVA_INT);
+                    check((int) algoGetHeuristic.invokeExact(handle, d, al, bl, cl, cl, pref, 1, result, count),
                             "cublasLtMatmulAlgoGetHeuristic");
                     if (count.get(JAVA_INT, 0) < 1 || result.get(JAVA_INT, 72) != 0)
                         throw new CudaException("cuBLASLt has no s8 TN algorithm for " + m + "x" + n + "x" + k, 15);
-                    algo = result.asSlice(0, 64);
+                    algo = arena.allocate(64, 8).copyFrom(result.asSlice(0, 64));
                     waves = result.get(java.lang.foreign.ValueLayout.JAVA_FLOAT, 76);
                 } finally {
                     int ignored = (int) prefDestroy.invokeExact(pref);
                 }
+            } catch (Throwable t) {
+                destroy(d, al, bl, cl);
+                throw t;
             }
+            desc = d;
+            aLayout = al;
+            bLayout = bl;
+            cLayout = cl;
+        }
+
+        private void destroy(MemorySegment d, MemorySegment... layouts) throws Throwable {
+            for (MemorySegment l : layouts) if (!l.equals(MemorySegment.NULL)) check((int) layoutDestroy.invokeExact(l), "cublasLtMatrixLayoutDestroy");
+            if (!d.equals(MemorySegment.NULL)) check((int) descDestroy.invokeExact(d), "cublasLtMatmulDescDestroy");
         }
 
         /** Row-major c[m,n] (int32) = a[m,k] · b[n,k]ᵀ (s8), queued on `stream`. */
@@ -156,10 +176,7 @@ final class CublasLt implements AutoCloseable {
         @Override
         public void close() {
             try {
-                check((int) layoutDestroy.invokeExact(aLayout), "cublasLtMatrixLayoutDestroy");
-                check((int) layoutDestroy.invokeExact(bLayout), "cublasLtMatrixLayoutDestroy");
-                check((int) layoutDestroy.invokeExact(cLayout), "cublasLtMatrixLayoutDestroy");
-                check((int) descDestroy.invokeExact(desc), "cublasLtMatmulDescDestroy");
+                destroy(desc, aLayout, bLayout, cLayout);
             } catch (RuntimeException e) {
                 throw e;
             } catch (Throwable t) {
@@ -167,6 +184,7 @@ final class CublasLt implements AutoCloseable {
             }
         }
     }
+
 
     /** A plan for row-major c[m,n] = a[m,k] b[n,k]ᵀ; `workspace` (device, workspaceBytes) is lent to cuBLASLt. */
     Plan planS8(int m, int n, int k, MemorySegment workspace, long workspaceBytes) throws Throwable {

@@ -141,13 +141,22 @@ public final class CudaBackend implements Backend {
         return tf32;
     }
 
+    /** How many s8 GEMMs ran on cuBLASLt (tests: that --int8-gemm cublaslt did not fall back). */
+    long cublasLtRuns() {
+        return int8.cublasLtRuns();
+    }
+
     /**
      * The s8 linear layers' GEMMs on cuBLASLt (int32 sums) followed by a dequantize pass (scales, bias, GELU), instead of
      * our kernels with the epilogue fused: the comparison the INT8 benchmark makes per GEMM, for the whole encoder. The
-     * int32 sums are exact either way and the pass does the fused epilogue's arithmetic in its order, so the outputs
-     * agree to the last bit up to the compilers' fma contraction. Off by default.
+     * int32 sums are exact either way and the pass does the fused epilogue's arithmetic (epilogue_value, each operation
+     * rounded on its own), so the outputs are bit-identical. Off by default; only the s8 linear layers (--int8) change.
      */
     public void useCublasLtInt8(boolean on) {
+        if (closed) throw new IllegalStateException("the backend is closed");
+        // A graph captured on one path would go on replaying it (and cuBLASLt's workspace is allocated here, which a
+        // capture forbids): switch before capturing, with no graph alive.
+        if (pool.pinned()) throw new IllegalStateException("--int8-gemm cannot change while a CUDA graph is captured or alive");
         if (on) int8.openCublasLt();
         cublasLtInt8 = on;
     }
@@ -499,10 +508,13 @@ public final class CudaBackend implements Backend {
         closed = true;
         call(() -> {
             cuda.synchronize(stream);
-            int8.close();
-            pool.close();
-            cublas.close();
-            cuda.streamDestroy(stream);
+            try {
+                int8.close();
+            } finally {
+                pool.close();
+                cublas.close();
+                cuda.streamDestroy(stream);
+            }
             return null;
         });
     }

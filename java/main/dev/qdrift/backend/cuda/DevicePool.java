@@ -86,6 +86,11 @@ final class DevicePool implements AutoCloseable {
         pins--;
     }
 
+    /** Whether a captured CUDA graph may still replay pool blocks (or a capture is under way). */
+    boolean pinned() {
+        return pins > 0;
+    }
+
     int mark() {
         return live.size();
     }

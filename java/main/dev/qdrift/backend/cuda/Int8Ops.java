@@ -1,8 +1,10 @@
 package dev.qdrift.backend.cuda;
 
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -46,7 +48,12 @@ public final class Int8Ops {
      */
     public static final int CUBLASLT = -3;
     /** The workspace lent to cuBLASLt (its heuristic may pick algorithms that split K). */
-    private static final long CUBLASLT_WORKSPACE = 32L << 20;
+    static final long CUBLASLT_WORKSPACE = 32L << 20;
+    /**
+     * The operand alignment the CUBLASLT tile requires: the heuristic is asked with cuBLASLt's default alignment
+     * preferences (256 bytes), and an algorithm it picks may refuse less at run time. The device pool aligns to 256.
+     */
+    private static final long CUBLASLT_ALIGNMENT = 256;
     /** The range of the s8 epilogue's output scale (the kernel's division-free requantization needs it). */
     public static final float MIN_OUT_SCALE = 0x1p-64f, MAX_OUT_SCALE = 0x1p64f;
 
@@ -83,8 +90,10 @@ public final class Int8Ops {
 
     private CublasLt cublasLt;
     private MemorySegment cublasLtWorkspace = MemorySegment.NULL;
+    // One plan per m x n x k seen (an encoder sees a few shapes per batch size; descriptors, no device memory).
     private final Map<Shape, CublasLt.Plan> cublasLtPlans = new HashMap<>();
     private final Set<Shape> cublasLtRefused = new HashSet<>();
+    private long cublasLtRuns;
 
     Int8Ops(QdriftCuda cuda, MemorySegment stream) {
         this.cuda = cuda;
@@ -274,30 +283,55 @@ public final class Int8Ops {
     public void openCublasLt() {
         if (cublasLt != null) return;
         try {
-            cublasLt = new CublasLt(NativeLibraries.system("libcublasLt.so.13"));
+            cublasLt = CublasLt.open();
             cublasLtWorkspace = cuda.malloc(CUBLASLT_WORKSPACE);
-        } catch (RuntimeException e) {
-            close();
-            throw new dev.qdrift.QdriftException("cuBLASLt is not available: " + e.getMessage(), e);
         } catch (Throwable t) {
-            close();
-            throw new dev.qdrift.QdriftException("cuBLASLt is not available: " + t, t);
+            RuntimeException e = new dev.qdrift.QdriftException("cuBLASLt is not available: " + t.getMessage(), t);
+            try {
+                close();
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
         }
     }
 
-    /** Releases what {@link #openCublasLt} opened (the plans, the workspace, the handle). */
+    /**
+     * Releases what {@link #openCublasLt} opened (the plans, the workspace, the handle): each step runs even where an
+     * earlier one fails; the first failure is thrown afterwards, the others added to it as suppressed.
+     */
     public void close() {
-        cublasLtPlans.values().forEach(CublasLt.Plan::close);
+        List<Runnable> steps = new ArrayList<>();
+        for (CublasLt.Plan plan : cublasLtPlans.values()) steps.add(plan::close);
+        steps.add(() -> {
+            if (isNull(cublasLtWorkspace)) return;
+            try {
+                cuda.free(cublasLtWorkspace);
+            } catch (Throwable t) {
+                throw new IllegalStateException("freeing the cuBLASLt workspace: " + t, t);
+            }
+        });
+        CublasLt lt = cublasLt;
+        if (lt != null) steps.add(lt::close);
         cublasLtPlans.clear();
-        try {
-            if (!isNull(cublasLtWorkspace)) cuda.free(cublasLtWorkspace);
-        } catch (Throwable t) {
-            throw new IllegalStateException("freeing the cuBLASLt workspace: " + t, t);
-        } finally {
-            cublasLtWorkspace = MemorySegment.NULL;
-            if (cublasLt != null) cublasLt.close();
-            cublasLt = null;
+        cublasLtRefused.clear();
+        cublasLtWorkspace = MemorySegment.NULL;
+        cublasLt = null;
+        RuntimeException first = null;
+        for (Runnable step : steps) {
+            try {
+                step.run();
+            } catch (RuntimeException e) {
+                if (first == null) first = e;
+                else first.addSuppressed(e);
+            }
         }
+        if (first != null) throw first;
+    }
+
+    /** How many GEMMs ran on cuBLASLt (the CUBLASLT tile not falling back), for tests. */
+    long cublasLtRuns() {
+        return cublasLtRuns;
     }
 
     /** cuBLASLt's plan for m × n × k, or null (the reason logged once) where it has no algorithm for the shape. */
@@ -330,8 +364,10 @@ public final class Int8Ops {
         requireDevice(c, what, "c");
         require(c.address() % 4 == 0, what, "c must be 4-byte aligned");
         if (tile == CUBLASLT) {
-            // cuBLASLt reads what our kernels read directly (k % 16 == 0, 16-byte aligned operands); else our repacking path.
+            // cuBLASLt takes k % 16 == 0 (what our kernels read directly) and 256-byte aligned operands; else our kernels.
             String why = s8Unsupported(k, 0, a.address(), b.address());
+            if (why == null && (a.address() | b.address() | c.address()) % CUBLASLT_ALIGNMENT != 0)
+                why = "an operand or the output is not " + CUBLASLT_ALIGNMENT + "-byte aligned";
             CublasLt.Plan plan = why == null ? cublasLtPlan(m, n, k) : null;
             if (plan != null) {
                 try {
@@ -341,6 +377,7 @@ public final class Int8Ops {
                 } catch (Throwable t) {
                     throw new IllegalStateException(what + " (cuBLASLt): " + t, t);
                 }
+                cublasLtRuns++;
                 return;
             }
             if (why != null) logOnce("int8 GEMM " + what + " on cuBLASLt: " + why + "; our kernel runs instead");
@@ -360,6 +397,10 @@ public final class Int8Ops {
         require(m > 0 && n > 0, what, "sizes must be positive");
         requireDevice(acc, what, "acc");
         require(acc.address() % 4 == 0, what, "acc must be 4-byte aligned");
+        if (!isNull(y)) {
+            long a0 = acc.address(), a1 = a0 + 4L * m * n, y0 = y.address(), y1 = y0 + 4L * m * n;
+            require(a0 == y0 || a1 <= y0 || y1 <= a0, what, "y overlaps acc (it may only be acc itself)");
+        }
         requireDevice(e.xScale(), what, "x scale");
         checkEpilogue(what, m, n, e, Output.F32, 1f, y);
         int xr = e.xPerRow() ? 1 : 0, wc = e.wPerCol() ? 1 : 0, act = e.gelu() ? 1 : 0;
@@ -442,6 +483,7 @@ public final class Int8Ops {
         requireSizes(what, m, n, k, a, b);
         require(groups > 0 && k % groups == 0, what, "K does not split into " + groups + " equal groups");
         requireDevice(groupScales, what, "group scales");
+        require(tile != CUBLASLT, what, "cuBLASLt has no per-group activation scales");
         checkEpilogue(what, m, n, e, out, outScale, y);
         int wc = e.wPerCol() ? 1 : 0, act = e.gelu() ? 1 : 0;
         gemm(what, a, b, m, n, k, groups, switch (out) {

@@ -109,6 +109,8 @@ final class QdriftCuda {
     //                    const float *w_scale, int w_per_col, const float *bias, const float *residual, int act, float *y,
     //                    int tile, void *stream);
     final MethodHandle i8GemmF32;
+    // int qd_i8_dequantize_f32(const int *acc, int m, int n, const float *x_scale, int x_per_row, const float *w_scale,
+    //     int w_per_col, const float *bias, const float *residual, int act, float *y, void *stream);
     final MethodHandle i8DequantizeF32;
     // int qd_i8_gemm_wgmma_s32(const signed char *a, const signed char *b, int m, int n, int k, int *c, void *stream);
     final MethodHandle i8GemmWgmmaS32;

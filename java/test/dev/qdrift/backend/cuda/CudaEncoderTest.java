@@ -205,8 +205,7 @@ class CudaEncoderTest {
 
     /**
      * The s8 encoder with its GEMMs on cuBLASLt (+ the dequantize pass) against the same encoder on our fused kernels:
-     * exact int32 sums on both, the same epilogue arithmetic; where a compiler contracted an fma differently a value
-     * may move by an ulp and, at a later rounding boundary, by a grid step (the 3e-2 of the test above bounds that).
+     * exact int32 sums on both and the same epilogue arithmetic, so bit-identical outputs; every s8 GEMM ran on cuBLASLt.
      */
     @Test
     void cublasLtGemmsGiveTheSameEncoder() {
@@ -221,14 +220,20 @@ class CudaEncoderTest {
         try (CudaBackend gpu = CudaBackend.open(0)) {
             Encoder e = dev.qdrift.quant.QuantizedEncoders.build(w, gpu, dev.qdrift.quant.Scheme.parse("w8a8-sym"), stats, java.util.Set.of(), true);
             float[] ours = e.forward(in, Pooling.MEAN).pooled();
-            gpu.useCublasLtInt8(true);
+            try {
+                gpu.useCublasLtInt8(true);
+            } catch (dev.qdrift.QdriftException missing) {
+                org.junit.jupiter.api.Assumptions.abort(missing.getMessage());
+            }
             assertTrue(gpu.name().contains("cuBLASLt"), gpu.name());
+            long before = gpu.cublasLtRuns();
             float[] lt = e.forward(in, Pooling.MEAN).pooled();
+            assertEquals(6 * 6, gpu.cublasLtRuns() - before, "s8 GEMMs on cuBLASLt: 6 layers x 6 linear layers");
             int identical = 0;
             for (int i = 0; i < ours.length; i++) if (Float.floatToRawIntBits(ours[i]) == Float.floatToRawIntBits(lt[i])) identical++;
             System.out.printf("  cuBLASLt s8 GEMMs vs ours, 6-layer MiniLM shape: %d of %d pooled values bit-identical, rel err %.2e%n",
                     identical, ours.length, GpuTest.relativeError(lt, ours));
-            GpuTest.assertClose(lt, ours, 3e-2, "cuBLASLt s8 GEMMs vs our kernels");
+            assertEquals(ours.length, identical, "cuBLASLt s8 GEMMs vs our kernels: pooled outputs not bit-identical");
         }
     }
 

@@ -44,7 +44,7 @@ import java.util.Random;
 public final class Int8GemmBenchMain {
     static final int WARMUP = 30, RUNS = 60, SETS = 3;
     static final int[] PEG_GROUPS = {4, 6};
-    static final long WORKSPACE = 32L << 20;
+    static final long WORKSPACE = Int8Ops.CUBLASLT_WORKSPACE;
     static final String ONLY_TILES = System.getProperty("qdrift.int8.bench.tiles");
 
     @FunctionalInterface
@@ -295,7 +295,7 @@ public final class Int8GemmBenchMain {
         System.out.println("device: " + cuda.deviceDescription(0));
         CublasLt lt = null;
         try {
-            lt = new CublasLt(NativeLibraries.system("libcublasLt.so.13"));
+            lt = CublasLt.open();
         } catch (RuntimeException e) {
             System.out.println("cuBLASLt unavailable: " + e.getMessage());
         }
