@@ -58,6 +58,8 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        device.requireS8Layers(igSteps == null ? int8 : igSchemes.stream().anyMatch(s -> s.contains("+int8")), "bench",
+                igSteps == null ? "add --int8" : "name a +int8 scheme in --ig-schemes");
         report.requireOutput(json, "--json FILE");
         if (runs < 1 || warmup < 0 || seq < 2 || Arrays.stream(batches).anyMatch(b -> b < 1))
             throw new QdriftException("--runs, --seq and --batch must be positive");

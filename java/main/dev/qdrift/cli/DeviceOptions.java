@@ -18,8 +18,18 @@ public final class DeviceOptions {
 
     @Option(names = "--int8-gemm", defaultValue = "ours", description = "where the s8 linear layers (--int8) multiply on the GPU: ours "
             + "(our kernels, dequantization fused) or cublaslt (cuBLASLt's s8 GEMM, then a dequantize pass; for comparison, "
-            + "bit-identical results) (default: ${DEFAULT-VALUE})")
+            + "bit-identical results; refused where no s8 layer runs) (default: ${DEFAULT-VALUE})")
     String int8Gemm;
+
+    /**
+     * --int8-gemm changes only the s8 linear layers: refuses --int8-gemm cublaslt, before any work, where `command` runs
+     * none (`s8Layers` false), saying what would add them (`howToAdd`, or null where nothing can).
+     */
+    void requireS8Layers(boolean s8Layers, String command, String howToAdd) {
+        if (!s8Layers && "cublaslt".equals(int8Gemm))
+            throw new QdriftException("--int8-gemm cublaslt changes only the s8 linear layers, and " + command + " here runs none"
+                    + (howToAdd == null ? "" : " (" + howToAdd + ")"));
+    }
 
     /** For commands whose output cannot record the mode (a head file): refuses --tf32 with the reason. */
     void refuseTf32(String why) {

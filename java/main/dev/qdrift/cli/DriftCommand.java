@@ -78,6 +78,7 @@ final class DriftCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        device.requireS8Layers(int8, "drift", "add --int8");
         try (Backend backend = device.open()) {
             Backend gpu = backend instanceof CudaBackend ? backend : null;
             DriftRun.Config config = new DriftRun.Config(model.model, model.maxLength, model.batchSize, headFile.toString(), data.data,

@@ -33,6 +33,7 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        device.requireS8Layers(false, "eval", null);
         report.requireOutput(json, "--json FILE");
         LinearHead head = LinearHead.load(headFile);
         DataSelection selection = data.selection();

@@ -30,6 +30,7 @@ final class OutliersCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        device.requireS8Layers(false, "outliers", null);
         DataSelection selection = data.selection();
         Dataset set = selection.evaluationSet();
         Model m = model.load();
