@@ -58,7 +58,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        device.requireS8Layers(igSteps == null ? int8 : igSchemes.stream().anyMatch(s -> s.contains("+int8")), "bench",
+        device.requireS8Layers(igSteps == null ? int8 : IgBench.anyOnS8Kernels(igSchemes), "bench",
                 igSteps == null ? "add --int8" : "name a +int8 scheme in --ig-schemes");
         report.requireOutput(json, "--json FILE");
         if (runs < 1 || warmup < 0 || seq < 2 || Arrays.stream(batches).anyMatch(b -> b < 1))

@@ -112,6 +112,11 @@ public final class IgBench {
         return new Result(modelName, backend.name(), cuda != null ? "CUDA events, median" : "System.nanoTime, median", rows);
     }
 
+    /** Whether any of these --ig-schemes entries runs the forward's linear layers on the s8 kernels (+int8). */
+    public static boolean anyOnS8Kernels(List<String> schemes) {
+        return schemes.stream().anyMatch(spec -> Spec.parse(spec).int8);
+    }
+
     /** A --ig-schemes entry: a scheme, then optional +int8 (s8 forward) and +tf32 (TF32 products), in any order. */
     private record Spec(Scheme scheme, boolean int8, boolean tf32) {
         static Spec parse(String spec) {

@@ -185,7 +185,6 @@ final class CublasLt implements AutoCloseable {
         }
     }
 
-
     /** A plan for row-major c[m,n] = a[m,k] b[n,k]ᵀ; `workspace` (device, workspaceBytes) is lent to cuBLASLt. */
     Plan planS8(int m, int n, int k, MemorySegment workspace, long workspaceBytes) throws Throwable {
         return new Plan(m, n, k, workspace, workspaceBytes);
