@@ -5,9 +5,7 @@
 set -uo pipefail
 what=${1:-all}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-tar -xJf .gpu/jre.tar.xz -C /tmp && export PATH=/tmp/jre/bin:$PATH
-CP=".gpu/qdrift.jar:.gpu/qdrift-tests.jar:$(ls .gpu/lib/*.jar | tr '\n' ':')"
-JAVA=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g)
+source tools/gpu-java.sh   # G, PATH (the carried JRE), CP, JAVA
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/device.txt"
 status=0
 

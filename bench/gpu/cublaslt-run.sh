@@ -12,9 +12,7 @@ mkdir -p "$OUT/wgmma" && OUT="$OUT/wgmma" PREBUILT=$PWD/.gpu-h/wgmma_check SKIP_
 stamp "GPU tests"
 OUT=$OUT bash tools/gpu-run.sh tests > /dev/null 2>&1; grep -E "✘|tests (successful|failed)" "$OUT/gpu-tests.log" | head -20
 grep -E "bit-identical|CPU's own change" "$OUT/gpu-tests.log" | head -12
-export PATH=/tmp/jre/bin:$PATH
-CP=".gpu/qdrift.jar:.gpu/qdrift-tests.jar:$(ls .gpu/lib/*.jar | tr '\n' ':')"
-JAVA=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g)
+source tools/gpu-java.sh   # G, PATH (the carried JRE), CP, JAVA
 stamp "memcheck, INT8 suite"
 timeout 120 compute-sanitizer --tool memcheck --print-limit 20 "${JAVA[@]}" -Dqdrift.int8.quick=true \
   -jar .gpu/lib/junit-platform-console-standalone.jar execute -cp "$CP" --select-class dev.qdrift.backend.cuda.Int8GemmTest \

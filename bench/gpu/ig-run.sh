@@ -6,11 +6,7 @@
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 shapes=${*:-bert-base minilm}
-G=${BUNDLE:-.gpu}
-[[ -x /tmp/jre/bin/java ]] || tar -xJf $G/jre.tar.xz -C /tmp
-export PATH=/tmp/jre/bin:$PATH
-CP="$G/qdrift.jar:$G/qdrift-tests.jar:$(ls $G/lib/*.jar | tr '\n' ':')"
-JAVA=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g)
+source tools/gpu-java.sh   # G, PATH (the carried JRE), CP, JAVA
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee "$OUT/device.txt"
 status=0
 echo "== CudaGradientsTest"

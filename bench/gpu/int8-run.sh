@@ -8,10 +8,7 @@
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 steps=${*:-sass tests bench memcheck}
-G=${BUNDLE:-.gpu}   # the bundle make gpu-bundle wrote
-tar -xJf $G/jre.tar.xz -C /tmp && export PATH=/tmp/jre/bin:$PATH
-CP="$G/qdrift.jar:$G/qdrift-tests.jar:$(ls $G/lib/*.jar | tr '\n' ':')"
-JAVA=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g)
+source tools/gpu-java.sh   # G, PATH (the carried JRE), CP, JAVA
 JUNIT=(-jar $G/lib/junit-platform-console-standalone.jar execute -cp "$CP" --select-class dev.qdrift.backend.cuda.Int8GemmTest
        --disable-banner)
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv,noheader | tee "$OUT/device.txt"

@@ -5,10 +5,7 @@
 set -uo pipefail
 what=${*:-ig wgmma}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-[[ -x /tmp/jre/bin/java ]] || tar -xJf .gpu/jre.tar.xz -C /tmp
-export PATH=/tmp/jre/bin:$PATH
-CP=".gpu/qdrift.jar:.gpu/qdrift-tests.jar:$(ls .gpu/lib/*.jar | tr '\n' ':')"
-JAVA=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g)
+source tools/gpu-java.sh   # G, PATH (the carried JRE), CP, JAVA
 NCU=(ncu --clock-control none --target-processes all)
 if [[ $what == *ig* ]]; then
   for scheme in ${IG_SCHEMES:-w8a8-sym+int8+tf32 fp32+tf32}; do

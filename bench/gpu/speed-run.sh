@@ -4,9 +4,7 @@
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 export OUT
-tar -xJf .gpu/jre.tar.xz -C /tmp; export PATH=/tmp/jre/bin:$PATH
-CP=".gpu/qdrift.jar:.gpu/qdrift-tests.jar:$(ls .gpu/lib/*.jar | tr '\n' ':')"
-JAVA=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g)
+source tools/gpu-java.sh   # G, PATH (the carried JRE), CP, JAVA
 echo "== Int8GemmTest f16/s8 outputs (full size)"
 "${JAVA[@]}" -jar .gpu/lib/junit-platform-console-standalone.jar execute -cp "$CP" \
   --select-method 'dev.qdrift.backend.cuda.Int8GemmTest#f16AndS8OutputsAreTheRoundedFp32Output(int,int,int,int)' --details=tree --disable-banner > $OUT/int8-f16.log 2>&1

@@ -13,9 +13,7 @@ echo "== GPU tests"
 OUT=$OUT bash tools/gpu-run.sh tests > /dev/null 2>&1; grep -E "✘|tests (successful|failed)" "$OUT/gpu-tests.log" | head -20
 echo "== sanitizers"
 OUT=$OUT SANITIZE_LIMIT_S=${SANITIZE_LIMIT_S:-70} bash tools/gpu-run.sh sanitize 2>&1 | grep -E "==|SUMMARY|failed"
-export PATH=/tmp/jre/bin:$PATH
-CP=".gpu/qdrift.jar:.gpu/qdrift-tests.jar:$(ls .gpu/lib/*.jar | tr '\n' ':')"
-JAVA=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g)
+source tools/gpu-java.sh   # G, PATH (the carried JRE), CP, JAVA
 echo "== IG-50 BERT-base shape"
 "${JAVA[@]}" -cp "$CP" dev.qdrift.cli.Main bench --device cuda --model shape:bert-base --ig-steps 50 --seq 128 --runs 10 --warmup 2 \
   --ig-schemes fp32+tf32,w8a8-sym+int8+tf32 --json "$OUT/ig-bert-base.json" 2>&1 | grep -vE "WARNING|INFO"
