@@ -16,9 +16,11 @@
 //     wgmma.m64nBNk32 (one per 32-byte K step) with both operands read straight from shared memory
 //     through matrix descriptors. The s32 accumulators (BN / 2 registers per thread) stay in registers;
 //     one wgmma group stays in flight while the next slice's group is issued.
-//   * The epilogue writes from registers (same fragment layout as mma.sync's C fragment: thread (g, t) of
-//     warp w holds rows 16w + g and 16w + g + 8, columns 8j + 2t and 8j + 2t + 1) with guards for rows past
-//     M and columns past N, while the producer already fills the ring with the next tile's slices.
+//   * The epilogue starts from registers (same fragment layout as mma.sync's C fragment: thread (g, t) of
+//     warp w holds rows 16w + g and 16w + g + 8, columns 8j + 2t and 8j + 2t + 1). The s32 output (N % 4 == 0)
+//     goes through shared-memory boxes and TMA stores (OutputStager), which write in the background while the
+//     next tile's wgmmas run; the float outputs are stored from registers with guards for rows past M and
+//     columns past N. Meanwhile the producer already fills the ring with the next tile's slices.
 //   * setmaxnreg moves registers from the producer (which needs few) to the consumers (accumulators).
 //
 // Shared-memory layout: each operand tile is stored as rows of 128 bytes in the TMA / wgmma "128-byte
@@ -48,22 +50,31 @@
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define QD_WGMMA_SM90A 1
 #endif
+// The s32 output leaves through shared memory and TMA stores (OutputStager); 0 builds the direct stores only
+// (the A/B of bench/results/2026-11-23-h100-tma-store/).
+#ifndef QD_WGMMA_TMA_STORE
+#define QD_WGMMA_TMA_STORE 1
+#endif
 
 namespace qd {
 namespace i8 {
 namespace sm90 {
 
-// A CTA tile configuration. BM is fixed by the two consumer warpgroups (m64 each).
-template <int BN_, int STAGES_>
+// A CTA tile configuration. BM is fixed by the two consumer warpgroups (m64 each). STORE_BUFS_ > 0: the s32
+// output goes through that many shared-memory boxes per consumer warp and TMA stores (OutputStager).
+template <int BN_, int STAGES_, int STORE_BUFS_ = 0>
 struct Config {
-    static constexpr int BM = 128, BN = BN_, BK = 128, STAGES = STAGES_;
+    static constexpr int BM = 128, BN = BN_, BK = 128, STAGES = STAGES_, STORE_BUFS = STORE_BUFS_;
     static constexpr int CONSUMERS = 2;                           // consumer warpgroups, 64 rows each
     static constexpr int THREADS = 128 * (1 + CONSUMERS);         // + the producer warpgroup
     static constexpr int GROUP_M = 8;                             // row-blocks per rasterization group
     static constexpr int A_STAGE = BM * BK, B_STAGE = BN * BK;    // bytes of one stage's tiles
     static constexpr int TX_BYTES = A_STAGE + B_STAGE;            // what one stage's TMA copies deliver
     static constexpr int B_OFFSET = STAGES * A_STAGE;             // B tiles follow the A tiles
-    static constexpr int BAR_OFFSET = STAGES * (A_STAGE + B_STAGE);  // then full[STAGES], empty[STAGES]
+    // Then the output boxes (OutputStager): per consumer warp STORE_BUFS boxes of 16 rows x 128 bytes.
+    static constexpr int STORE_BOX = 16 * 128, STORE_WARPS = 4 * CONSUMERS;
+    static constexpr int STORE_OFFSET = STAGES * (A_STAGE + B_STAGE);
+    static constexpr int BAR_OFFSET = STORE_OFFSET + STORE_BUFS * STORE_WARPS * STORE_BOX;  // full[], empty[]
     static constexpr int SMEM = 1024 + BAR_OFFSET + 2 * STAGES * 8;  // + slack to align the base to 1024
     static constexpr int ACC = BN / 2;                            // s32 accumulators per consumer thread
     static constexpr int PRODUCER_REGS = 40, CONSUMER_REGS = 232; // setmaxnreg targets
@@ -137,6 +148,25 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap *map
 }
 __device__ __forceinline__ void tma_prefetch_map(const CUtensorMap *map) {
     asm volatile("prefetch.tensormap [%0];\n" ::"l"((uint64_t)map) : "memory");
+}
+// TMA store: the box at (x = column, y = row) of the tensor map from shared memory at `src`, as one bulk
+// async-group of this thread once committed. Box elements outside the tensor are not written.
+__device__ __forceinline__ void tma_store_2d(const CUtensorMap *map, uint32_t src, int x, int y) {
+    asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.tile.bulk_group [%0, {%2, %3}], [%1];\n"
+                 ::"l"((uint64_t)map), "r"(src), "r"(x), "r"(y)
+                 : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+// At most N of this thread's bulk groups still reading their shared-memory source.
+template <int N>
+__device__ __forceinline__ void bulk_wait_read() {
+    asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+}
+// Every bulk group of this thread complete (its writes done).
+__device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+// Orders this thread's generic-proxy shared-memory writes before later async-proxy (TMA) reads of them.
+__device__ __forceinline__ void fence_proxy_async_smem() {
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
 
 // wgmma ordering: fence before the first wgmma that touches registers other instructions accessed;
@@ -300,8 +330,80 @@ struct RingPos {
 };
 
 // ---------------------------------------------------------------------------------------------------------
+// Output staging for the s32 output. Stores straight from the accumulator fragments write 8 rows x 32 bytes per
+// warp instruction, the whole tile at once at its end while the tensor cores wait: at 16384 x 3072 x 768 (a
+// 201 MB int32 output) that kernel ran at 0.88x cuBLASLt with DRAM at 48% of its bandwidth
+// (bench/results/2026-11-23-h100-profile/); staged, 1.11x (bench/results/2026-11-23-h100-tma-store/, which also
+// has the FP32 epilogue staged the same way: slower than its direct stores, so it is not staged).
+// Each consumer warp writes 32-column pieces of its 16 rows into a
+// shared-memory box (16 rows x 128 bytes in the 128-byte swizzle, so that the fragment layout's writes hit 32
+// distinct banks per 128 bytes) and one lane hands the box to the TMA engine, which writes whole rows while the
+// warp goes on with the next piece and the next tile's wgmmas. A warp's STORE_BUFS boxes rotate; a box is
+// rewritten only after its previous store has read it. The tensor map clips rows >= M and columns >= N.
+template <class C>
+struct OutputStager {
+    static_assert(C::STORE_BUFS <= 1 || (C::BN / 32) % C::STORE_BUFS == 0, "the boxes rotate with the chunk index");
+    const CUtensorMap *map;
+    uint32_t boxes;  // this warp's first box (1024-byte aligned: the swizzle pattern's period)
+    int lane;
+    // Before writing chunk `chunk`'s box: its previous store has read it (at a tile's first chunk every store
+    // before, as the previous tile may have ended early at the right edge).
+    __device__ __forceinline__ void acquire(int chunk) const {
+        if (lane == 0) {
+            if (chunk == 0) bulk_wait_read<0>();
+            else bulk_wait_read<(C::STORE_BUFS > 0 ? C::STORE_BUFS - 1 : 0)>();
+        }
+        __syncwarp();
+    }
+    __device__ __forceinline__ uint32_t box(int chunk) const {
+        return boxes + (C::STORE_BUFS > 1 ? chunk % C::STORE_BUFS : 0) * C::STORE_BOX;
+    }
+    // Thread (g = lane / 4, t = lane % 4)'s values at box row g + 8h, columns 8jj + 2t and 8jj + 2t + 1: 16-byte
+    // chunk 2jj + t / 2 of the row, stored at chunk ^ (row % 8) = chunk ^ g.
+    __device__ __forceinline__ void put(int chunk, int h, int jj, uint32_t v0, uint32_t v1) const {
+        const int r = lane / 4 + 8 * h, c16 = 2 * jj + (lane % 4) / 2;
+        const uint32_t addr = box(chunk) + r * 128 + ((c16 ^ (lane / 4)) << 4) + (lane & 1) * 8;
+        asm volatile("st.shared.v2.b32 [%0], {%1, %2};\n" ::"r"(addr), "r"(v0), "r"(v1) : "memory");
+    }
+    // After writing it: the box goes to column x, row y of the output (x, y warp-uniform).
+    __device__ __forceinline__ void release(int chunk, int x, int y) const {
+        fence_proxy_async_smem();
+        __syncwarp();
+        if (lane == 0) {
+            tma_store_2d(map, box(chunk), x, y);
+            bulk_commit();
+        }
+    }
+};
+// After the CTA's last tile: every store of this warp done (the shared memory it reads must outlive the CTA).
+__device__ __forceinline__ void drain_stores(int lane) {
+    if (lane == 0) bulk_wait_all();
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Epilogues, straight from the accumulator registers. acc[4j + 2h + e] is row row0 + 8h, column
 // col0 + 8j + e (row0 = this thread's first row, col0 = its first column).
+
+// s32 through the staging boxes: 32 columns (4 fragment blocks of 8) per box.
+template <class C>
+__device__ __forceinline__ void store_s32_staged(const int (&acc)[C::ACC], int M, int N, int row0, int col0,
+                                                 const OutputStager<C> &stager) {
+    const int x0 = col0 - 2 * (stager.lane % 4), y0 = row0 - stager.lane / 4;  // the warp's tile corner
+    if (y0 >= M) return;
+#pragma unroll
+    for (int chunk = 0; chunk < C::BN / 32; chunk++) {
+        if (x0 + 32 * chunk >= N) break;  // nothing of the box is in the output
+        stager.acquire(chunk);
+#pragma unroll
+        for (int h = 0; h < 2; h++)
+#pragma unroll
+            for (int jj = 0; jj < 4; jj++) {
+                const int j = 4 * chunk + jj;
+                stager.put(chunk, h, jj, (uint32_t)acc[4 * j + 2 * h], (uint32_t)acc[4 * j + 2 * h + 1]);
+            }
+        stager.release(chunk, x0 + 32 * chunk, y0);
+    }
+}
 
 template <class C>
 __device__ __forceinline__ void store_s32(const int (&acc)[C::ACC], const Epilogue &ep, int M, int N, int row0,
@@ -539,16 +641,17 @@ struct PegMainloop {
 // ---------------------------------------------------------------------------------------------------------
 // The kernel. Launch: grid = min(tiles, SMs) CTAs (persistent), C::THREADS threads, C::SMEM bytes of dynamic
 // shared memory. map_a: A as a 2-D tensor {K, M} (bytes), box {BK, BM}; map_b: B as {K, N}, box {BK, BN};
-// both UINT8, 128-byte swizzle, zero fill (make_tensor_map below).
+// both UINT8, 128-byte swizzle, zero fill (make_tensor_map below). map_c, where C::STORE_BUFS > 0 (s32 output only):
+// the output as {N, M} 4-byte elements, box {32, 16} (make_output_map); unused otherwise.
 // PEG: the PEG main loop (PegMainloop) and the float epilogue on its FP32 sums (ep.groups, ep.group_size,
 // ep.sx = the group scales; gs % 32 == 0, checked by the launcher).
 template <class C, bool PEG>
 __global__ void __launch_bounds__(C::THREADS, 1)
-    wgmma_gemm_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, int M,
-                      int N, int K, Epilogue ep) {
+    wgmma_gemm_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b,
+                      const __grid_constant__ CUtensorMap map_c, int M, int N, int K, Epilogue ep) {
 #if defined(QD_WGMMA_SM90A)
     extern __shared__ uint8_t smem_raw[];
-    // Shared memory: A stages | B stages | full barriers | empty barriers, from a 1024-aligned base.
+    // Shared memory: A stages | B stages | output boxes | full barriers | empty barriers, from a 1024-aligned base.
     const uint32_t base = (smem_u32(smem_raw) + 1023u) & ~1023u;
     const uint32_t full_bar = base + C::BAR_OFFSET;      // full[s]: the stage's tiles have landed
     const uint32_t empty_bar = full_bar + C::STAGES * 8;  // empty[s]: every consumer warp is done with them
@@ -648,8 +751,16 @@ __global__ void __launch_bounds__(C::THREADS, 1)
 
                 const int row0 = mb * C::BM + wg * 64 + warp * 16 + lane / 4;
                 const int col0 = nb * C::BN + 2 * (lane % 4);
-                if (ep.out == OUT_S32) store_s32<C>(acc, ep, M, N, row0, col0);
-                else store_float<C, false, OUT_F32>(acc, ep, M, N, row0, col0);
+                if constexpr (C::STORE_BUFS > 0) {
+                    const OutputStager<C> stager{
+                        &map_c, base + C::STORE_OFFSET + (wg * 4 + warp) * C::STORE_BUFS * C::STORE_BOX, lane};
+                    store_s32_staged<C>(acc, M, N, row0, col0, stager);
+                    if (t + (int)gridDim.x >= tiles) drain_stores(lane);
+                } else if (ep.out == OUT_S32) {
+                    store_s32<C>(acc, ep, M, N, row0, col0);
+                } else {
+                    store_float<C, false, OUT_F32>(acc, ep, M, N, row0, col0);
+                }
             }
         }
     }
@@ -686,6 +797,22 @@ inline bool make_tensor_map(CUtensorMap *map, const void *ptr, int rows, int k, 
     cuuint32_t elem_strides[2] = {1, 1};
     CUresult r = encode(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void *>(ptr), dims, strides, box, elem_strides,
                         CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    return r == CUDA_SUCCESS;
+}
+
+// A row-major [rows x n] matrix of 4-byte elements (the s32 or FP32 output) as a 2-D tensor {n, rows} for TMA
+// stores of {32, 16} boxes from the 128-byte swizzle layout (OutputStager). Needs n % 4 == 0 (row pitch a multiple
+// of 16 bytes) and ptr 16-byte aligned. False if the driver refuses.
+inline bool make_output_map(CUtensorMap *map, void *ptr, int rows, int n) {
+    PFN_cuTensorMapEncodeTiled_v12000 encode = encode_tiled_fn();
+    if (!encode) return false;
+    cuuint64_t dims[2] = {(cuuint64_t)n, (cuuint64_t)rows};
+    cuuint64_t strides[1] = {(cuuint64_t)n * 4};
+    cuuint32_t box[2] = {32, 16};
+    cuuint32_t elem_strides[2] = {1, 1};
+    CUresult r = encode(map, CU_TENSOR_MAP_DATA_TYPE_UINT32, 2, ptr, dims, strides, box, elem_strides,
+                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_NONE,
                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     return r == CUDA_SUCCESS;
 }

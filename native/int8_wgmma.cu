@@ -17,11 +17,15 @@ using sm90::Config;
 using sm90::encode_tiled_fn;
 using sm90::make_tensor_map;
 
-// The configurations compiled in (index = `config`). Shared memory: 4 x 48 KB, 5 x 40 KB, 6 x 32 KB.
+// The configurations compiled in (index = `config`). Shared memory: 4 x 48 KB, 5 x 40 KB, 6 x 32 KB; the s32
+// output's kernels add 2, 1, 2 staging boxes of 2 KB per consumer warp (OutputStager), what fits.
 //                 BN   stages
 using C0 = Config<256, 4>;
 using C1 = Config<192, 5>;
 using C2 = Config<128, 6>;
+using S0 = Config<256, 4, 2>;
+using S1 = Config<192, 5, 1>;
+using S2 = Config<128, 6, 2>;
 constexpr int CONFIGS = 3;
 struct ConfigInfo {
     int bm, bn, bk, stages;
@@ -88,14 +92,15 @@ int launch(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue
         if (e != cudaSuccess) return e;
         smem_set[dev] = true;
     }
-    CUtensorMap map_a, map_b;
-    if (!make_tensor_map(&map_a, a, m, k, C::BM, C::BK) || !make_tensor_map(&map_b, b, n, k, C::BN, C::BK))
+    CUtensorMap map_a, map_b, map_c = {};
+    if (!make_tensor_map(&map_a, a, m, k, C::BM, C::BK) || !make_tensor_map(&map_b, b, n, k, C::BN, C::BK) ||
+        (C::STORE_BUFS > 0 && !sm90::make_output_map(&map_c, ep.dst, m, n)))
         return cudaErrorInvalidValue;
     long tiles = (long)((m + C::BM - 1) / C::BM) * ((n + C::BN - 1) / C::BN);
     if (tiles > 0x7fffffffL) return cudaErrorInvalidValue;
     long grid = tiles < sms ? tiles : sms;
     if (max_ctas > 0 && grid > max_ctas) grid = max_ctas;
-    kernel<<<(unsigned)grid, C::THREADS, C::SMEM, stream>>>(map_a, map_b, m, n, k, ep);
+    kernel<<<(unsigned)grid, C::THREADS, C::SMEM, stream>>>(map_a, map_b, map_c, m, n, k, ep);
     return cudaGetLastError();
 }
 
@@ -118,6 +123,12 @@ bool operands_ok(const void *a, const void *b, int m, int n, int k) {
     return a && b && m > 0 && n > 0 && k > 0 && k % 16 == 0 && aligned(a, 16) && aligned(b, 16);
 }
 
+// The s32 output through shared memory and TMA stores (sm90::OutputStager): rows a multiple of 16 bytes, a 16-byte
+// aligned start.
+bool stageable(const Epilogue &ep, int n) {
+    return QD_WGMMA_TMA_STORE && ep.out == OUT_S32 && n % 4 == 0 && aligned(ep.dst, 16);
+}
+
 bool f32_epilogue_ok(const float *x_scale, const float *w_scale, const float *residual, int n, int act, const float *y) {
     unsigned pair = (n % 2 == 0) ? 8 : 4;  // float2 accesses when N is even
     return x_scale && w_scale && y && aligned(y, pair) && (!residual || aligned(residual, pair)) && (act == 0 || act == 1);
@@ -130,6 +141,11 @@ int dispatch(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilog
     DeviceInfo d = device_info(&dev);
     if (!d.sm90 || !encode_tiled_fn()) return cudaErrorNotSupported;
     if (config < 0) config = pick_config(INFO, CONFIGS, m, n, d.sms);
+    if (stageable(ep, n)) switch (config) {
+        case 0: return launch<S0, false>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
+        case 1: return launch<S1, false>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
+        case 2: return launch<S2, false>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
+        }
     switch (config) {
     case 0: return launch<C0, false>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
     case 1: return launch<C1, false>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
