@@ -537,24 +537,19 @@ __device__ __forceinline__ void store_float(const T (&acc)[C::ACC], const Epilog
 // G groups of gs = K / G channels, gs % 32 == 0 so that a group is whole 32-byte wgmma K steps,
 //   y = act(sw[n] * sum_g sx[g] * acc_g + bias[n]) + residual,  acc_g the s32 sum over group g,
 // each acc_g folded into an FP32 sum in group order, f = fma(sx[g], (float)acc_g, f): one conversion (exact,
-// |acc_g| < 2^24 for gs < 1024; else rounded to nearest, as I2F) and one fma per group, the mma.sync PEG's
-// arithmetic, so both kernels give the same FP32 sums.
+// |acc_g| < 2^24 for gs < 1024; else rounded to nearest) and one fma per group, the mma.sync PEG's arithmetic, so
+// both kernels give the same FP32 sums. The conversion is a plain cast: on sm_90a it compiles to I2FP.F32.S32, one
+// instruction; the exponent-trick conversions the mma.sync kernel uses (two instructions, or seven for groups over
+// 256 channels) made this kernel 5-17% slower (bench/results/2026-11-23-h100-tma-store/).
 //
 // A group's wgmmas accumulate in the s32 registers; after its last one the consumer waits for them all and folds
 // the sums into the FP32 ones in place (DeepGEMM's "promotion"). Making the two consumer warpgroups take turns, so
 // that one folds while the other's wgmmas run, measured no faster (bench/results/2026-11-23-h100-turns-ab/). A slice (4 K steps) split by a group boundary is issued as two commit groups
 // ("segments"). The FP32 sums double the accumulator registers, hence BN <= 192. Measured on the H100
 // (bench/results/2026-11-23-h100-peg-wgmma/): two s32 sets alternating by group, each fold overlapping the next
-// group's first wgmmas, ran 7-15% slower at BN 128 and leave no room for BN 192.
-
-// (float)v rounded to nearest (I2F's result) without I2F, which runs at a fraction of the FP32 / integer pipes'
-// rate: v = hi * 2^16 + lo (hi = v >> 16, lo = v & 0xFFFF), each part a float exactly by the exponent trick of
-// small_int_to_float (1.5 * 2^23 + hi and 2^23 + lo have ulp 1), then hi * 2^16 + lo rounded once by the fma.
-__device__ __forceinline__ float int_to_float_rn(int v) {
-    const float hi = __int_as_float((v >> 16) + 0x4B400000) - 12582912.f;
-    const float lo = __int_as_float((v & 0xFFFF) | 0x4B000000) - 8388608.f;
-    return fmaf(hi, 65536.f, lo);
-}
+// group's first wgmmas, ran 7-15% slower at BN 128 and leave no room for BN 192. Splitting the tile's columns in
+// two halves with their own commit groups (m64n96 wgmmas; each half folded while the other's wgmmas run) ran 5-11%
+// slower (bench/results/2026-11-23-h100-tma-store/): A is read from shared memory twice per K step.
 
 // One consumer warpgroup's PEG main loop over a tile's K: the stage ring position, the s32 sums of the current
 // group and the FP32 sums of the folded ones.
@@ -564,7 +559,6 @@ struct PegMainloop {
     uint32_t base, full_bar, empty_bar, a_offset;
     int lane, steps, spg;  // steps: K / 32, spg: steps per group
     const float *scales;
-    bool small;            // gs <= 256: |acc_g| <= 2^22, small_int_to_float is exact (else int_to_float_rn)
     RingPos<C::STAGES> pos;
     int pending = -1;      // a fully issued slice's stage, released once a later wait shows it read
     int acc[C::ACC];
@@ -620,13 +614,8 @@ struct PegMainloop {
         fence_operands(acc);
         if (pending >= 0 && lane == 0) mbar_arrive(empty_bar + 8 * pending);
         pending = -1;
-        if (small) {
 #pragma unroll
-            for (int i = 0; i < C::ACC; i++) facc[i] = fmaf(s, small_int_to_float(acc[i]), facc[i]);
-        } else {
-#pragma unroll
-            for (int i = 0; i < C::ACC; i++) facc[i] = fmaf(s, int_to_float_rn(acc[i]), facc[i]);
-        }
+        for (int i = 0; i < C::ACC; i++) facc[i] = fmaf(s, __int2float_rn(acc[i]), facc[i]);
     }
 
     __device__ __forceinline__ void tile(int groups) {
@@ -637,6 +626,7 @@ struct PegMainloop {
         for (int g = 0; g < groups; g++) group(g);
     }
 };
+
 
 // ---------------------------------------------------------------------------------------------------------
 // The kernel. Launch: grid = min(tiles, SMs) CTAs (persistent), C::THREADS threads, C::SMEM bytes of dynamic
@@ -710,7 +700,6 @@ __global__ void __launch_bounds__(C::THREADS, 1)
             ml.steps = K / 32;
             ml.spg = ep.group_size / 32;
             ml.scales = ep.sx;
-            ml.small = ep.group_size <= 256;
             for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
                 int mb, nb;
                 raster.coords(t, mb, nb);
