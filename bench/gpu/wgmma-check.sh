@@ -44,7 +44,7 @@ if [[ $built != 1 ]]; then
   echo "RESULT: BUILD FAILED"
   exit 3
 fi
-echo "registers / spills of the wgmma kernels (config BN x stages, peg: the PEG variant):"
+echo "registers / spills of the wgmma kernels (config BN x stages x [plain: s32 staging boxes per warp | peg: output type], peg: the PEG variant):"
 awk '/Compiling entry function .*wgmma_gemm_kernel/ { match($0, /ConfigILi[0-9]+(ELi-?[0-9]+|ELb[01])*E/); c = substr($0, RSTART + 9, RLENGTH - 9);
        gsub(/ELi|ELb/, " x ", c); gsub(/E$/, "", c); name = c ($0 ~ /PegConfig/ ? " peg" : ""); next }
      name != "" && /stack frame/ { sub(/^ +/, ""); frame = $0; next }
@@ -54,15 +54,16 @@ spills=$(awk '/Compiling entry function .*wgmma_gemm_kernel/ {w = 1; next} w && 
 summary+=("build: wgmma kernels with spills: $spills (want 0)")
 [[ $spills == 0 ]] || status=1
 
-# ---- SASS of the wgmma kernels: IGMMA (wgmma), UTMALDG (TMA loads), SYNCS (mbarriers), LDL/STL (local memory).
+# ---- SASS of the wgmma kernels: IGMMA (wgmma), UTMALDG (TMA loads), UTMASTG (TMA stores: the staged s32 kernels), SYNCS (mbarriers), LDL/STL (local memory).
 echo "== SASS (sm_90a)"
 if cuobjdump -sass "$BIN" > "$OUT/sass.txt" 2>&1; then
   awk '/Function :/ { f = $3; if (f ~ /wgmma_gemm_kernel/) { match(f, /ConfigILi[0-9]+(ELi-?[0-9]+|ELb[01])*E/); n = substr(f, RSTART + 9, RLENGTH - 9);
                       gsub(/ELi|ELb/, "x", n); gsub(/E$/, "", n); if (f ~ /PegConfig/) n = n "-peg"; k[n] = 1 } else n = "" }
        n != "" { if ($0 ~ /IGMMA/) ig[n]++; if ($0 ~ /HGMMA/) hg[n]++; if ($0 ~ /UTMALDG/) tma[n]++; if ($0 ~ /SYNCS/) sy[n]++;
+                 if ($0 ~ /UTMASTG/) st[n]++;
                  if ($0 ~ /WARPGROUP/) wg[n]++; if ($0 ~ /USETMAXREG/) mr[n]++; if ($0 ~ /[^A-Z](LDL|STL)[. ]/) l[n]++ }
-       END { for (x in k) printf "  config %-8s IGMMA %3d  HGMMA %d  UTMALDG %2d  SYNCS %3d  WARPGROUP %3d  USETMAXREG %d  LDL/STL %d\n",
-                                  x, ig[x], hg[x], tma[x], sy[x], wg[x], mr[x], l[x] }' "$OUT/sass.txt" | sort | tee "$OUT/sass-summary.txt"
+       END { for (x in k) printf "  config %-10s IGMMA %3d  HGMMA %d  UTMALDG %2d  UTMASTG %d  SYNCS %3d  WARPGROUP %3d  USETMAXREG %d  LDL/STL %d\n",
+                                  x, ig[x], hg[x], tma[x], st[x], sy[x], wg[x], mr[x], l[x] }' "$OUT/sass.txt" | sort | tee "$OUT/sass-summary.txt"
   igmma=$(awk '{s += $4} END {print s + 0}' "$OUT/sass-summary.txt")
   local_mem=$(awk '{s += $NF} END {print s + 0}' "$OUT/sass-summary.txt")
   summary+=("SASS: IGMMA instructions in the wgmma kernels: $igmma (want > 0); LDL/STL: $local_mem (want 0)")
