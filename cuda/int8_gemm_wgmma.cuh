@@ -540,7 +540,7 @@ __device__ __forceinline__ void store_float(const T (&acc)[C::ACC], const Epilog
 // |acc_g| < 2^24 for gs < 1024; else rounded to nearest) and one fma per group, the mma.sync PEG's arithmetic, so
 // both kernels give the same FP32 sums. The conversion is a plain cast: on sm_90a it compiles to I2FP.F32.S32, one
 // instruction; the exponent-trick conversions the mma.sync kernel uses (two instructions, or seven for groups over
-// 256 channels) made this kernel 5-17% slower (bench/results/2026-11-23-h100-tma-store/).
+// 256 channels) made this kernel 4-15% slower (bench/results/2026-11-23-h100-tma-store/).
 //
 // A group's wgmmas accumulate in the s32 registers; after its last one the consumer waits for them all and folds
 // the sums into the FP32 ones in place (DeepGEMM's "promotion"). Making the two consumer warpgroups take turns, so
@@ -548,7 +548,7 @@ __device__ __forceinline__ void store_float(const T (&acc)[C::ACC], const Epilog
 // ("segments"). The FP32 sums double the accumulator registers, hence BN <= 192. Measured on the H100
 // (bench/results/2026-11-23-h100-peg-wgmma/): two s32 sets alternating by group, each fold overlapping the next
 // group's first wgmmas, ran 7-15% slower at BN 128 and leave no room for BN 192. Splitting the tile's columns in
-// two halves with their own commit groups (m64n96 wgmmas; each half folded while the other's wgmmas run) ran 5-11%
+// two halves with their own commit groups (m64n96 wgmmas; each half folded while the other's wgmmas run) ran 3-9%
 // slower (bench/results/2026-11-23-h100-tma-store/): A is read from shared memory twice per K step.
 
 // One consumer warpgroup's PEG main loop over a tile's K: the stage ring position, the s32 sums of the current

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # On the GPU host, after `make gpu-bundle gpu-harness` here (the harness binary and its ptxas log in .gpu-h/,
-# built with wgmma-check.sh's flags; carry .gpu and .gpu-h): the standalone wgmma check + PEG table, the whole
-# GPU test package, every kernel family under compute-sanitizer, and the IG / encoder speed rows that changed.
-# Logs under $OUT; tables last.
+# built with wgmma-check.sh's flags; carry .gpu and .gpu-h): an A/B of harness variants when .gpu-h/var holds some
+# (bench/gpu/variants-build.sh), the standalone wgmma check + PEG table with memcheck and racecheck, the whole GPU
+# test package, every kernel family under compute-sanitizer, and the IG / encoder speed rows. Logs under $OUT;
+# tables last.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+if compgen -G ".gpu-h/var/wgmma_check_*.build.txt" > /dev/null; then
+  echo "== harness variants (A/B)"
+  mkdir -p "$OUT/ab" && OUT="$OUT/ab" bash bench/gpu/variants-run.sh > "$OUT/ab-console.txt" 2>&1  # (it archives its folder)
+  grep -E "^########|^M x N|^[0-9]+x[0-9]+x[0-9]+ |RESULT" "$OUT/ab-console.txt"
+fi
 echo "== wgmma harness (PEG table)"
-mkdir -p "$OUT/wgmma" && OUT="$OUT/wgmma" PREBUILT=$PWD/.gpu-h/wgmma_check SKIP_RACECHECK=1 MEMCHECK_TIMEOUT=60 CHECK_TIMEOUT=120 \
+mkdir -p "$OUT/wgmma" && OUT="$OUT/wgmma" PREBUILT=$PWD/.gpu-h/wgmma_check MEMCHECK_TIMEOUT=150 RACECHECK_TIMEOUT=150 CHECK_TIMEOUT=120 \
   bash bench/gpu/wgmma-check.sh > "$OUT/wgmma/console.txt" 2>&1
 tail -25 "$OUT/wgmma/console.txt"
 echo "== GPU tests"
