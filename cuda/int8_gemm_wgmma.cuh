@@ -17,8 +17,8 @@
 //     through matrix descriptors. The s32 accumulators (BN / 2 registers per thread) stay in registers;
 //     one wgmma group stays in flight while the next slice's group is issued.
 //   * The epilogue starts from registers (same fragment layout as mma.sync's C fragment: thread (g, t) of
-//     warp w holds rows 16w + g and 16w + g + 8, columns 8j + 2t and 8j + 2t + 1). The s32 output (N % 4 == 0)
-//     goes through shared-memory boxes and TMA stores (OutputStager), which write in the background while the
+//     warp w holds rows 16w + g and 16w + g + 8, columns 8j + 2t and 8j + 2t + 1). The s32 output (N % 4 == 0,
+//     16-byte aligned) goes through shared-memory boxes and TMA stores (OutputStager), which write in the background while the
 //     next tile's wgmmas run; the float outputs are stored from registers with guards for rows past M and
 //     columns past N. Meanwhile the producer already fills the ring with the next tile's slices.
 //   * setmaxnreg moves registers from the producer (which needs few) to the consumers (accumulators).
@@ -50,8 +50,8 @@
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define QD_WGMMA_SM90A 1
 #endif
-// The s32 output leaves through shared memory and TMA stores (OutputStager); 0 builds the direct stores only
-// (the A/B of bench/results/2026-11-23-h100-tma-store/).
+// The s32 output leaves through shared memory and TMA stores (OutputStager); 0 sends every output to the direct
+// stores (the staged kernels are still compiled, never launched: the A/B of bench/results/2026-11-23-h100-tma-store/).
 #ifndef QD_WGMMA_TMA_STORE
 #define QD_WGMMA_TMA_STORE 1
 #endif
@@ -539,8 +539,9 @@ __device__ __forceinline__ void store_float(const T (&acc)[C::ACC], const Epilog
 // each acc_g folded into an FP32 sum in group order, f = fma(sx[g], (float)acc_g, f): one conversion (exact,
 // |acc_g| < 2^24 for gs < 1024; else rounded to nearest) and one fma per group, the mma.sync PEG's arithmetic, so
 // both kernels give the same FP32 sums. The conversion is a plain cast: on sm_90a it compiles to I2FP.F32.S32, one
-// instruction; the exponent-trick conversions the mma.sync kernel uses (two instructions, or seven for groups over
-// 256 channels) made this kernel 4-15% slower (bench/results/2026-11-23-h100-tma-store/).
+// instruction; this kernel's earlier exponent-trick conversions (two instructions for groups up to 256 channels, as
+// the mma.sync kernel's; seven above, where the mma.sync kernel uses I2F) made it 4-15% slower
+// (bench/results/2026-11-23-h100-tma-store/).
 //
 // A group's wgmmas accumulate in the s32 registers; after its last one the consumer waits for them all and folds
 // the sums into the FP32 ones in place (DeepGEMM's "promotion"). Making the two consumer warpgroups take turns, so

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # On the GPU host, after `make gpu-bundle gpu-harness` here (the harness binary and its ptxas log in .gpu-h/,
-# built with wgmma-check.sh's flags; carry .gpu and .gpu-h): an A/B of harness variants when .gpu-h/var holds some
-# (bench/gpu/variants-build.sh), the standalone wgmma check + PEG table with memcheck and racecheck, the whole GPU
+# built with wgmma-check.sh's flags; carry .gpu and .gpu-h): with VARIANTS=1 an A/B of the harness variants in
+# .gpu-h/var (bench/gpu/variants-build.sh; every one there runs, up to 200 s each), the standalone wgmma check + PEG table with memcheck and racecheck, the whole GPU
 # test package, every kernel family under compute-sanitizer, and the IG / encoder speed rows. Logs under $OUT;
 # tables last.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-if compgen -G ".gpu-h/var/wgmma_check_*.build.txt" > /dev/null; then
+if [[ ${VARIANTS:-0} == 1 ]]; then
   echo "== harness variants (A/B)"
   mkdir -p "$OUT/ab" && OUT="$OUT/ab" bash bench/gpu/variants-run.sh > "$OUT/ab-console.txt" 2>&1  # (it archives its folder)
   grep -E "^########|^M x N|^[0-9]+x[0-9]+x[0-9]+ |RESULT" "$OUT/ab-console.txt"

@@ -66,8 +66,9 @@ if cuobjdump -sass "$BIN" > "$OUT/sass.txt" 2>&1; then
                                   x, ig[x], hg[x], tma[x], st[x], sy[x], wg[x], mr[x], l[x] }' "$OUT/sass.txt" | sort | tee "$OUT/sass-summary.txt"
   igmma=$(awk '{s += $4} END {print s + 0}' "$OUT/sass-summary.txt")
   local_mem=$(awk '{s += $NF} END {print s + 0}' "$OUT/sass-summary.txt")
-  summary+=("SASS: IGMMA instructions in the wgmma kernels: $igmma (want > 0); LDL/STL: $local_mem (want 0)")
-  [[ $igmma -gt 0 && $local_mem == 0 ]] || status=1
+  tma_st=$(awk '{for (i = 1; i < NF; i++) if ($i == "UTMASTG") s += $(i + 1)} END {print s + 0}' "$OUT/sass-summary.txt")
+  summary+=("SASS: IGMMA instructions in the wgmma kernels: $igmma (want > 0); UTMASTG (the staged s32 output): $tma_st (want > 0); LDL/STL: $local_mem (want 0)")
+  [[ $igmma -gt 0 && $tma_st -gt 0 && $local_mem == 0 ]] || status=1
 else
   summary+=("SASS: cuobjdump failed (see $OUT/sass.txt)")
 fi

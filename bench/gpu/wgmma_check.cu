@@ -4,7 +4,8 @@
 //   0. a TMA probe: the shared-memory layout one box lands in (swizzle, zero fill), checked byte by byte.
 //   1. exactness, small and ragged shapes: OUT_S32 bit-exact against a CPU int32 reference for every config,
 //      with the full grid and with the persistent grid capped at 1 and 3 CTAs (many tiles per CTA, the stage
-//      ring wrapping across tiles); the F32 epilogue (scales, bias, GELU, residual, in place) against a CPU
+//      ring and the output staging boxes wrapping across tiles), and with the output 8 bytes off a 16-byte
+//      boundary (the direct stores; so are N = 77 and 130, N % 4 != 0); the F32 epilogue (scales, bias, GELU, residual, in place) against a CPU
 //      double reference within |got - ref| <= 1e-5 * max(|ref|, 1).
 //   2. exactness, BERT shapes and 8192^3: the whole int32 output of every config against the mma.sync kernel
 //      (qd_i8_gemm_s32) and against cuBLASLt, the mma.sync output itself spot-checked against the CPU; the
@@ -239,7 +240,7 @@ static double f32_ref(const Variant &v, const Scales &s, int acc, int i, int j, 
 // tiny: one shape (racecheck; N % 4 == 0, so that the s32 output goes through the shared-memory staging boxes).
 static void small_shapes(bool reduced, bool tiny) {
     const std::vector<int> Ms = tiny ? std::vector<int>{129} : reduced ? std::vector<int>{7, 129} : std::vector<int>{1, 7, 64, 129, 300};
-    const std::vector<int> Ns = tiny ? std::vector<int>{76} : reduced ? std::vector<int>{24, 77} : std::vector<int>{8, 24, 77, 200, 768};
+    const std::vector<int> Ns = tiny ? std::vector<int>{76} : reduced ? std::vector<int>{24, 77} : std::vector<int>{8, 24, 77, 130, 200, 768};
     const std::vector<int> Ks = tiny ? std::vector<int>{1040} : reduced ? std::vector<int>{48, 1040} : std::vector<int>{16, 48, 768, 1040};
     const int caps[] = {0, 1, 3};  // persistent-grid caps: full, 1 CTA, 3 CTAs
     long runs = 0, f32_runs = 0;
@@ -260,38 +261,42 @@ static void small_shapes(bool reduced, bool tiny) {
                 std::vector<int> ref;
                 cpu_gemm(ha, hb, m, n, k, ref);
                 int8_t *da = dalloc<int8_t>(ha.size()), *db = dalloc<int8_t>(hb.size());
-                int *dc = dalloc<int>((size_t)m * n);
+                int *dc = dalloc<int>((size_t)m * n + 2);  // + 2: room for the shifted output
                 CK(cudaMemcpy(da, ha.data(), ha.size(), cudaMemcpyHostToDevice));
                 CK(cudaMemcpy(db, hb.data(), hb.size(), cudaMemcpyHostToDevice));
                 std::vector<int> got((size_t)m * n);
 
-                // OUT_S32: auto config, then every config x grid cap.
-                for (int r = -1; r < CONFIGS * 3; r++) {
-                    const int cfg = r < 0 ? -1 : r / 3, cap = r < 0 ? 0 : caps[r % 3];
+                // OUT_S32: auto config, then every config x grid cap, then the auto config with the output 8 bytes
+                // off a 16-byte boundary ("shifted": the direct stores instead of the staging boxes).
+                for (int r = -1; r <= CONFIGS * 3; r++) {
+                    const bool shifted = r == CONFIGS * 3;
+                    const char *tag = shifted ? " shifted" : "";
+                    const int cfg = r < 0 || shifted ? -1 : r / 3, cap = r < 0 || shifted ? 0 : caps[r % 3];
                     if (reduced && cap == 3) continue;
-                    CK(cudaMemset(dc, 0x7f, (size_t)m * n * sizeof(int)));
-                    CKL(qd_i8_gemm_wgmma_s32_cfg((const signed char *)da, (const signed char *)db, m, n, k, dc, cfg,
+                    int *out = shifted ? dc + 2 : dc;
+                    CK(cudaMemset(out, 0x7f, (size_t)m * n * sizeof(int)));
+                    CKL(qd_i8_gemm_wgmma_s32_cfg((const signed char *)da, (const signed char *)db, m, n, k, out, cfg,
                                                  cap, nullptr));
-                    CK(cudaMemcpy(got.data(), dc, got.size() * sizeof(int), cudaMemcpyDeviceToHost));
+                    CK(cudaMemcpy(got.data(), out, got.size() * sizeof(int), cudaMemcpyDeviceToHost));
                     long bad = 0, unwritten = 0;
                     for (size_t i = 0; i < got.size(); i++)
                         if (got[i] != ref[i]) {
                             if (bad < 5)
-                                detail("  MISMATCH s32 %s config %d cap %d: C[%zu][%zu] expected %d got %d%s\n", shape,
-                                       cfg, cap, i / n, i % n, ref[i], got[i],
+                                detail("  MISMATCH s32%s %s config %d cap %d: C[%zu][%zu] expected %d got %d%s\n", tag,
+                                       shape, cfg, cap, i / n, i % n, ref[i], got[i],
                                        (uint32_t)got[i] == POISON ? " (never written)" : "");
                             bad++;
                             unwritten += (uint32_t)got[i] == POISON;
                         }
                     if (bad) {
-                        detail("  FAIL s32 %s config %d cap %d: %ld of %zu wrong (%ld never written)\n", shape, cfg,
-                               cap, bad, got.size(), unwritten);
+                        detail("  FAIL s32%s %s config %d cap %d: %ld of %zu wrong (%ld never written)\n", tag, shape,
+                               cfg, cap, bad, got.size(), unwritten);
                         char where[96];
-                        snprintf(where, sizeof where, "s32 %s config %d cap %d", shape, cfg, cap);
+                        snprintf(where, sizeof where, "s32%s %s config %d cap %d", tag, shape, cfg, cap);
                         mismatch_map(got, ref, m, n, where);
                     }
                     char what[128];
-                    snprintf(what, sizeof what, "s32 %s config %d cap %d: %ld wrong", shape, cfg, cap, bad);
+                    snprintf(what, sizeof what, "s32%s %s config %d cap %d: %ld wrong", tag, shape, cfg, cap, bad);
                     record(bad == 0, what);
                     runs++;
                 }

@@ -35,10 +35,11 @@ public final class Int8Ops {
     public static final int AUTO_TILE = -1;
     /**
      * The Hopper kernel (wgmma, TMA, warp-specialized; cuda/int8_gemm_wgmma.cuh) for int32 and FP32 outputs: what
-     * {@link #AUTO_TILE} runs where qd_i8_gemm_wgmma_supported says it can (sm_90). Its int32 output measured
-     * 0.87–1.15x cuBLASLt INT8 at the BERT shapes and 1.01–1.60x our mma.sync kernel; its FP32 + GELU epilogue
-     * 0.98–1.7x mma.sync's (bench/results/2026-11-23-h100-wgmma). Elsewhere, for other outputs, or for outputs
-     * not aligned for its paired stores, the mma.sync kernel runs, with the reason logged once.
+     * {@link #AUTO_TILE} runs where qd_i8_gemm_wgmma_supported says it can (sm_90). Its int32 output (through
+     * shared memory and TMA stores) measured 1.10–1.21x cuBLASLt INT8 at the BERT shapes and 1.15–1.68x our
+     * mma.sync kernel (bench/results/2026-11-23-h100-tma-store); its FP32 + GELU epilogue 0.94–1.75x mma.sync's
+     * (same folder, final/). Elsewhere, for other outputs, or for outputs not aligned for its paired stores, the
+     * mma.sync kernel runs, with the reason logged once.
      */
     public static final int WGMMA = -2;
     /**
