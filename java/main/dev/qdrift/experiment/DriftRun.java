@@ -105,13 +105,15 @@ public final class DriftRun {
      * @param device where gradients are computed: cpu (float64 backward, the reference) or cuda (float32 on the GPU)
      * @param int8 cuda only: schemes that can run their forward linear layers on the s8 kernels do
      * @param tf32 cuda only: the FP32 matrix products (forward and backward) on TF32 tensor cores
+     * @param int8Gemm with int8: where the s8 linear layers multiply, ours (fused epilogues) or cublaslt (+ a dequantize
+     *     pass); the outputs are bit-identical, recorded so that the run says which ran
      * @param igTolerance IG's adaptive mode (null: off): steps doubled from `steps` until |completeness delta| <= this,
      *     at most maxSteps (null: 16 x steps); each line records the steps it used and whether it got there
      */
     public record Config(String model, int maxLength, int batchSize, String head, String data, String task, Double split, long seed,
                          List<String> schemes, String method, int steps, String baseline, String rule, String straightThrough,
                          int calibSize, String calibration, double mixedBudget, String device, boolean int8, boolean tf32,
-                         Double igTolerance, Integer maxSteps) {
+                         String int8Gemm, Double igTolerance, Integer maxSteps) {
 
         public Config {
             schemes = List.copyOf(schemes);
@@ -137,6 +139,10 @@ public final class DriftRun {
             if (!List.of("cpu", "cuda").contains(d)) throw new QdriftException("unknown device '" + device + "': use cpu or cuda");
             if (int8 && !d.equals("cuda")) throw new QdriftException("--int8 needs --device cuda: the s8 kernels run on the GPU");
             if (tf32 && !d.equals("cuda")) throw new QdriftException("--tf32 needs --device cuda: the CPU computes in FP32 only");
+            String g = int8Gemm == null ? "ours" : int8Gemm.trim().toLowerCase(Locale.ROOT);
+            if (!List.of("ours", "cublaslt").contains(g)) throw new QdriftException("unknown --int8-gemm '" + int8Gemm + "': use ours or cublaslt");
+            if (g.equals("cublaslt") && !int8)
+                throw new QdriftException("--int8-gemm cublaslt changes only the s8 linear layers, which run with --int8: add --int8");
             Integer max = null;
             if (igTolerance != null) {
                 if (m != Method.IG) throw new QdriftException("--ig-tolerance is Integrated Gradients' adaptive mode: use it with --method ig");
@@ -147,7 +153,7 @@ public final class DriftRun {
                 throw new QdriftException("--max-steps bounds the adaptive mode: give --ig-tolerance too");
             }
             return new Config(model, maxLength, batchSize, head, data, task, split, seed, s, m.name().toLowerCase(Locale.ROOT), steps, b, r,
-                    st, calibSize, calibration, mixedBudget, d, int8, tf32, igTolerance, max);
+                    st, calibSize, calibration, mixedBudget, d, int8, tf32, g, igTolerance, max);
         }
 
         public String describeMethod() {
@@ -159,7 +165,9 @@ public final class DriftRun {
             String products = tf32 ? " (matrix products on TF32 tensor cores)" : "";
             if (m == Method.OCCLUSION) return s + "; forward passes in float32 on the " + (device.equals("cuda") ? "GPU" + products : "CPU");
             return s + (device.equals("cuda") ? "; gradients in float32 on the GPU" + products
-                    + (int8 ? ", forward on the s8 kernels where the scheme allows" : "") : "; gradients in float64 on the CPU");
+                    + (int8 ? ", forward on the s8 kernels where the scheme allows"
+                            + ("cublaslt".equals(int8Gemm) ? " (their GEMMs on cuBLASLt, then a dequantize pass)" : "") : "")
+                    : "; gradients in float64 on the CPU");
         }
     }
 
@@ -210,6 +218,9 @@ public final class DriftRun {
             throw new IllegalArgumentException("device " + this.config.device() + " but " + (gpu == null ? "no" : "a") + " GPU backend given");
         if (gpu instanceof CudaBackend c && c.tf32() != this.config.tf32())
             throw new IllegalArgumentException("tf32 " + this.config.tf32() + " but the GPU backend's TF32 mode is " + c.tf32());
+        if (gpu instanceof CudaBackend c && c.cublasLtInt8() != this.config.int8Gemm().equals("cublaslt"))
+            throw new IllegalArgumentException("int8Gemm " + this.config.int8Gemm() + " but the GPU backend's s8 GEMMs "
+                    + (c.cublasLtInt8() ? "run on cuBLASLt" : "are ours"));
     }
 
     public Config config() {
@@ -523,8 +534,8 @@ public final class DriftRun {
     }
 
     /** Arguments added after runs were written: a run.json without them ran with these values (JSON text). */
-    private static final Map<String, String> ADDED_LATER = Map.of("device", "\"cpu\"", "int8", "false", "tf32", "false", "igTolerance", "null",
-            "maxSteps", "null");
+    private static final Map<String, String> ADDED_LATER = Map.of("device", "\"cpu\"", "int8", "false", "tf32", "false", "int8Gemm",
+            "\"ours\"", "igTolerance", "null", "maxSteps", "null");
 
     private static void checkCalibration(Path runFile, ObjectNode run, String hash) {
         JsonNode old = run.get("calibration");

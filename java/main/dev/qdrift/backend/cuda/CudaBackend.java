@@ -141,6 +141,11 @@ public final class CudaBackend implements Backend {
         return tf32;
     }
 
+    /** Whether the s8 linear layers' GEMMs run on cuBLASLt ({@link #useCublasLtInt8}). */
+    public boolean cublasLtInt8() {
+        return cublasLtInt8;
+    }
+
     /** How many s8 GEMMs ran on cuBLASLt (tests: that --int8-gemm cublaslt did not fall back). */
     long cublasLtRuns() {
         return int8.cublasLtRuns();
