@@ -15,8 +15,8 @@
 //      epilogue with bias + GELU for wgmma and mma.sync.
 //   PEG (per-embedding-group activation scales, sm90::gemm_peg; qd_i8_gemm_peg_* with the auto tile): part 1
 //      on ragged shapes with 1-8 groups (FP32 / FP16 / s8 outputs, every PEG config, full grid and 1 CTA) against
-//      a float64 reference from the exact int32 group sums (tolerance at peg_tolerance); the BERT shapes with 4
-//      and 6 groups against the mma.sync PEG and CPU points; speed: plain wgmma (int32 and FP32 output), PEG
+//      a float64 reference from the exact int32 group sums (tolerance at peg_tolerance); the BERT shapes with 1,
+//      4 and 6 groups against the mma.sync PEG and CPU points; speed: plain wgmma (int32 and FP32 output), PEG
 //      wgmma (auto and each config) and mma.sync PEG, FP32 output with per-channel weight scales and bias.
 // Outputs are poisoned (0x7f bytes; s8: 0x80) before every checked run. Prints a table last, writes
 // $OUT/wgmma.json if OUT is set. Exit 0: all checks passed; 1: a mismatch; 2: not an sm_90 device; 3: a CUDA
@@ -1237,11 +1237,13 @@ int main(int argc, char **argv) {
             big_shape(r, bench);
             rows.push_back(r);
         }
-        printf("\n== PEG at the BERT shapes, 4 and 6 groups%s\n", bench ? " (+ speed)" : "");
+        // G = 1 (one fold per tile, at its end): what the PEG kernel's tile (BN <= 192) and FP32 sums cost beside the
+        // plain kernel's, apart from the per-group folds.
+        printf("\n== PEG at the BERT shapes, 1, 4 and 6 groups%s\n", bench ? " (+ speed)" : "");
         for (int i = 0; i < NBIG; i++) {
             if (BIG[i].m == 8192) continue;  // not a BERT shape
             Timing plain_f32;
-            for (int groups : {4, 6}) {
+            for (int groups : {1, 4, 6}) {
                 PegRow r;
                 r.s = BIG[i];
                 r.groups = groups;
