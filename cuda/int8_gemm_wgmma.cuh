@@ -332,14 +332,14 @@ struct RingPos {
 // ---------------------------------------------------------------------------------------------------------
 // Output staging for the s32 output. Stores straight from the accumulator fragments write 8 rows x 32 bytes per
 // warp instruction, the whole tile at once at its end while the tensor cores wait: at 16384 x 3072 x 768 (a
-// 201 MB int32 output) that kernel ran at 0.88x cuBLASLt with DRAM at 48% of its bandwidth
-// (bench/results/2026-11-23-h100-profile/); staged, 1.11x (bench/results/2026-11-23-h100-tma-store/, which also
-// has the FP32 epilogue staged the same way: slower than its direct stores, so it is not staged).
-// Each consumer warp writes 32-column pieces of its 16 rows into a
-// shared-memory box (16 rows x 128 bytes in the 128-byte swizzle, so that the fragment layout's writes hit 32
-// distinct banks per 128 bytes) and one lane hands the box to the TMA engine, which writes whole rows while the
-// warp goes on with the next piece and the next tile's wgmmas. A warp's STORE_BUFS boxes rotate; a box is
-// rewritten only after its previous store has read it. The tensor map clips rows >= M and columns >= N.
+// 201 MB int32 output) that ran at 0.88x cuBLASLt with DRAM at 48% of its bandwidth
+// (bench/results/2026-11-23-h100-profile/). Staged, 1.10-1.11x: each consumer warp writes 32-column pieces of its
+// 16 rows into a shared-memory box (16 rows x 128 bytes in the 128-byte swizzle, so that the fragment layout's
+// writes hit 32 distinct banks per 128 bytes) and one lane hands the box to the TMA engine, which writes whole rows
+// while the warp goes on with the next piece and the next tile's wgmmas. A warp's STORE_BUFS boxes rotate; a box is
+// rewritten only after its previous store has read it. The tensor map clips rows >= M and columns >= N. The FP32
+// epilogue staged the same way ran slower than its direct stores, so it is not staged
+// (bench/results/2026-11-23-h100-tma-store/).
 template <class C>
 struct OutputStager {
     static_assert(C::STORE_BUFS <= 1 || (C::BN / 32) % C::STORE_BUFS == 0, "the boxes rotate with the chunk index");
