@@ -18,9 +18,9 @@
 //     one wgmma group stays in flight while the next slice's group is issued.
 //   * The epilogue starts from registers (same fragment layout as mma.sync's C fragment: thread (g, t) of
 //     warp w holds rows 16w + g and 16w + g + 8, columns 8j + 2t and 8j + 2t + 1). The s32 output (N % 4 == 0,
-//     16-byte aligned) goes through shared-memory boxes and TMA stores (OutputStager), which write in the background while the
-//     next tile's wgmmas run; the float outputs are stored from registers with guards for rows past M and
-//     columns past N. Meanwhile the producer already fills the ring with the next tile's slices.
+//     16-byte aligned) goes through shared-memory boxes and TMA stores (OutputStager), which write in the
+//     background while the next tile's wgmmas run; the float outputs are stored from registers with guards for
+//     rows past M and columns past N. Meanwhile the producer already fills the ring with the next tile's slices.
 //   * setmaxnreg moves registers from the producer (which needs few) to the consumers (accumulators).
 //
 // Shared-memory layout: each operand tile is stored as rows of 128 bytes in the TMA / wgmma "128-byte
@@ -342,7 +342,6 @@ struct RingPos {
 // (bench/results/2026-11-23-h100-tma-store/).
 template <class C>
 struct OutputStager {
-    static_assert(C::STORE_BUFS <= 1 || (C::BN / 32) % C::STORE_BUFS == 0, "the boxes rotate with the chunk index");
     const CUtensorMap *map;
     uint32_t boxes;  // this warp's first box (1024-byte aligned: the swizzle pattern's period)
     int lane;
@@ -545,8 +544,9 @@ __device__ __forceinline__ void store_float(const T (&acc)[C::ACC], const Epilog
 //
 // A group's wgmmas accumulate in the s32 registers; after its last one the consumer waits for them all and folds
 // the sums into the FP32 ones in place (DeepGEMM's "promotion"). Making the two consumer warpgroups take turns, so
-// that one folds while the other's wgmmas run, measured no faster (bench/results/2026-11-23-h100-turns-ab/). A slice (4 K steps) split by a group boundary is issued as two commit groups
-// ("segments"). The FP32 sums double the accumulator registers, hence BN <= 192. Measured on the H100
+// that one folds while the other's wgmmas run, measured no faster (bench/results/2026-11-23-h100-turns-ab/); nor did
+// starting one a segment behind the other (bench/results/2026-11-23-h100-tma-store/). A slice (4 K steps) split by a
+// group boundary is issued as two commit groups ("segments"). The FP32 sums double the accumulator registers, hence BN <= 192. Measured on the H100
 // (bench/results/2026-11-23-h100-peg-wgmma/): two s32 sets alternating by group, each fold overlapping the next
 // group's first wgmmas, ran 7-15% slower at BN 128 and leave no room for BN 192. Splitting the tile's columns in
 // two halves with their own commit groups (m64n96 wgmmas; each half folded while the other's wgmmas run) ran 3-9%
@@ -627,7 +627,6 @@ struct PegMainloop {
         for (int g = 0; g < groups; g++) group(g);
     }
 };
-
 
 // ---------------------------------------------------------------------------------------------------------
 // The kernel. Launch: grid = min(tiles, SMs) CTAs (persistent), C::THREADS threads, C::SMEM bytes of dynamic

@@ -17,24 +17,21 @@ using sm90::Config;
 using sm90::encode_tiled_fn;
 using sm90::make_tensor_map;
 
-// The configurations compiled in (index = `config`). Shared memory: 4 x 48 KB, 5 x 40 KB, 6 x 32 KB; the s32
-// output's kernels add 2, 1, 2 staging boxes of 2 KB per consumer warp (OutputStager), what fits.
-//                 BN   stages
-using C0 = Config<256, 4>;
-using C1 = Config<192, 5>;
-using C2 = Config<128, 6>;
-using S0 = Config<256, 4, 2>;
-using S1 = Config<192, 5, 1>;
-using S2 = Config<128, 6, 2>;
+// The configurations compiled in (index = `config`). Shared memory: 4 x 48 KB, 5 x 40 KB, 6 x 32 KB; STAGED (the
+// s32 output through OutputStager) adds 2, 1, 2 boxes of 2 KB per consumer warp, what fits.
+//                                   BN   stages
+template <bool STAGED> using C0 = Config<256, 4, STAGED ? 2 : 0>;
+template <bool STAGED> using C1 = Config<192, 5, STAGED ? 1 : 0>;
+template <bool STAGED> using C2 = Config<128, 6, STAGED ? 2 : 0>;
 constexpr int CONFIGS = 3;
 struct ConfigInfo {
     int bm, bn, bk, stages;
     float eff;  // assumed relative throughput per SM (operand reuse of the wider tiles); see pick_config
 };
 constexpr ConfigInfo INFO[CONFIGS] = {
-    {C0::BM, C0::BN, C0::BK, C0::STAGES, 1.00f},
-    {C1::BM, C1::BN, C1::BK, C1::STAGES, 0.95f},
-    {C2::BM, C2::BN, C2::BK, C2::STAGES, 0.85f},
+    {C0<false>::BM, C0<false>::BN, C0<false>::BK, C0<false>::STAGES, 1.00f},
+    {C1<false>::BM, C1<false>::BN, C1<false>::BK, C1<false>::STAGES, 0.95f},
+    {C2<false>::BM, C2<false>::BN, C2<false>::BK, C2<false>::STAGES, 0.85f},
 };
 // The PEG configurations (the output type is added per launch, sm90::PegConfig): the FP32 sums beside the s32
 // ones (BN registers a thread) leave room for BN <= 192. eff as above: BN 128 ran 8-10% slower than 192 at the BERT
@@ -134,6 +131,17 @@ bool f32_epilogue_ok(const float *x_scale, const float *w_scale, const float *re
     return x_scale && w_scale && y && aligned(y, pair) && (!residual || aligned(residual, pair)) && (act == 0 || act == 1);
 }
 
+template <bool STAGED>
+int launch_config(int config, const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue &ep, int dev, int sms,
+                  int max_ctas, cudaStream_t s) {
+    switch (config) {
+    case 0: return launch<C0<STAGED>, false>(a, b, m, n, k, ep, dev, sms, max_ctas, s);
+    case 1: return launch<C1<STAGED>, false>(a, b, m, n, k, ep, dev, sms, max_ctas, s);
+    case 2: return launch<C2<STAGED>, false>(a, b, m, n, k, ep, dev, sms, max_ctas, s);
+    }
+    return cudaErrorInvalidValue;
+}
+
 int dispatch(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilogue &ep, int config, int max_ctas,
              cudaStream_t s) {
     if (config < -1 || config >= CONFIGS || max_ctas < 0) return cudaErrorInvalidValue;
@@ -141,17 +149,8 @@ int dispatch(const int8_t *a, const int8_t *b, int m, int n, int k, const Epilog
     DeviceInfo d = device_info(&dev);
     if (!d.sm90 || !encode_tiled_fn()) return cudaErrorNotSupported;
     if (config < 0) config = pick_config(INFO, CONFIGS, m, n, d.sms);
-    if (stageable(ep, n)) switch (config) {
-        case 0: return launch<S0, false>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
-        case 1: return launch<S1, false>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
-        case 2: return launch<S2, false>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
-        }
-    switch (config) {
-    case 0: return launch<C0, false>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
-    case 1: return launch<C1, false>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
-    case 2: return launch<C2, false>(a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
-    }
-    return cudaErrorInvalidValue;
+    return stageable(ep, n) ? launch_config<true>(config, a, b, m, n, k, ep, dev, d.sms, max_ctas, s)
+                            : launch_config<false>(config, a, b, m, n, k, ep, dev, d.sms, max_ctas, s);
 }
 
 }  // namespace
