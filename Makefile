@@ -62,13 +62,15 @@ gpu-bundle: native
 	du -sh .gpu
 
 ## gpu-harness: the standalone wgmma check (bench/gpu/wgmma_check.cu, sm_90a) into .gpu-h/, for bench/gpu/verify-run.sh
+## (HARNESS_DEFS: extra -D switches and HARNESS_BIN: where it goes, for bench/gpu/variants-build.sh)
+HARNESS_BIN ?= .gpu-h/wgmma_check
 gpu-harness: $(CUDA_SOURCES) bench/gpu/wgmma_check.cu
-	@mkdir -p .gpu-h/obj
-	$(NVCC) $(HARNESS_FLAGS) -c native/int8_wgmma.cu -o .gpu-h/obj/int8_wgmma.o > .gpu-h/build-wgmma.txt 2>&1
-	$(NVCC) $(HARNESS_FLAGS) -c native/int8.cu -o .gpu-h/obj/int8.o > .gpu-h/build-int8.txt 2>&1
-	$(NVCC) $(HARNESS_FLAGS) -c bench/gpu/wgmma_check.cu -o .gpu-h/obj/wgmma_check.o > .gpu-h/build-check.txt 2>&1
-	$(NVCC) -gencode arch=compute_90a,code=sm_90a .gpu-h/obj/*.o -ldl -o .gpu-h/wgmma_check
-	cat .gpu-h/build-*.txt > .gpu-h/wgmma_check.build.txt && rm -rf .gpu-h/obj .gpu-h/build-*.txt
+	@mkdir -p .gpu-h/obj $(dir $(HARNESS_BIN))
+	$(NVCC) $(HARNESS_FLAGS) $(HARNESS_DEFS) -c native/int8_wgmma.cu -o .gpu-h/obj/int8_wgmma.o > .gpu-h/build-wgmma.txt 2>&1
+	$(NVCC) $(HARNESS_FLAGS) $(HARNESS_DEFS) -c native/int8.cu -o .gpu-h/obj/int8.o > .gpu-h/build-int8.txt 2>&1
+	$(NVCC) $(HARNESS_FLAGS) $(HARNESS_DEFS) -c bench/gpu/wgmma_check.cu -o .gpu-h/obj/wgmma_check.o > .gpu-h/build-check.txt 2>&1
+	$(NVCC) -gencode arch=compute_90a,code=sm_90a .gpu-h/obj/*.o -ldl -o $(HARNESS_BIN)
+	cat .gpu-h/build-*.txt > $(HARNESS_BIN).build.txt && rm -rf .gpu-h/obj .gpu-h/build-*.txt
 
 ## gpu-test: on the GPU host, after gpu-bundle here: kernels and encoder vs CPU, memory, OOM, sanitizers
 gpu-test:

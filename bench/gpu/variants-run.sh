@@ -2,7 +2,8 @@
 # On the GPU host: an A/B of wgmma harness builds that differ only in compile-time switches, in one call, on
 # the same GPU. Each binary .gpu-h/var/wgmma_check_NAME (built here by bench/gpu/variants-build.sh) runs in full
 # (checks + speed); the summary tables of all variants come last. Carry .gpu-h. Logs and each variant's wgmma.json
-# under $OUT/NAME/, archived.
+# under $OUT/NAME/, archived (the device tool brings back few files); unpack the archive into the results folder
+# before committing it: the files inside name the device, a .tar.xz does not show it.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 compgen -G ".gpu-h/var/wgmma_check_*.build.txt" > /dev/null || { echo "no variants in .gpu-h/var: build them with bench/gpu/variants-build.sh"; exit 2; }
