@@ -20,10 +20,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -66,10 +64,9 @@ public final class BackendGradients implements AttributionModel {
     private final StraightThrough mode;
     /**
      * Clipping-aware STE: half a grid step (with slack) per column of every quantized site that can clip, by site key;
-     * else empty. Sites whose grid never clips (dynamic per-token ranges) are in neverClips instead.
+     * else empty. Sites whose grid never clips (dynamic per-token ranges) have none: no mask to keep.
      */
     private final Map<String, FloatBuf> halfSteps = new HashMap<>();
-    private final Set<String> neverClips = new HashSet<>();
     private final FloatBuf position, type, embGamma, embBeta;
     private final List<Layer> layers = new ArrayList<>();
     private final LinearWeights pooler;
@@ -126,8 +123,7 @@ public final class BackendGradients implements AttributionModel {
                     int cols = site == Site.INTERMEDIATE ? config.intermediate() : config.hidden();
                     double[] half = QuantSites.halfSteps(transform, backend, grid, l, site, cols);
                     // A per-token grid's probe lands at ±1e30: nothing clips there, no mask to keep.
-                    if (Arrays.stream(half).allMatch(x -> x > 1e20)) neverClips.add(site.key(l));
-                    else halfSteps.put(site.key(l), backend.upload(toFloat(half)));
+                    if (!Arrays.stream(half).allMatch(x -> x > 1e20)) halfSteps.put(site.key(l), backend.upload(toFloat(half)));
                 }
         }
     }
@@ -354,10 +350,8 @@ public final class BackendGradients implements AttributionModel {
      */
     private void site(int layer, Site s, FloatBuf v, int rows, int cols, Map<Site, FloatBuf> inRange) {
         if (!transform.at(layer, s)) return;
-        FloatBuf half = halfSteps.get(s.key(layer));
-        if (inRange != null && half == null && !neverClips.contains(s.key(layer)))
-            throw new IllegalStateException("no grid probed for quantized site " + s.key(layer) + " (not in Scheme.ACTIVATION_SITES?)");
-        if (inRange == null || half == null) {
+        FloatBuf half = inRange == null ? null : halfSteps.get(s.key(layer));
+        if (half == null) {  // no backward to follow, or a grid that never clips
             transform.apply(layer, s, v, rows, cols);
             return;
         }

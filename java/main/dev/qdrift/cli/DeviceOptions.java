@@ -4,6 +4,7 @@ import dev.qdrift.QdriftException;
 import dev.qdrift.backend.Backend;
 import dev.qdrift.backend.cpu.CpuBackend;
 import dev.qdrift.backend.cuda.CudaBackend;
+import dev.qdrift.backend.cuda.Int8Gemm;
 import picocli.CommandLine.Option;
 
 /** --device cpu|cuda|auto: which backend runs the encoder. */
@@ -26,7 +27,7 @@ public final class DeviceOptions {
      * none (`s8Layers` false), saying what would add them (`howToAdd`, or null where nothing can).
      */
     void requireS8Layers(boolean s8Layers, String command, String howToAdd) {
-        if (!s8Layers && "cublaslt".equals(int8Gemm))
+        if (!s8Layers && Int8Gemm.parse(int8Gemm) == Int8Gemm.CUBLASLT)
             throw new QdriftException("--int8-gemm cublaslt changes only the s8 linear layers, and " + command + " here runs none"
                     + (howToAdd == null ? "" : " (" + howToAdd + ")"));
     }
@@ -37,11 +38,7 @@ public final class DeviceOptions {
     }
 
     Backend open() {
-        boolean cublasLt = switch (int8Gemm) {
-            case "ours" -> false;
-            case "cublaslt" -> true;
-            default -> throw new QdriftException("unknown --int8-gemm '" + int8Gemm + "': use ours or cublaslt");
-        };
+        boolean cublasLt = Int8Gemm.parse(int8Gemm) == Int8Gemm.CUBLASLT;
         Backend b = openDevice();
         try {
             if (tf32) gpu(b, "--tf32 needs the GPU (--device cuda): the CPU backend computes in FP32 only").useTf32(true);

@@ -16,6 +16,7 @@ import dev.qdrift.attribution.TokenScores;
 import dev.qdrift.backend.Backend;
 import dev.qdrift.backend.cpu.CpuBackend;
 import dev.qdrift.backend.cuda.CudaBackend;
+import dev.qdrift.backend.cuda.Int8Gemm;
 import dev.qdrift.data.Dataset;
 import dev.qdrift.data.Example;
 import dev.qdrift.data.Task;
@@ -139,9 +140,8 @@ public final class DriftRun {
             if (!List.of("cpu", "cuda").contains(d)) throw new QdriftException("unknown device '" + device + "': use cpu or cuda");
             if (int8 && !d.equals("cuda")) throw new QdriftException("--int8 needs --device cuda: the s8 kernels run on the GPU");
             if (tf32 && !d.equals("cuda")) throw new QdriftException("--tf32 needs --device cuda: the CPU computes in FP32 only");
-            String g = int8Gemm == null ? "ours" : int8Gemm.trim().toLowerCase(Locale.ROOT);
-            if (!List.of("ours", "cublaslt").contains(g)) throw new QdriftException("unknown --int8-gemm '" + int8Gemm + "': use ours or cublaslt");
-            if (g.equals("cublaslt") && !int8)
+            String g = Int8Gemm.parse(int8Gemm).flag();
+            if (g.equals(Int8Gemm.CUBLASLT.flag()) && !int8)
                 throw new QdriftException("--int8-gemm cublaslt changes only the s8 linear layers, which run with --int8: add --int8");
             Integer max = null;
             if (igTolerance != null) {
@@ -194,8 +194,11 @@ public final class DriftRun {
     public record Outcome(DriftAggregate.Result aggregate, int examples, int linesWritten, int linesSkipped, long droppedBytes,
                           Map<String, Set<String>> fp32Sites) {}
 
-    /** One model's attribution of one example. */
-    /** @param igSteps IG's steps (the adaptive mode's last round), converged: whether |delta| reached the tolerance (adaptive only) */
+    /**
+     * One model's attribution of one example.
+     *
+     * @param igSteps IG's steps (the adaptive mode's last round), converged: whether |delta| reached the tolerance (adaptive only)
+     */
     private record Attribution(double[] logits, double[] words, Double targetAtInput, Double targetAtBaseline, Double delta,
                                double[] logitShift, Integer igSteps, Boolean converged, double seconds) {}
 

@@ -531,7 +531,7 @@ public final class Report {
             }
             String scheme = several || Charts.isFp32(first) ? "" : ", " + Charts.schemeName(first);
             b.add(new Table("bench-" + idSeq, first.model() + scheme + " on " + first.device(), cols, rows, "Timing: " + first.timing()
-                    + " [" + String.join(", ", files) + (torch != null ? "; PyTorch: " + sourceOf(torch) : "") + "]. Median ms: a whole "
+                    + " [" + String.join(", ", files) + (torch != null ? "; PyTorch: " + sourceOf(data.torchBenches, torch) : "") + "]. Median ms: a whole "
                     + "forward as a user runs it (inputs up, pooled embeddings down); compute: inputs already on the device; CUDA graph: "
                     + "the same replayed as one graph. Pool peak: the device pool's high-water mark; device used: the drop in free device "
                     + "memory. Benches run on random token ids at full length; quantized schemes are calibrated on random ids too."));
@@ -586,7 +586,7 @@ public final class Report {
             }
             b.add(new Table("ig-bench-" + idSeq++, "Integrated Gradients, " + r.model() + " on " + r.device(), cols, rows, "One IG of "
                     + first.steps() + " steps per " + first.seq() + "-token sequence, all steps in one device batch; timing: " + r.timing()
-                    + " [" + l.input().path() + (torch != null ? "; PyTorch: " + torchIgSource(torch) : "") + "]. TFLOPS: the IG's "
+                    + " [" + l.input().path() + (torch != null ? "; PyTorch: " + sourceOf(data.torchIgBenches, torch) : "") + "]. TFLOPS: the IG's "
                     + "floating-point work (forward and input-gradient products) over its time. IG vs true FP32: for TF32 rows, the relative "
                     + "2-norm difference of the IG from the same IG in FP32. × PyTorch: PyTorch's time over ours (above 1: we are faster)."));
         }
@@ -600,17 +600,14 @@ public final class Report {
         }
     }
 
-    private String torchIgSource(ReportData.TorchIgBench t) {
-        return data.torchIgBenches.stream().filter(l -> l.value() == t).map(l -> l.input().path()).findFirst().orElse("?");
-    }
-
     private static Double torchMs(ReportData.TorchBench t, String dtype, int batch, int seq) {
         for (ReportData.TorchRow r : t.rows()) if (dtype.equals(r.dtype()) && r.batch() == batch && r.seq() == seq) return r.medianMs();
         return null;
     }
 
-    private String sourceOf(ReportData.TorchBench t) {
-        return data.torchBenches.stream().filter(l -> l.value() == t).map(l -> l.input().path()).findFirst().orElse("?");
+    /** The file a loaded result came from. */
+    private static <T> String sourceOf(List<Loaded<T>> all, T t) {
+        return all.stream().filter(l -> l.value() == t).map(l -> l.input().path()).findFirst().orElse("?");
     }
 
     // ---- helpers ----

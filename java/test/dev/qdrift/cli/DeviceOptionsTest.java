@@ -11,48 +11,43 @@ import org.junit.jupiter.api.Test;
  * unknown --int8-gemm is named. All before any work.
  */
 class DeviceOptionsTest {
+    /** qdrift with these arguments fails, saying `expected`. */
+    private static void assertRefused(String expected, String... args) {
+        ReportOptionTest.Run r = qdrift(args);
+        assertNotEquals(0, r.exit());
+        assertTrue(r.err().contains(expected), r.err());
+    }
+
     @Test
     void tf32OnTheCpuIsRefused() {
-        ReportOptionTest.Run r = qdrift("bench", "--model", "shape:minilm", "--device", "cpu", "--tf32", "--batch", "1", "--seq", "8",
-                "--runs", "1", "--warmup", "0");
-        assertNotEquals(0, r.exit());
-        assertTrue(r.err().contains("--tf32 needs the GPU (--device cuda)"), r.err());
+        assertRefused("--tf32 needs the GPU (--device cuda)", "bench", "--model", "shape:minilm", "--device", "cpu", "--tf32", "--batch",
+                "1", "--seq", "8", "--runs", "1", "--warmup", "0");
     }
 
     @Test
     void cublasLtOnTheCpuIsRefusedAndAnUnknownGemmNamed() {
-        ReportOptionTest.Run r = qdrift("bench", "--model", "shape:minilm", "--device", "cpu", "--scheme", "w8a8-sym", "--int8",
-                "--int8-gemm", "cublaslt", "--batch", "1", "--seq", "8", "--runs", "1", "--warmup", "0");
-        assertNotEquals(0, r.exit());
-        assertTrue(r.err().contains("--int8-gemm cublaslt needs the GPU (--device cuda)"), r.err());
-        r = qdrift("bench", "--model", "shape:minilm", "--device", "cpu", "--int8-gemm", "cutlass", "--batch", "1", "--seq", "8",
-                "--runs", "1", "--warmup", "0");
-        assertNotEquals(0, r.exit());
-        assertTrue(r.err().contains("unknown --int8-gemm 'cutlass': use ours or cublaslt"), r.err());
+        assertRefused("--int8-gemm cublaslt needs the GPU (--device cuda)", "bench", "--model", "shape:minilm", "--device", "cpu",
+                "--scheme", "w8a8-sym", "--int8", "--int8-gemm", "cublaslt", "--batch", "1", "--seq", "8", "--runs", "1", "--warmup", "0");
+        assertRefused("unknown --int8-gemm 'cutlass': use ours or cublaslt", "bench", "--model", "shape:minilm", "--device", "cpu",
+                "--int8-gemm", "cutlass", "--batch", "1", "--seq", "8", "--runs", "1", "--warmup", "0");
     }
 
     /** --int8-gemm cublaslt where no s8 linear layer runs: refused before any work (the model and data need not exist). */
     @Test
     void cublasLtWithoutS8LayersIsRefused() {
-        ReportOptionTest.Run r = qdrift("bench", "--model", "shape:minilm", "--device", "cuda", "--scheme", "w8a8-sym", "--int8-gemm",
-                "cublaslt", "--batch", "1", "--seq", "8");
-        assertNotEquals(0, r.exit());
-        assertTrue(r.err().contains("changes only the s8 linear layers, and bench here runs none (add --int8)"), r.err());
-        r = qdrift("bench", "--model", "shape:minilm", "--device", "cuda", "--ig-steps", "4", "--ig-schemes", "fp32,w8a8-sym",
+        assertRefused("changes only the s8 linear layers, and bench here runs none (add --int8)", "bench", "--model", "shape:minilm",
+                "--device", "cuda", "--scheme", "w8a8-sym", "--int8-gemm", "cublaslt", "--batch", "1", "--seq", "8");
+        assertRefused("bench here runs none (name a +int8 scheme in --ig-schemes)", "bench", "--model", "shape:minilm", "--device", "cuda",
+                "--ig-steps", "4", "--ig-schemes", "fp32,w8a8-sym", "--int8-gemm", "cublaslt");
+        assertRefused("eval here runs none", "eval", "--model", "no-such-model", "--data", "no-such-data", "--head", "no-such-head",
                 "--int8-gemm", "cublaslt");
-        assertTrue(r.err().contains("bench here runs none (name a +int8 scheme in --ig-schemes)"), r.err());
-        r = qdrift("eval", "--model", "no-such-model", "--data", "no-such-data", "--head", "no-such-head", "--int8-gemm", "cublaslt");
-        assertNotEquals(0, r.exit());
-        assertTrue(r.err().contains("eval here runs none"), r.err());
-        r = qdrift("drift", "--model", "no-such-model", "--data", "no-such-data", "--task", "sst2", "--head", "no-such-head", "--out", "x",
-                "--int8-gemm", "cublaslt");
-        assertTrue(r.err().contains("drift here runs none (add --int8)"), r.err());
+        assertRefused("drift here runs none (add --int8)", "drift", "--model", "no-such-model", "--data", "no-such-data", "--task", "sst2",
+                "--head", "no-such-head", "--out", "x", "--int8-gemm", "cublaslt");
     }
 
     @Test
     void trainHeadRefusesTf32() {
-        ReportOptionTest.Run r = qdrift("train-head", "--model", "no-such-model", "--data", "no-such-data", "--tf32", "--out", "x");
-        assertNotEquals(0, r.exit());
-        assertTrue(r.err().contains("--tf32 is not available here: a head is trained on FP32 features"), r.err());
+        assertRefused("--tf32 is not available here: a head is trained on FP32 features", "train-head", "--model", "no-such-model", "--data",
+                "no-such-data", "--tf32", "--out", "x");
     }
 }

@@ -267,7 +267,6 @@ class DriftRunTest {
         assertTrue(e.getMessage().contains("hash of head"), e.getMessage());
     }
 
-    /** Occlusion: the drop of the target logit is the logit shift; FP32's shifts correlate perfectly with themselves. */
     /** --ig-tolerance: each line's steps double from --steps until |delta| <= tolerance or --max-steps; recorded per line. */
     @Test
     @Order(8)
@@ -312,6 +311,7 @@ class DriftRunTest {
         }
     }
 
+    /** Occlusion: the drop of the target logit is the logit shift; FP32's shifts correlate perfectly with themselves. */
     @Test
     @Order(7)
     void occlusionAndSaliency() throws IOException {

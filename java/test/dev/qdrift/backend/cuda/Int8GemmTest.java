@@ -419,11 +419,13 @@ class Int8GemmTest {
         Int8Ops.Epilogue e = new Int8Ops.Epilogue(p, false, p, false, null, null, false);
         var ex2 = assertThrows(IllegalArgumentException.class, () -> ops.gemmF32(p, p, 4, 4, 16, e, q, Int8Ops.CUBLASLT));
         assertTrue(ex2.getMessage().contains("int32"), ex2.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> ops.dequantizeF32(MemorySegment.NULL, 4, 4, e, q));
+        var nullAcc = assertThrows(IllegalArgumentException.class, () -> ops.dequantizeF32(MemorySegment.NULL, 4, 4, e, q));
+        assertTrue(nullAcc.getMessage().contains("acc is NULL"), nullAcc.getMessage());
         MemorySegment shifted = MemorySegment.ofAddress(q.address() + 16);
         var ex3 = assertThrows(IllegalArgumentException.class, () -> ops.dequantizeF32(q, 4, 4, e, shifted));
         assertTrue(ex3.getMessage().contains("overlaps acc"), ex3.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> ops.gemmPegF32(p, p, 4, 4, 64, 2, p, e, q, Int8Ops.CUBLASLT));
+        var peg = assertThrows(IllegalArgumentException.class, () -> ops.gemmPegF32(p, p, 4, 4, 64, 2, p, e, q, Int8Ops.CUBLASLT));
+        assertTrue(peg.getMessage().contains("no per-group activation scales"), peg.getMessage());
         assertEquals(1, (int) cuda.i8DequantizeF32.invokeExact(q, 4, 4, p, 0, p, 0, MemorySegment.NULL, MemorySegment.NULL, 0, shifted,
                 stream));
         assertEquals(1, (int) cuda.i8DequantizeF32.invokeExact(p, 0, 4, p, 0, p, 0, MemorySegment.NULL, MemorySegment.NULL, 0, q, stream));
