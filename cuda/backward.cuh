@@ -3,11 +3,22 @@
 #pragma once
 #include "activation.cuh"
 #include "common.cuh"
+#include "fake_quant.cuh"
 
 namespace qd {
 
-__global__ void gelu_forward_kernel(const float *u, float *g, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) g[i] = gelu(u[i]);
+// g = GELU(u) over [rows, cols]; q_scale not NULL: then fake-quantized per column, as fake_quant_columns_kernel on g
+// would (the quantized FFN intermediate of the attribution forward: one pass instead of two). Rows over
+// blockIdx.y, columns over x, so no 64-bit division finds the column.
+__global__ void gelu_forward_kernel(const float *u, float *g, int rows, int cols, const float *q_scale, const float *q_zp,
+                                    float qmin, float qmax) {
+    for (int r = blockIdx.y; r < rows; r += gridDim.y) {
+        const size_t base = (size_t)r * cols;
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += gridDim.x * blockDim.x) {
+            float v = gelu(u[base + c]);
+            g[base + c] = q_scale ? fake_quant(v, q_scale[c], q_zp[c], qmin, qmax) : v;
+        }
+    }
 }
 
 // dg *= GELU'(u), GELU'(u) = Phi(u) + u phi(u).

@@ -1,20 +1,33 @@
-// Residual add fused with LayerNorm. CPU counterpart: CpuBackend.addLayerNorm.
+// Residual add fused with LayerNorm (and, for a quantized residual sum, its fake-quant). CPU counterpart:
+// CpuBackend.addLayerNorm (Backend.addQuantizedLayerNorm's composition for the quantized sum).
 #pragma once
 #include "common.cuh"
+#include "fake_quant.cuh"
 
 namespace qd {
 
 // One block per row. The row (x + residual) is staged in shared memory, so `out` may alias x or
 // residual: every read of the row happens before the first write. Two-pass mean / variance, as the
 // CPU reference does, so there is no E[x^2] - E[x]^2 cancellation on rows with outlier channels.
+// The quantized sites around it (a grid: per-column scale and zero point and the range, as fake_quant_columns_kernel
+// takes them; scale NULL = none): sum_q fake-quantizes the sum before it is stored and normalized — the same values
+// as this kernel, fake_quant_columns_kernel on `sum`, then this kernel on `sum` again (x + 0 is x; the statistics
+// are then reduced in the same order); out_q fake-quantizes the output, as fake_quant_columns_kernel on `out` after
+// it. One pass instead of up to four.
+struct ColumnGrid {
+    const float *scale, *zp;
+    float qmin, qmax;
+};
+
 __global__ void add_layernorm_kernel(const float *x, const float *residual, const float *gamma, const float *beta,
-                                     float eps, int dim, float *out, float *sum) {
+                                     float eps, int dim, float *out, float *sum, ColumnGrid sum_q, ColumnGrid out_q) {
     extern __shared__ float row[];
     __shared__ float scratch[32];
     size_t base = (size_t)blockIdx.x * dim;
     float s = 0.f;
     for (int d = threadIdx.x; d < dim; d += blockDim.x) {
         float v = x[base + d] + (residual ? residual[base + d] : 0.f);
+        if (sum_q.scale) v = fake_quant(v, sum_q.scale[d], sum_q.zp[d], sum_q.qmin, sum_q.qmax);
         row[d] = v;
         s += v;
     }
@@ -28,7 +41,8 @@ __global__ void add_layernorm_kernel(const float *x, const float *residual, cons
     for (int d = threadIdx.x; d < dim; d += blockDim.x) {
         float v = row[d];
         if (sum) sum[base + d] = v;
-        out[base + d] = (v - mean) * inv * gamma[d] + beta[d];
+        const float y = (v - mean) * inv * gamma[d] + beta[d];
+        out[base + d] = out_q.scale ? fake_quant(y, out_q.scale[d], out_q.zp[d], out_q.qmin, out_q.qmax) : y;
     }
 }
 

@@ -38,9 +38,21 @@ int qd_embed(const int *ids, const int *type_ids, const float *word, const float
 
 int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
                      int rows, int dim, float *out, float *sum, void *stream) {
+    return qd_add_layernorm_quantized(x, residual, gamma, beta, eps, rows, dim, out, sum, NULL, NULL, 0, 0, NULL, NULL, 0, 0, stream);
+}
+
+int qd_add_layernorm_quantized(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
+                               int rows, int dim, float *out, float *sum, const float *sum_scale, const float *sum_zero_point,
+                               int sum_qmin, int sum_qmax, const float *out_scale, const float *out_zero_point, int out_qmin,
+                               int out_qmax, void *stream) {
     if (rows <= 0 || dim <= 0 || dim > 12288) return cudaErrorInvalidValue;
+    if (sum_scale && (!sum_zero_point || !sum || sum_qmin >= sum_qmax)) return cudaErrorInvalidValue;
+    if (out_scale && (!out_zero_point || out_qmin >= out_qmax)) return cudaErrorInvalidValue;
     int threads = dim >= 1024 ? 512 : 128;
-    qd::add_layernorm_kernel<<<rows, threads, dim * sizeof(float), S(stream)>>>(x, residual, gamma, beta, eps, dim, out, sum);
+    const qd::ColumnGrid sum_q{sum_scale, sum_zero_point, (float)sum_qmin, (float)sum_qmax},
+        out_q{out_scale, out_zero_point, (float)out_qmin, (float)out_qmax};
+    qd::add_layernorm_kernel<<<rows, threads, dim * sizeof(float), S(stream)>>>(x, residual, gamma, beta, eps, dim, out, sum,
+                                                                                sum_q, out_q);
     return cudaGetLastError();
 }
 
@@ -108,9 +120,13 @@ int qd_copy(float *dst, const float *src, size_t n, void *stream) {
     return cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, S(stream));
 }
 
-int qd_gelu_forward(const float *u, float *g, size_t n, void *stream) {
-    if (n == 0) return cudaErrorInvalidValue;
-    qd::gelu_forward_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(u, g, n);
+int qd_gelu_forward(const float *u, float *g, int rows, int cols, const float *q_scale, const float *q_zero_point, int qmin,
+                    int qmax, void *stream) {
+    if (rows <= 0 || cols <= 0) return cudaErrorInvalidValue;
+    if (q_scale && (!q_zero_point || qmin >= qmax)) return cudaErrorInvalidValue;
+    const int threads = 256, across = (cols + threads - 1) / threads;
+    const dim3 grid(across, rows < 65535 ? rows : 65535);
+    qd::gelu_forward_kernel<<<grid, threads, 0, S(stream)>>>(u, g, rows, cols, q_scale, q_zero_point, (float)qmin, (float)qmax);
     return cudaGetLastError();
 }
 

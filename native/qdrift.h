@@ -55,6 +55,13 @@ int qd_embed(const int *ids, const int *type_ids, const float *word, const float
  * x or residual; sum (if not NULL) receives x + residual. */
 int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
                      int rows, int dim, float *out, float *sum, void *stream);
+/* qd_add_layernorm with the quantized sites around it, each fake-quantized per column as qd_fake_quant_columns
+ * does, in the same pass: with sum_scale (then sum_zero_point and sum too) the sum before it is stored and
+ * normalized; with out_scale (then out_zero_point) the output. */
+int qd_add_layernorm_quantized(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
+                               int rows, int dim, float *out, float *sum, const float *sum_scale, const float *sum_zero_point,
+                               int sum_qmin, int sum_qmax, const float *out_scale, const float *out_zero_point, int out_qmin,
+                               int out_qmax, void *stream);
 
 /* y[r,c] = act(y[r,c] + bias[c]); act: 0 none, 1 exact-erf GELU, 2 tanh. */
 int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream);
@@ -85,8 +92,10 @@ int qd_fake_quant_rows(float *x, int rows, int cols, int bits, int symmetric, vo
 
 /* dst[0..n) = src[0..n), device to device. */
 int qd_copy(float *dst, const float *src, size_t n, void *stream);
-/* g = GELU(u) (exact erf), keeping u for the backward. */
-int qd_gelu_forward(const float *u, float *g, size_t n, void *stream);
+/* g = GELU(u) (exact erf) over [rows, cols], keeping u for the backward; q_scale not NULL (then q_zero_point too): g
+ * fake-quantized per column as qd_fake_quant_columns does. */
+int qd_gelu_forward(const float *u, float *g, int rows, int cols, const float *q_scale, const float *q_zero_point, int qmin,
+                    int qmax, void *stream);
 /* dg *= GELU'(u) = Phi(u) + u phi(u), in place. */
 int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream);
 /* dx = d LayerNorm(x)/dx applied to dy: rstd (g - mean(g) - xhat mean(g xhat)), g = gamma dy; statistics

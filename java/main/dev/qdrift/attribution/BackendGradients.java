@@ -289,11 +289,12 @@ public final class BackendGradients implements AttributionModel {
         IntBuf idBuf = backend.uploadInts(ids), typeBuf = backend.uploadInts(types), mask = backend.uploadInts(ones);
         FloatBuf e = backend.allocate(rows * h), x = backend.allocate(rows * h);
         backend.embed(idBuf, typeBuf, words, position, type, batch, seq, h, e);
-        backend.addLayerNorm(e, null, embGamma, embBeta, eps, rows, h, x, null);
         // The clipping-aware masks only when a backward follows (forward-only calls, occlusion's, skip them).
         boolean masks = forBackward && mode == StraightThrough.CLIP_AWARE;
         Map<Site, FloatBuf> embeddingMask = masks ? new EnumMap<>(Site.class) : null;
-        site(-1, Site.EMBEDDINGS, x, rows, h, embeddingMask);
+        Backend.ColumnGrid embeddings = fusedGrid(-1, Site.EMBEDDINGS, embeddingMask);
+        backend.addLayerNormQuantized(e, null, null, embeddings, embGamma, embBeta, eps, rows, h, x, null);
+        if (embeddings == null) site(-1, Site.EMBEDDINGS, x, rows, h, embeddingMask);
         LayerTape[] tape = new LayerTape[layers.size()];
         for (int l = 0; l < layers.size(); l++) {
             Layer L = layers.get(l);
@@ -308,14 +309,13 @@ public final class BackendGradients implements AttributionModel {
             backend.attention(q, k, v, mask, batch, seq, config.heads(), config.headDim(), ctx);
             site(l, Site.ATTENTION_CONTEXT, ctx, rows, h, inRange);
             backend.linear(ctx, rows, L.attentionOut, Epilogue.NONE, a);
-            residualNorm(l, Site.ATTENTION_RESIDUAL, a, x, L.attnGamma, L.attnBeta, sum1, h1, rows, inRange);
-            site(l, Site.ATTENTION_NORM, h1, rows, h, inRange);
+            residualNorm(l, Site.ATTENTION_RESIDUAL, Site.ATTENTION_NORM, a, x, L.attnGamma, L.attnBeta, sum1, h1, rows, inRange);
             backend.linear(h1, rows, L.intermediate, Epilogue.NONE, u);
-            ops.gelu(u, g, rows * f);
-            site(l, Site.INTERMEDIATE, g, rows, f, inRange);
+            Backend.ColumnGrid intermediate = fusedGrid(l, Site.INTERMEDIATE, inRange);
+            ops.gelu(u, g, rows, f, intermediate);
+            if (intermediate == null) site(l, Site.INTERMEDIATE, g, rows, f, inRange);
             backend.linear(g, rows, L.output, Epilogue.NONE, o);
-            residualNorm(l, Site.OUTPUT_RESIDUAL, o, h1, L.outGamma, L.outBeta, sum2, out, rows, inRange);
-            site(l, Site.OUTPUT_NORM, out, rows, h, inRange);
+            residualNorm(l, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM, o, h1, L.outGamma, L.outBeta, sum2, out, rows, inRange);
             tape[l] = new LayerTape(q, k, v, sum1, u, sum2, inRange == null ? Map.of() : inRange);
             x = out;
         }
@@ -333,15 +333,33 @@ public final class BackendGradients implements AttributionModel {
         return new Tape(batch, seq, mask, e, masks ? embeddingMask.get(Site.EMBEDDINGS) : null, tape, x, pooledHost, logits);
     }
 
-    /** out = LayerNorm(branch + residual), the sum kept in sum (the tape); a quantized sum is fake-quantized, then normalized. */
-    private void residualNorm(int l, Site site, FloatBuf branch, FloatBuf residual, FloatBuf gamma, FloatBuf beta, FloatBuf sum,
-                              FloatBuf out, int rows, Map<Site, FloatBuf> inRange) {
+    /**
+     * out = LayerNorm(branch + residual), the sum kept in sum (the tape), with its two sites: a quantized sum
+     * (sumSite) is fake-quantized, then normalized; then the output's site (normSite). Sites whose quantization needs
+     * no mask are quantized inside the LayerNorm's pass.
+     */
+    private void residualNorm(int l, Site sumSite, Site normSite, FloatBuf branch, FloatBuf residual, FloatBuf gamma, FloatBuf beta,
+                              FloatBuf sum, FloatBuf out, int rows, Map<Site, FloatBuf> inRange) {
         int h = config.hidden();
-        backend.addLayerNorm(branch, residual, gamma, beta, config.layerNormEps(), rows, h, out, sum);
-        if (transform.at(l, site)) {
-            site(l, site, sum, rows, h, inRange);
-            backend.addLayerNorm(sum, null, gamma, beta, config.layerNormEps(), rows, h, out, null);
+        float eps = config.layerNormEps();
+        Backend.ColumnGrid sumGrid = fusedGrid(l, sumSite, inRange), outGrid = fusedGrid(l, normSite, inRange);
+        if (sumGrid == null && transform.at(l, sumSite)) {
+            backend.addLayerNorm(branch, residual, gamma, beta, eps, rows, h, out, sum);
+            site(l, sumSite, sum, rows, h, inRange);
+            backend.addLayerNormQuantized(sum, null, null, outGrid, gamma, beta, eps, rows, h, out, null);
+        } else {
+            backend.addLayerNormQuantized(branch, residual, sumGrid, outGrid, gamma, beta, eps, rows, h, out, sum);
         }
+        if (outGrid == null) site(l, normSite, out, rows, h, inRange);
+    }
+
+    /**
+     * The site's grid when the kernel that produces the site can also fake-quantize it: a static grid, and no
+     * clipping-aware mask to record (that needs the values before and after); else null.
+     */
+    private Backend.ColumnGrid fusedGrid(int layer, Site s, Map<Site, FloatBuf> inRange) {
+        if (inRange != null && halfSteps.containsKey(s.key(layer))) return null;
+        return transform.columnGrid(layer, s);
     }
 
     /**

@@ -107,6 +107,25 @@ public interface Backend extends AutoCloseable {
      */
     void fakeQuantRows(FloatBuf x, int rows, int cols, int bits, boolean symmetric);
 
+    /** A static quantization grid per column on this backend: {@link #fakeQuantColumns}' scale, zero point and range. */
+    record ColumnGrid(FloatBuf scale, FloatBuf zeroPoint, int qmin, int qmax) {}
+
+    /**
+     * {@link #addLayerNorm} with the quantized sites around it: with sumGrid (else null) the sum x + residual is
+     * fake-quantized on it before it is stored in sum (then not null) and normalized; with outGrid (else null) the
+     * output is fake-quantized on it. Here the ops one after another; a backend may fuse them into one pass with the
+     * same result.
+     */
+    default void addLayerNormQuantized(FloatBuf x, FloatBuf residual, ColumnGrid sumGrid, ColumnGrid outGrid, FloatBuf gamma,
+                                       FloatBuf beta, float eps, int rows, int dim, FloatBuf out, FloatBuf sum) {
+        addLayerNorm(x, residual, gamma, beta, eps, rows, dim, out, sum);
+        if (sumGrid != null) {
+            fakeQuantColumns(sum, rows, dim, sumGrid.scale(), sumGrid.zeroPoint(), sumGrid.qmin(), sumGrid.qmax());
+            addLayerNorm(sum, null, gamma, beta, eps, rows, dim, out, null);
+        }
+        if (outGrid != null) fakeQuantColumns(out, rows, dim, outGrid.scale(), outGrid.zeroPoint(), outGrid.qmin(), outGrid.qmax());
+    }
+
     /** The backward passes of these ops, on this backend's buffers (attributions). */
     GradientOps gradientOps();
 

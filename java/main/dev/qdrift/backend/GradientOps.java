@@ -12,8 +12,12 @@ import dev.qdrift.backend.Backend.LinearWeights;
  */
 public interface GradientOps {
 
-    /** g = GELU(u) (exact erf), element-wise over n values: the forward of {@link #geluGrad}, keeping u. */
-    void gelu(FloatBuf u, FloatBuf g, int n);
+    /**
+     * g = GELU(u) (exact erf) over [rows, cols]: the forward of {@link #geluGrad}, keeping u. With a grid (else null),
+     * g is then fake-quantized on it, as {@link Backend#fakeQuantColumns} would (a quantized FFN intermediate), in the
+     * same pass where the backend can.
+     */
+    void gelu(FloatBuf u, FloatBuf g, int rows, int cols, Backend.ColumnGrid grid);
 
     /** dg *= GELU'(u) in place: GELU'(u) = Φ(u) + u φ(u). */
     void geluGrad(FloatBuf dg, FloatBuf u, int n);

@@ -14,6 +14,15 @@ public interface ActivationTransform {
     /** Transforms value ([rows, cols] on the encoder's backend) in place. */
     void apply(int layer, Site site, Backend.FloatBuf value, int rows, int cols);
 
+    /**
+     * The site's static grid when {@link #apply} is {@link Backend#fakeQuantColumns} on it — so that a kernel that
+     * produces the site can quantize it in the same pass — else null (not transformed here, or a range taken at run
+     * time).
+     */
+    default Backend.ColumnGrid columnGrid(int layer, Site site) {
+        return null;
+    }
+
     ActivationTransform NONE = new ActivationTransform() {
         public boolean at(int layer, Site site) {
             return false;

@@ -140,8 +140,9 @@ public final class Encoder {
         FloatBuf sum = residualSums ? backend.allocate(rows * h) : null;
 
         backend.embed(ids, types, word, position, type, b, t, h, x);
-        backend.addLayerNorm(x, null, embGamma, embBeta, config.layerNormEps(), rows, h, x, null);
-        site(observer, -1, Site.EMBEDDINGS, x, rows, h);
+        Backend.ColumnGrid embeddings = transform.columnGrid(-1, Site.EMBEDDINGS);
+        backend.addLayerNormQuantized(x, null, null, embeddings, embGamma, embBeta, config.layerNormEps(), rows, h, x, null);
+        normSite(observer, -1, Site.EMBEDDINGS, embeddings, x, rows);
         for (int l = 0; l < layers.size(); l++) {
             LayerOnBackend L = layers.get(l);
             // ATTENTION_INPUT is the tensor OUTPUT_NORM / EMBEDDINGS just produced: observed, never transformed twice.
@@ -152,13 +153,11 @@ public final class Encoder {
             backend.attention(q, k, v, mask, b, t, config.heads(), config.headDim(), ctx);
             site(observer, l, Site.ATTENTION_CONTEXT, ctx, rows, h);
             backend.linear(ctx, rows, L.attentionOut, Epilogue.NONE, q);
-            residualNorm(observer, l, Site.ATTENTION_RESIDUAL, q, x, L.attnGamma, L.attnBeta, sum, rows);
-            site(observer, l, Site.ATTENTION_NORM, x, rows, h);
+            residualNorm(observer, l, Site.ATTENTION_RESIDUAL, Site.ATTENTION_NORM, q, x, L.attnGamma, L.attnBeta, sum, rows);
             backend.linear(x, rows, L.intermediate, Epilogue.GELU, ffn);
             site(observer, l, Site.INTERMEDIATE, ffn, rows, f);
             backend.linear(ffn, rows, L.output, Epilogue.NONE, q);
-            residualNorm(observer, l, Site.OUTPUT_RESIDUAL, q, x, L.outGamma, L.outBeta, sum, rows);
-            site(observer, l, Site.OUTPUT_NORM, x, rows, h);
+            residualNorm(observer, l, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM, q, x, L.outGamma, L.outBeta, sum, rows);
         }
         FloatBuf pooled = backend.allocate(b * h);
         backend.pool(x, mask, b, t, h, pooling == Pooling.MEAN ? Backend.Pooling.MEAN : Backend.Pooling.CLS, pooled);
@@ -170,21 +169,32 @@ public final class Encoder {
         return new OnBackend(x, pooled);
     }
 
-    /** x = LayerNorm(branch + x); the pre-norm sum is materialized only when a transform or observer needs it. */
-    private void residualNorm(ActivationObserver observer, int l, Site site, FloatBuf branch, FloatBuf x, FloatBuf gamma, FloatBuf beta,
-                              FloatBuf sum, int rows) {
+    /**
+     * x = LayerNorm(branch + x) with its two sites: the pre-norm sum (sumSite; materialized only when a transform or
+     * observer needs it) and the output (normSite). Sites on a static grid are quantized inside the LayerNorm's pass.
+     */
+    private void residualNorm(ActivationObserver observer, int l, Site sumSite, Site normSite, FloatBuf branch, FloatBuf x,
+                              FloatBuf gamma, FloatBuf beta, FloatBuf sum, int rows) {
         int h = config.hidden();
-        boolean quantize = transform.at(l, site);
-        if (!quantize && !wants(observer, site)) {
-            backend.addLayerNorm(branch, x, gamma, beta, config.layerNormEps(), rows, h, x, null);
-            return;
+        float eps = config.layerNormEps();
+        boolean quantizeSum = transform.at(l, sumSite);
+        Backend.ColumnGrid sumGrid = transform.columnGrid(l, sumSite), outGrid = transform.columnGrid(l, normSite);
+        if (quantizeSum && sumGrid == null) { // a range taken at run time: the sum quantized between two LayerNorms
+            backend.addLayerNorm(branch, x, gamma, beta, eps, rows, h, x, sum);
+            transform.apply(l, sumSite, sum, rows, h);
+            backend.addLayerNormQuantized(sum, null, null, outGrid, gamma, beta, eps, rows, h, x, null);
+        } else {
+            FloatBuf keep = quantizeSum || wants(observer, sumSite) ? sum : null;
+            backend.addLayerNormQuantized(branch, x, sumGrid, outGrid, gamma, beta, eps, rows, h, x, keep);
         }
-        backend.addLayerNorm(branch, x, gamma, beta, config.layerNormEps(), rows, h, x, sum);
-        if (quantize) {
-            transform.apply(l, site, sum, rows, h);
-            backend.addLayerNorm(sum, null, gamma, beta, config.layerNormEps(), rows, h, x, null);
-        }
-        observe(observer, l, site, sum, rows, h);
+        observe(observer, l, sumSite, sum, rows, h);
+        normSite(observer, l, normSite, outGrid, x, rows);
+    }
+
+    /** A LayerNorm output's site: quantized already when it has a static grid (the LayerNorm did it), else here; then observed. */
+    private void normSite(ActivationObserver observer, int l, Site s, Backend.ColumnGrid fused, FloatBuf x, int rows) {
+        if (fused == null) site(observer, l, s, x, rows, config.hidden());
+        else observe(observer, l, s, x, rows, config.hidden());
     }
 
     private boolean transforms(Site s) {

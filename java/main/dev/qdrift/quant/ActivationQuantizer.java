@@ -15,12 +15,10 @@ import java.util.Set;
  * on the backend once; per-token schemes take each token's range at run time.
  */
 public final class ActivationQuantizer implements ActivationTransform {
-    private record Params(Backend.FloatBuf scale, Backend.FloatBuf zeroPoint) {}
-
     private final Backend backend;
     private final QuantSpec spec;
     private final Set<String> fp32Sites;
-    private final Map<String, Params> params = new HashMap<>();
+    private final Map<String, Backend.ColumnGrid> grids = new HashMap<>();
     /** Per-tensor scale of each site (static per-tensor schemes), for integer linear layers. */
     private final Map<String, Float> tensorScales = new HashMap<>();
 
@@ -41,7 +39,7 @@ public final class ActivationQuantizer implements ActivationTransform {
                 scale[c] = p.scale();
                 zp[c] = p.zeroPoint();
             }
-            params.put(e.getKey(), new Params(backend.upload(scale), backend.upload(zp)));
+            grids.put(e.getKey(), new Backend.ColumnGrid(backend.upload(scale), backend.upload(zp), grid.qmin(), grid.qmax()));
             tensorScales.put(e.getKey(), scale[0]);
         }
     }
@@ -118,9 +116,18 @@ public final class ActivationQuantizer implements ActivationTransform {
             backend.fakeQuantRows(value, rows, cols, spec.bits(), spec.symmetric());
             return;
         }
-        Params p = params.get(site.key(layer));
-        if (p == null) throw new dev.qdrift.QdriftException("no calibration for site " + site.key(layer));
-        QuantGrid g = spec.grid();
-        backend.fakeQuantColumns(value, rows, cols, p.scale(), p.zeroPoint(), g.qmin(), g.qmax());
+        Backend.ColumnGrid g = staticGrid(layer, site);
+        backend.fakeQuantColumns(value, rows, cols, g.scale(), g.zeroPoint(), g.qmin(), g.qmax());
+    }
+
+    @Override
+    public Backend.ColumnGrid columnGrid(int layer, Site site) {
+        return spec.granularity() == QuantSpec.Granularity.PER_TOKEN || !at(layer, site) ? null : staticGrid(layer, site);
+    }
+
+    private Backend.ColumnGrid staticGrid(int layer, Site site) {
+        Backend.ColumnGrid g = grids.get(site.key(layer));
+        if (g == null) throw new dev.qdrift.QdriftException("no calibration for site " + site.key(layer));
+        return g;
     }
 }

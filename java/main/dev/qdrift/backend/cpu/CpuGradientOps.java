@@ -9,6 +9,7 @@ import dev.qdrift.backend.Backend.FloatBuf;
 import dev.qdrift.backend.Backend.IntBuf;
 import dev.qdrift.backend.Backend.LinearWeights;
 import dev.qdrift.backend.GradientOps;
+import dev.qdrift.backend.QuantGrid;
 
 /**
  * {@link GradientOps} in plain float32 loops, one row (or one sequence and head) per parallel task: the
@@ -19,9 +20,13 @@ final class CpuGradientOps implements GradientOps {
     private static final double INV_SQRT2 = Math.sqrt(0.5), INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
     @Override
-    public void gelu(FloatBuf uBuf, FloatBuf gBuf, int n) {
+    public void gelu(FloatBuf uBuf, FloatBuf gBuf, int rows, int cols, Backend.ColumnGrid grid) {
         float[] u = f(uBuf), g = f(gBuf);
-        for (int j = 0; j < n; j++) g[j] = CpuMath.gelu(u[j]);
+        for (int j = 0, n = rows * cols; j < n; j++) g[j] = CpuMath.gelu(u[j]);
+        if (grid == null) return;
+        float[] scale = f(grid.scale()), zp = f(grid.zeroPoint());
+        for (int r = 0, o = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++, o++) g[o] = QuantGrid.fakeQuant(g[o], scale[c], zp[c], grid.qmin(), grid.qmax());
     }
 
     @Override

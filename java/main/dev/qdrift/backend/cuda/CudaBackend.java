@@ -340,6 +340,21 @@ public final class CudaBackend implements Backend {
                 rows, dim, p(out), s, stream));
     }
 
+    /** One kernel: the sites fake-quantized in the pass that adds and normalizes. */
+    @Override
+    public void addLayerNormQuantized(FloatBuf x, FloatBuf residual, ColumnGrid sumGrid, ColumnGrid outGrid, FloatBuf gamma,
+                                      FloatBuf beta, float eps, int rows, int dim, FloatBuf out, FloatBuf sum) {
+        if (sumGrid != null && sum == null) throw new IllegalArgumentException("a quantized residual sum needs its buffer");
+        MemorySegment r = residual == null ? MemorySegment.NULL : p(residual), s = sum == null ? MemorySegment.NULL : p(sum);
+        MemorySegment ss = sumGrid == null ? MemorySegment.NULL : p(sumGrid.scale()), sz = sumGrid == null ? MemorySegment.NULL
+                : p(sumGrid.zeroPoint()), os = outGrid == null ? MemorySegment.NULL : p(outGrid.scale()), oz = outGrid == null
+                ? MemorySegment.NULL : p(outGrid.zeroPoint());
+        int sLo = sumGrid == null ? 0 : sumGrid.qmin(), sHi = sumGrid == null ? 0 : sumGrid.qmax();
+        int oLo = outGrid == null ? 0 : outGrid.qmin(), oHi = outGrid == null ? 0 : outGrid.qmax();
+        launch("qd_add_layernorm_quantized " + rows + "x" + dim, () -> (int) cuda.addLayerNormQuantized.invokeExact(p(x), r, p(gamma),
+                p(beta), eps, rows, dim, p(out), s, ss, sz, sLo, sHi, os, oz, oLo, oHi, stream));
+    }
+
     @Override
     public void attention(FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out) {
         try (Scope scope = openScope()) {

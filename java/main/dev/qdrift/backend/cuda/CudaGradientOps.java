@@ -28,7 +28,8 @@ final class CudaGradientOps implements GradientOps {
 
     // int qd_copy(float *dst, const float *src, size_t n, void *stream);
     private final MethodHandle copy;
-    // int qd_gelu_forward(const float *u, float *g, size_t n, void *stream);
+    // int qd_gelu_forward(const float *u, float *g, int rows, int cols, const float *q_scale, const float *q_zero_point,
+    //                     int qmin, int qmax, void *stream);
     private final MethodHandle geluForward;
     // int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream);
     private final MethodHandle geluGrad;
@@ -53,7 +54,8 @@ final class CudaGradientOps implements GradientOps {
         this.cublas = cublas;
         this.stream = stream;
         copy = QdriftCuda.bind(lib, "qd_copy", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
-        geluForward = QdriftCuda.bind(lib, "qd_gelu_forward", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+        geluForward = QdriftCuda.bind(lib, "qd_gelu_forward", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
+                ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
         geluGrad = QdriftCuda.bind(lib, "qd_gelu_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
         layerNormGrad = QdriftCuda.bind(lib, "qd_layernorm_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT,
                 JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
@@ -82,9 +84,13 @@ final class CudaGradientOps implements GradientOps {
     }
 
     @Override
-    public void gelu(FloatBuf u, FloatBuf g, int n) {
-        require(u.size() >= n && g.size() >= n, "gelu: buffers shorter than " + n);
-        cuda.launch("qd_gelu_forward " + n, () -> (int) geluForward.invokeExact(p(u), p(g), (long) n, stream));
+    public void gelu(FloatBuf u, FloatBuf g, int rows, int cols, Backend.ColumnGrid grid) {
+        long n = (long) rows * cols;
+        require(u.size() >= n && g.size() >= n, "gelu: buffers shorter than " + rows + " x " + cols);
+        MemorySegment scale = grid == null ? MemorySegment.NULL : p(grid.scale()), zp = grid == null ? MemorySegment.NULL : p(grid.zeroPoint());
+        int qmin = grid == null ? 0 : grid.qmin(), qmax = grid == null ? 0 : grid.qmax();
+        cuda.launch("qd_gelu_forward " + rows + "x" + cols, () -> (int) geluForward.invokeExact(p(u), p(g), rows, cols, scale, zp, qmin,
+                qmax, stream));
     }
 
     @Override

@@ -73,6 +73,11 @@ final class QdriftCuda {
     // int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
     //                      int rows, int dim, float *out, float *sum, void *stream);
     final MethodHandle addLayerNorm;
+    // int qd_add_layernorm_quantized(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
+    //                                int rows, int dim, float *out, float *sum, const float *sum_scale,
+    //                                const float *sum_zero_point, int sum_qmin, int sum_qmax, const float *out_scale,
+    //                                const float *out_zero_point, int out_qmin, int out_qmax, void *stream);
+    final MethodHandle addLayerNormQuantized;
     // int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream);
     final MethodHandle biasAct;
     // int qd_split_heads(const float *in, int batch, int seq, int heads, int head_dim, float scale, float *out, void *stream);
@@ -174,6 +179,9 @@ final class QdriftCuda {
                 JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         addLayerNorm = bind("qd_add_layernorm", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT,
                 JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+        addLayerNormQuantized = bind("qd_add_layernorm_quantized", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                JAVA_FLOAT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
+                ADDRESS));
         biasAct = bind("qd_bias_act", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
         splitHeads = bind("qd_split_heads", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_FLOAT, ADDRESS, ADDRESS));

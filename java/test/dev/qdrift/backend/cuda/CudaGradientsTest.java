@@ -86,13 +86,38 @@ class CudaGradientsTest {
         float[] u = random(r, n, 3f), dg = random(r, n, 1f);
         try (Backend.Scope s = gpu.openScope()) {
             FloatBuf gg = poisoned(gpu, n), cg = cpu.allocate(n);
-            g().gelu(gpu.upload(u), gg, n);
-            c().gelu(cpu.upload(u), cg, n);
+            g().gelu(gpu.upload(u), gg, 1, n, null);
+            c().gelu(cpu.upload(u), cg, 1, n, null);
             check(download(gpu, gg), download(cpu, cg), "gelu " + n);
             FloatBuf gd = gpu.upload(dg), cd = cpu.upload(dg);
             g().geluGrad(gd, gpu.upload(u), n);
             c().geluGrad(cd, cpu.upload(u), n);
             check(download(gpu, gd), download(cpu, cd), "gelu grad " + n);
+        }
+    }
+
+    /**
+     * GELU with a quantization grid (the quantized FFN intermediate in one pass) against GELU and then the
+     * fake-quant, both on the GPU: bit-identical. Rows x columns so that each column's scale is the one applied.
+     */
+    @ParameterizedTest
+    @CsvSource({"1,384,true", "7,1000,false", "6400,3072,true", "70000,8,false"})
+    void geluWithAGridIsGeluThenFakeQuant(int rows, int cols, boolean symmetric) {
+        Random r = GpuTest.freshRandom();
+        int n = rows * cols;
+        float[] u = random(r, n, 3f), scale = new float[cols], zp = new float[cols];
+        var grid = new dev.qdrift.backend.QuantGrid(8, symmetric);
+        for (int c = 0; c < cols; c++) {
+            var p = grid.params(-0.2f - r.nextFloat(), 0.5f + r.nextFloat() * 3); // upper ends below max GELU: some clip
+            scale[c] = p.scale();
+            zp[c] = p.zeroPoint();
+        }
+        try (Backend.Scope s = gpu.openScope()) {
+            FloatBuf gu = gpu.upload(u), gScale = gpu.upload(scale), gZp = gpu.upload(zp), fused = poisoned(gpu, n), apart = poisoned(gpu, n);
+            g().gelu(gu, fused, rows, cols, new Backend.ColumnGrid(gScale, gZp, grid.qmin(), grid.qmax()));
+            g().gelu(gu, apart, rows, cols, null);
+            gpu.fakeQuantColumns(apart, rows, cols, gScale, gZp, grid.qmin(), grid.qmax());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, apart), download(gpu, fused), "gelu + grid " + rows + "x" + cols);
         }
     }
 

@@ -84,6 +84,63 @@ class CudaKernelsTest {
         }
     }
 
+    /**
+     * The LayerNorm with its quantized sites fused against the ops it replaces, run on the GPU one after another
+     * (add + LayerNorm, fake-quant of the sum, LayerNorm again, fake-quant of the output): bit-identical, sum and
+     * output, with the output written over the residual as the encoder does; and with only the output's grid,
+     * in place without a residual (the embeddings). Against the CPU (which runs the ops one after another): the
+     * quantized sum bit-identical (same FP32 add and grid), the output within the LayerNorm tolerance (a value
+     * that LayerNorm's rounding moves across a grid midpoint lands one step away: 1e-6 relative would not hold
+     * for many such; the fused-vs-unfused check above is the exact one).
+     */
+    @ParameterizedTest
+    @CsvSource({"1,384,true", "37,384,false", "512,768,true", "9,1000,false", "3,4096,true"})
+    void layerNormWithQuantizedSitesIsTheOpsInOne(int rows, int dim, boolean symmetric) {
+        Random r = GpuTest.freshRandom();
+        int n = rows * dim;
+        float[] x = random(r, n, 3f), res = random(r, n, 1f), g = random(r, dim, 1f), b = random(r, dim, 1f);
+        for (int i = 0; i < x.length; i += 101) x[i] += 60; // outliers, clipped by the grid below
+        var grid = new dev.qdrift.backend.QuantGrid(8, symmetric);
+        float[] sumScale = new float[dim], sumZp = new float[dim], outScale = new float[dim], outZp = new float[dim];
+        for (int c = 0; c < dim; c++) {
+            var p = grid.params(-2 - r.nextFloat() * 6, 2 + r.nextFloat() * 6);
+            sumScale[c] = p.scale();
+            sumZp[c] = p.zeroPoint();
+            p = grid.params(-1 - r.nextFloat(), 1 + r.nextFloat()); // LayerNorm outputs past it clip
+            outScale[c] = p.scale();
+            outZp[c] = p.zeroPoint();
+        }
+        String what = rows + "x" + dim + (symmetric ? " symmetric" : " asymmetric");
+        try (Backend.Scope s = gpu.openScope()) {
+            Backend.FloatBuf gg = gpu.upload(g), gb = gpu.upload(b);
+            Backend.ColumnGrid sumGrid = new Backend.ColumnGrid(gpu.upload(sumScale), gpu.upload(sumZp), grid.qmin(), grid.qmax()),
+                    outGrid = new Backend.ColumnGrid(gpu.upload(outScale), gpu.upload(outZp), grid.qmin(), grid.qmax());
+            Backend.FloatBuf fusedOut = gpu.upload(res), fusedSum = poisoned(gpu, n);
+            gpu.addLayerNormQuantized(gpu.upload(x), fusedOut, sumGrid, outGrid, gg, gb, 1e-12f, rows, dim, fusedOut, fusedSum);
+            Backend.FloatBuf out = gpu.upload(res), sum = poisoned(gpu, n);
+            gpu.addLayerNorm(gpu.upload(x), out, gg, gb, 1e-12f, rows, dim, out, sum);
+            gpu.fakeQuantColumns(sum, rows, dim, sumGrid.scale(), sumGrid.zeroPoint(), grid.qmin(), grid.qmax());
+            gpu.addLayerNorm(sum, null, gg, gb, 1e-12f, rows, dim, out, null);
+            gpu.fakeQuantColumns(out, rows, dim, outGrid.scale(), outGrid.zeroPoint(), grid.qmin(), grid.qmax());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, sum), download(gpu, fusedSum), "quantized sum " + what);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, out), download(gpu, fusedOut), "quantized output " + what);
+
+            Backend.FloatBuf inPlace = gpu.upload(x), apart = gpu.upload(x);
+            gpu.addLayerNormQuantized(inPlace, null, null, outGrid, gg, gb, 1e-12f, rows, dim, inPlace, null);
+            gpu.addLayerNorm(apart, null, gg, gb, 1e-12f, rows, dim, apart, null);
+            gpu.fakeQuantColumns(apart, rows, dim, outGrid.scale(), outGrid.zeroPoint(), grid.qmin(), grid.qmax());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, apart), download(gpu, inPlace), "in place, output grid " + what);
+
+            Backend.FloatBuf cpuOut = cpu.upload(res), cpuSum = cpu.allocate(n);
+            cpu.addLayerNormQuantized(cpu.upload(x), cpuOut, new Backend.ColumnGrid(cpu.upload(sumScale), cpu.upload(sumZp), grid.qmin(),
+                    grid.qmax()), null, cpu.upload(g), cpu.upload(b), 1e-12f, rows, dim, cpuOut, cpuSum);
+            Backend.FloatBuf unquantizedOut = gpu.upload(res);
+            gpu.addLayerNormQuantized(gpu.upload(x), unquantizedOut, sumGrid, null, gg, gb, 1e-12f, rows, dim, unquantizedOut, sum);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(download(cpu, cpuSum), download(gpu, sum), "quantized sum vs CPU " + what);
+            assertClose(download(gpu, unquantizedOut), download(cpu, cpuOut), 1e-6, "output vs CPU " + what);
+        }
+    }
+
     @ParameterizedTest
     // Head dims that are multiples of 4 take the float4 head split / merge; 6 and 5 the element-wise kernels.
     @CsvSource({"1,1,1,8", "2,5,2,32", "3,17,12,32", "4,128,12,32", "2,77,12,64", "1,384,12,64", "2,9,3,6", "3,11,2,5"})
