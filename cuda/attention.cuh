@@ -1,54 +1,28 @@
-// Attention pieces around cuBLAS's batched GEMMs: head split / merge and the masked softmax.
+// Attention pieces around cuBLAS's batched GEMMs: the per-head matrix pointers and the masked softmax.
 // CPU counterpart: CpuAttention (which does the same math in one pass per head).
 #pragma once
 #include "common.cuh"
 
 namespace qd {
 
-// [batch*seq, heads*hd] -> [batch, heads, seq, hd] (times scale), one thread per element.
-__global__ void split_heads_kernel(const float *in, int seq, int heads, int hd, float scale, size_t n, float *out) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        int d = i % hd;
-        size_t r = i / hd;
-        int t = r % seq;
-        size_t bh = r / seq;
-        int h = bh % heads;
-        size_t b = bh / heads;
-        out[i] = in[(b * seq + t) * (size_t)(heads * hd) + h * hd + d] * scale;
-    }
-}
+// cuBLAS's pointer-array batched GEMMs take one matrix pointer per (sequence b, head h), batch index
+// i = b*heads + h, so attention reads and writes each head in place instead of copying it out and back:
+// a token-major [batch*seq, heads*hd] buffer's head starts at base + b*seq*heads*hd + h*hd (its rows
+// heads*hd apart), a head-major [batch*heads, seq, seq] score buffer's matrix at base + i*seq*seq.
+constexpr int kHeadOperandsMax = 12;
+struct HeadOperands {
+    const float *base[kHeadOperandsMax];
+    int token_major[kHeadOperandsMax];
+    int count;
+};
 
-__global__ void merge_heads_kernel(const float *in, int seq, int heads, int hd, size_t n, float *out) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        int d = i % hd;
-        size_t r = i / hd;
-        int t = r % seq;
-        size_t bh = r / seq;
-        int h = bh % heads;
-        size_t b = bh / heads;
-        out[(b * seq + t) * (size_t)(heads * hd) + h * hd + d] = in[i];
-    }
-}
-
-// The same two copies for head_dim % 4 == 0 and 16-byte aligned buffers (the launchers check): one block per
-// token row, float4 columns. The row is read contiguously and each head's slice (head_dim floats) written
-// contiguously, so both sides are coalesced 16-byte accesses, and the index arithmetic is per float4 in 32 bits
-// (the scalar kernels above spend half their time in 64-bit divisions).
-__global__ void split_heads4_kernel(const float4 *in, int seq, int heads, int hd4, float scale, float4 *out) {
-    const int r = blockIdx.x, b = r / seq, t = r - b * seq, cols = heads * hd4;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-        const int h = c / hd4, d = c - h * hd4;
-        float4 v = in[(size_t)r * cols + c];
-        v.x *= scale, v.y *= scale, v.z *= scale, v.w *= scale;
-        out[(((size_t)b * heads + h) * seq + t) * hd4 + d] = v;
-    }
-}
-
-__global__ void merge_heads4_kernel(const float4 *in, int seq, int heads, int hd4, float4 *out) {
-    const int r = blockIdx.x, b = r / seq, t = r - b * seq, cols = heads * hd4;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-        const int h = c / hd4, d = c - h * hd4;
-        out[(size_t)r * cols + c] = in[(((size_t)b * heads + h) * seq + t) * hd4 + d];
+// out[j*bh + i]: operand j's matrix i; one thread per pointer.
+__global__ void head_pointers_kernel(HeadOperands ops, int heads, int seq, int hd, int bh, const float **out) {
+    const int n = ops.count * bh;
+    for (int x = blockIdx.x * blockDim.x + threadIdx.x; x < n; x += gridDim.x * blockDim.x) {
+        const int j = x / bh, i = x - j * bh, b = i / heads, h = i - b * heads;
+        const size_t offset = ops.token_major[j] ? (size_t)b * seq * heads * hd + (size_t)h * hd : (size_t)i * seq * seq;
+        out[x] = ops.base[j] + offset;
     }
 }
 

@@ -7,24 +7,12 @@
 #include "embedding.cuh"
 #include "fake_quant.cuh"
 #include "layernorm.cuh"
-#include <stdint.h>
 
 #define S(stream) ((cudaStream_t)(stream))
 
 static int grid_for(size_t n, int threads) {
     size_t blocks = (n + threads - 1) / threads;
     return (int)(blocks < 65535 * 16 ? blocks : 65535 * 16);
-}
-
-// Whether a head split / merge can take the float4 kernels: whole float4s per head, 16-byte aligned buffers.
-static bool vec4_heads(const float *in, const float *out, int heads, int head_dim) {
-    return head_dim % 4 == 0 && (uintptr_t)in % 16 == 0 && (uintptr_t)out % 16 == 0;
-}
-
-// Threads for one block per row of `cols` float4s: a multiple of 32, at most 256.
-static int row_threads(int cols) {
-    int t = (cols + 31) / 32 * 32;
-    return t < 256 ? t : 256;
 }
 
 extern "C" {
@@ -63,25 +51,19 @@ int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *
     return cudaGetLastError();
 }
 
-int qd_split_heads(const float *in, int batch, int seq, int heads, int head_dim, float scale, float *out, void *stream) {
-    if (batch <= 0 || seq <= 0 || heads <= 0 || head_dim <= 0) return cudaErrorInvalidValue;
-    size_t n = (size_t)batch * seq * heads * head_dim;
-    if (vec4_heads(in, out, heads, head_dim))
-        qd::split_heads4_kernel<<<batch * seq, row_threads(heads * head_dim / 4), 0, S(stream)>>>(
-            (const float4 *)in, seq, heads, head_dim / 4, scale, (float4 *)out);
-    else
-        qd::split_heads_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(in, seq, heads, head_dim, scale, n, out);
-    return cudaGetLastError();
-}
-
-int qd_merge_heads(const float *in, int batch, int seq, int heads, int head_dim, float *out, void *stream) {
-    if (batch <= 0 || seq <= 0 || heads <= 0 || head_dim <= 0) return cudaErrorInvalidValue;
-    size_t n = (size_t)batch * seq * heads * head_dim;
-    if (vec4_heads(in, out, heads, head_dim))
-        qd::merge_heads4_kernel<<<batch * seq, row_threads(heads * head_dim / 4), 0, S(stream)>>>(
-            (const float4 *)in, seq, heads, head_dim / 4, (float4 *)out);
-    else
-        qd::merge_heads_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(in, seq, heads, head_dim, n, out);
+int qd_head_pointers(const float *const *bases, const int *token_major, int count, int batch, int seq, int heads, int head_dim,
+                     const float **out, void *stream) {
+    if (count <= 0 || count > qd::kHeadOperandsMax || batch <= 0 || seq <= 0 || heads <= 0 || head_dim <= 0 || !bases ||
+        !token_major || !out)
+        return cudaErrorInvalidValue;
+    qd::HeadOperands ops{};
+    for (int j = 0; j < count; j++) {
+        if (!bases[j]) return cudaErrorInvalidValue;
+        ops.base[j] = bases[j], ops.token_major[j] = token_major[j];
+    }
+    ops.count = count;
+    const int bh = batch * heads;
+    qd::head_pointers_kernel<<<grid_for((size_t)count * bh, 256), 256, 0, S(stream)>>>(ops, heads, seq, head_dim, bh, out);
     return cudaGetLastError();
 }
 

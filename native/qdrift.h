@@ -66,10 +66,12 @@ int qd_add_layernorm_quantized(const float *x, const float *residual, const floa
 /* y[r,c] = act(y[r,c] + bias[c]); act: 0 none, 1 exact-erf GELU, 2 tanh. */
 int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream);
 
-/* [batch*seq, heads*head_dim] -> [batch, heads, seq, head_dim], scaled by `scale`. */
-int qd_split_heads(const float *in, int batch, int seq, int heads, int head_dim, float scale, float *out, void *stream);
-/* [batch, heads, seq, head_dim] -> [batch*seq, heads*head_dim]. */
-int qd_merge_heads(const float *in, int batch, int seq, int heads, int head_dim, float *out, void *stream);
+/* Per-(sequence, head) matrix pointers for cuBLAS's pointer-array batched GEMMs, batch index b*heads + h: out[j*batch*heads + i]
+   is operand j's matrix i — for token_major[j] != 0 head h of sequence b in place in a [batch*seq, heads*head_dim] buffer
+   (rows heads*head_dim apart), else matrix i of a [batch*heads, seq, seq] buffer. bases and token_major are host arrays of
+   count (at most 12) entries; out is a device array of count*batch*heads pointers. */
+int qd_head_pointers(const float *const *bases, const int *token_major, int count, int batch, int seq, int heads, int head_dim,
+                     const float **out, void *stream);
 
 /* In place over scores [batch, heads, seq, seq]: softmax along the last dim with keys whose
  * mask[b, key] == 0 excluded (probability exactly 0). */

@@ -85,7 +85,8 @@ public interface Backend extends AutoCloseable {
     /**
      * Multi-head self-attention context: for each sequence b and head h,
      * out = softmax(q k^T / sqrt(headDim) with padded keys masked out) v. q, k, v, out are
-     * [batch*seq, heads*headDim]; mask is [batch, seq] with 1 for real tokens.
+     * [batch*seq, heads*headDim]; mask is [batch, seq] with 1 for real tokens. out must be a buffer of its own
+     * (the GPU writes each head's context in place while it still reads v).
      */
     void attention(FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim,
                    FloatBuf out);

@@ -36,7 +36,8 @@ public interface GradientOps {
      * The backward of {@link Backend#attention}: given d ctx, the d q, d k, d v of
      * ctx = softmax(q k^T / sqrt(d) + mask) v per sequence and head; probabilities are recomputed from
      * q and k. With P the probabilities: dV = P^T dC, dP = dC V^T, dS = P (dP - rowsum(dP P)),
-     * dQ = dS K / sqrt(d), dK = dS^T Q / sqrt(d). Masked keys have P = 0 and get no gradient.
+     * dQ = dS K / sqrt(d), dK = dS^T Q / sqrt(d). Masked keys have P = 0 and get no gradient. dq, dk, dv must
+     * be buffers of their own (not dctx, q, k or v).
      */
     void attentionGrad(FloatBuf dctx, FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim,
                        FloatBuf dq, FloatBuf dk, FloatBuf dv);

@@ -3,7 +3,6 @@ package dev.qdrift.backend.cuda;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -35,10 +34,10 @@ final class Cublas implements AutoCloseable {
     // cublasStatus_t cublasSgemm_v2(cublasHandle_t h, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
     //     const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta, float *C, int ldc);
     private final MethodHandle sgemm;
-    // cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t transa, cublasOperation_t transb,
-    //     int m, int n, int k, const float *alpha, const float *A, int lda, long long strideA, const float *B, int ldb,
-    //     long long strideB, const float *beta, float *C, int ldc, long long strideC, int batchCount);
-    private final MethodHandle sgemmStridedBatched;
+    // cublasStatus_t cublasSgemmBatched(cublasHandle_t h, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
+    //     int k, const float *alpha, const float *const Aarray[], int lda, const float *const Barray[], int ldb,
+    //     const float *beta, float *const Carray[], int ldc, int batchCount);
+    private final MethodHandle sgemmBatched;
     // cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
     //     const void *alpha, const void *A, cudaDataType_t Atype, int lda, const void *B, cudaDataType_t Btype, int ldb,
     //     const void *beta, void *C, cudaDataType_t Ctype, int ldc, cublasComputeType_t computeType, cublasGemmAlgo_t algo);
@@ -47,6 +46,8 @@ final class Cublas implements AutoCloseable {
 
     private final MemorySegment handle;
     private final MemorySegment one = Arena.global().allocateFrom(JAVA_FLOAT, 1f), zero = Arena.global().allocateFrom(JAVA_FLOAT, 0f);
+    /** The host alpha of the batched products, written before each call (cuBLAS reads it during the call: host pointer mode). */
+    private final MemorySegment alpha = Arena.global().allocate(JAVA_FLOAT);
 
     Cublas(SymbolLookup lib, MemorySegment stream) {
         create = bind(lib, "cublasCreate_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
@@ -55,9 +56,8 @@ final class Cublas implements AutoCloseable {
         setMathMode = bind(lib, "cublasSetMathMode", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         sgemm = bind(lib, "cublasSgemm_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-        sgemmStridedBatched = bind(lib, "cublasSgemmStridedBatched", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
-                JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, JAVA_LONG, ADDRESS,
-                ADDRESS, JAVA_INT, JAVA_LONG, JAVA_INT));
+        sgemmBatched = bind(lib, "cublasSgemmBatched", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT));
         gemmEx = bind(lib, "cublasGemmEx", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT));
@@ -108,16 +108,23 @@ final class Cublas implements AutoCloseable {
                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx FP16 (linear " + m + "x" + k + " -> " + n + ")");
     }
 
-    /** For each of `batch` pairs: row-major s[t,t] = q[t,d] k[t,d]^T (attention scores). */
-    void batchedScores(MemorySegment q, MemorySegment k, MemorySegment s, int t, int d, int batch) throws Throwable {
-        check((int) sgemmStridedBatched.invokeExact(handle, OP_T, OP_N, t, t, d, one, k, d, (long) t * d, q, d, (long) t * d,
-                zero, s, t, (long) t * t, batch), "cublasSgemmStridedBatched (scores " + batch + " x " + t + "x" + t + ")");
+    /*
+     * Attention's batched products take device arrays of `batch` matrix pointers (CudaBackend#headPointers): the t x d
+     * operands are heads read or written in place, their rows `ld` floats apart; the t x t score matrices are dense.
+     */
+
+    /** For each of `batch` pointer triples: row-major s[t,t] = scale q[t,d] k[t,d]^T (attention scores). */
+    void batchedScores(MemorySegment q, MemorySegment k, MemorySegment s, int t, int d, int ld, float scale, int batch) throws Throwable {
+        alpha.set(JAVA_FLOAT, 0, scale);
+        check((int) sgemmBatched.invokeExact(handle, OP_T, OP_N, t, t, d, alpha, k, ld, q, ld, zero, s, t, batch),
+                "cublasSgemmBatched (scores " + batch + " x " + t + "x" + t + ")");
     }
 
-    /** For each of `batch` pairs: row-major c[t,d] = p[t,t] v[t,d] (attention context). */
-    void batchedContext(MemorySegment p, MemorySegment v, MemorySegment c, int t, int d, int batch) throws Throwable {
-        check((int) sgemmStridedBatched.invokeExact(handle, OP_N, OP_N, d, t, t, one, v, d, (long) t * d, p, t, (long) t * t,
-                zero, c, d, (long) t * d, batch), "cublasSgemmStridedBatched (context " + batch + " x " + t + "x" + d + ")");
+    /** For each of `batch` pointer triples: row-major c[t,d] = scale p[t,t] v[t,d] (attention context). */
+    void batchedContext(MemorySegment p, MemorySegment v, MemorySegment c, int t, int d, int ld, float scale, int batch) throws Throwable {
+        alpha.set(JAVA_FLOAT, 0, scale);
+        check((int) sgemmBatched.invokeExact(handle, OP_N, OP_N, d, t, t, alpha, v, ld, p, t, zero, c, ld, batch),
+                "cublasSgemmBatched (context " + batch + " x " + t + "x" + d + ")");
     }
 
     /** Row-major c[m,n] = a[m,k] b[k,n] (+ c when accumulate): a layer's input gradient dY W. */
@@ -127,10 +134,12 @@ final class Cublas implements AutoCloseable {
                 "cublasSgemm (" + m + "x" + k + " times " + k + "x" + n + ")");
     }
 
-    /** For each of `batch` pairs: row-major c[t,d] = p[t,t]^T v[t,d] (attention's backward: dV = P^T dC, dK = dS^T Q). */
-    void batchedTransposedContext(MemorySegment p, MemorySegment v, MemorySegment c, int t, int d, int batch) throws Throwable {
-        check((int) sgemmStridedBatched.invokeExact(handle, OP_N, OP_T, d, t, t, one, v, d, (long) t * d, p, t, (long) t * t,
-                zero, c, d, (long) t * d, batch), "cublasSgemmStridedBatched (transposed context " + batch + " x " + t + "x" + d + ")");
+    /** For each of `batch` pointer triples: row-major c[t,d] = scale p[t,t]^T v[t,d] (attention's backward: dV = P^T dC, dK = dS^T Q). */
+    void batchedTransposedContext(MemorySegment p, MemorySegment v, MemorySegment c, int t, int d, int ld, float scale, int batch)
+            throws Throwable {
+        alpha.set(JAVA_FLOAT, 0, scale);
+        check((int) sgemmBatched.invokeExact(handle, OP_N, OP_T, d, t, t, alpha, v, ld, p, t, zero, c, ld, batch),
+                "cublasSgemmBatched (transposed context " + batch + " x " + t + "x" + d + ")");
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.qdrift.backend.cuda;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
@@ -11,6 +12,7 @@ import dev.qdrift.model.BertWeights;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
+import java.util.List;
 
 /**
  * The encoder's ops on an NVIDIA GPU: our kernels (native/qdrift.h, cuda/) for embeddings, residual +
@@ -357,37 +359,51 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void attention(FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out) {
+        if (out == q || out == k || out == v) throw new IllegalArgumentException("attention: out must not be one of q, k, v");
         try (Scope scope = openScope()) {
-            FloatBuf qh = splitHeads(q, batch, seq, heads, headDim, (float) (1 / Math.sqrt(headDim))),
-                    kh = splitHeads(k, batch, seq, heads, headDim, 1f), vh = splitHeads(v, batch, seq, heads, headDim, 1f);
-            FloatBuf probs = allocate(batch * heads * seq * seq), ctx = allocate(batch * seq * heads * headDim);
-            softmaxProbabilities(qh, kh, mask, batch, seq, heads, headDim, probs);
+            int bh = batch * heads;
+            FloatBuf probs = allocate(bh * seq * seq);
+            MemorySegment[] at = headPointers(batch, seq, heads, headDim, List.of(q, k, v, out), List.of(probs));
+            softmaxProbabilities(at[0], at[1], at[4], probs, mask, batch, seq, heads, headDim);
             call(() -> {
-                cublas.batchedContext(p(probs), p(vh), p(ctx), seq, headDim, batch * heads);
+                cublas.batchedContext(at[4], at[2], at[3], seq, headDim, heads * headDim, 1f, bh);
                 return null;
             });
-            mergeHeads(ctx, batch, seq, heads, headDim, out);
         }
     }
 
-    /** [batch*seq, heads*headDim] -> a new [batch, heads, seq, headDim] buffer (in the current scope), times scale. */
-    FloatBuf splitHeads(FloatBuf x, int batch, int seq, int heads, int headDim, float scale) {
-        FloatBuf out = allocate(batch * seq * heads * headDim);
-        launch("qd_split_heads " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) cuda.splitHeads.invokeExact(p(x), batch,
-                seq, heads, headDim, scale, p(out), stream));
-        return out;
+    /**
+     * Device arrays (in the current scope) of the per-(sequence, head) matrix pointers that cuBLAS's pointer-array batched
+     * products take, one launch for all operands, in argument order: for each token-major [batch*seq, heads*headDim]
+     * buffer its heads in place, for each [batch*heads, seq, seq] score buffer its matrices. Reading heads in place
+     * spares attention the copies into and out of a head-major layout (4 per layer forward, 8 backward).
+     */
+    MemorySegment[] headPointers(int batch, int seq, int heads, int headDim, List<FloatBuf> tokenMajor, List<FloatBuf> scores) {
+        int count = tokenMajor.size() + scores.size(), bh = batch * heads;
+        FloatBuf table = allocate(2 * count * bh); // 8-byte pointers in a float buffer: the pool's unit
+        try (Arena host = Arena.ofConfined()) {
+            MemorySegment bases = host.allocate(ADDRESS, count), kinds = host.allocate(JAVA_INT, count);
+            for (int j = 0; j < count; j++) {
+                boolean token = j < tokenMajor.size();
+                bases.setAtIndex(ADDRESS, j, p(token ? tokenMajor.get(j) : scores.get(j - tokenMajor.size())));
+                kinds.setAtIndex(JAVA_INT, j, token ? 1 : 0);
+            }
+            launch("qd_head_pointers " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) cuda.headPointers.invokeExact(bases,
+                    kinds, count, batch, seq, heads, headDim, p(table), stream));
+        }
+        MemorySegment[] arrays = new MemorySegment[count];
+        for (int j = 0; j < count; j++) arrays[j] = MemorySegment.ofAddress(p(table).address() + 8L * j * bh);
+        return arrays;
     }
 
-    /** [batch, heads, seq, headDim] -> [batch*seq, heads*headDim]. */
-    void mergeHeads(FloatBuf x, int batch, int seq, int heads, int headDim, FloatBuf out) {
-        launch("qd_merge_heads " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) cuda.mergeHeads.invokeExact(p(x), batch,
-                seq, heads, headDim, p(out), stream));
-    }
-
-    /** probs [batch, heads, seq, seq] = softmax(qh kh^T + mask) per head, qh already scaled by 1/sqrt(headDim). */
-    void softmaxProbabilities(FloatBuf qh, FloatBuf kh, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf probs) {
+    /**
+     * probs [batch, heads, seq, seq] = softmax(q k^T / sqrt(headDim) + mask) per head, from the pointer arrays of
+     * {@link #headPointers}: q's and k's heads in place, probs's matrices.
+     */
+    void softmaxProbabilities(MemorySegment q, MemorySegment k, MemorySegment probMatrices, FloatBuf probs, IntBuf mask, int batch,
+                              int seq, int heads, int headDim) {
         call(() -> {
-            cublas.batchedScores(p(qh), p(kh), p(probs), seq, headDim, batch * heads);
+            cublas.batchedScores(q, k, probMatrices, seq, headDim, heads * headDim, (float) (1 / Math.sqrt(headDim)), batch * heads);
             return null;
         });
         launch("qd_masked_softmax " + batch + "x" + heads + "x" + seq, () -> (int) cuda.maskedSoftmax.invokeExact(p(probs), p(mask), batch,

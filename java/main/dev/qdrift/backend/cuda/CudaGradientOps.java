@@ -14,6 +14,7 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
+import java.util.List;
 
 /**
  * {@link GradientOps} on the GPU: the backward kernels of cuda/backward.cuh (bindings of their
@@ -129,25 +130,20 @@ final class CudaGradientOps implements GradientOps {
         for (FloatBuf b : new FloatBuf[] {dctx, q, k, v, dq, dk, dv})
             require(b.size() >= size, "attentionGrad: a buffer holds " + b.size() + " floats, " + size + " needed");
         require(mask.size() >= batch * seq, "attentionGrad: mask shorter than batch x seq");
+        for (FloatBuf out : new FloatBuf[] {dq, dk, dv})
+            require(out != dctx && out != q && out != k && out != v, "attentionGrad: dq, dk, dv must not be one of the inputs");
         try (Backend.Scope scope = backend.openScope()) {
-            int n = size, bh = batch * heads;
+            int bh = batch * heads, ld = heads * headDim;
             float scale = (float) (1 / Math.sqrt(headDim));
-            FloatBuf qh = backend.splitHeads(q, batch, seq, heads, headDim, scale),
-                    kh = backend.splitHeads(k, batch, seq, heads, headDim, 1f),
-                    ks = backend.splitHeads(k, batch, seq, heads, headDim, scale),
-                    vh = backend.splitHeads(v, batch, seq, heads, headDim, 1f),
-                    dch = backend.splitHeads(dctx, batch, seq, heads, headDim, 1f);
-            FloatBuf probs = backend.allocate(bh * seq * seq), ds = backend.allocate(bh * seq * seq),
-                    dqh = backend.allocate(n), dkh = backend.allocate(n), dvh = backend.allocate(n);
-            backend.softmaxProbabilities(qh, kh, mask, batch, seq, heads, headDim, probs);          // P = softmax(Q K^T / sqrt(d) + mask)
-            cublas.batchedScores(p(dch), p(vh), p(ds), seq, headDim, bh);   // dP = dC V^T
+            FloatBuf probs = backend.allocate(bh * seq * seq), ds = backend.allocate(bh * seq * seq);
+            MemorySegment[] at = backend.headPointers(batch, seq, heads, headDim, List.of(q, k, v, dctx, dq, dk, dv), List.of(probs, ds));
+            MemorySegment Q = at[0], K = at[1], V = at[2], dC = at[3], dQ = at[4], dK = at[5], dV = at[6], P = at[7], dS = at[8];
+            backend.softmaxProbabilities(Q, K, P, probs, mask, batch, seq, heads, headDim);  // P = softmax(Q K^T / sqrt(d) + mask)
+            cublas.batchedScores(dC, V, dS, seq, headDim, ld, 1f, bh);                         // dP = dC V^T
             cuda.launch("qd_softmax_grad", () -> (int) softmaxGrad.invokeExact(p(probs), p(ds), bh * seq, seq, stream)); // dS
-            cublas.batchedContext(p(ds), p(ks), p(dqh), seq, headDim, bh);           // dQ = dS K / sqrt(d)
-            cublas.batchedTransposedContext(p(ds), p(qh), p(dkh), seq, headDim, bh); // dK = dS^T Q / sqrt(d)
-            cublas.batchedTransposedContext(p(probs), p(dch), p(dvh), seq, headDim, bh); // dV = P^T dC
-            backend.mergeHeads(dqh, batch, seq, heads, headDim, dq);
-            backend.mergeHeads(dkh, batch, seq, heads, headDim, dk);
-            backend.mergeHeads(dvh, batch, seq, heads, headDim, dv);
+            cublas.batchedContext(dS, K, dQ, seq, headDim, ld, scale, bh);                     // dQ = dS K / sqrt(d)
+            cublas.batchedTransposedContext(dS, Q, dK, seq, headDim, ld, scale, bh);           // dK = dS^T Q / sqrt(d)
+            cublas.batchedTransposedContext(P, dC, dV, seq, headDim, ld, 1f, bh);              // dV = P^T dC
         } catch (RuntimeException e) {
             throw e;
         } catch (Throwable t) {

@@ -80,10 +80,9 @@ final class QdriftCuda {
     final MethodHandle addLayerNormQuantized;
     // int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream);
     final MethodHandle biasAct;
-    // int qd_split_heads(const float *in, int batch, int seq, int heads, int head_dim, float scale, float *out, void *stream);
-    final MethodHandle splitHeads;
-    // int qd_merge_heads(const float *in, int batch, int seq, int heads, int head_dim, float *out, void *stream);
-    final MethodHandle mergeHeads;
+    // int qd_head_pointers(const float *const *bases, const int *token_major, int count, int batch, int seq, int heads,
+    //                      int head_dim, const float **out, void *stream);
+    final MethodHandle headPointers;
     // int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int seq, void *stream);
     final MethodHandle maskedSoftmax;
     // int qd_pool(const float *hidden, const int *mask, int batch, int seq, int dim, int mode, float *out, void *stream);
@@ -183,10 +182,8 @@ final class QdriftCuda {
                 JAVA_FLOAT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
                 ADDRESS));
         biasAct = bind("qd_bias_act", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-        splitHeads = bind("qd_split_heads", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
-                JAVA_FLOAT, ADDRESS, ADDRESS));
-        mergeHeads = bind("qd_merge_heads", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
-                ADDRESS, ADDRESS));
+        headPointers = bind("qd_head_pointers", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         maskedSoftmax = bind("qd_masked_softmax", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
         fakeQuantColumns = bind("qd_fake_quant_columns", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, ADDRESS));

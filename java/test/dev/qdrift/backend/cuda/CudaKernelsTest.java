@@ -4,6 +4,8 @@ import static dev.qdrift.backend.cuda.GpuTest.assertClose;
 import static dev.qdrift.backend.cuda.GpuTest.download;
 import static dev.qdrift.backend.cuda.GpuTest.poisoned;
 import static dev.qdrift.backend.cuda.GpuTest.random;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.qdrift.backend.Backend;
 import dev.qdrift.backend.Backend.Epilogue;
@@ -142,7 +144,8 @@ class CudaKernelsTest {
     }
 
     @ParameterizedTest
-    // Head dims that are multiples of 4 take the float4 head split / merge; 6 and 5 the element-wise kernels.
+    // The batched products read and write each head in place; head dims 6 and 5 put heads off 16-byte boundaries,
+    // which cuBLAS's tensor-core (TF32) kernels must handle too.
     @CsvSource({"1,1,1,8", "2,5,2,32", "3,17,12,32", "4,128,12,32", "2,77,12,64", "1,384,12,64", "2,9,3,6", "3,11,2,5"})
     void maskedAttention(int batch, int seq, int heads, int headDim) {
         Random r = GpuTest.freshRandom();
@@ -157,7 +160,19 @@ class CudaKernelsTest {
             Backend.FloatBuf co = cpu.allocate(rows * width), go = poisoned(gpu, rows * width);
             cpu.attention(cpu.upload(q), cpu.upload(k), cpu.upload(v), cpu.uploadInts(mask), batch, seq, heads, headDim, co);
             gpu.attention(gpu.upload(q), gpu.upload(k), gpu.upload(v), gpu.uploadInts(mask), batch, seq, heads, headDim, go);
-            assertClose(download(gpu, go), download(cpu, co), 1e-5, "attention " + batch + "x" + seq + "x" + heads + "x" + headDim);
+            String shape = batch + "x" + seq + "x" + heads + "x" + headDim;
+            assertClose(download(gpu, go), download(cpu, co), 1e-5, "attention " + shape);
+            // TF32 rounds the products' inputs to 10 mantissa bits (relative 2^-11 each): ~1e-3 on the context.
+            Backend.FloatBuf tf32 = poisoned(gpu, rows * width);
+            gpu.useTf32(true);
+            try {
+                gpu.attention(gpu.upload(q), gpu.upload(k), gpu.upload(v), gpu.uploadInts(mask), batch, seq, heads, headDim, tf32);
+            } finally {
+                gpu.useTf32(false);
+            }
+            assertClose(download(gpu, tf32), download(cpu, co), 1e-2, "TF32 attention " + shape);
+            assertThrows(IllegalArgumentException.class, () -> gpu.attention(go, gpu.upload(k), gpu.upload(v), gpu.uploadInts(mask), batch,
+                    seq, heads, headDim, go), "out aliasing q");
         }
     }
 
@@ -223,8 +238,8 @@ class CudaKernelsTest {
     @Test
     void aBadLaunchIsAJavaExceptionNamingTheOperation() {
         Backend.FloatBuf x = gpu.allocate(16);
-        var e = org.junit.jupiter.api.Assertions.assertThrows(CudaException.class,
+        var e = assertThrows(CudaException.class,
                 () -> gpu.addLayerNorm(x, null, x, x, 1e-12f, 1, 100_000, x, null));
-        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("qd_add_layernorm 1x100000"), e.getMessage());
+        assertTrue(e.getMessage().contains("qd_add_layernorm 1x100000"), e.getMessage());
     }
 }
