@@ -7,7 +7,7 @@
 # racecheck of the kernel tests on the new build. Logs and JSON come back in $OUT/ab.tar.gz (the device returns at
 # most 8 files; unpack it into the results folder), the table in $OUT/table.txt and last on the console.
 # Env: BUILDS ("name=jar ..."), IG_SCHEMES (qdrift bench --ig-schemes), ENC_SCHEMES (';'-separated qdrift bench
-# --scheme args), SANITIZE (the JUnit selection the sanitizers run; default the kernel tests), SKIP_TESTS=1.
+# --scheme args), SANITIZE (the JUnit selection the sanitizers run; default the kernel tests), SKIP_TESTS=1, SKIP_TORCH=1.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 source tools/gpu-java.sh   # G, PATH (the carried JRE), CP, JAVA
@@ -32,8 +32,10 @@ for round in 1 2; do
     done
   done
 done
-echo "== PyTorch IG-50 BERT-base shape"
-PYTHONUNBUFFERED=1 python3 bench/gpu/pytorch_ig.py bert-base 50 128 10 2 > "$OUT/torch-ig.json" || status=1
+if [[ ${SKIP_TORCH:-0} != 1 ]]; then
+  echo "== PyTorch IG-50 BERT-base shape"
+  PYTHONUNBUFFERED=1 python3 bench/gpu/pytorch_ig.py bert-base 50 128 10 2 > "$OUT/torch-ig.json" || status=1
+fi
 if [[ ${SKIP_TESTS:-0} != 1 ]]; then
   echo "== GPU tests (new build)"
   OUT=$OUT bash tools/gpu-run.sh tests > /dev/null 2>&1; grep -E "✘|tests (successful|failed|skipped)" "$OUT/gpu-tests.log" | head -20
