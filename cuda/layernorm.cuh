@@ -1,5 +1,5 @@
 // Residual add fused with LayerNorm (and, for a quantized residual sum, its fake-quant). CPU counterpart:
-// CpuBackend.addLayerNorm (Backend.addQuantizedLayerNorm's composition for the quantized sum).
+// CpuBackend.addLayerNorm (Backend.addLayerNormQuantized's composition for the quantized sites).
 #pragma once
 #include "common.cuh"
 #include "fake_quant.cuh"

@@ -24,15 +24,9 @@ int qd_embed(const int *ids, const int *type_ids, const float *word, const float
     return cudaGetLastError();
 }
 
-int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
-                     int rows, int dim, float *out, float *sum, void *stream) {
-    return qd_add_layernorm_quantized(x, residual, gamma, beta, eps, rows, dim, out, sum, NULL, NULL, 0, 0, NULL, NULL, 0, 0, stream);
-}
-
-int qd_add_layernorm_quantized(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
-                               int rows, int dim, float *out, float *sum, const float *sum_scale, const float *sum_zero_point,
-                               int sum_qmin, int sum_qmax, const float *out_scale, const float *out_zero_point, int out_qmin,
-                               int out_qmax, void *stream) {
+int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps, int rows, int dim,
+                     float *out, float *sum, const float *sum_scale, const float *sum_zero_point, int sum_qmin, int sum_qmax,
+                     const float *out_scale, const float *out_zero_point, int out_qmin, int out_qmax, void *stream) {
     if (rows <= 0 || dim <= 0 || dim > 12288) return cudaErrorInvalidValue;
     if (sum_scale && (!sum_zero_point || !sum || sum_qmin >= sum_qmax)) return cudaErrorInvalidValue;
     if (out_scale && (!out_zero_point || out_qmin >= out_qmax)) return cudaErrorInvalidValue;

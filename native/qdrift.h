@@ -52,16 +52,12 @@ int qd_embed(const int *ids, const int *type_ids, const float *word, const float
              int batch, int seq, int hidden, float *out, void *stream);
 
 /* out = LayerNorm(x + residual) * gamma + beta per row; residual and sum may be NULL; out may alias
- * x or residual; sum (if not NULL) receives x + residual. */
-int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
-                     int rows, int dim, float *out, float *sum, void *stream);
-/* qd_add_layernorm with the quantized sites around it, each fake-quantized per column as qd_fake_quant_columns
- * does, in the same pass: with sum_scale (then sum_zero_point and sum too) the sum before it is stored and
- * normalized; with out_scale (then out_zero_point) the output. */
-int qd_add_layernorm_quantized(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
-                               int rows, int dim, float *out, float *sum, const float *sum_scale, const float *sum_zero_point,
-                               int sum_qmin, int sum_qmax, const float *out_scale, const float *out_zero_point, int out_qmin,
-                               int out_qmax, void *stream);
+ * x or residual; sum (if not NULL) receives x + residual. The quantized sites around it, each fake-quantized per
+ * column as qd_fake_quant_columns does, in the same pass: with sum_scale (then sum_zero_point and sum too) the sum
+ * before it is stored and normalized; with out_scale (then out_zero_point) the output; NULL scales for none. */
+int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps, int rows, int dim,
+                     float *out, float *sum, const float *sum_scale, const float *sum_zero_point, int sum_qmin, int sum_qmax,
+                     const float *out_scale, const float *out_zero_point, int out_qmin, int out_qmax, void *stream);
 
 /* y[r,c] = act(y[r,c] + bias[c]); act: 0 none, 1 exact-erf GELU, 2 tanh. */
 int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream);

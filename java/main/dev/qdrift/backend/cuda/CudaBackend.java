@@ -337,9 +337,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void addLayerNorm(FloatBuf x, FloatBuf residual, FloatBuf gamma, FloatBuf beta, float eps,
                              int rows, int dim, FloatBuf out, FloatBuf sum) {
-        MemorySegment r = residual == null ? MemorySegment.NULL : p(residual), s = sum == null ? MemorySegment.NULL : p(sum);
-        launch("qd_add_layernorm " + rows + "x" + dim, () -> (int) cuda.addLayerNorm.invokeExact(p(x), r, p(gamma), p(beta), eps,
-                rows, dim, p(out), s, stream));
+        addLayerNormQuantized(x, residual, null, null, gamma, beta, eps, rows, dim, out, sum);
     }
 
     /** One kernel: the sites fake-quantized in the pass that adds and normalizes. */
@@ -348,13 +346,18 @@ public final class CudaBackend implements Backend {
                                       FloatBuf beta, float eps, int rows, int dim, FloatBuf out, FloatBuf sum) {
         if (sumGrid != null && sum == null) throw new IllegalArgumentException("a quantized residual sum needs its buffer");
         MemorySegment r = residual == null ? MemorySegment.NULL : p(residual), s = sum == null ? MemorySegment.NULL : p(sum);
-        MemorySegment ss = sumGrid == null ? MemorySegment.NULL : p(sumGrid.scale()), sz = sumGrid == null ? MemorySegment.NULL
-                : p(sumGrid.zeroPoint()), os = outGrid == null ? MemorySegment.NULL : p(outGrid.scale()), oz = outGrid == null
-                ? MemorySegment.NULL : p(outGrid.zeroPoint());
-        int sLo = sumGrid == null ? 0 : sumGrid.qmin(), sHi = sumGrid == null ? 0 : sumGrid.qmax();
-        int oLo = outGrid == null ? 0 : outGrid.qmin(), oHi = outGrid == null ? 0 : outGrid.qmax();
-        launch("qd_add_layernorm_quantized " + rows + "x" + dim, () -> (int) cuda.addLayerNormQuantized.invokeExact(p(x), r, p(gamma),
-                p(beta), eps, rows, dim, p(out), s, ss, sz, sLo, sHi, os, oz, oLo, oHi, stream));
+        DeviceGrid sq = DeviceGrid.of(sumGrid), oq = DeviceGrid.of(outGrid);
+        launch("qd_add_layernorm " + rows + "x" + dim, () -> (int) cuda.addLayerNorm.invokeExact(p(x), r, p(gamma), p(beta), eps, rows,
+                dim, p(out), s, sq.scale(), sq.zeroPoint(), sq.qmin(), sq.qmax(), oq.scale(), oq.zeroPoint(), oq.qmin(), oq.qmax(), stream));
+    }
+
+    /** A {@link ColumnGrid} as the kernels take it: device pointers (NULL and a zero range for no grid). */
+    record DeviceGrid(MemorySegment scale, MemorySegment zeroPoint, int qmin, int qmax) {
+        private static final DeviceGrid NONE = new DeviceGrid(MemorySegment.NULL, MemorySegment.NULL, 0, 0);
+
+        static DeviceGrid of(ColumnGrid g) {
+            return g == null ? NONE : new DeviceGrid(p(g.scale()), p(g.zeroPoint()), g.qmin(), g.qmax());
+        }
     }
 
     @Override
@@ -364,9 +367,10 @@ public final class CudaBackend implements Backend {
             int bh = batch * heads;
             FloatBuf probs = allocate(bh * seq * seq);
             MemorySegment[] at = headPointers(batch, seq, heads, headDim, List.of(q, k, v, out), List.of(probs));
-            softmaxProbabilities(at[0], at[1], at[4], probs, mask, batch, seq, heads, headDim);
+            MemorySegment Q = at[0], K = at[1], V = at[2], C = at[3], P = at[4];
+            softmaxProbabilities(Q, K, P, probs, mask, batch, seq, heads, headDim);
             call(() -> {
-                cublas.batchedContext(at[4], at[2], at[3], seq, headDim, heads * headDim, 1f, bh);
+                cublas.batchedContext(P, V, C, seq, headDim, heads * headDim, 1f, bh);
                 return null;
             });
         }

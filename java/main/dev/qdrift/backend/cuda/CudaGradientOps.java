@@ -88,10 +88,9 @@ final class CudaGradientOps implements GradientOps {
     public void gelu(FloatBuf u, FloatBuf g, int rows, int cols, Backend.ColumnGrid grid) {
         long n = (long) rows * cols;
         require(u.size() >= n && g.size() >= n, "gelu: buffers shorter than " + rows + " x " + cols);
-        MemorySegment scale = grid == null ? MemorySegment.NULL : p(grid.scale()), zp = grid == null ? MemorySegment.NULL : p(grid.zeroPoint());
-        int qmin = grid == null ? 0 : grid.qmin(), qmax = grid == null ? 0 : grid.qmax();
-        cuda.launch("qd_gelu_forward " + rows + "x" + cols, () -> (int) geluForward.invokeExact(p(u), p(g), rows, cols, scale, zp, qmin,
-                qmax, stream));
+        CudaBackend.DeviceGrid q = CudaBackend.DeviceGrid.of(grid);
+        cuda.launch("qd_gelu_forward " + rows + "x" + cols, () -> (int) geluForward.invokeExact(p(u), p(g), rows, cols, q.scale(),
+                q.zeroPoint(), q.qmin(), q.qmax(), stream));
     }
 
     @Override

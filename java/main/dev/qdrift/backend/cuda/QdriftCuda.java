@@ -70,14 +70,11 @@ final class QdriftCuda {
     // int qd_embed(const int *ids, const int *type_ids, const float *word, const float *position, const float *type,
     //              int batch, int seq, int hidden, float *out, void *stream);
     final MethodHandle embed;
-    // int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
-    //                      int rows, int dim, float *out, float *sum, void *stream);
+    // int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps, int rows,
+    //                      int dim, float *out, float *sum, const float *sum_scale, const float *sum_zero_point, int sum_qmin,
+    //                      int sum_qmax, const float *out_scale, const float *out_zero_point, int out_qmin, int out_qmax,
+    //                      void *stream);
     final MethodHandle addLayerNorm;
-    // int qd_add_layernorm_quantized(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
-    //                                int rows, int dim, float *out, float *sum, const float *sum_scale,
-    //                                const float *sum_zero_point, int sum_qmin, int sum_qmax, const float *out_scale,
-    //                                const float *out_zero_point, int out_qmin, int out_qmax, void *stream);
-    final MethodHandle addLayerNormQuantized;
     // int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream);
     final MethodHandle biasAct;
     // int qd_head_pointers(const float *const *bases, const int *token_major, int count, int batch, int seq, int heads,
@@ -176,11 +173,8 @@ final class QdriftCuda {
         profilerStop = bind("qd_profiler_stop", FunctionDescriptor.of(JAVA_INT));
         embed = bind("qd_embed", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-        addLayerNorm = bind("qd_add_layernorm", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT,
-                JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
-        addLayerNormQuantized = bind("qd_add_layernorm_quantized", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
-                JAVA_FLOAT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
-                ADDRESS));
+        addLayerNorm = bind("qd_add_layernorm", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_INT,
+                JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
         biasAct = bind("qd_bias_act", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
         headPointers = bind("qd_head_pointers", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
