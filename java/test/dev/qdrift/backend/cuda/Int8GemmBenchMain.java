@@ -44,7 +44,7 @@ import java.util.Random;
 public final class Int8GemmBenchMain {
     static final int WARMUP = 30, RUNS = 60, SETS = 3;
     static final int[] PEG_GROUPS = {4, 6};
-    static final long WORKSPACE = Int8Ops.CUBLASLT_WORKSPACE;
+    static final long WORKSPACE = CublasLtPlans.WORKSPACE;
     static final String ONLY_TILES = System.getProperty("qdrift.int8.bench.tiles");
 
     @FunctionalInterface
