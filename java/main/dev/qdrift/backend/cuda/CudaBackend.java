@@ -345,7 +345,7 @@ public final class CudaBackend implements Backend {
             return;
         }
         call(() -> {
-            cublas.gemmRowMajorNT(p(x), l.weight().ptr(), p(y), rows, l.out(), l.in());
+            cublas.gemmRowMajorNT(p(x), l.weight().ptr(), p(y), rows, l.out(), l.in(), false);
             return null;
         });
         int act = switch (epilogue) { case NONE -> 0; case GELU -> 1; case TANH -> 2; };

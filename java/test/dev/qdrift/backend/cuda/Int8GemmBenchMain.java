@@ -263,7 +263,7 @@ public final class Int8GemmBenchMain {
                     fa[s] = randomFloats(r, m * k, -1, 1);
                     fb[s] = randomFloats(r, n * k, -1, 1);
                 }
-                line("cuBLAS FP32 Sgemm (no TF32)", m, n, k, s -> blas.gemmRowMajorNT(fa[s], fb[s], y[s], m, n, k), row, "fp32");
+                line("cuBLAS FP32 Sgemm (no TF32)", m, n, k, s -> blas.gemmRowMajorNT(fa[s], fb[s], y[s], m, n, k, false), row, "fp32");
             } catch (RuntimeException ex) {
                 System.out.println("  cuBLAS: " + ex.getMessage());
             }
