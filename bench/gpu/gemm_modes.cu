@@ -1,6 +1,7 @@
 // On the GPU host: how fast and how exact cuBLAS runs the IG-50 products (BERT-base, 50 steps x 128 tokens = 6400
 // rows) under each FP32-in / FP32-out compute type — true FP32, TF32, BF16 and FP16 tensor cores converting on the
-// fly — and, for reference, with operands already in BF16 / FP16. Answers whether a low-precision backward is worth
+// fly, and FP32 emulated on BF16 (Blackwell-only in the documentation: refused or not here?) — and, for reference,
+// with operands already in BF16 / FP16. Answers whether a low-precision backward is worth
 // building before building it. Error: relative Frobenius distance to the same product in float64 on the host, on a
 // sampled block of rows (uniform [-1, 1) inputs, so no cancellation games).
 // Build here (no cuBLAS headers: it is opened at run time, as the Java side does):
@@ -28,7 +29,7 @@
 typedef void *cublasHandle_t;
 typedef int cublasStatus_t;
 enum cublasComputeType_t { CUBLAS_COMPUTE_32F = 68, CUBLAS_COMPUTE_32F_FAST_16F = 74, CUBLAS_COMPUTE_32F_FAST_16BF = 75,
-                           CUBLAS_COMPUTE_32F_FAST_TF32 = 77 };
+                           CUBLAS_COMPUTE_32F_FAST_TF32 = 77, CUBLAS_COMPUTE_32F_EMULATED_16BFX9 = 78 };
 const int CUBLAS_OP_N = 0, CUBLAS_OP_T = 1, CUBLAS_GEMM_DEFAULT = -1, CUBLAS_STATUS_SUCCESS = 0;
 static cublasStatus_t (*cublasCreate)(cublasHandle_t *);
 static cublasStatus_t (*cublasSetWorkspace)(cublasHandle_t, void *, size_t);
@@ -65,11 +66,14 @@ int main() {
     const int M = 6400;
     const Shape shapes[] = {{"fwd QKV/O", false, M, 768, 768},  {"fwd FFN up", false, M, 3072, 768},
                             {"fwd FFN down", false, M, 768, 3072}, {"bwd QKV/O", true, M, 768, 768},
-                            {"bwd FFN up", true, M, 768, 3072},  {"bwd FFN down", true, M, 3072, 768}};
+                            {"bwd FFN up", true, M, 768, 3072},  {"bwd FFN down", true, M, 3072, 768},
+                            // Q, K and V as one product (weights concatenated), forward and W^T-layout backward.
+                            {"fwd QKV one", false, M, 2304, 768}, {"bwdT QKV one", false, M, 768, 2304}};
     const Mode modes[] = {{"FP32", CUDA_R_32F, CUBLAS_COMPUTE_32F},
                           {"32F_FAST_TF32", CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32},
                           {"32F_FAST_16BF", CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_16BF},
                           {"32F_FAST_16F", CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_16F},
+                          {"32F_EMU_16BFX9", CUDA_R_32F, CUBLAS_COMPUTE_32F_EMULATED_16BFX9},
                           {"BF16 operands", CUDA_R_16BF, CUBLAS_COMPUTE_32F},
                           {"FP16 operands", CUDA_R_16F, CUBLAS_COMPUTE_32F}};
     void *lib = dlopen("libcublas.so.13", RTLD_NOW);
