@@ -93,6 +93,9 @@ int main() {
     std::uniform_real_distribution<float> u(-1.f, 1.f);
     printf("%-13s %-15s %10s %9s %11s\n", "product", "mode", "median ms", "TFLOPS", "rel error");
     const int kBuffers = 3, kWarmup = 10, kRuns = 50, kSampleRows = 16;
+    cudaEvent_t a, b;
+    CHECK(cudaEventCreate(&a));
+    CHECK(cudaEventCreate(&b));
     for (const Shape &s : shapes) {
         // Operands as stored in the encoder: the left one [rows, inner], the weight [n, k] row-major.
         int inner = s.backward ? s.n : s.k, out = s.backward ? s.k : s.n;
@@ -131,9 +134,15 @@ int main() {
                                   : cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, s.n, s.m, s.k, &one, w, mode.in, s.k, x[b], mode.in,
                                                  s.k, &zero, dy, CUDA_R_32F, s.n, mode.compute, CUBLAS_GEMM_DEFAULT);
             };
+            auto release = [&] {  // the converted copies (FP32 modes use the originals)
+                if (mode.in == CUDA_R_32F) return;
+                CHECK(cudaFree(w));
+                for (int i = 0; i < kBuffers; i++) CHECK(cudaFree(x[i]));
+            };
             cublasStatus_t st = run(0);
             if (st != CUBLAS_STATUS_SUCCESS) {
                 printf("%-13s %-15s refused: cublasGemmEx status %d\n", s.what, mode.name, (int)st);
+                release();
                 continue;
             }
             CHECK(cudaDeviceSynchronize());
@@ -143,9 +152,6 @@ int main() {
             double num = 0, den = 0;
             for (size_t i = 0; i < ref.size(); i++) num += (got[i] - ref[i]) * (got[i] - ref[i]), den += ref[i] * ref[i];
             for (int i = 0; i < kWarmup; i++) CHECK(run(i % kBuffers));
-            cudaEvent_t a, b;
-            CHECK(cudaEventCreate(&a));
-            CHECK(cudaEventCreate(&b));
             std::vector<float> ms;
             for (int i = 0; i < kRuns; i++) {
                 CHECK(cudaEventRecord(a));
@@ -159,10 +165,7 @@ int main() {
             std::sort(ms.begin(), ms.end());
             double med = ms[kRuns / 2], tflops = 2.0 * s.m * s.n * s.k / (med * 1e-3) / 1e12;
             printf("%-13s %-15s %10.4f %9.1f %11.2e\n", s.what, mode.name, med, tflops, std::sqrt(num / den));
-            if (mode.in != CUDA_R_32F) {
-                CHECK(cudaFree(w));
-                for (int i = 0; i < kBuffers; i++) CHECK(cudaFree(x[i]));
-            }
+            release();
         }
         CHECK(cudaFree(dw));
         CHECK(cudaFree(dy));
