@@ -93,9 +93,9 @@ int main() {
     std::uniform_real_distribution<float> u(-1.f, 1.f);
     printf("%-13s %-15s %10s %9s %11s\n", "product", "mode", "median ms", "TFLOPS", "rel error");
     const int kBuffers = 3, kWarmup = 10, kRuns = 50, kSampleRows = 16;
-    cudaEvent_t a, b;
-    CHECK(cudaEventCreate(&a));
-    CHECK(cudaEventCreate(&b));
+    cudaEvent_t start, stop;
+    CHECK(cudaEventCreate(&start));
+    CHECK(cudaEventCreate(&stop));
     for (const Shape &s : shapes) {
         // Operands as stored in the encoder: the left one [rows, inner], the weight [n, k] row-major.
         int inner = s.backward ? s.n : s.k, out = s.backward ? s.k : s.n;
@@ -154,12 +154,12 @@ int main() {
             for (int i = 0; i < kWarmup; i++) CHECK(run(i % kBuffers));
             std::vector<float> ms;
             for (int i = 0; i < kRuns; i++) {
-                CHECK(cudaEventRecord(a));
+                CHECK(cudaEventRecord(start));
                 CHECK(run(i % kBuffers));
-                CHECK(cudaEventRecord(b));
-                CHECK(cudaEventSynchronize(b));
+                CHECK(cudaEventRecord(stop));
+                CHECK(cudaEventSynchronize(stop));
                 float t;
-                CHECK(cudaEventElapsedTime(&t, a, b));
+                CHECK(cudaEventElapsedTime(&t, start, stop));
                 ms.push_back(t);
             }
             std::sort(ms.begin(), ms.end());
