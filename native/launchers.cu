@@ -40,8 +40,8 @@ int qd_add_layernorm(const float *x, const float *residual, const float *gamma, 
 
 int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream) {
     if (rows <= 0 || cols <= 0 || act < 0 || act > 2) return cudaErrorInvalidValue;
-    size_t n = (size_t)rows * cols;
-    qd::bias_act_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(y, bias, cols, n, act);
+    dim3 grid(rows, (cols + 255) / 256);
+    qd::bias_act_kernel<<<grid, 256, 0, S(stream)>>>(y, bias, cols, act);
     return cudaGetLastError();
 }
 

@@ -51,7 +51,7 @@ public final class BackendGradients implements AttributionModel {
     public static final int DEFAULT_MAX_ROWS = 8192;
 
     private record Layer(LinearWeights query, LinearWeights key, LinearWeights value, LinearWeights attentionOut,
-                         LinearWeights intermediate, LinearWeights output, LinearWeights[] backward,
+                         LinearWeights intermediate, LinearWeights output, LinearWeights[] backward /* prepareInputGrad's */,
                          FloatBuf attnGamma, FloatBuf attnBeta, FloatBuf outGamma, FloatBuf outBeta) {}
 
     private final BertConfig config;
@@ -69,7 +69,7 @@ public final class BackendGradients implements AttributionModel {
     private final Map<String, FloatBuf> halfSteps = new HashMap<>();
     private final FloatBuf position, type, embGamma, embBeta;
     private final List<Layer> layers = new ArrayList<>();
-    private final LinearWeights pooler;
+    private final LinearWeights pooler, poolerBackward;
     private final int maxRows;
     private int integerLayers;
 
@@ -102,19 +102,21 @@ public final class BackendGradients implements AttributionModel {
         embBeta = backend.upload(weights.embeddingNorm().beta());
         for (int l = 0; l < weights.layers().size(); l++) {
             BertWeights.Layer w = weights.layers().get(l);
-            LinearWeights[] fp32 = new LinearWeights[6], forward = new LinearWeights[6];
+            LinearWeights[] backward = new LinearWeights[6], forward = new LinearWeights[6];
             for (int j = 0; j < 6; j++) {
-                fp32[j] = backend.prepareLinear(w.linears().get(j));
+                BertWeights.Linear linear = w.linears().get(j);
+                backward[j] = ops.prepareInputGrad(linear);
                 Float scale = integer == null ? null : integer.inputScale(l, j);
-                forward[j] = scale == null ? fp32[j] : backend.prepareInt8Linear(w.linears().get(j), scale);
+                forward[j] = scale == null ? backend.prepareLinear(linear) : backend.prepareInt8Linear(linear, scale);
                 if (scale != null) integerLayers++;
                 if (forward[j] == null) throw new QdriftException(backend.name() + " has no integer kernels: run integer execution with --device cuda");
             }
-            layers.add(new Layer(forward[0], forward[1], forward[2], forward[3], forward[4], forward[5], fp32,
+            layers.add(new Layer(forward[0], forward[1], forward[2], forward[3], forward[4], forward[5], backward,
                     backend.upload(w.attentionNorm().gamma()), backend.upload(w.attentionNorm().beta()),
                     backend.upload(w.outputNorm().gamma()), backend.upload(w.outputNorm().beta())));
         }
         pooler = weights.pooler() == null ? null : backend.prepareLinear(weights.pooler());
+        poolerBackward = weights.pooler() == null ? null : ops.prepareInputGrad(weights.pooler());
         if (mode == StraightThrough.CLIP_AWARE) {
             // Probed once, here: outside any scope, so the steps live as long as the weights.
             for (int l = -1; l < config.layers(); l++)
@@ -421,7 +423,7 @@ public final class BackendGradients implements AttributionModel {
         FloatBuf dCls = backend.upload(dPooled);
         if (pooling == Pooling.POOLER) {
             FloatBuf d = backend.allocate(batch * h);
-            ops.linearInputGrad(dCls, batch, pooler, d, false);
+            ops.linearInputGrad(dCls, batch, poolerBackward, d, false);
             dCls = d;
         }
         FloatBuf dx = backend.allocate(rows * h);

@@ -3,6 +3,7 @@ package dev.qdrift.backend;
 import dev.qdrift.backend.Backend.FloatBuf;
 import dev.qdrift.backend.Backend.IntBuf;
 import dev.qdrift.backend.Backend.LinearWeights;
+import dev.qdrift.model.BertWeights;
 
 /**
  * The backward passes of the encoder's operations on a backend's buffers, for gradients with respect
@@ -22,7 +23,13 @@ public interface GradientOps {
     /** dg *= GELU'(u) in place: GELU'(u) = Φ(u) + u φ(u). */
     void geluGrad(FloatBuf dg, FloatBuf u, int n);
 
-    /** dx[rows, in] = dy[rows, out] W (+ dx when accumulate), W the layer's [out, in] weight in FP32. */
+    /**
+     * A linear layer's FP32 weight laid out for {@link #linearInputGrad}: the backend's best layout for dy W, which
+     * need not be {@link Backend#prepareLinear}'s (the GPU keeps W^T, so the backward product has the forward's form).
+     */
+    LinearWeights prepareInputGrad(BertWeights.Linear layer);
+
+    /** dx[rows, in] = dy[rows, out] W (+ dx when accumulate), W the layer's [out, in] weight from {@link #prepareInputGrad}. */
     void linearInputGrad(FloatBuf dy, int rows, LinearWeights w, FloatBuf dx, boolean accumulate);
 
     /**

@@ -10,6 +10,7 @@ import dev.qdrift.backend.Backend.IntBuf;
 import dev.qdrift.backend.Backend.LinearWeights;
 import dev.qdrift.backend.GradientOps;
 import dev.qdrift.backend.QuantGrid;
+import dev.qdrift.model.BertWeights;
 
 /**
  * {@link GradientOps} in plain float32 loops, one row (or one sequence and head) per parallel task: the
@@ -37,6 +38,12 @@ final class CpuGradientOps implements GradientOps {
             double d = 0.5 * (1 + CpuMath.erf(x * INV_SQRT2)) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x);
             dg[j] = (float) (dg[j] * d);
         }
+    }
+
+    /** The forward's packed panels: the loop below reads them by column as cheaply as a transposed copy. */
+    @Override
+    public LinearWeights prepareInputGrad(BertWeights.Linear l) {
+        return CpuGemm.pack(l.weight(), l.bias(), l.out(), l.in());
     }
 
     @Override

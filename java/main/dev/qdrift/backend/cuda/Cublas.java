@@ -93,9 +93,13 @@ final class Cublas implements AutoCloseable {
         if (status != 0) throw new CudaException(what + " failed: cublasStatus " + status, status);
     }
 
-    /** Row-major y[m,n] = x[m,k] w^T with w [n,k] row-major (a linear layer without bias). */
-    void gemmRowMajorNT(MemorySegment x, MemorySegment w, MemorySegment y, int m, int n, int k) throws Throwable {
-        check((int) sgemm.invokeExact(handle, OP_T, OP_N, n, m, k, one, w, k, x, k, zero, y, n),
+    /**
+     * Row-major y[m,n] = x[m,k] w^T (+ y when accumulate), x [m,k] and w [n,k]: a linear layer (w its weight), or its
+     * input gradient dY W (w = W^T).
+     */
+    void gemmRowMajorNT(MemorySegment x, MemorySegment w, MemorySegment y, int m, int n, int k, boolean accumulate) throws Throwable {
+        MemorySegment beta = accumulate ? one : zero; // a local: invokeExact would type the conditional as Object
+        check((int) sgemm.invokeExact(handle, OP_T, OP_N, n, m, k, one, w, k, x, k, beta, y, n),
                 "cublasSgemm (linear " + m + "x" + k + " -> " + n + ")");
     }
 
@@ -127,12 +131,6 @@ final class Cublas implements AutoCloseable {
                 "cublasSgemmBatched (context " + batch + " x " + t + "x" + d + ")");
     }
 
-    /** Row-major c[m,n] = a[m,k] b[k,n] (+ c when accumulate): a layer's input gradient dY W. */
-    void gemmRowMajorNN(MemorySegment a, MemorySegment b, MemorySegment c, int m, int n, int k, boolean accumulate) throws Throwable {
-        MemorySegment beta = accumulate ? one : zero; // a local: invokeExact would type the conditional as Object
-        check((int) sgemm.invokeExact(handle, OP_N, OP_N, n, m, k, one, b, n, a, k, beta, c, n),
-                "cublasSgemm (" + m + "x" + k + " times " + k + "x" + n + ")");
-    }
 
     /** For each of `batch` pointer triples: row-major c[t,d] = scale p[t,t]^T v[t,d] (attention's backward: dV = P^T dC, dK = dS^T Q). */
     void batchedTransposedContext(MemorySegment p, MemorySegment v, MemorySegment c, int t, int d, int ld, float scale, int batch)

@@ -1,6 +1,7 @@
 package dev.qdrift.backend.cuda;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -12,17 +13,20 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 
 /**
- * FFM bindings of cuBLASLt (libcublasLt.so.13, bound at run time) for one product: the s8 × s8 → s32
- * "TN" GEMM our INT8 kernel computes, row-major c[m,n] = Σ_k a[m,k]·b[n,k] (a [m × k], b [n × k]). In
- * cuBLASLt's column-major terms that is cᵀ (n × m, ld n) = op_T(b as k × n, ld k) · op_N(a as k × m, ld k),
- * compute type CUBLAS_COMPUTE_32I, int32 alpha = 1, beta = 0. A {@link Plan} holds the descriptors and the
- * algorithm cuBLASLt's heuristic picked for one shape. The INT8 benchmark's reference point, and the s8 GEMM of
- * {@code --int8-gemm cublaslt} ({@link Int8Ops#CUBLASLT}).
+ * FFM bindings of cuBLASLt (libcublasLt.so.13, bound at run time) for the "TN" product of a linear layer,
+ * row-major c[m,n] = Σ_k a[m,k]·b[n,k] (a [m × k] activations, b [n × k] weights). In cuBLASLt's column-major
+ * terms that is cᵀ (n × m, ld n) = op_T(b as k × n, ld k) · op_N(a as k × m, ld k), alpha = 1, beta = 0. Two
+ * kinds: s8 × s8 → s32 (CUBLAS_COMPUTE_32I; the INT8 benchmark's reference point and the s8 GEMM of
+ * {@code --int8-gemm cublaslt}, {@link Int8Ops#CUBLASLT}), and FP32 with the bias added in the epilogue
+ * (CUBLASLT_EPILOGUE_BIAS; true FP32 or TF32 tensor cores; the FP32 linear layers, sparing a bias pass). A
+ * {@link Plan} holds the descriptors and the algorithm cuBLASLt's heuristic picked for one shape.
  */
 final class CublasLt implements AutoCloseable {
     private static final Linker LINKER = Linker.nativeLinker();
-    private static final int CUBLAS_COMPUTE_32I = 72, CUDA_R_8I = 3, CUDA_R_32I = 10, CUBLAS_OP_N = 0, CUBLAS_OP_T = 1;
-    private static final int DESC_TRANSA = 3, DESC_TRANSB = 4, PREF_MAX_WORKSPACE_BYTES = 1;
+    private static final int CUBLAS_COMPUTE_32I = 72, CUBLAS_COMPUTE_32F = 68, CUBLAS_COMPUTE_32F_FAST_TF32 = 77;
+    private static final int CUDA_R_8I = 3, CUDA_R_32I = 10, CUDA_R_32F = 0, CUBLAS_OP_N = 0, CUBLAS_OP_T = 1;
+    private static final int DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8, EPILOGUE_BIAS = 4;
+    private static final int PREF_MAX_WORKSPACE_BYTES = 1;
     /** sizeof(cublasLtMatmulHeuristicResult_t): algo (8 × uint64) + workspaceSize + state + wavesCount + int[4]. */
     private static final long HEURISTIC_RESULT_BYTES = 64 + 8 + 4 + 4 + 16;
 
@@ -61,7 +65,8 @@ final class CublasLt implements AutoCloseable {
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment handle;
-    private final MemorySegment one = arena.allocateFrom(JAVA_INT, 1), zero = arena.allocateFrom(JAVA_INT, 0);
+    private final MemorySegment intOne = arena.allocateFrom(JAVA_INT, 1), intZero = arena.allocateFrom(JAVA_INT, 0);
+    private final MemorySegment floatOne = arena.allocateFrom(JAVA_FLOAT, 1f), floatZero = arena.allocateFrom(JAVA_FLOAT, 0f);
 
     CublasLt(SymbolLookup lib) {
         create = bind(lib, "cublasLtCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS));
@@ -104,38 +109,53 @@ final class CublasLt implements AutoCloseable {
         if (status != 0) throw new CudaException(what + " failed: cublasStatus " + status, status);
     }
 
-    /** Descriptors and the heuristic's algorithm for one m × n × k s8 TN product. */
+    /** Descriptors and the heuristic's algorithm for one m × n × k TN product of one kind. */
     final class Plan implements AutoCloseable {
         final int m, n, k;
-        private final MemorySegment desc, aLayout, bLayout, cLayout, algo, workspace;
+        private final String what;
+        private final MemorySegment desc, aLayout, bLayout, cLayout, algo, workspace, alpha, beta;
         private final long workspaceBytes;
+        private final MemorySegment biasPointer = arena.allocate(ADDRESS);
         /** The heuristic's estimate of the grid's waves (informational). */
         final float waves;
 
-        private Plan(int m, int n, int k, MemorySegment workspace, long workspaceBytes) throws Throwable {
+        /** bias: null for none, else a 256-byte aligned device vector (the heuristic reads alignment from the pointer). */
+        private Plan(String what, int m, int n, int k, int computeType, int scaleType, int inType, int outType, MemorySegment bias,
+                     MemorySegment workspace, long workspaceBytes) throws Throwable {
+            this.what = what;
             this.m = m;
             this.n = n;
             this.k = k;
             this.workspace = workspace;
             this.workspaceBytes = workspaceBytes;
+            boolean integer = computeType == CUBLAS_COMPUTE_32I;
+            alpha = integer ? intOne : floatOne;
+            beta = integer ? intZero : floatZero;
             // Built in locals: where a step fails (or the heuristic has no algorithm) what was created is destroyed.
             MemorySegment d = MemorySegment.NULL, al = MemorySegment.NULL, bl = MemorySegment.NULL, cl = MemorySegment.NULL;
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment p = a.allocate(ADDRESS);
-                check((int) descCreate.invokeExact(p, CUBLAS_COMPUTE_32I, CUDA_R_32I), "cublasLtMatmulDescCreate");
+                check((int) descCreate.invokeExact(p, computeType, scaleType), "cublasLtMatmulDescCreate");
                 d = p.get(ADDRESS, 0);
                 MemorySegment op = a.allocate(JAVA_INT);
                 op.set(JAVA_INT, 0, CUBLAS_OP_T);
                 check((int) descSetAttribute.invokeExact(d, DESC_TRANSA, op, 4L), "cublasLtMatmulDescSetAttribute(TRANSA)");
                 op.set(JAVA_INT, 0, CUBLAS_OP_N);
                 check((int) descSetAttribute.invokeExact(d, DESC_TRANSB, op, 4L), "cublasLtMatmulDescSetAttribute(TRANSB)");
+                if (bias != null) {
+                    op.set(JAVA_INT, 0, EPILOGUE_BIAS);
+                    check((int) descSetAttribute.invokeExact(d, DESC_EPILOGUE, op, 4L), "cublasLtMatmulDescSetAttribute(EPILOGUE)");
+                    biasPointer.set(ADDRESS, 0, bias);
+                    check((int) descSetAttribute.invokeExact(d, DESC_BIAS_POINTER, biasPointer, 8L),
+                            "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
+                }
                 // cuBLASLt's A = our weights b (k x n column-major, ld k), B = our activations a (k x m, ld k),
                 // C = D = our c transposed (n x m column-major, ld n).
-                check((int) layoutCreate.invokeExact(p, CUDA_R_8I, (long) k, (long) n, (long) k), "cublasLtMatrixLayoutCreate(A)");
+                check((int) layoutCreate.invokeExact(p, inType, (long) k, (long) n, (long) k), "cublasLtMatrixLayoutCreate(A)");
                 al = p.get(ADDRESS, 0);
-                check((int) layoutCreate.invokeExact(p, CUDA_R_8I, (long) k, (long) m, (long) k), "cublasLtMatrixLayoutCreate(B)");
+                check((int) layoutCreate.invokeExact(p, inType, (long) k, (long) m, (long) k), "cublasLtMatrixLayoutCreate(B)");
                 bl = p.get(ADDRESS, 0);
-                check((int) layoutCreate.invokeExact(p, CUDA_R_32I, (long) n, (long) m, (long) n), "cublasLtMatrixLayoutCreate(C)");
+                check((int) layoutCreate.invokeExact(p, outType, (long) n, (long) m, (long) n), "cublasLtMatrixLayoutCreate(C)");
                 cl = p.get(ADDRESS, 0);
                 check((int) prefCreate.invokeExact(p), "cublasLtMatmulPreferenceCreate");
                 MemorySegment pref = p.get(ADDRESS, 0);
@@ -146,9 +166,9 @@ final class CublasLt implements AutoCloseable {
                     check((int) algoGetHeuristic.invokeExact(handle, d, al, bl, cl, cl, pref, 1, result, count),
                             "cublasLtMatmulAlgoGetHeuristic");
                     if (count.get(JAVA_INT, 0) < 1 || result.get(JAVA_INT, 72) != 0)
-                        throw new CudaException("cuBLASLt has no s8 TN algorithm for " + m + "x" + n + "x" + k, 15);
+                        throw new CudaException("cuBLASLt has no " + what + " algorithm for " + m + "x" + n + "x" + k, 15);
                     algo = arena.allocate(64, 8).copyFrom(result.asSlice(0, 64));
-                    waves = result.get(java.lang.foreign.ValueLayout.JAVA_FLOAT, 76);
+                    waves = result.get(JAVA_FLOAT, 76);
                 } finally {
                     int ignored = (int) prefDestroy.invokeExact(pref);
                 }
@@ -167,10 +187,17 @@ final class CublasLt implements AutoCloseable {
             if (!d.equals(MemorySegment.NULL)) check((int) descDestroy.invokeExact(d), "cublasLtMatmulDescDestroy");
         }
 
-        /** Row-major c[m,n] (int32) = a[m,k] · b[n,k]ᵀ (s8), queued on `stream`. */
+        /** Row-major c[m,n] = a[m,k] · b[n,k]ᵀ, queued on `stream` (a plan without a bias). */
         void run(MemorySegment a, MemorySegment b, MemorySegment c, MemorySegment stream) throws Throwable {
-            check((int) matmul.invokeExact(handle, desc, one, b, aLayout, a, bLayout, zero, c, cLayout, c, cLayout, algo, workspace,
-                    workspaceBytes, stream), "cublasLtMatmul s8 " + m + "x" + n + "x" + k);
+            check((int) matmul.invokeExact(handle, desc, alpha, b, aLayout, a, bLayout, beta, c, cLayout, c, cLayout, algo, workspace,
+                    workspaceBytes, stream), "cublasLtMatmul " + what + " " + m + "x" + n + "x" + k);
+        }
+
+        /** Row-major c[m,n] = a[m,k] · b[n,k]ᵀ + bias[n], queued on `stream` (a plan with a bias; bias 256-byte aligned). */
+        void run(MemorySegment a, MemorySegment b, MemorySegment bias, MemorySegment c, MemorySegment stream) throws Throwable {
+            biasPointer.set(ADDRESS, 0, bias);
+            check((int) descSetAttribute.invokeExact(desc, DESC_BIAS_POINTER, biasPointer, 8L), "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
+            run(a, b, c, stream);
         }
 
         @Override
@@ -185,9 +212,18 @@ final class CublasLt implements AutoCloseable {
         }
     }
 
-    /** A plan for row-major c[m,n] = a[m,k] b[n,k]ᵀ; `workspace` (device, workspaceBytes) is lent to cuBLASLt. */
+    /** A plan for row-major c[m,n] = a[m,k] b[n,k]ᵀ in s8 → s32; `workspace` (device, workspaceBytes) is lent to cuBLASLt. */
     Plan planS8(int m, int n, int k, MemorySegment workspace, long workspaceBytes) throws Throwable {
-        return new Plan(m, n, k, workspace, workspaceBytes);
+        return new Plan("s8 TN", m, n, k, CUBLAS_COMPUTE_32I, CUDA_R_32I, CUDA_R_8I, CUDA_R_32I, null, workspace, workspaceBytes);
+    }
+
+    /**
+     * A plan for row-major c[m,n] = a[m,k] b[n,k]ᵀ + bias[n] in FP32 (tf32: products on TF32 tensor cores, FP32
+     * accumulation); `bias` any 256-byte aligned device vector, for the heuristic (each run names its own).
+     */
+    Plan planF32Bias(int m, int n, int k, boolean tf32, MemorySegment bias, MemorySegment workspace, long workspaceBytes) throws Throwable {
+        return new Plan(tf32 ? "TF32 + bias" : "FP32 + bias", m, n, k, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F,
+                CUDA_R_32F, CUDA_R_32F, bias, workspace, workspaceBytes);
     }
 
     @Override

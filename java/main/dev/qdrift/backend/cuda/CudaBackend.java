@@ -31,6 +31,9 @@ public final class CudaBackend implements Backend {
     private final MemorySegment stream;
     private final DevicePool pool;
     private final Int8Ops int8;
+    /** The FP32 linear layers' products with the bias in cuBLASLt's epilogue; null where cuBLASLt could not open. */
+    private final CublasLtPlans fp32Lt;
+    private long fp32LtRuns;
     private final CudaGradientOps gradientOps;
     private final String deviceName;
     private boolean tf32, cublasLtInt8;
@@ -89,6 +92,7 @@ public final class CudaBackend implements Backend {
             cublas = new Cublas(NativeLibraries.system("libcublas.so.13"), stream);
             pool = new DevicePool(cuda);
             int8 = new Int8Ops(cuda, stream);
+            fp32Lt = openFp32Lt(cuda);
             gradientOps = new CudaGradientOps(this, lib, cuda, cublas, stream);
         } catch (RuntimeException e) {
             throw e;
@@ -146,6 +150,11 @@ public final class CudaBackend implements Backend {
     /** Whether the s8 linear layers' GEMMs run on cuBLASLt ({@link #useCublasLtInt8}). */
     public boolean cublasLtInt8() {
         return cublasLtInt8;
+    }
+
+    /** How many FP32 linear layers ran on cuBLASLt with the bias fused (tests: that they did not fall back). */
+    long fp32LtRuns() {
+        return fp32LtRuns;
     }
 
     /** How many s8 GEMMs ran on cuBLASLt (tests: that --int8-gemm cublaslt did not fall back). */
@@ -326,12 +335,51 @@ public final class CudaBackend implements Backend {
             return;
         }
         DeviceLinear l = (DeviceLinear) w;
+        CublasLt.Plan withBias = epilogue == Epilogue.NONE ? fp32Plan(x, rows, l, y) : null;
+        if (withBias != null) {
+            call(() -> {
+                withBias.run(p(x), l.weight().ptr(), l.bias().ptr(), p(y), stream);
+                return null;
+            });
+            fp32LtRuns++;
+            return;
+        }
         call(() -> {
-            cublas.gemmRowMajorNT(p(x), l.weight().ptr(), p(y), rows, l.out(), l.in());
+            cublas.gemmRowMajorNT(p(x), l.weight().ptr(), p(y), rows, l.out(), l.in(), false);
             return null;
         });
         int act = switch (epilogue) { case NONE -> 0; case GELU -> 1; case TANH -> 2; };
         launch("qd_bias_act " + rows + "x" + l.out(), () -> (int) cuda.biasAct.invokeExact(p(y), l.bias().ptr(), rows, l.out(), act, stream));
+    }
+
+    private static CublasLtPlans openFp32Lt(QdriftCuda cuda) {
+        try {
+            return CublasLtPlans.open(cuda);
+        } catch (RuntimeException e) {
+            Int8Ops.logOnce(e.getMessage() + "; FP32 linear layers add their bias in a pass of their own");
+            return null;
+        }
+    }
+
+    /**
+     * cuBLASLt's plan for y = x wᵀ + bias in one product (FP32, or TF32 while {@link #useTf32} is on), or null where it
+     * cannot run: cuBLASLt not open, operands not aligned as its plans assume, or no algorithm for the shape (logged
+     * once). Then cuBLAS's GEMM and the bias pass run: the same products and the bias added to their FP32 result,
+     * summed in the order each library's algorithm picks.
+     */
+    private CublasLt.Plan fp32Plan(FloatBuf x, int rows, DeviceLinear l, FloatBuf y) {
+        if (fp32Lt == null) return null;
+        long addresses = p(x).address() | l.weight().ptr().address() | l.bias().ptr().address() | p(y).address();
+        if (addresses % CublasLtPlans.ALIGNMENT != 0) {
+            Int8Ops.logOnce("FP32 linear " + l.in() + " -> " + l.out() + ": an operand is not " + CublasLtPlans.ALIGNMENT
+                    + "-byte aligned; cuBLAS and a bias pass run");
+            return null;
+        }
+        boolean t = tf32;
+        int out = l.out(), in = l.in();
+        MemorySegment bias = l.bias().ptr();
+        return fp32Lt.plan((t ? "TF32" : "FP32") + " linear " + rows + "x" + in + " -> " + out + " on cuBLASLt",
+                (lt, workspace, bytes) -> lt.planF32Bias(rows, out, in, t, bias, workspace, bytes));
     }
 
     @Override
@@ -550,6 +598,7 @@ public final class CudaBackend implements Backend {
             cuda.synchronize(stream);
             try {
                 int8.close();
+                if (fp32Lt != null) fp32Lt.close();
             } finally {
                 pool.close();
                 cublas.close();

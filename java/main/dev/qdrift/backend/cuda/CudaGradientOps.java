@@ -10,6 +10,7 @@ import dev.qdrift.backend.Backend.FloatBuf;
 import dev.qdrift.backend.Backend.IntBuf;
 import dev.qdrift.backend.Backend.LinearWeights;
 import dev.qdrift.backend.GradientOps;
+import dev.qdrift.model.BertWeights;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
@@ -99,13 +100,31 @@ final class CudaGradientOps implements GradientOps {
         cuda.launch("qd_gelu_grad " + n, () -> (int) geluGrad.invokeExact(p(dg), p(u), (long) n, stream));
     }
 
+    /** A layer's FP32 weight transposed, W^T [in, out]: the backward's operand, no bias. */
+    record TransposedLinear(CudaBackend.DeviceFloats weightT, int out, int in) implements LinearWeights {}
+
+    /**
+     * W^T on the device, so that dy W runs as cuBLAS's "TN" product, the forward's: with TF32 on Hopper, whose tensor
+     * cores read FP32 operands only K-major, the "NN" product of dy and W itself ran 1.4x slower (Nsight Compute,
+     * bench/results/2026-12-05-h100-profile). Transposed once on the host, when the model is prepared.
+     */
+    @Override
+    public LinearWeights prepareInputGrad(BertWeights.Linear l) {
+        int out = l.out(), in = l.in();
+        float[] w = l.weight(), t = new float[in * out];
+        for (int o = 0; o < out; o++)
+            for (int k = 0; k < in; k++) t[k * out + o] = w[o * in + k];
+        return new TransposedLinear((CudaBackend.DeviceFloats) backend.upload(t), out, in);
+    }
+
     @Override
     public void linearInputGrad(FloatBuf dy, int rows, LinearWeights w, FloatBuf dx, boolean accumulate) {
-        if (!(w instanceof CudaBackend.DeviceLinear l))
-            throw new IllegalArgumentException("linearInputGrad needs FP32 weights (prepareLinear), not " + w.getClass().getSimpleName());
+        if (!(w instanceof TransposedLinear l))
+            throw new IllegalArgumentException("linearInputGrad needs weights from prepareInputGrad, not " + w.getClass().getSimpleName());
         require(dy.size() >= rows * l.out() && dx.size() >= rows * l.in(), "linearInputGrad: buffers too small for " + rows + " rows");
         try {
-            cublas.gemmRowMajorNN(p(dy), l.weight().ptr(), p(dx), rows, l.in(), l.out(), accumulate);
+            // dx[rows, in] = dy[rows, out] (W^T)^T: the forward's product with W^T as the weight.
+            cublas.gemmRowMajorNT(p(dy), l.weightT().ptr(), p(dx), rows, l.in(), l.out(), accumulate);
         } catch (RuntimeException e) {
             throw e;
         } catch (Throwable t) {

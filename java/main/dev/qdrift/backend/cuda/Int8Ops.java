@@ -1,11 +1,6 @@
 package dev.qdrift.backend.cuda;
 
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HashSet;
-import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
@@ -48,13 +43,6 @@ public final class Int8Ops {
      * kernels instead (AUTO_TILE), the reason logged once. Float outputs: gemmS32 then {@link #dequantizeF32}.
      */
     public static final int CUBLASLT = -3;
-    /** The workspace lent to cuBLASLt (its heuristic may pick algorithms that split K). */
-    static final long CUBLASLT_WORKSPACE = 32L << 20;
-    /**
-     * The operand alignment the CUBLASLT tile requires: the heuristic is asked with cuBLASLt's default alignment
-     * preferences (256 bytes), and an algorithm it picks may refuse less at run time. The device pool aligns to 256.
-     */
-    private static final long CUBLASLT_ALIGNMENT = 256;
     /** The range of the s8 epilogue's output scale (the kernel's division-free requantization needs it). */
     public static final float MIN_OUT_SCALE = 0x1p-64f, MAX_OUT_SCALE = 0x1p64f;
 
@@ -87,13 +75,7 @@ public final class Int8Ops {
 
     private final boolean hopper;
 
-    private record Shape(int m, int n, int k) {}
-
-    private CublasLt cublasLt;
-    private MemorySegment cublasLtWorkspace = MemorySegment.NULL;
-    // One plan per m x n x k seen (an encoder sees a few shapes per batch size; descriptors, no device memory).
-    private final Map<Shape, CublasLt.Plan> cublasLtPlans = new HashMap<>();
-    private final Set<Shape> cublasLtRefused = new HashSet<>();
+    private CublasLtPlans cublasLt; // opened by openCublasLt
     private long cublasLtRuns;
 
     Int8Ops(QdriftCuda cuda, MemorySegment stream) {
@@ -282,52 +264,14 @@ public final class Int8Ops {
      * a graph capture). Idempotent; {@link #close} releases them.
      */
     public void openCublasLt() {
-        if (cublasLt != null) return;
-        try {
-            cublasLt = CublasLt.open();
-            cublasLtWorkspace = cuda.malloc(CUBLASLT_WORKSPACE);
-        } catch (Throwable t) {
-            RuntimeException e = new dev.qdrift.QdriftException("cuBLASLt is not available: " + t.getMessage(), t);
-            try {
-                close();
-            } catch (RuntimeException suppressed) {
-                e.addSuppressed(suppressed);
-            }
-            throw e;
-        }
+        if (cublasLt == null) cublasLt = CublasLtPlans.open(cuda);
     }
 
-    /**
-     * Releases what {@link #openCublasLt} opened (the plans, the workspace, the handle): each step runs even where an
-     * earlier one fails; the first failure is thrown afterwards, the others added to it as suppressed.
-     */
+    /** Releases what {@link #openCublasLt} opened (the plans, the workspace, the handle). */
     public void close() {
-        List<Runnable> steps = new ArrayList<>();
-        for (CublasLt.Plan plan : cublasLtPlans.values()) steps.add(plan::close);
-        steps.add(() -> {
-            if (isNull(cublasLtWorkspace)) return;
-            try {
-                cuda.free(cublasLtWorkspace);
-            } catch (Throwable t) {
-                throw new IllegalStateException("freeing the cuBLASLt workspace: " + t, t);
-            }
-        });
-        CublasLt lt = cublasLt;
-        if (lt != null) steps.add(lt::close);
-        cublasLtPlans.clear();
-        cublasLtRefused.clear();
-        cublasLtWorkspace = MemorySegment.NULL;
+        CublasLtPlans lt = cublasLt;
         cublasLt = null;
-        RuntimeException first = null;
-        for (Runnable step : steps) {
-            try {
-                step.run();
-            } catch (RuntimeException e) {
-                if (first == null) first = e;
-                else first.addSuppressed(e);
-            }
-        }
-        if (first != null) throw first;
+        if (lt != null) lt.close();
     }
 
     /** How many GEMMs ran on cuBLASLt (the CUBLASLT tile not falling back), for tests. */
@@ -338,21 +282,7 @@ public final class Int8Ops {
     /** cuBLASLt's plan for m × n × k, or null (the reason logged once) where it has no algorithm for the shape. */
     private CublasLt.Plan cublasLtPlan(int m, int n, int k) {
         if (cublasLt == null) throw new IllegalStateException("the CUBLASLT tile needs openCublasLt() first");
-        Shape shape = new Shape(m, n, k);
-        CublasLt.Plan plan = cublasLtPlans.get(shape);
-        if (plan != null || cublasLtRefused.contains(shape)) return plan;
-        try {
-            plan = cublasLt.planS8(m, n, k, cublasLtWorkspace, CUBLASLT_WORKSPACE);
-            cublasLtPlans.put(shape, plan);
-        } catch (CudaException e) {
-            cublasLtRefused.add(shape);
-            logOnce("int8 GEMM " + m + "x" + n + "x" + k + ": " + e.getMessage() + "; our kernel runs instead");
-        } catch (RuntimeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-        return plan;
+        return cublasLt.plan("int8 GEMM " + m + "x" + n + "x" + k + " on cuBLASLt", (lt, workspace, bytes) -> lt.planS8(m, n, k, workspace, bytes));
     }
 
     /**
@@ -367,8 +297,8 @@ public final class Int8Ops {
         if (tile == CUBLASLT) {
             // cuBLASLt takes k % 16 == 0 (what our kernels read directly) and 256-byte aligned operands; else our kernels.
             String why = s8Unsupported(k, 0, a.address(), b.address());
-            if (why == null && (a.address() | b.address() | c.address()) % CUBLASLT_ALIGNMENT != 0)
-                why = "an operand or the output is not " + CUBLASLT_ALIGNMENT + "-byte aligned";
+            if (why == null && (a.address() | b.address() | c.address()) % CublasLtPlans.ALIGNMENT != 0)
+                why = "an operand or the output is not " + CublasLtPlans.ALIGNMENT + "-byte aligned";
             CublasLt.Plan plan = why == null ? cublasLtPlan(m, n, k) : null;
             if (plan != null) {
                 try {

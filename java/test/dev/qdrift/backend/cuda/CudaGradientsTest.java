@@ -4,6 +4,7 @@ import static dev.qdrift.backend.cuda.GpuTest.assertClose;
 import static dev.qdrift.backend.cuda.GpuTest.download;
 import static dev.qdrift.backend.cuda.GpuTest.poisoned;
 import static dev.qdrift.backend.cuda.GpuTest.random;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.qdrift.attribution.AttributionModel;
@@ -143,14 +144,31 @@ class CudaGradientsTest {
         Random r = GpuTest.freshRandom();
         float[] dy = random(r, rows * out, 1f), w = random(r, out * in, 0.05f), b = random(r, out, 0.1f), acc = random(r, rows * in, 1f);
         BertWeights.Linear l = new BertWeights.Linear("t", w, b, out, in);
-        Backend.LinearWeights gw = gpu.prepareLinear(l), cw = cpu.prepareLinear(l);
+        Backend.LinearWeights gw = g().prepareInputGrad(l), cw = c().prepareInputGrad(l);
         for (boolean accumulate : new boolean[] {false, true}) {
             try (Backend.Scope s = gpu.openScope()) {
                 FloatBuf gx = accumulate ? gpu.upload(acc) : poisoned(gpu, rows * in), cx = cpu.upload(acc);
                 g().linearInputGrad(gpu.upload(dy), rows, gw, gx, accumulate);
                 c().linearInputGrad(cpu.upload(dy), rows, cw, cx, accumulate);
-                assertClose(download(gpu, gx), download(cpu, cx), 1e-5, "dY W " + rows + "x" + out + "x" + in + (accumulate ? " +=" : ""));
+                String what = "dY W " + rows + "x" + out + "x" + in + (accumulate ? " +=" : "");
+                assertClose(download(gpu, gx), download(cpu, cx), 1e-5, what);
+                // TF32 (the IG's setting): inputs rounded to 10 mantissa bits (relative 2^-11 each), FP32 sums.
+                FloatBuf tx = accumulate ? gpu.upload(acc) : poisoned(gpu, rows * in);
+                gpu.useTf32(true);
+                try {
+                    g().linearInputGrad(gpu.upload(dy), rows, gw, tx, accumulate);
+                } finally {
+                    gpu.useTf32(false);
+                }
+                assertClose(download(gpu, tx), download(cpu, cx), 5e-3, "TF32 " + what);
             }
+        }
+        // The forward's weights are not the backward's layout: refused by name, not multiplied in the wrong order.
+        try (Backend.Scope s = gpu.openScope()) {
+            Backend.LinearWeights forward = gpu.prepareLinear(l);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> g().linearInputGrad(gpu.upload(dy), rows, forward, gpu.allocate(rows * in), false));
+            assertTrue(e.getMessage().contains("prepareInputGrad"), e.getMessage());
         }
     }
 

@@ -4,6 +4,7 @@ import static dev.qdrift.backend.cuda.GpuTest.assertClose;
 import static dev.qdrift.backend.cuda.GpuTest.download;
 import static dev.qdrift.backend.cuda.GpuTest.poisoned;
 import static dev.qdrift.backend.cuda.GpuTest.random;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -60,8 +61,22 @@ class CudaKernelsTest {
             try (Backend.Scope s = gpu.openScope()) {
                 Backend.FloatBuf cy = cpu.allocate(m * n), gy = poisoned(gpu, m * n);
                 cpu.linear(cpu.upload(x), m, cw, e, cy);
+                long fused = gpu.fp32LtRuns();
                 gpu.linear(gpu.upload(x), m, gw, e, gy);
-                assertClose(download(gpu, gy), download(cpu, cy), 1e-5, "linear " + e + " " + m + "x" + n + "x" + k);
+                String what = "linear " + e + " " + m + "x" + n + "x" + k;
+                assertClose(download(gpu, gy), download(cpu, cy), 1e-5, what);
+                // No epilogue: the bias rides in cuBLASLt's epilogue (the path under test, not the fallback).
+                assertEquals(e == Epilogue.NONE ? fused + 1 : fused, gpu.fp32LtRuns(), what + ": on cuBLASLt with the bias");
+                if (e != Epilogue.NONE) continue;
+                // The TF32 plan: inputs rounded to 10 mantissa bits (relative 2^-11 each), FP32 sums.
+                Backend.FloatBuf ty = poisoned(gpu, m * n);
+                gpu.useTf32(true);
+                try {
+                    gpu.linear(gpu.upload(x), m, gw, e, ty);
+                } finally {
+                    gpu.useTf32(false);
+                }
+                assertClose(download(gpu, ty), download(cpu, cy), 5e-3, "TF32 " + what);
             }
         }
     }

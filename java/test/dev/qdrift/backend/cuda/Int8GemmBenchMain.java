@@ -44,7 +44,7 @@ import java.util.Random;
 public final class Int8GemmBenchMain {
     static final int WARMUP = 30, RUNS = 60, SETS = 3;
     static final int[] PEG_GROUPS = {4, 6};
-    static final long WORKSPACE = Int8Ops.CUBLASLT_WORKSPACE;
+    static final long WORKSPACE = CublasLtPlans.WORKSPACE;
     static final String ONLY_TILES = System.getProperty("qdrift.int8.bench.tiles");
 
     @FunctionalInterface
@@ -263,7 +263,7 @@ public final class Int8GemmBenchMain {
                     fa[s] = randomFloats(r, m * k, -1, 1);
                     fb[s] = randomFloats(r, n * k, -1, 1);
                 }
-                line("cuBLAS FP32 Sgemm (no TF32)", m, n, k, s -> blas.gemmRowMajorNT(fa[s], fb[s], y[s], m, n, k), row, "fp32");
+                line("cuBLAS FP32 Sgemm (no TF32)", m, n, k, s -> blas.gemmRowMajorNT(fa[s], fb[s], y[s], m, n, k, false), row, "fp32");
             } catch (RuntimeException ex) {
                 System.out.println("  cuBLAS: " + ex.getMessage());
             }
