@@ -19,10 +19,7 @@ final class Ops {
      */
     record Dense(float[] w, float[] wt, float[] bias, int out, int in) {
         static Dense of(BertWeights.Linear l) {
-            float[] t = new float[l.weight().length];
-            for (int o = 0; o < l.out(); o++)
-                for (int k = 0; k < l.in(); k++) t[k * l.out() + o] = l.weight()[o * l.in() + k];
-            return new Dense(l.weight(), t, l.bias(), l.out(), l.in());
+            return new Dense(l.weight(), l.transposedWeight(), l.bias(), l.out(), l.in());
         }
     }
 

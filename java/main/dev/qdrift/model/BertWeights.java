@@ -17,7 +17,12 @@ import java.util.TreeSet;
 public record BertWeights(BertConfig config, float[] wordEmbeddings, float[] positionEmbeddings,
                           float[] typeEmbeddings, Norm embeddingNorm, List<Layer> layers, Linear pooler) {
 
-    public record Linear(String name, float[] weight, float[] bias, int out, int in) {}
+    public record Linear(String name, float[] weight, float[] bias, int out, int in) {
+        /** W^T, [in, out] row-major: the layout for products that run along W's columns. */
+        public float[] transposedWeight() {
+            return new Tensor(name, new int[] {out, in}, weight).transposed().data();
+        }
+    }
 
     public record Norm(float[] gamma, float[] beta) {}
 

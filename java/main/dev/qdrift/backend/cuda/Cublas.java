@@ -131,7 +131,6 @@ final class Cublas implements AutoCloseable {
                 "cublasSgemmBatched (context " + batch + " x " + t + "x" + d + ")");
     }
 
-
     /** For each of `batch` pointer triples: row-major c[t,d] = scale p[t,t]^T v[t,d] (attention's backward: dV = P^T dC, dK = dS^T Q). */
     void batchedTransposedContext(MemorySegment p, MemorySegment v, MemorySegment c, int t, int d, int ld, float scale, int batch)
             throws Throwable {

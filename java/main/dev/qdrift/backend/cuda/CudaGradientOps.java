@@ -110,11 +110,7 @@ final class CudaGradientOps implements GradientOps {
      */
     @Override
     public LinearWeights prepareInputGrad(BertWeights.Linear l) {
-        int out = l.out(), in = l.in();
-        float[] w = l.weight(), t = new float[in * out];
-        for (int o = 0; o < out; o++)
-            for (int k = 0; k < in; k++) t[k * out + o] = w[o * in + k];
-        return new TransposedLinear((CudaBackend.DeviceFloats) backend.upload(t), out, in);
+        return new TransposedLinear((CudaBackend.DeviceFloats) backend.upload(l.transposedWeight()), l.out(), l.in());
     }
 
     @Override
