@@ -105,18 +105,18 @@ public final class BackendGradients implements AttributionModel {
             LinearWeights[] backward = new LinearWeights[6], forward = new LinearWeights[6];
             for (int j = 0; j < 6; j++) {
                 BertWeights.Linear linear = w.linears().get(j);
-                backward[j] = ops.prepareInputGrad(linear);
                 Float scale = integer == null ? null : integer.inputScale(l, j);
                 forward[j] = scale == null ? backend.prepareLinear(linear) : backend.prepareInt8Linear(linear, scale);
                 if (scale != null) integerLayers++;
                 if (forward[j] == null) throw new QdriftException(backend.name() + " has no integer kernels: run integer execution with --device cuda");
+                backward[j] = ops.prepareInputGrad(linear, scale == null ? forward[j] : null);
             }
             layers.add(new Layer(forward[0], forward[1], forward[2], forward[3], forward[4], forward[5], backward,
                     backend.upload(w.attentionNorm().gamma()), backend.upload(w.attentionNorm().beta()),
                     backend.upload(w.outputNorm().gamma()), backend.upload(w.outputNorm().beta())));
         }
         pooler = weights.pooler() == null ? null : backend.prepareLinear(weights.pooler());
-        poolerBackward = weights.pooler() == null ? null : ops.prepareInputGrad(weights.pooler());
+        poolerBackward = weights.pooler() == null ? null : ops.prepareInputGrad(weights.pooler(), pooler);
         if (mode == StraightThrough.CLIP_AWARE) {
             // Probed once, here: outside any scope, so the steps live as long as the weights.
             for (int l = -1; l < config.layers(); l++)

@@ -26,8 +26,11 @@ public interface GradientOps {
     /**
      * A linear layer's FP32 weight laid out for {@link #linearInputGrad}: the backend's best layout for dy W, which
      * need not be {@link Backend#prepareLinear}'s (the GPU keeps W^T, so the backward product has the forward's form).
+     *
+     * @param forward the layer's {@link Backend#prepareLinear} weights where the caller holds them (a backend whose
+     *     backward reads the same layout returns them, holding no second copy), else null
      */
-    LinearWeights prepareInputGrad(BertWeights.Linear layer);
+    LinearWeights prepareInputGrad(BertWeights.Linear layer, LinearWeights forward);
 
     /** dx[rows, in] = dy[rows, out] W (+ dx when accumulate), W the layer's [out, in] weight from {@link #prepareInputGrad}. */
     void linearInputGrad(FloatBuf dy, int rows, LinearWeights w, FloatBuf dx, boolean accumulate);

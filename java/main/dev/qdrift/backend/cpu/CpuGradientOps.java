@@ -40,10 +40,10 @@ final class CpuGradientOps implements GradientOps {
         }
     }
 
-    /** The forward's packed panels: the loop below reads them by column as cheaply as a transposed copy. */
+    /** The forward's packed panels (packed here if the caller has none): the loop below reads them by column as cheaply as a transposed copy. */
     @Override
-    public LinearWeights prepareInputGrad(BertWeights.Linear l) {
-        return CpuGemm.pack(l.weight(), l.bias(), l.out(), l.in());
+    public LinearWeights prepareInputGrad(BertWeights.Linear l, LinearWeights forward) {
+        return forward instanceof CpuGemm.Packed p ? p : CpuGemm.pack(l.weight(), l.bias(), l.out(), l.in());
     }
 
     @Override

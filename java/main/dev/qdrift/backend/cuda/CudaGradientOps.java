@@ -109,7 +109,7 @@ final class CudaGradientOps implements GradientOps {
      * bench/results/2026-12-05-h100-profile). Transposed once on the host, when the model is prepared.
      */
     @Override
-    public LinearWeights prepareInputGrad(BertWeights.Linear l) {
+    public LinearWeights prepareInputGrad(BertWeights.Linear l, LinearWeights forward) {
         return new TransposedLinear((CudaBackend.DeviceFloats) backend.upload(l.transposedWeight()), l.out(), l.in());
     }
 

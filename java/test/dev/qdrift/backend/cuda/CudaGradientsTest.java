@@ -144,7 +144,7 @@ class CudaGradientsTest {
         Random r = GpuTest.freshRandom();
         float[] dy = random(r, rows * out, 1f), w = random(r, out * in, 0.05f), b = random(r, out, 0.1f), acc = random(r, rows * in, 1f);
         BertWeights.Linear l = new BertWeights.Linear("t", w, b, out, in);
-        Backend.LinearWeights gw = g().prepareInputGrad(l), cw = c().prepareInputGrad(l);
+        Backend.LinearWeights gw = g().prepareInputGrad(l, null), cw = c().prepareInputGrad(l, null);
         for (boolean accumulate : new boolean[] {false, true}) {
             try (Backend.Scope s = gpu.openScope()) {
                 FloatBuf gx = accumulate ? gpu.upload(acc) : poisoned(gpu, rows * in), cx = cpu.upload(acc);
