@@ -7,12 +7,14 @@ namespace qd {
 
 // cuBLAS's pointer-array batched GEMMs take one matrix pointer per (sequence b, head h), batch index
 // i = b*heads + h, so attention reads and writes each head in place instead of copying it out and back:
-// a token-major [batch*seq, heads*hd] buffer's head starts at base + b*seq*heads*hd + h*hd (its rows
-// heads*hd apart), a head-major [batch*heads, seq, seq] score buffer's matrix at base + i*seq*seq.
+// a token-major operand whose rows lie row_stride floats apart (heads*hd for a [batch*seq, heads*hd] buffer,
+// 3*heads*hd for q, k or v inside a packed q | k | v buffer, base then pointing at its first column) has head h of
+// sequence b at base + b*seq*row_stride + h*hd; a [batch*heads, seq, seq] score buffer (row_stride 0) has matrix i
+// at base + i*seq*seq.
 constexpr int kHeadOperandsMax = 12;
 struct HeadOperands {
     const float *base[kHeadOperandsMax];
-    int token_major[kHeadOperandsMax];
+    int row_stride[kHeadOperandsMax];
     int count;
 };
 
@@ -21,7 +23,7 @@ __global__ void head_pointers_kernel(HeadOperands ops, int heads, int seq, int h
     const int n = ops.count * bh;
     for (int x = blockIdx.x * blockDim.x + threadIdx.x; x < n; x += gridDim.x * blockDim.x) {
         const int j = x / bh, i = x - j * bh, b = i / heads, h = i - b * heads;
-        const size_t offset = ops.token_major[j] ? (size_t)b * seq * heads * hd + (size_t)h * hd : (size_t)i * seq * seq;
+        const size_t offset = ops.row_stride[j] ? (size_t)b * seq * ops.row_stride[j] + (size_t)h * hd : (size_t)i * seq * seq;
         out[x] = ops.base[j] + offset;
     }
 }

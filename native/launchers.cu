@@ -45,15 +45,15 @@ int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *
     return cudaGetLastError();
 }
 
-int qd_head_pointers(const float *const *bases, const int *token_major, int count, int batch, int seq, int heads, int head_dim,
+int qd_head_pointers(const float *const *bases, const int *row_strides, int count, int batch, int seq, int heads, int head_dim,
                      const float **out, void *stream) {
     if (count <= 0 || count > qd::kHeadOperandsMax || batch <= 0 || seq <= 0 || heads <= 0 || head_dim <= 0 || !bases ||
-        !token_major || !out)
+        !row_strides || !out)
         return cudaErrorInvalidValue;
     qd::HeadOperands ops{};
     for (int j = 0; j < count; j++) {
-        if (!bases[j]) return cudaErrorInvalidValue;
-        ops.base[j] = bases[j], ops.token_major[j] = token_major[j];
+        if (!bases[j] || row_strides[j] < 0 || (row_strides[j] > 0 && row_strides[j] < heads * head_dim)) return cudaErrorInvalidValue;
+        ops.base[j] = bases[j], ops.row_stride[j] = row_strides[j];
     }
     ops.count = count;
     const int bh = batch * heads;

@@ -63,10 +63,11 @@ int qd_add_layernorm(const float *x, const float *residual, const float *gamma, 
 int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream);
 
 /* Per-(sequence, head) matrix pointers for cuBLAS's pointer-array batched GEMMs, batch index b*heads + h: out[j*batch*heads + i]
-   is operand j's matrix i — for token_major[j] != 0 head h of sequence b in place in a [batch*seq, heads*head_dim] buffer
-   (rows heads*head_dim apart), else matrix i of a [batch*heads, seq, seq] buffer. bases and token_major are host arrays of
-   count (at most 12) entries; out is a device array of count*batch*heads pointers. */
-int qd_head_pointers(const float *const *bases, const int *token_major, int count, int batch, int seq, int heads, int head_dim,
+   is operand j's matrix i — for row_strides[j] > 0 head h of sequence b in place in a token-major operand whose rows lie
+   row_strides[j] floats apart (at least heads*head_dim: a [batch*seq, heads*head_dim] buffer, or q, k or v inside a packed
+   q | k | v buffer with bases[j] at its first column), else (0) matrix i of a [batch*heads, seq, seq] buffer. bases and
+   row_strides are host arrays of count (at most 12) entries; out is a device array of count*batch*heads pointers. */
+int qd_head_pointers(const float *const *bases, const int *row_strides, int count, int batch, int seq, int heads, int head_dim,
                      const float **out, void *stream);
 
 /* In place over scores [batch, heads, seq, seq]: softmax along the last dim with keys whose

@@ -50,8 +50,9 @@ public final class BackendGradients implements AttributionModel {
      */
     public static final int DEFAULT_MAX_ROWS = 8192;
 
-    private record Layer(LinearWeights query, LinearWeights key, LinearWeights value, LinearWeights attentionOut,
-                         LinearWeights intermediate, LinearWeights output, LinearWeights[] backward /* prepareInputGrad's */,
+    /** backward: prepareInputGrad's weights of queryKeyValue, attentionOut, intermediate and output. */
+    private record Layer(LinearWeights queryKeyValue, LinearWeights attentionOut, LinearWeights intermediate, LinearWeights output,
+                         LinearWeights[] backward,
                          FloatBuf attnGamma, FloatBuf attnBeta, FloatBuf outGamma, FloatBuf outBeta) {}
 
     private final BertConfig config;
@@ -102,16 +103,18 @@ public final class BackendGradients implements AttributionModel {
         embBeta = backend.upload(weights.embeddingNorm().beta());
         for (int l = 0; l < weights.layers().size(); l++) {
             BertWeights.Layer w = weights.layers().get(l);
-            LinearWeights[] backward = new LinearWeights[6], forward = new LinearWeights[6];
-            for (int j = 0; j < 6; j++) {
-                BertWeights.Linear linear = w.linears().get(j);
-                Float scale = integer == null ? null : integer.inputScale(l, j);
+            // Query, key and value as one product (the packed q | k | v attention reads), then the other three.
+            List<BertWeights.Linear> linears = List.of(w.queryKeyValue(), w.attentionOutput(), w.intermediate(), w.output());
+            LinearWeights[] backward = new LinearWeights[4], forward = new LinearWeights[4];
+            for (int j = 0; j < 4; j++) {
+                BertWeights.Linear linear = linears.get(j);
+                Float scale = integer == null ? null : j == 0 ? integer.queryKeyValueScale(l) : integer.inputScale(l, j + 2);
                 forward[j] = scale == null ? backend.prepareLinear(linear) : backend.prepareInt8Linear(linear, scale);
-                if (scale != null) integerLayers++;
+                if (scale != null) integerLayers += j == 0 ? 3 : 1;
                 if (forward[j] == null) throw new QdriftException(backend.name() + " has no integer kernels: run integer execution with --device cuda");
                 backward[j] = ops.prepareInputGrad(linear, scale == null ? forward[j] : null);
             }
-            layers.add(new Layer(forward[0], forward[1], forward[2], forward[3], forward[4], forward[5], backward,
+            layers.add(new Layer(forward[0], forward[1], forward[2], forward[3], backward,
                     backend.upload(w.attentionNorm().gamma()), backend.upload(w.attentionNorm().beta()),
                     backend.upload(w.outputNorm().gamma()), backend.upload(w.outputNorm().beta())));
         }
@@ -267,7 +270,7 @@ public final class BackendGradients implements AttributionModel {
      * What the backward of one layer reads; inRange: the clipping-aware STE's masks of its quantized sites (empty
      * for the plain STE).
      */
-    private record LayerTape(FloatBuf q, FloatBuf k, FloatBuf v, FloatBuf sum1, FloatBuf u, FloatBuf sum2, Map<Site, FloatBuf> inRange) {}
+    private record LayerTape(FloatBuf qkv, FloatBuf sum1, FloatBuf u, FloatBuf sum2, Map<Site, FloatBuf> inRange) {}
 
     /** A batch's forward, kept for its backward; logits and the (post-pooler) pooled vectors on the host. */
     private record Tape(int batch, int seq, IntBuf mask, FloatBuf embeddings, FloatBuf embeddingsInRange, LayerTape[] layers, FloatBuf last,
@@ -301,14 +304,12 @@ public final class BackendGradients implements AttributionModel {
         for (int l = 0; l < layers.size(); l++) {
             Layer L = layers.get(l);
             Map<Site, FloatBuf> inRange = masks ? new EnumMap<>(Site.class) : null;
-            FloatBuf q = backend.allocate(rows * h), k = backend.allocate(rows * h), v = backend.allocate(rows * h),
-                    ctx = backend.allocate(rows * h), a = backend.allocate(rows * h), sum1 = backend.allocate(rows * h),
+            FloatBuf qkv = backend.allocate(rows * 3 * h), ctx = backend.allocate(rows * h), a = backend.allocate(rows * h),
+                    sum1 = backend.allocate(rows * h),
                     h1 = backend.allocate(rows * h), u = backend.allocate(rows * f), g = backend.allocate(rows * f),
                     o = backend.allocate(rows * h), sum2 = backend.allocate(rows * h), out = backend.allocate(rows * h);
-            backend.linear(x, rows, L.query, Epilogue.NONE, q);
-            backend.linear(x, rows, L.key, Epilogue.NONE, k);
-            backend.linear(x, rows, L.value, Epilogue.NONE, v);
-            backend.attention(q, k, v, mask, batch, seq, config.heads(), config.headDim(), ctx);
+            backend.linear(x, rows, L.queryKeyValue, Epilogue.NONE, qkv);
+            backend.attention(qkv, mask, batch, seq, config.heads(), config.headDim(), ctx);
             site(l, Site.ATTENTION_CONTEXT, ctx, rows, h, inRange);
             backend.linear(ctx, rows, L.attentionOut, Epilogue.NONE, a);
             residualNorm(l, Site.ATTENTION_RESIDUAL, Site.ATTENTION_NORM, a, x, L.attnGamma, L.attnBeta, sum1, h1, rows, inRange);
@@ -318,7 +319,7 @@ public final class BackendGradients implements AttributionModel {
             if (intermediate == null) site(l, Site.INTERMEDIATE, g, rows, f, inRange);
             backend.linear(g, rows, L.output, Epilogue.NONE, o);
             residualNorm(l, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM, o, h1, L.outGamma, L.outBeta, sum2, out, rows, inRange);
-            tape[l] = new LayerTape(q, k, v, sum1, u, sum2, inRange == null ? Map.of() : inRange);
+            tape[l] = new LayerTape(qkv, sum1, u, sum2, inRange == null ? Map.of() : inRange);
             x = out;
         }
         FloatBuf pooled = backend.allocate(batch * h);
@@ -444,27 +445,25 @@ public final class BackendGradients implements AttributionModel {
         FloatBuf dx = backend.allocate(rows * h); // outlives this layer's scope: the next layer's dOut
         try (Backend.Scope layer = backend.openScope()) {
             FloatBuf dSum2 = backend.allocate(rows * h), dG = backend.allocate(rows * f), dH1 = backend.allocate(rows * h),
-                    dSum1 = backend.allocate(rows * h), dCtx = backend.allocate(rows * h), dq = backend.allocate(rows * h),
-                    dk = backend.allocate(rows * h), dv = backend.allocate(rows * h);
+                    dSum1 = backend.allocate(rows * h), dCtx = backend.allocate(rows * h), dqkv = backend.allocate(rows * 3 * h);
             // Each quantized site's gradient goes through it (the clipping-aware mask; nothing for the STE), as in LayerPass.
             Map<Site, FloatBuf> in = t.inRange;
             ops.layerNormGrad(through(dOut, in.get(Site.OUTPUT_NORM), rows * h), t.sum2, L.outGamma, eps, rows, h, dSum2);
             through(dSum2, in.get(Site.OUTPUT_RESIDUAL), rows * h);
             // sum2 = output(g) + h1: the residual hands dSum2 to both branches.
-            ops.linearInputGrad(dSum2, rows, w[5], dG, false);
+            ops.linearInputGrad(dSum2, rows, w[3], dG, false);
             ops.geluGrad(through(dG, in.get(Site.INTERMEDIATE), rows * f), t.u, rows * f);
             ops.copy(dSum2, dH1);
-            ops.linearInputGrad(dG, rows, w[4], dH1, true);
+            ops.linearInputGrad(dG, rows, w[2], dH1, true);
             ops.layerNormGrad(through(dH1, in.get(Site.ATTENTION_NORM), rows * h), t.sum1, L.attnGamma, eps, rows, h, dSum1);
             through(dSum1, in.get(Site.ATTENTION_RESIDUAL), rows * h);
             // sum1 = attentionOut(ctx) + x.
-            ops.linearInputGrad(dSum1, rows, w[3], dCtx, false);
+            ops.linearInputGrad(dSum1, rows, w[1], dCtx, false);
             through(dCtx, in.get(Site.ATTENTION_CONTEXT), rows * h);
-            ops.attentionGrad(dCtx, t.q, t.k, t.v, tape.mask, tape.batch, tape.seq, config.heads(), config.headDim(), dq, dk, dv);
+            ops.attentionGrad(dCtx, t.qkv, tape.mask, tape.batch, tape.seq, config.heads(), config.headDim(), dqkv);
+            // x feeds query, key and value (one packed product) and the residual.
             ops.copy(dSum1, dx);
-            ops.linearInputGrad(dq, rows, w[0], dx, true);
-            ops.linearInputGrad(dk, rows, w[1], dx, true);
-            ops.linearInputGrad(dv, rows, w[2], dx, true);
+            ops.linearInputGrad(dqkv, rows, w[0], dx, true);
         }
         return dx;
     }

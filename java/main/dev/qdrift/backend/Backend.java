@@ -84,12 +84,12 @@ public interface Backend extends AutoCloseable {
 
     /**
      * Multi-head self-attention context: for each sequence b and head h,
-     * out = softmax(q k^T / sqrt(headDim) with padded keys masked out) v. q, k, v, out are
+     * out = softmax(q k^T / sqrt(headDim) with padded keys masked out) v. qkv is [batch*seq, 3*heads*headDim], each
+     * token's q | k | v one after the other (the output of {@link BertWeights.Layer#queryKeyValue}); out is
      * [batch*seq, heads*headDim]; mask is [batch, seq] with 1 for real tokens. out must be a buffer of its own
      * (the GPU writes each head's context in place while it still reads v).
      */
-    void attention(FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim,
-                   FloatBuf out);
+    void attention(FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out);
 
     /** out[b,:] = hidden[b,0,:] (CLS) or the mean of hidden[b,t,:] over real tokens (MEAN). */
     void pool(FloatBuf hidden, IntBuf mask, int batch, int seq, int dim, Pooling mode, FloatBuf out);

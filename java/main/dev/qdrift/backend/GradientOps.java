@@ -46,11 +46,12 @@ public interface GradientOps {
      * The backward of {@link Backend#attention}: given d ctx, the d q, d k, d v of
      * ctx = softmax(q k^T / sqrt(d) + mask) v per sequence and head; probabilities are recomputed from
      * q and k. With P the probabilities: dV = P^T dC, dP = dC V^T, dS = P (dP - rowsum(dP P)),
-     * dQ = dS K / sqrt(d), dK = dS^T Q / sqrt(d). Masked keys have P = 0 and get no gradient. dq, dk, dv must
-     * be buffers of their own (not dctx, q, k or v).
+     * dQ = dS K / sqrt(d), dK = dS^T Q / sqrt(d). Masked keys have P = 0 and get no gradient. qkv and dqkv are
+     * packed as {@link Backend#attention}'s input, [batch*seq, 3*heads*headDim] with each token's q | k | v, so that
+     * dqkv feeds one input-gradient product through {@link dev.qdrift.model.BertWeights.Layer#queryKeyValue}. dqkv
+     * must be a buffer of its own (not dctx or qkv).
      */
-    void attentionGrad(FloatBuf dctx, FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim,
-                       FloatBuf dq, FloatBuf dk, FloatBuf dv);
+    void attentionGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf dqkv);
 
     /** The backward of {@link Backend#pool}: dHidden [batch, seq, dim] from dPooled [batch, dim] (0 where nothing flows). */
     void poolGrad(FloatBuf dPooled, IntBuf mask, int batch, int seq, int dim, Backend.Pooling mode, FloatBuf dHidden);

@@ -32,6 +32,25 @@ public record BertWeights(BertConfig config, float[] wordEmbeddings, float[] pos
         public List<Linear> linears() {
             return List.of(query, key, value, attentionOutput, intermediate, output);
         }
+
+        /**
+         * Query, key and value as one linear layer [3 hidden, hidden]: their weights' rows and their biases one after
+         * the other, so that one product gives each token's q | k | v (the packed layout {@code Backend#attention}
+         * reads) from the input read once.
+         */
+        public Linear queryKeyValue() {
+            int out = query.out() + key.out() + value.out(), in = query.in();
+            if (key.in() != in || value.in() != in)
+                throw new IllegalStateException("query, key and value take inputs of " + in + ", " + key.in() + " and " + value.in());
+            float[] w = new float[out * in], b = new float[out];
+            int row = 0;
+            for (Linear l : List.of(query, key, value)) {
+                System.arraycopy(l.weight(), 0, w, row * in, l.out() * in);
+                System.arraycopy(l.bias(), 0, b, row, l.out());
+                row += l.out();
+            }
+            return new Linear(query.name().replaceFirst("query$", "query_key_value"), w, b, out, in);
+        }
     }
 
     /**

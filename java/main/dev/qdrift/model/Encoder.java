@@ -23,7 +23,7 @@ public final class Encoder {
     private final LinearWeights pooler;
     private final ActivationTransform transform;
 
-    private record LayerOnBackend(LinearWeights query, LinearWeights key, LinearWeights value, LinearWeights attentionOut,
+    private record LayerOnBackend(LinearWeights queryKeyValue, LinearWeights attentionOut,
                                   FloatBuf attnGamma, FloatBuf attnBeta, LinearWeights intermediate, LinearWeights output,
                                   FloatBuf outGamma, FloatBuf outBeta) {}
 
@@ -43,6 +43,18 @@ public final class Encoder {
      */
     public interface IntegerLinears {
         Float inputScale(int layer, int linear);
+
+        /**
+         * The scale of the layer's packed query-key-value product ({@link BertWeights.Layer#queryKeyValue}): query, key
+         * and value read one input, so they must agree on how it is quantized.
+         */
+        default Float queryKeyValueScale(int layer) {
+            Float q = inputScale(layer, 0);
+            if (!java.util.Objects.equals(q, inputScale(layer, 1)) || !java.util.Objects.equals(q, inputScale(layer, 2)))
+                throw new QdriftException("layer " + layer + ": query, key and value read one input but are given the input scales "
+                        + q + ", " + inputScale(layer, 1) + " and " + inputScale(layer, 2));
+            return q;
+        }
     }
 
     /** A quantized encoder whose chosen linear layers execute as s8 x s8 GEMMs on backends that have them. */
@@ -57,10 +69,10 @@ public final class Encoder {
         embBeta = backend.upload(w.embeddingNorm().beta());
         for (int i = 0; i < w.layers().size(); i++) {
             BertWeights.Layer l = w.layers().get(i);
-            LinearWeights[] lin = new LinearWeights[6];
-            for (int j = 0; j < 6; j++) lin[j] = prepare(backend, l.linears().get(j), integer.inputScale(i, j));
-            layers.add(new LayerOnBackend(lin[0], lin[1], lin[2], lin[3],
-                    backend.upload(l.attentionNorm().gamma()), backend.upload(l.attentionNorm().beta()), lin[4], lin[5],
+            layers.add(new LayerOnBackend(prepare(backend, l.queryKeyValue(), integer.queryKeyValueScale(i)),
+                    prepare(backend, l.attentionOutput(), integer.inputScale(i, 3)),
+                    backend.upload(l.attentionNorm().gamma()), backend.upload(l.attentionNorm().beta()),
+                    prepare(backend, l.intermediate(), integer.inputScale(i, 4)), prepare(backend, l.output(), integer.inputScale(i, 5)),
                     backend.upload(l.outputNorm().gamma()), backend.upload(l.outputNorm().beta())));
         }
         pooler = w.pooler() == null ? null : backend.prepareLinear(w.pooler());
@@ -133,8 +145,9 @@ public final class Encoder {
             throw new QdriftException("sequence length " + t + " exceeds the model's " + config.maxPositions() + " positions");
         if (pooling == Pooling.POOLER && pooler == null)
             throw new QdriftException("pooling 'pooler' needs pooler weights, which this model does not have; use cls or mean");
-        FloatBuf x = backend.allocate(rows * h), q = backend.allocate(rows * h), k = backend.allocate(rows * h),
-                v = backend.allocate(rows * h), ctx = backend.allocate(rows * h), ffn = backend.allocate(rows * f);
+        // qkv: each token's q | k | v; once attention has read it, the attention output and FFN output's scratch.
+        FloatBuf x = backend.allocate(rows * h), qkv = backend.allocate(rows * 3 * h), ctx = backend.allocate(rows * h),
+                ffn = backend.allocate(rows * f);
         boolean residualSums = wants(observer, Site.ATTENTION_RESIDUAL) || wants(observer, Site.OUTPUT_RESIDUAL)
                 || transforms(Site.ATTENTION_RESIDUAL) || transforms(Site.OUTPUT_RESIDUAL);
         FloatBuf sum = residualSums ? backend.allocate(rows * h) : null;
@@ -147,17 +160,15 @@ public final class Encoder {
             LayerOnBackend L = layers.get(l);
             // ATTENTION_INPUT is the tensor OUTPUT_NORM / EMBEDDINGS just produced: observed, never transformed twice.
             observe(observer, l, Site.ATTENTION_INPUT, x, rows, h);
-            backend.linear(x, rows, L.query, Epilogue.NONE, q);
-            backend.linear(x, rows, L.key, Epilogue.NONE, k);
-            backend.linear(x, rows, L.value, Epilogue.NONE, v);
-            backend.attention(q, k, v, mask, b, t, config.heads(), config.headDim(), ctx);
+            backend.linear(x, rows, L.queryKeyValue, Epilogue.NONE, qkv);
+            backend.attention(qkv, mask, b, t, config.heads(), config.headDim(), ctx);
             site(observer, l, Site.ATTENTION_CONTEXT, ctx, rows, h);
-            backend.linear(ctx, rows, L.attentionOut, Epilogue.NONE, q);
-            residualNorm(observer, l, Site.ATTENTION_RESIDUAL, Site.ATTENTION_NORM, q, x, L.attnGamma, L.attnBeta, sum, rows);
+            backend.linear(ctx, rows, L.attentionOut, Epilogue.NONE, qkv);
+            residualNorm(observer, l, Site.ATTENTION_RESIDUAL, Site.ATTENTION_NORM, qkv, x, L.attnGamma, L.attnBeta, sum, rows);
             backend.linear(x, rows, L.intermediate, Epilogue.GELU, ffn);
             site(observer, l, Site.INTERMEDIATE, ffn, rows, f);
-            backend.linear(ffn, rows, L.output, Epilogue.NONE, q);
-            residualNorm(observer, l, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM, q, x, L.outGamma, L.outBeta, sum, rows);
+            backend.linear(ffn, rows, L.output, Epilogue.NONE, qkv);
+            residualNorm(observer, l, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM, qkv, x, L.outGamma, L.outBeta, sum, rows);
         }
         FloatBuf pooled = backend.allocate(b * h);
         backend.pool(x, mask, b, t, h, pooling == Pooling.MEAN ? Backend.Pooling.MEAN : Backend.Pooling.CLS, pooled);

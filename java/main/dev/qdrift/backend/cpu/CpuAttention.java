@@ -43,35 +43,37 @@ final class CpuAttention {
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
-    static void run(float[] q, float[] k, float[] v, int[] mask, int batch, int seq, int heads, int headDim, float[] out) {
+    /** qkv [batch*seq, 3*heads*headDim], each token's q | k | v; out [batch*seq, heads*headDim]. */
+    static void run(float[] qkv, int[] mask, int batch, int seq, int heads, int headDim, float[] out) {
         int tp = roundUp(seq, NR), dp = roundUp(headDim, NR), tq = roundUp(seq, MR);
         float scale = (float) (1 / Math.sqrt(headDim));
-        CpuBackend.parallelFor(batch * heads, bh -> head(q, k, v, mask, bh / heads, bh % heads, seq, heads, headDim,
+        CpuBackend.parallelFor(batch * heads, bh -> head(qkv, mask, bh / heads, bh % heads, seq, heads, headDim,
                 scale, tq, tp, dp, SCRATCH.get().fit(tq, tp, headDim, dp), out));
     }
 
-    private static void head(float[] q, float[] k, float[] v, int[] mask, int b, int h, int seq, int heads, int headDim,
+    private static void head(float[] qkv, int[] mask, int b, int h, int seq, int heads, int headDim,
                              float scale, int tq, int tp, int dp, Scratch s, float[] out) {
-        int width = heads * headDim, base = b * seq * width + h * headDim; // [b, t=0, h, d=0] in q, k, v, out
+        // [b, t=0, h, d=0] in out (rows of width) and in q of qkv (rows of 3 width; k and v width and 2 width further).
+        int width = heads * headDim, stride = 3 * width, base = b * seq * width + h * headDim, in = b * seq * stride + h * headDim;
         float[] qh = s.qh, kt = s.kt, vh = s.vh, bias = s.bias, p = s.p, inv = s.inv;
         for (int t = 0; t < tp; t++) bias[t] = t < seq && mask[b * seq + t] != 0 ? 0f : Float.NEGATIVE_INFINITY;
         // Gather the head. Padding is zero, so padded lanes hold finite numbers: padded keys' scores
         // are -inf by the bias, padded values and head dims add exactly 0 to real outputs.
         int qBound = S.loopBound(headDim);
-        for (int t = 0, src = base; t < seq; t++, src += width) {
+        for (int t = 0, src = in; t < seq; t++, src += stride) {
             int d = 0;
-            for (; d < qBound; d += L) FloatVector.fromArray(S, q, src + d).mul(scale).intoArray(qh, t * headDim + d);
-            for (; d < headDim; d++) qh[t * headDim + d] = q[src + d] * scale;
+            for (; d < qBound; d += L) FloatVector.fromArray(S, qkv, src + d).mul(scale).intoArray(qh, t * headDim + d);
+            for (; d < headDim; d++) qh[t * headDim + d] = qkv[src + d] * scale;
         }
         java.util.Arrays.fill(qh, seq * headDim, tq * headDim, 0f);
         // K^T one head dim at a time: contiguous stores; the strided loads touch the same 2 cache lines
         // per key for every d.
         for (int d = 0; d < headDim; d++) {
-            for (int t = 0, src = base + d; t < seq; t++, src += width) kt[d * tp + t] = k[src];
+            for (int t = 0, src = in + width + d; t < seq; t++, src += stride) kt[d * tp + t] = qkv[src];
             java.util.Arrays.fill(kt, d * tp + seq, (d + 1) * tp, 0f);
         }
-        for (int t = 0, src = base; t < seq; t++, src += width) {
-            System.arraycopy(v, src, vh, t * dp, headDim);
+        for (int t = 0, src = in + 2 * width; t < seq; t++, src += stride) {
+            System.arraycopy(qkv, src, vh, t * dp, headDim);
             java.util.Arrays.fill(vh, t * dp + headDim, (t + 1) * dp, 0f);
         }
         for (int i0 = 0; i0 < seq; i0 += MR) {

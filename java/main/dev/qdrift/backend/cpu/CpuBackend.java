@@ -215,9 +215,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void attention(FloatBuf qBuf, FloatBuf kBuf, FloatBuf vBuf, IntBuf maskBuf, int batch, int seq,
-                          int heads, int headDim, FloatBuf outBuf) {
-        CpuAttention.run(f(qBuf), f(kBuf), f(vBuf), i(maskBuf), batch, seq, heads, headDim, f(outBuf));
+    public void attention(FloatBuf qkvBuf, IntBuf maskBuf, int batch, int seq, int heads, int headDim, FloatBuf outBuf) {
+        int n = batch * seq * heads * headDim;
+        if (qkvBuf.size() < 3 * n || outBuf.size() < n || maskBuf.size() < batch * seq)
+            throw new IllegalArgumentException("attention: buffers too small for " + batch + "x" + seq + "x" + heads + "x" + headDim);
+        if (outBuf == qkvBuf) throw new IllegalArgumentException("attention: out must not be qkv");
+        CpuAttention.run(f(qkvBuf), i(maskBuf), batch, seq, heads, headDim, f(outBuf));
     }
 
     /** y[yo:yo+n] += a * x[xo:xo+n]. */

@@ -86,14 +86,20 @@ final class CpuGradientOps implements GradientOps {
     }
 
     @Override
-    public void attentionGrad(FloatBuf dctxBuf, FloatBuf qBuf, FloatBuf kBuf, FloatBuf vBuf, IntBuf maskBuf, int batch, int seq,
-                              int heads, int headDim, FloatBuf dqBuf, FloatBuf dkBuf, FloatBuf dvBuf) {
-        float[] dc = f(dctxBuf), q = f(qBuf), k = f(kBuf), v = f(vBuf), dq = f(dqBuf), dk = f(dkBuf), dv = f(dvBuf);
+    public void attentionGrad(FloatBuf dctxBuf, FloatBuf qkvBuf, IntBuf maskBuf, int batch, int seq, int heads, int headDim,
+                              FloatBuf dqkvBuf) {
+        int width = heads * headDim, stride = 3 * width, n = batch * seq * width;
+        if (dctxBuf.size() < n || qkvBuf.size() < 3 * n || dqkvBuf.size() < 3 * n || maskBuf.size() < batch * seq)
+            throw new IllegalArgumentException("attentionGrad: buffers too small for " + batch + "x" + seq + "x" + heads + "x" + headDim);
+        if (dqkvBuf == dctxBuf || dqkvBuf == qkvBuf) throw new IllegalArgumentException("attentionGrad: dqkv must not be dctx or qkv");
+        float[] dc = f(dctxBuf), qkv = f(qkvBuf), dqkv = f(dqkvBuf);
         int[] mask = i(maskBuf);
-        int width = heads * headDim;
         double scale = 1 / Math.sqrt(headDim);
         parallelFor(batch * heads, bh -> {
-            int b = bh / heads, base = b * seq * width + (bh % heads) * headDim; // [b, t=0, h, d=0]
+            // [b, t=0, h, d=0]: in dctx (rows of width), and in q / dq of the packed buffers (rows of stride; k and v at
+            // +width and +2 width).
+            int b = bh / heads, c = b * seq * width + (bh % heads) * headDim, q = b * seq * stride + (bh % heads) * headDim,
+                    k = q + width, v = q + 2 * width;
             double[] p = new double[seq * seq], dS = new double[seq * seq];
             for (int t = 0; t < seq; t++) {
                 // Probabilities of query t (masked keys exactly 0), then dP = dC V^T and dS = P (dP - rowsum(dP P)).
@@ -101,7 +107,7 @@ final class CpuGradientOps implements GradientOps {
                 for (int j = 0; j < seq; j++) {
                     if (mask[b * seq + j] == 0) continue;
                     double s = 0;
-                    for (int d = 0; d < headDim; d++) s += (double) q[base + t * width + d] * k[base + j * width + d];
+                    for (int d = 0; d < headDim; d++) s += (double) qkv[q + t * stride + d] * qkv[k + j * stride + d];
                     p[t * seq + j] = s * scale;
                     max = Math.max(max, s * scale);
                 }
@@ -114,7 +120,7 @@ final class CpuGradientOps implements GradientOps {
                 for (int j = 0; j < seq; j++) {
                     p[t * seq + j] /= total;
                     double dp = 0;
-                    for (int d = 0; d < headDim; d++) dp += (double) dc[base + t * width + d] * v[base + j * width + d];
+                    for (int d = 0; d < headDim; d++) dp += (double) dc[c + t * width + d] * qkv[v + j * stride + d];
                     dS[t * seq + j] = dp;
                     dot += dp * p[t * seq + j];
                 }
@@ -124,13 +130,13 @@ final class CpuGradientOps implements GradientOps {
                 for (int d = 0; d < headDim; d++) {
                     double sq = 0, sk = 0, sv = 0;
                     for (int j = 0; j < seq; j++) {
-                        sq += dS[t * seq + j] * k[base + j * width + d];
-                        sk += dS[j * seq + t] * q[base + j * width + d];
-                        sv += p[j * seq + t] * dc[base + j * width + d];
+                        sq += dS[t * seq + j] * qkv[k + j * stride + d];
+                        sk += dS[j * seq + t] * qkv[q + j * stride + d];
+                        sv += p[j * seq + t] * dc[c + j * width + d];
                     }
-                    dq[base + t * width + d] = (float) (sq * scale);
-                    dk[base + t * width + d] = (float) (sk * scale);
-                    dv[base + t * width + d] = (float) sv;
+                    dqkv[q + t * stride + d] = (float) (sq * scale);
+                    dqkv[k + t * stride + d] = (float) (sk * scale);
+                    dqkv[v + t * stride + d] = (float) sv;
                 }
         });
     }

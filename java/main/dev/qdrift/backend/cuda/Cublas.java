@@ -114,28 +114,31 @@ final class Cublas implements AutoCloseable {
 
     /*
      * Attention's batched products take device arrays of `batch` matrix pointers (CudaBackend#headPointers): the t x d
-     * operands are heads read or written in place, their rows `ld` floats apart; the t x t score matrices are dense.
+     * operands are heads read or written in place, each operand's rows its own `ld` floats apart (the row width of its
+     * buffer: heads*d, or 3 heads*d inside a packed q | k | v buffer); the t x t score matrices are dense.
      */
 
     /** For each of `batch` pointer triples: row-major s[t,t] = scale q[t,d] k[t,d]^T (attention scores). */
-    void batchedScores(MemorySegment q, MemorySegment k, MemorySegment s, int t, int d, int ld, float scale, int batch) throws Throwable {
+    void batchedScores(MemorySegment q, int ldq, MemorySegment k, int ldk, MemorySegment s, int t, int d, float scale, int batch)
+            throws Throwable {
         alpha.set(JAVA_FLOAT, 0, scale);
-        check((int) sgemmBatched.invokeExact(handle, OP_T, OP_N, t, t, d, alpha, k, ld, q, ld, zero, s, t, batch),
+        check((int) sgemmBatched.invokeExact(handle, OP_T, OP_N, t, t, d, alpha, k, ldk, q, ldq, zero, s, t, batch),
                 "cublasSgemmBatched (scores " + batch + " x " + t + "x" + t + ")");
     }
 
     /** For each of `batch` pointer triples: row-major c[t,d] = scale p[t,t] v[t,d] (attention context). */
-    void batchedContext(MemorySegment p, MemorySegment v, MemorySegment c, int t, int d, int ld, float scale, int batch) throws Throwable {
+    void batchedContext(MemorySegment p, MemorySegment v, int ldv, MemorySegment c, int ldc, int t, int d, float scale, int batch)
+            throws Throwable {
         alpha.set(JAVA_FLOAT, 0, scale);
-        check((int) sgemmBatched.invokeExact(handle, OP_N, OP_N, d, t, t, alpha, v, ld, p, t, zero, c, ld, batch),
+        check((int) sgemmBatched.invokeExact(handle, OP_N, OP_N, d, t, t, alpha, v, ldv, p, t, zero, c, ldc, batch),
                 "cublasSgemmBatched (context " + batch + " x " + t + "x" + d + ")");
     }
 
     /** For each of `batch` pointer triples: row-major c[t,d] = scale p[t,t]^T v[t,d] (attention's backward: dV = P^T dC, dK = dS^T Q). */
-    void batchedTransposedContext(MemorySegment p, MemorySegment v, MemorySegment c, int t, int d, int ld, float scale, int batch)
-            throws Throwable {
+    void batchedTransposedContext(MemorySegment p, MemorySegment v, int ldv, MemorySegment c, int ldc, int t, int d, float scale,
+                                  int batch) throws Throwable {
         alpha.set(JAVA_FLOAT, 0, scale);
-        check((int) sgemmBatched.invokeExact(handle, OP_N, OP_T, d, t, t, alpha, v, ld, p, t, zero, c, ld, batch),
+        check((int) sgemmBatched.invokeExact(handle, OP_N, OP_T, d, t, t, alpha, v, ldv, p, t, zero, c, ldc, batch),
                 "cublasSgemmBatched (transposed context " + batch + " x " + t + "x" + d + ")");
     }
 

@@ -409,39 +409,66 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void attention(FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out) {
-        if (out == q || out == k || out == v) throw new IllegalArgumentException("attention: out must not be one of q, k, v");
+    public void attention(FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out) {
+        int width = heads * headDim, n = batch * seq * width;
+        if (qkv.size() < 3 * n || out.size() < n || mask.size() < batch * seq)
+            throw new IllegalArgumentException("attention: buffers too small for " + batch + "x" + seq + "x" + heads + "x" + headDim);
+        if (out == qkv) throw new IllegalArgumentException("attention: out must not be qkv");
         try (Scope scope = openScope()) {
             int bh = batch * heads;
             FloatBuf probs = allocate(bh * seq * seq);
-            MemorySegment[] at = headPointers(batch, seq, heads, headDim, List.of(q, k, v, out), List.of(probs));
+            MemorySegment[] at = headPointers(batch, seq, heads, headDim, List.of(Heads.query(qkv, width), Heads.key(qkv, width),
+                    Heads.value(qkv, width), Heads.of(out, width)), List.of(probs));
             MemorySegment Q = at[0], K = at[1], V = at[2], C = at[3], P = at[4];
-            softmaxProbabilities(Q, K, P, probs, mask, batch, seq, heads, headDim);
+            softmaxProbabilities(Q, K, 3 * width, P, probs, mask, batch, seq, heads, headDim);
             call(() -> {
-                cublas.batchedContext(P, V, C, seq, headDim, heads * headDim, 1f, bh);
+                cublas.batchedContext(P, V, 3 * width, C, width, seq, headDim, 1f, bh);
                 return null;
             });
         }
     }
 
+    /** A token-major operand's heads: buf's columns from column on, its rows stride floats apart. */
+    record Heads(FloatBuf buf, int column, int stride) {
+        /** A [rows, width] buffer's heads. */
+        static Heads of(FloatBuf buf, int width) {
+            return new Heads(buf, 0, width);
+        }
+
+        /** q, k and v inside a packed [rows, 3 width] q | k | v buffer. */
+        static Heads query(FloatBuf qkv, int width) {
+            return new Heads(qkv, 0, 3 * width);
+        }
+
+        static Heads key(FloatBuf qkv, int width) {
+            return new Heads(qkv, width, 3 * width);
+        }
+
+        static Heads value(FloatBuf qkv, int width) {
+            return new Heads(qkv, 2 * width, 3 * width);
+        }
+    }
+
     /**
      * Device arrays (in the current scope) of the per-(sequence, head) matrix pointers that cuBLAS's pointer-array batched
-     * products take, one launch for all operands, in argument order: for each token-major [batch*seq, heads*headDim]
-     * buffer its heads in place, for each [batch*heads, seq, seq] score buffer its matrices. Reading heads in place
-     * spares attention the copies into and out of a head-major layout (4 per layer forward, 8 backward).
+     * products take, one launch for all operands, in argument order: for each token-major operand its heads in place,
+     * for each [batch*heads, seq, seq] score buffer its matrices. Reading heads in place spares attention the copies
+     * into and out of a head-major layout (4 per layer forward, 8 backward).
      */
-    MemorySegment[] headPointers(int batch, int seq, int heads, int headDim, List<FloatBuf> tokenMajor, List<FloatBuf> scores) {
+    MemorySegment[] headPointers(int batch, int seq, int heads, int headDim, List<Heads> tokenMajor, List<FloatBuf> scores) {
         int count = tokenMajor.size() + scores.size(), bh = batch * heads;
         FloatBuf table = allocate(2 * count * bh); // 8-byte pointers in a float buffer: the pool's unit
         try (Arena host = Arena.ofConfined()) {
-            MemorySegment bases = host.allocate(ADDRESS, count), kinds = host.allocate(JAVA_INT, count);
+            MemorySegment bases = host.allocate(ADDRESS, count), strides = host.allocate(JAVA_INT, count);
             for (int j = 0; j < count; j++) {
                 boolean token = j < tokenMajor.size();
-                bases.setAtIndex(ADDRESS, j, p(token ? tokenMajor.get(j) : scores.get(j - tokenMajor.size())));
-                kinds.setAtIndex(JAVA_INT, j, token ? 1 : 0);
+                MemorySegment base = token ? MemorySegment.ofAddress(p(tokenMajor.get(j).buf()).address() + 4L * tokenMajor.get(j).column())
+                        : p(scores.get(j - tokenMajor.size()));
+                bases.setAtIndex(ADDRESS, j, base);
+                strides.setAtIndex(JAVA_INT, j, token ? tokenMajor.get(j).stride() : 0);
             }
             launch("qd_head_pointers " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) cuda.headPointers.invokeExact(bases,
-                    kinds, count, batch, seq, heads, headDim, p(table), stream));
+                    strides, count, batch, seq, heads, headDim, p(table), stream));
         }
         MemorySegment[] arrays = new MemorySegment[count];
         for (int j = 0; j < count; j++) arrays[j] = MemorySegment.ofAddress(p(table).address() + 8L * j * bh);
@@ -450,12 +477,12 @@ public final class CudaBackend implements Backend {
 
     /**
      * probs [batch, heads, seq, seq] = softmax(q k^T / sqrt(headDim) + mask) per head, from the pointer arrays of
-     * {@link #headPointers}: q's and k's heads in place, probs's matrices.
+     * {@link #headPointers}: q's and k's heads in place (their rows ld floats apart), probs's matrices.
      */
-    void softmaxProbabilities(MemorySegment q, MemorySegment k, MemorySegment probMatrices, FloatBuf probs, IntBuf mask, int batch,
-                              int seq, int heads, int headDim) {
+    void softmaxProbabilities(MemorySegment q, MemorySegment k, int ld, MemorySegment probMatrices, FloatBuf probs, IntBuf mask,
+                              int batch, int seq, int heads, int headDim) {
         call(() -> {
-            cublas.batchedScores(q, k, probMatrices, seq, headDim, heads * headDim, (float) (1 / Math.sqrt(headDim)), batch * heads);
+            cublas.batchedScores(q, ld, k, ld, probMatrices, seq, headDim, (float) (1 / Math.sqrt(headDim)), batch * heads);
             return null;
         });
         launch("qd_masked_softmax " + batch + "x" + heads + "x" + seq, () -> (int) cuda.maskedSoftmax.invokeExact(p(probs), p(mask), batch,

@@ -10,6 +10,7 @@ import dev.qdrift.backend.Backend.FloatBuf;
 import dev.qdrift.backend.Backend.IntBuf;
 import dev.qdrift.backend.Backend.LinearWeights;
 import dev.qdrift.backend.GradientOps;
+import dev.qdrift.backend.cuda.CudaBackend.Heads;
 import dev.qdrift.model.BertWeights;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
@@ -138,26 +139,26 @@ final class CudaGradientOps implements GradientOps {
     }
 
     @Override
-    public void attentionGrad(FloatBuf dctx, FloatBuf q, FloatBuf k, FloatBuf v, IntBuf mask, int batch, int seq, int heads, int headDim,
-                              FloatBuf dq, FloatBuf dk, FloatBuf dv) {
-        int size = batch * seq * heads * headDim;
-        for (FloatBuf b : new FloatBuf[] {dctx, q, k, v, dq, dk, dv})
-            require(b.size() >= size, "attentionGrad: a buffer holds " + b.size() + " floats, " + size + " needed");
+    public void attentionGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf dqkv) {
+        int width = heads * headDim, n = batch * seq * width, packed = 3 * width;
+        require(dctx.size() >= n && qkv.size() >= 3 * n && dqkv.size() >= 3 * n, "attentionGrad: buffers too small for " + batch + "x"
+                + seq + "x" + heads + "x" + headDim);
         require(mask.size() >= batch * seq, "attentionGrad: mask shorter than batch x seq");
-        for (FloatBuf out : new FloatBuf[] {dq, dk, dv})
-            require(out != dctx && out != q && out != k && out != v, "attentionGrad: dq, dk, dv must not be one of the inputs");
+        require(dqkv != dctx && dqkv != qkv, "attentionGrad: dqkv must not be dctx or qkv");
         try (Backend.Scope scope = backend.openScope()) {
-            int bh = batch * heads, ld = heads * headDim;
+            int bh = batch * heads;
             float scale = (float) (1 / Math.sqrt(headDim));
             FloatBuf probs = backend.allocate(bh * seq * seq), ds = backend.allocate(bh * seq * seq);
-            MemorySegment[] at = backend.headPointers(batch, seq, heads, headDim, List.of(q, k, v, dctx, dq, dk, dv), List.of(probs, ds));
+            MemorySegment[] at = backend.headPointers(batch, seq, heads, headDim, List.of(Heads.query(qkv, width), Heads.key(qkv, width),
+                    Heads.value(qkv, width), Heads.of(dctx, width), Heads.query(dqkv, width), Heads.key(dqkv, width),
+                    Heads.value(dqkv, width)), List.of(probs, ds));
             MemorySegment Q = at[0], K = at[1], V = at[2], dC = at[3], dQ = at[4], dK = at[5], dV = at[6], P = at[7], dS = at[8];
-            backend.softmaxProbabilities(Q, K, P, probs, mask, batch, seq, heads, headDim);  // P = softmax(Q K^T / sqrt(d) + mask)
-            cublas.batchedScores(dC, V, dS, seq, headDim, ld, 1f, bh);                         // dP = dC V^T
+            backend.softmaxProbabilities(Q, K, packed, P, probs, mask, batch, seq, heads, headDim); // P = softmax(Q K^T / sqrt(d) + mask)
+            cublas.batchedScores(dC, width, V, packed, dS, seq, headDim, 1f, bh);                   // dP = dC V^T
             cuda.launch("qd_softmax_grad", () -> (int) softmaxGrad.invokeExact(p(probs), p(ds), bh * seq, seq, stream)); // dS
-            cublas.batchedContext(dS, K, dQ, seq, headDim, ld, scale, bh);                     // dQ = dS K / sqrt(d)
-            cublas.batchedTransposedContext(dS, Q, dK, seq, headDim, ld, scale, bh);           // dK = dS^T Q / sqrt(d)
-            cublas.batchedTransposedContext(P, dC, dV, seq, headDim, ld, 1f, bh);              // dV = P^T dC
+            cublas.batchedContext(dS, K, packed, dQ, packed, seq, headDim, scale, bh);             // dQ = dS K / sqrt(d)
+            cublas.batchedTransposedContext(dS, Q, packed, dK, packed, seq, headDim, scale, bh);   // dK = dS^T Q / sqrt(d)
+            cublas.batchedTransposedContext(P, dC, width, dV, packed, seq, headDim, 1f, bh);       // dV = P^T dC
         } catch (RuntimeException e) {
             throw e;
         } catch (Throwable t) {

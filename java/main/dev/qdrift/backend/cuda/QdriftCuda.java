@@ -77,7 +77,7 @@ final class QdriftCuda {
     final MethodHandle addLayerNorm;
     // int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream);
     final MethodHandle biasAct;
-    // int qd_head_pointers(const float *const *bases, const int *token_major, int count, int batch, int seq, int heads,
+    // int qd_head_pointers(const float *const *bases, const int *row_strides, int count, int batch, int seq, int heads,
     //                      int head_dim, const float **out, void *stream);
     final MethodHandle headPointers;
     // int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int seq, void *stream);

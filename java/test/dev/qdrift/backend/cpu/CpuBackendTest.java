@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.qdrift.backend.Backend;
 import dev.qdrift.backend.Backend.Epilogue;
+import dev.qdrift.backend.PackedQkv;
 import dev.qdrift.model.BertWeights;
 import java.util.Random;
 import org.apache.commons.math3.special.Erf;
@@ -97,12 +98,12 @@ class CpuBackendTest {
         int[] mask = new int[rows];
         for (int t = 0; t < rows; t++) mask[t] = t % seq < 15 + t / seq ? 1 : 0;
         Backend.FloatBuf all = cpu.allocate(rows * width);
-        cpu.attention(cpu.upload(q), cpu.upload(k), cpu.upload(v), cpu.uploadInts(mask), batch, seq, heads, headDim, all);
+        float[] qkv = PackedQkv.pack(q, k, v, rows, width);
+        cpu.attention(cpu.upload(qkv), cpu.uploadInts(mask), batch, seq, heads, headDim, all);
         for (int b = 0; b < batch; b++) {
             int from = b * seq * width, to = from + seq * width;
             Backend.FloatBuf one = cpu.allocate(seq * width);
-            cpu.attention(cpu.upload(java.util.Arrays.copyOfRange(q, from, to)), cpu.upload(java.util.Arrays.copyOfRange(k, from, to)),
-                    cpu.upload(java.util.Arrays.copyOfRange(v, from, to)),
+            cpu.attention(cpu.upload(java.util.Arrays.copyOfRange(qkv, 3 * from, 3 * to)),
                     cpu.uploadInts(java.util.Arrays.copyOfRange(mask, b * seq, (b + 1) * seq)), 1, seq, heads, headDim, one);
             for (int i = 0; i < seq * width; i++)
                 assertEquals(Float.floatToRawIntBits(CpuBackend.f(all)[from + i]), Float.floatToRawIntBits(CpuBackend.f(one)[i]),
@@ -179,7 +180,7 @@ class CpuBackendTest {
             for (int t = 0; t < lengths[b]; t++) mask[b * seq + t] = 1;
         }
         Backend.FloatBuf out = new CpuBackend.Floats(poisoned(rows * width));
-        cpu.attention(cpu.upload(q), cpu.upload(k), cpu.upload(v), cpu.uploadInts(mask), batch, seq, heads, headDim, out);
+        cpu.attention(cpu.upload(PackedQkv.pack(q, k, v, rows, width)), cpu.uploadInts(mask), batch, seq, heads, headDim, out);
         for (int b = 0; b < batch; b++)
             for (int h = 0; h < heads; h++)
                 for (int i = 0; i < seq; i++) {

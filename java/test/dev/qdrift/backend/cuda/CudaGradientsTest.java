@@ -17,6 +17,7 @@ import dev.qdrift.attribution.Sequence;
 import dev.qdrift.attribution.StraightThrough;
 import dev.qdrift.attribution.Target;
 import dev.qdrift.backend.Backend;
+import dev.qdrift.backend.PackedQkv;
 import dev.qdrift.backend.Backend.FloatBuf;
 import dev.qdrift.backend.GradientOps;
 import dev.qdrift.backend.cpu.CpuBackend;
@@ -192,19 +193,19 @@ class CudaGradientsTest {
     void attentionGradient(int batch, int seq, int heads, int headDim) {
         Random r = GpuTest.freshRandom();
         int n = batch * seq * heads * headDim;
-        float[] q = random(r, n, 1f), k = random(r, n, 1f), v = random(r, n, 1f), dc = random(r, n, 1f);
+        float[] qkv = random(r, 3 * n, 1f), dc = random(r, n, 1f); // qkv: each row q | k | v
         int[] mask = new int[batch * seq];
         for (int b = 0; b < batch; b++) for (int t = 0; t < seq; t++) mask[b * seq + t] = b % 2 == 1 && t > seq * 2 / 3 ? 0 : 1;
         try (Backend.Scope s = gpu.openScope()) {
-            FloatBuf gq = poisoned(gpu, n), gk = poisoned(gpu, n), gv = poisoned(gpu, n), cq = cpu.allocate(n), ck = cpu.allocate(n), cv = cpu.allocate(n);
-            g().attentionGrad(gpu.upload(dc), gpu.upload(q), gpu.upload(k), gpu.upload(v), gpu.uploadInts(mask), batch, seq, heads, headDim,
-                    gq, gk, gv);
-            c().attentionGrad(cpu.upload(dc), cpu.upload(q), cpu.upload(k), cpu.upload(v), cpu.uploadInts(mask), batch, seq, heads, headDim,
-                    cq, ck, cv);
+            FloatBuf gd = poisoned(gpu, 3 * n), cd = cpu.allocate(3 * n);
+            g().attentionGrad(gpu.upload(dc), gpu.upload(qkv), gpu.uploadInts(mask), batch, seq, heads, headDim, gd);
+            c().attentionGrad(cpu.upload(dc), cpu.upload(qkv), cpu.uploadInts(mask), batch, seq, heads, headDim, cd);
             String shape = batch + "x" + seq + "x" + heads + "x" + headDim;
-            assertClose(download(gpu, gq), download(cpu, cq), 1e-5, "attention dQ " + shape);
-            assertClose(download(gpu, gk), download(cpu, ck), 1e-5, "attention dK " + shape);
-            assertClose(download(gpu, gv), download(cpu, cv), 1e-5, "attention dV " + shape);
+            float[] gpuGrads = download(gpu, gd), cpuGrads = download(cpu, cd);
+            int rows = batch * seq, width = heads * headDim;
+            for (int which = 0; which < 3; which++)
+                assertClose(PackedQkv.part(gpuGrads, which, rows, width), PackedQkv.part(cpuGrads, which, rows, width), 1e-5,
+                        "attention d" + "QKV".charAt(which) + " " + shape);
         }
     }
 

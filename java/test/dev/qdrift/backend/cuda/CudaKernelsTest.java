@@ -165,7 +165,7 @@ class CudaKernelsTest {
     void maskedAttention(int batch, int seq, int heads, int headDim) {
         Random r = GpuTest.freshRandom();
         int rows = batch * seq, width = heads * headDim;
-        float[] q = random(r, rows * width, 1f), k = random(r, rows * width, 1f), v = random(r, rows * width, 1f);
+        float[] qkv = random(r, rows * 3 * width, 1f); // each row q | k | v
         int[] mask = new int[rows];
         for (int b = 0; b < batch; b++) {
             int len = b == 0 ? seq : 1 + r.nextInt(seq);
@@ -173,21 +173,24 @@ class CudaKernelsTest {
         }
         try (Backend.Scope s = gpu.openScope()) {
             Backend.FloatBuf co = cpu.allocate(rows * width), go = poisoned(gpu, rows * width);
-            cpu.attention(cpu.upload(q), cpu.upload(k), cpu.upload(v), cpu.uploadInts(mask), batch, seq, heads, headDim, co);
-            gpu.attention(gpu.upload(q), gpu.upload(k), gpu.upload(v), gpu.uploadInts(mask), batch, seq, heads, headDim, go);
+            cpu.attention(cpu.upload(qkv), cpu.uploadInts(mask), batch, seq, heads, headDim, co);
+            gpu.attention(gpu.upload(qkv), gpu.uploadInts(mask), batch, seq, heads, headDim, go);
             String shape = batch + "x" + seq + "x" + heads + "x" + headDim;
             assertClose(download(gpu, go), download(cpu, co), 1e-5, "attention " + shape);
             // TF32 rounds the products' inputs to 10 mantissa bits (relative 2^-11 each): ~1e-3 on the context.
             Backend.FloatBuf tf32 = poisoned(gpu, rows * width);
             gpu.useTf32(true);
             try {
-                gpu.attention(gpu.upload(q), gpu.upload(k), gpu.upload(v), gpu.uploadInts(mask), batch, seq, heads, headDim, tf32);
+                gpu.attention(gpu.upload(qkv), gpu.uploadInts(mask), batch, seq, heads, headDim, tf32);
             } finally {
                 gpu.useTf32(false);
             }
             assertClose(download(gpu, tf32), download(cpu, co), 1e-2, "TF32 attention " + shape);
-            assertThrows(IllegalArgumentException.class, () -> gpu.attention(go, gpu.upload(k), gpu.upload(v), gpu.uploadInts(mask), batch,
-                    seq, heads, headDim, go), "out aliasing q");
+            Backend.FloatBuf packed = gpu.upload(qkv);
+            assertThrows(IllegalArgumentException.class, () -> gpu.attention(packed, gpu.uploadInts(mask), batch, seq, heads, headDim,
+                    packed), "out aliasing qkv");
+            assertThrows(IllegalArgumentException.class, () -> gpu.attention(go, gpu.uploadInts(mask), batch, seq, heads, headDim,
+                    poisoned(gpu, rows * width)), "qkv of rows x width, not rows x 3 width");
         }
     }
 
