@@ -21,18 +21,9 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include "common.cuh"
+#include "s8.cuh"
 
 namespace qd {
-
-__device__ __forceinline__ int8_t quantize_one(float x, float s) {
-    int q = __float2int_rn(x / s);
-    return (int8_t)max(-127, min(127, q));
-}
-
-__device__ __forceinline__ uint32_t quantize_four(float4 v, float s) {
-    return (uint32_t)(uint8_t)quantize_one(v.x, s) | (uint32_t)(uint8_t)quantize_one(v.y, s) << 8 |
-           (uint32_t)(uint8_t)quantize_one(v.z, s) << 16 | (uint32_t)(uint8_t)quantize_one(v.w, s) << 24;
-}
 
 // Elementwise, one scale. vec4: n % 4 == 0 and x 16-byte aligned, q 4-byte aligned.
 __global__ void quantize_tensor_kernel(const float *__restrict__ x, float s, size_t n, int8_t *__restrict__ q, int vec4) {

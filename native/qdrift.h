@@ -95,6 +95,12 @@ int qd_copy(float *dst, const float *src, size_t n, void *stream);
  * fake-quantized per column as qd_fake_quant_columns does. */
 int qd_gelu_forward(const float *u, float *g, int rows, int cols, const float *q_scale, const float *q_zero_point, int qmin,
                     int qmax, void *stream);
+/* q = the s8 operand of the next linear layer from u in one pass: GELU(u), fake-quantized per column when q_scale is
+ * not NULL (as qd_gelu_forward), then quantized with that layer's static input scale s (as qd_quantize_s8_tensor_ld),
+ * into rows of ldq >= cols bytes, columns past cols zeroed. The FP32 GELU output is never stored. cols % 4 == 0,
+ * ldq % 4 == 0, u 16-byte aligned and q 4-byte aligned (else cudaErrorInvalidValue / cudaErrorMisalignedAddress). */
+int qd_gelu_quantize(const float *u, int rows, int cols, const float *q_scale, const float *q_zero_point, int qmin, int qmax, float s,
+                     int8_t *q, int ldq, void *stream);
 /* dg *= GELU'(u) = Phi(u) + u phi(u), in place. */
 int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream);
 /* dx = d LayerNorm(x)/dx applied to dy: rstd (g - mean(g) - xhat mean(g xhat)), g = gamma dy; statistics

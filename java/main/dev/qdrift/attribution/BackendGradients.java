@@ -306,8 +306,8 @@ public final class BackendGradients implements AttributionModel {
             Map<Site, FloatBuf> inRange = masks ? new EnumMap<>(Site.class) : null;
             FloatBuf qkv = backend.allocate(rows * 3 * h), ctx = backend.allocate(rows * h), a = backend.allocate(rows * h),
                     sum1 = backend.allocate(rows * h),
-                    h1 = backend.allocate(rows * h), u = backend.allocate(rows * f), g = backend.allocate(rows * f),
-                    o = backend.allocate(rows * h), sum2 = backend.allocate(rows * h), out = backend.allocate(rows * h);
+                    h1 = backend.allocate(rows * h), u = backend.allocate(rows * f), o = backend.allocate(rows * h),
+                    sum2 = backend.allocate(rows * h), out = backend.allocate(rows * h);
             backend.linear(x, rows, L.queryKeyValue, Epilogue.NONE, qkv);
             backend.attention(qkv, mask, batch, seq, config.heads(), config.headDim(), ctx);
             site(l, Site.ATTENTION_CONTEXT, ctx, rows, h, inRange);
@@ -315,9 +315,16 @@ public final class BackendGradients implements AttributionModel {
             residualNorm(l, Site.ATTENTION_RESIDUAL, Site.ATTENTION_NORM, a, x, L.attnGamma, L.attnBeta, sum1, h1, rows, inRange);
             backend.linear(h1, rows, L.intermediate, Epilogue.NONE, u);
             Backend.ColumnGrid intermediate = fusedGrid(l, Site.INTERMEDIATE, inRange);
-            ops.gelu(u, g, rows, f, intermediate);
-            if (intermediate == null) site(l, Site.INTERMEDIATE, g, rows, f, inRange);
-            backend.linear(g, rows, L.output, Epilogue.NONE, o);
+            // g = GELU(u) at its site, then the output layer; in one pass over u where the backend fuses them (the s8
+            // forward), which a site quantized on its own (a range taken at run time, a clipping-aware mask) rules out.
+            boolean siteApart = intermediate == null && transform.at(l, Site.INTERMEDIATE);
+            if (siteApart || !ops.geluIntoLinear(u, rows, f, intermediate, L.output, o)) {
+                // In this scope, not one of its own: a clipping-aware site allocates its mask (the tape's) after g.
+                FloatBuf g = backend.allocate(rows * f);
+                ops.gelu(u, g, rows, f, intermediate);
+                if (intermediate == null) site(l, Site.INTERMEDIATE, g, rows, f, inRange);
+                backend.linear(g, rows, L.output, Epilogue.NONE, o);
+            }
             residualNorm(l, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM, o, h1, L.outGamma, L.outBeta, sum2, out, rows, inRange);
             tape[l] = new LayerTape(qkv, sum1, u, sum2, inRange == null ? Map.of() : inRange);
             x = out;

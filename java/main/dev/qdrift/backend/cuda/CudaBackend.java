@@ -297,28 +297,42 @@ public final class CudaBackend implements Backend {
 
     /** Quantize the input to s8 (static or per-token scale), s8 GEMM, dequantize + bias (+ GELU) in the epilogue. */
     private void linearInt8(FloatBuf x, int rows, DeviceInt8Linear l, Epilogue epilogue, FloatBuf y) {
-        if (epilogue == Epilogue.TANH) throw new QdriftException("integer linear layers have no tanh epilogue (the pooler stays FP32)");
         try (Scope s = openScope()) {
-            MemorySegment xq = call(() -> pool.allocate((long) rows * l.ldk()));
-            MemorySegment xScale;
-            boolean perRow = Float.isNaN(l.inputScale());
-            if (perRow) {
-                xScale = p(allocate(rows));
+            MemorySegment xq = allocateBytes((long) rows * l.ldk());
+            if (Float.isNaN(l.inputScale())) {
+                MemorySegment xScale = p(allocate(rows));
                 int8.quantizePerToken(p(x), rows, l.in(), xq, l.ldk(), xScale);
+                linearFromS8(xq, xScale, true, rows, l, epilogue, y);
             } else {
-                xScale = l.inputScaleOnDevice().ptr();
                 int8.quantizePerTensor(p(x), rows, l.in(), l.inputScale(), xq, l.ldk());
-            }
-            Int8Ops.Epilogue e = new Int8Ops.Epilogue(xScale, perRow, l.weightScale().ptr(), true, l.bias().ptr(), MemorySegment.NULL,
-                    epilogue == Epilogue.GELU);
-            if (cublasLtInt8) {
-                MemorySegment acc = call(() -> pool.allocate(4L * rows * l.out()));
-                int8.gemmS32(xq, l.weight(), rows, l.out(), l.ldk(), acc, Int8Ops.CUBLASLT);
-                int8.dequantizeF32(acc, rows, l.out(), e, p(y));
-            } else {
-                int8.gemmF32(xq, l.weight(), rows, l.out(), l.ldk(), e, p(y), Int8Ops.AUTO_TILE);
+                linearFromS8(xq, l.inputScaleOnDevice().ptr(), false, rows, l, epilogue, y);
             }
         }
+    }
+
+    /**
+     * An s8 layer on its input already quantized: xq [rows, ldk] bytes, with xScale its per-tensor scale on the device
+     * (or, perRow, one per row); the s8 GEMM, dequantize + bias (+ GELU) in the epilogue.
+     */
+    void linearFromS8(MemorySegment xq, MemorySegment xScale, boolean perRow, int rows, DeviceInt8Linear l, Epilogue epilogue,
+                      FloatBuf y) {
+        if (epilogue == Epilogue.TANH) throw new QdriftException("integer linear layers have no tanh epilogue (the pooler stays FP32)");
+        Int8Ops.Epilogue e = new Int8Ops.Epilogue(xScale, perRow, l.weightScale().ptr(), true, l.bias().ptr(), MemorySegment.NULL,
+                epilogue == Epilogue.GELU);
+        if (cublasLtInt8) {
+            try (Scope s = openScope()) {
+                MemorySegment acc = allocateBytes(4L * rows * l.out());
+                int8.gemmS32(xq, l.weight(), rows, l.out(), l.ldk(), acc, Int8Ops.CUBLASLT);
+                int8.dequantizeF32(acc, rows, l.out(), e, p(y));
+            }
+        } else {
+            int8.gemmF32(xq, l.weight(), rows, l.out(), l.ldk(), e, p(y), Int8Ops.AUTO_TILE);
+        }
+    }
+
+    /** Device memory of `bytes` bytes in the current scope (s8 operands, s32 accumulators). */
+    MemorySegment allocateBytes(long bytes) {
+        return call(() -> pool.allocate(bytes));
     }
 
     @Override
