@@ -4,7 +4,6 @@
 #include "activation.cuh"
 #include "common.cuh"
 #include "fake_quant.cuh"
-#include "s8.cuh"
 
 namespace qd {
 
@@ -18,31 +17,6 @@ __global__ void gelu_forward_kernel(const float *u, float *g, int rows, int cols
         for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += gridDim.x * blockDim.x) {
             float v = gelu(u[base + c]);
             g[base + c] = q_scale ? fake_quant(v, q_scale[c], q_zp[c], qmin, qmax) : v;
-        }
-    }
-}
-
-// The s8 operand of the next linear layer straight from u, the FP32 GELU output never stored: per element what
-// gelu_forward_kernel (GELU, then the optional per-column grid) and then quantize_tensor_ld_kernel (the s8 GEMM's static
-// input scale s) compute, in the same float operations, so the bytes are the two passes' bytes. Rows of ldq >= cols
-// bytes, columns cols .. ldq-1 zeroed (K padding). Four columns per thread: cols % 4 == 0, ldq % 4 == 0, u 16-byte and
-// q 4-byte aligned.
-__global__ void gelu_quantize_kernel(const float *__restrict__ u, int rows, int cols, const float *q_scale, const float *q_zp,
-                                     float qmin, float qmax, float s, int8_t *__restrict__ q, int ldq) {
-    for (int r = blockIdx.y; r < rows; r += gridDim.y) {
-        const float4 *row = reinterpret_cast<const float4 *>(u + (size_t)r * cols);
-        uint32_t *out = reinterpret_cast<uint32_t *>(q + (size_t)r * ldq);
-        for (int c4 = blockIdx.x * blockDim.x + threadIdx.x; c4 < ldq / 4; c4 += gridDim.x * blockDim.x) {
-            const int c = 4 * c4;
-            if (c >= cols) {
-                out[c4] = 0u;
-                continue;
-            }
-            float4 v = row[c4];
-            float g[4] = {gelu(v.x), gelu(v.y), gelu(v.z), gelu(v.w)};
-            if (q_scale)
-                for (int j = 0; j < 4; j++) g[j] = fake_quant(g[j], q_scale[c + j], q_zp[c + j], qmin, qmax);
-            out[c4] = quantize_four(make_float4(g[0], g[1], g[2], g[3]), s);
         }
     }
 }

@@ -1,5 +1,5 @@
-// The FP32 -> s8 rounding rule of every kernel that writes an s8 GEMM operand (quantize.cuh, backward.cuh's
-// gelu_quantize_kernel): q = clamp(rint(x / s), -127, 127), see quantize.cuh. Device functions only, so any
+// The FP32 -> s8 rounding rule of every kernel that writes an s8 GEMM operand (quantize.cuh,
+// site_quantize.cuh): q = clamp(rint(x / s), -127, 127), see quantize.cuh. Device functions only, so any
 // translation unit may include it.
 #pragma once
 #include <cuda_runtime.h>

@@ -7,6 +7,7 @@
 #include "embedding.cuh"
 #include "fake_quant.cuh"
 #include "layernorm.cuh"
+#include "site_quantize.cuh"
 
 #define S(stream) ((cudaStream_t)(stream))
 
@@ -106,17 +107,6 @@ int qd_gelu_forward(const float *u, float *g, int rows, int cols, const float *q
     return cudaGetLastError();
 }
 
-int qd_gelu_quantize(const float *u, int rows, int cols, const float *q_scale, const float *q_zero_point, int qmin, int qmax, float s,
-                     int8_t *q, int ldq, void *stream) {
-    if (rows <= 0 || cols <= 0 || cols % 4 != 0 || ldq < cols || ldq % 4 != 0 || !(s > 0.f) || !u || !q) return cudaErrorInvalidValue;
-    if (q_scale && (!q_zero_point || qmin >= qmax)) return cudaErrorInvalidValue;
-    if ((uintptr_t)u % 16 != 0 || (uintptr_t)q % 4 != 0) return cudaErrorMisalignedAddress;
-    const int threads = 256, across = (ldq / 4 + threads - 1) / threads;
-    const dim3 grid(across, rows < 65535 ? rows : 65535);
-    qd::gelu_quantize_kernel<<<grid, threads, 0, S(stream)>>>(u, rows, cols, q_scale, q_zero_point, (float)qmin, (float)qmax, s, q, ldq);
-    return cudaGetLastError();
-}
-
 int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream) {
     if (n == 0) return cudaErrorInvalidValue;
     qd::gelu_grad_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(dg, u, n);
@@ -168,6 +158,18 @@ int qd_clip_mask(const float *pre, const float *post, const float *half_steps, i
 int qd_multiply(float *x, const float *mask, size_t n, void *stream) {
     if (n == 0) return cudaErrorInvalidValue;
     qd::multiply_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(x, mask, n);
+    return cudaGetLastError();
+}
+
+int qd_site_quantize(const float *x, int rows, int cols, int act, const float *q_scale, const float *q_zero_point, int qmin, int qmax,
+                     float s, int8_t *q, int ldq, void *stream) {
+    if (rows <= 0 || cols <= 0 || cols % 4 != 0 || ldq < cols || ldq % 4 != 0 || !(s > 0.f) || !x || !q) return cudaErrorInvalidValue;
+    if ((act != qd::ACT_NONE && act != qd::ACT_GELU) || (q_scale && (!q_zero_point || qmin >= qmax))) return cudaErrorInvalidValue;
+    if ((uintptr_t)x % 16 != 0 || (uintptr_t)q % 4 != 0) return cudaErrorMisalignedAddress;
+    const int threads = 256, across = (ldq / 4 + threads - 1) / threads;
+    const dim3 grid(across, rows < 65535 ? rows : 65535);
+    qd::site_quantize_kernel<<<grid, threads, 0, S(stream)>>>(x, rows, cols, act, q_scale, q_zero_point, (float)qmin, (float)qmax, s, q,
+                                                               ldq);
     return cudaGetLastError();
 }
 

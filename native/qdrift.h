@@ -62,6 +62,14 @@ int qd_add_layernorm(const float *x, const float *residual, const float *gamma, 
 /* y[r,c] = act(y[r,c] + bias[c]); act: 0 none, 1 exact-erf GELU, 2 tanh. */
 int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream);
 
+/* A quantized site and the s8 layer it feeds, in one pass: q = the layer's s8 operand of grid(act(x)) — act 0 none or 1
+ * exact-erf GELU; the per-column grid as qd_fake_quant_columns applies it (q_scale NULL: none, else q_zero_point too);
+ * then the layer's static input scale s as qd_quantize_s8_tensor_ld applies it — into rows of ldq >= cols bytes, columns
+ * past cols zeroed. The site's FP32 values are never stored. cols % 4 == 0, ldq % 4 == 0, x 16-byte aligned and q 4-byte
+ * aligned (else cudaErrorInvalidValue / cudaErrorMisalignedAddress). */
+int qd_site_quantize(const float *x, int rows, int cols, int act, const float *q_scale, const float *q_zero_point, int qmin, int qmax,
+                     float s, int8_t *q, int ldq, void *stream);
+
 /* Per-(sequence, head) matrix pointers for cuBLAS's pointer-array batched GEMMs, batch index b*heads + h: out[j*batch*heads + i]
    is operand j's matrix i — for row_strides[j] > 0 head h of sequence b in place in a token-major operand whose rows lie
    row_strides[j] floats apart (at least heads*head_dim: a [batch*seq, heads*head_dim] buffer, or q, k or v inside a packed
@@ -95,12 +103,6 @@ int qd_copy(float *dst, const float *src, size_t n, void *stream);
  * fake-quantized per column as qd_fake_quant_columns does. */
 int qd_gelu_forward(const float *u, float *g, int rows, int cols, const float *q_scale, const float *q_zero_point, int qmin,
                     int qmax, void *stream);
-/* q = the s8 operand of the next linear layer from u in one pass: GELU(u), fake-quantized per column when q_scale is
- * not NULL (as qd_gelu_forward), then quantized with that layer's static input scale s (as qd_quantize_s8_tensor_ld),
- * into rows of ldq >= cols bytes, columns past cols zeroed. The FP32 GELU output is never stored. cols % 4 == 0,
- * ldq % 4 == 0, u 16-byte aligned and q 4-byte aligned (else cudaErrorInvalidValue / cudaErrorMisalignedAddress). */
-int qd_gelu_quantize(const float *u, int rows, int cols, const float *q_scale, const float *q_zero_point, int qmin, int qmax, float s,
-                     int8_t *q, int ldq, void *stream);
 /* dg *= GELU'(u) = Phi(u) + u phi(u), in place. */
 int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream);
 /* dx = d LayerNorm(x)/dx applied to dy: rstd (g - mean(g) - xhat mean(g xhat)), g = gamma dy; statistics

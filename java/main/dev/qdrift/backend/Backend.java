@@ -127,6 +127,17 @@ public interface Backend extends AutoCloseable {
         if (outGrid != null) fakeQuantColumns(out, rows, dim, outGrid.scale(), outGrid.zeroPoint(), outGrid.qmin(), outGrid.qmax());
     }
 
+    /**
+     * y[rows, next.out] = next(site), site = act(x) (act GELU, or x itself), fake-quantized on grid (null: not
+     * quantized) — an activation, its quantized site and the linear layer it feeds — in one pass over x where this
+     * backend can fuse them: the GPU, when next is an s8 layer with a static input scale, writes next's s8 operand
+     * straight from x and never stores the site. y is then exactly what the ops one after another give. Returns false,
+     * having done nothing, where it cannot; the caller then runs them one after another.
+     */
+    default boolean siteIntoLinear(FloatBuf x, int rows, int cols, boolean gelu, ColumnGrid grid, LinearWeights next, FloatBuf y) {
+        return false;
+    }
+
     /** The backward passes of these ops, on this backend's buffers (attributions). */
     GradientOps gradientOps();
 

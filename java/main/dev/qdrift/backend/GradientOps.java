@@ -20,16 +20,6 @@ public interface GradientOps {
      */
     void gelu(FloatBuf u, FloatBuf g, int rows, int cols, Backend.ColumnGrid grid);
 
-    /**
-     * y[rows, next.out] = next(g), g = {@link #gelu}(u, grid), in one pass over u where this backend can fuse the two
-     * (the GPU, where next is an s8 layer with a static input scale: the GELU writes next's s8 operand, and g is never
-     * stored); y is then exactly what gelu and {@link Backend#linear} give. Returns false, having done nothing, where it
-     * cannot: the caller then runs gelu and linear.
-     */
-    default boolean geluIntoLinear(FloatBuf u, int rows, int cols, Backend.ColumnGrid grid, LinearWeights next, FloatBuf y) {
-        return false;
-    }
-
     /** dg *= GELU'(u) in place: GELU'(u) = Φ(u) + u φ(u). */
     void geluGrad(FloatBuf dg, FloatBuf u, int n);
 

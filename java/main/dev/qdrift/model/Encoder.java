@@ -162,12 +162,10 @@ public final class Encoder {
             observe(observer, l, Site.ATTENTION_INPUT, x, rows, h);
             backend.linear(x, rows, L.queryKeyValue, Epilogue.NONE, qkv);
             backend.attention(qkv, mask, b, t, config.heads(), config.headDim(), ctx);
-            site(observer, l, Site.ATTENTION_CONTEXT, ctx, rows, h);
-            backend.linear(ctx, rows, L.attentionOut, Epilogue.NONE, qkv);
+            siteThenLinear(observer, l, Site.ATTENTION_CONTEXT, ctx, rows, h, L.attentionOut, qkv);
             residualNorm(observer, l, Site.ATTENTION_RESIDUAL, Site.ATTENTION_NORM, qkv, x, L.attnGamma, L.attnBeta, sum, rows);
             backend.linear(x, rows, L.intermediate, Epilogue.GELU, ffn);
-            site(observer, l, Site.INTERMEDIATE, ffn, rows, f);
-            backend.linear(ffn, rows, L.output, Epilogue.NONE, qkv);
+            siteThenLinear(observer, l, Site.INTERMEDIATE, ffn, rows, f, L.output, qkv);
             residualNorm(observer, l, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM, qkv, x, L.outGamma, L.outBeta, sum, rows);
         }
         FloatBuf pooled = backend.allocate(b * h);
@@ -211,6 +209,20 @@ public final class Encoder {
     private boolean transforms(Site s) {
         for (int l = 0; l < layers.size(); l++) if (transform.at(l, s)) return true;
         return false;
+    }
+
+    /**
+     * y = next(the site v): in one pass where the backend fuses the site into the layer (a site on a static grid, or not
+     * quantized, that no observer reads; the GPU's s8 layers), leaving v itself unquantized; else the site in place, then
+     * the layer.
+     */
+    private void siteThenLinear(ActivationObserver observer, int l, Site s, FloatBuf v, int rows, int cols, LinearWeights next, FloatBuf y) {
+        Backend.ColumnGrid grid = transform.columnGrid(l, s);
+        boolean apart = wants(observer, s) || grid == null && transform.at(l, s);
+        if (apart || !backend.siteIntoLinear(v, rows, cols, false, grid, next, y)) {
+            site(observer, l, s, v, rows, cols);
+            backend.linear(v, rows, next, Epilogue.NONE, y);
+        }
     }
 
     /** Transform (if the site is quantized), then observe. */

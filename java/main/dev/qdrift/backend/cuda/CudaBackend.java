@@ -314,7 +314,7 @@ public final class CudaBackend implements Backend {
      * An s8 layer on its input already quantized: xq [rows, ldk] bytes, with xScale its per-tensor scale on the device
      * (or, perRow, one per row); the s8 GEMM, dequantize + bias (+ GELU) in the epilogue.
      */
-    void linearFromS8(MemorySegment xq, MemorySegment xScale, boolean perRow, int rows, DeviceInt8Linear l, Epilogue epilogue,
+    private void linearFromS8(MemorySegment xq, MemorySegment xScale, boolean perRow, int rows, DeviceInt8Linear l, Epilogue epilogue,
                       FloatBuf y) {
         if (epilogue == Epilogue.TANH) throw new QdriftException("integer linear layers have no tanh epilogue (the pooler stays FP32)");
         Int8Ops.Epilogue e = new Int8Ops.Epilogue(xScale, perRow, l.weightScale().ptr(), true, l.bias().ptr(), MemorySegment.NULL,
@@ -330,8 +330,30 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /**
+     * Fused where next is an s8 layer with a static input scale: one pass writes its s8 operand (qd_site_quantize: the
+     * bytes of GELU, the site's fake-quant and the s8 quantization as separate passes give them), then its s8 GEMM. Saves
+     * writing and reading back the site's FP32 values (and, for a quantized site, one more pass) and one or two launches.
+     */
+    @Override
+    public boolean siteIntoLinear(FloatBuf x, int rows, int cols, boolean gelu, ColumnGrid grid, LinearWeights next, FloatBuf y) {
+        if (!(next instanceof DeviceInt8Linear l) || Float.isNaN(l.inputScale()) || l.in() != cols || cols % 4 != 0 || l.ldk() % 4 != 0)
+            return false;
+        if (x.size() < (long) rows * cols || y.size() < (long) rows * l.out())
+            throw new IllegalArgumentException("siteIntoLinear: buffers too small for " + rows + " rows of " + cols + " -> " + l.out());
+        DeviceGrid q = DeviceGrid.of(grid);
+        int act = gelu ? 1 : 0;
+        try (Scope s = openScope()) {
+            MemorySegment xq = allocateBytes((long) rows * l.ldk());
+            launch("qd_site_quantize " + rows + "x" + cols, () -> (int) cuda.siteQuantize.invokeExact(p(x), rows, cols, act, q.scale(),
+                    q.zeroPoint(), q.qmin(), q.qmax(), l.inputScale(), xq, l.ldk(), stream));
+            linearFromS8(xq, l.inputScaleOnDevice().ptr(), false, rows, l, Epilogue.NONE, y);
+        }
+        return true;
+    }
+
     /** Device memory of `bytes` bytes in the current scope (s8 operands, s32 accumulators). */
-    MemorySegment allocateBytes(long bytes) {
+    private MemorySegment allocateBytes(long bytes) {
         return call(() -> pool.allocate(bytes));
     }
 

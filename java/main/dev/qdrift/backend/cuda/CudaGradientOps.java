@@ -34,9 +34,6 @@ final class CudaGradientOps implements GradientOps {
     // int qd_gelu_forward(const float *u, float *g, int rows, int cols, const float *q_scale, const float *q_zero_point,
     //                     int qmin, int qmax, void *stream);
     private final MethodHandle geluForward;
-    // int qd_gelu_quantize(const float *u, int rows, int cols, const float *q_scale, const float *q_zero_point, int qmin, int qmax,
-    //                     float s, int8_t *q, int ldq, void *stream);
-    private final MethodHandle geluQuantize;
     // int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream);
     private final MethodHandle geluGrad;
     // int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *stream);
@@ -62,8 +59,6 @@ final class CudaGradientOps implements GradientOps {
         copy = QdriftCuda.bind(lib, "qd_copy", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
         geluForward = QdriftCuda.bind(lib, "qd_gelu_forward", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
                 ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
-        geluQuantize = QdriftCuda.bind(lib, "qd_gelu_quantize", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS,
-                ADDRESS, JAVA_INT, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT, ADDRESS));
         geluGrad = QdriftCuda.bind(lib, "qd_gelu_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
         layerNormGrad = QdriftCuda.bind(lib, "qd_layernorm_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT,
                 JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
@@ -98,28 +93,6 @@ final class CudaGradientOps implements GradientOps {
         CudaBackend.DeviceGrid q = CudaBackend.DeviceGrid.of(grid);
         cuda.launch("qd_gelu_forward " + rows + "x" + cols, () -> (int) geluForward.invokeExact(p(u), p(g), rows, cols, q.scale(),
                 q.zeroPoint(), q.qmin(), q.qmax(), stream));
-    }
-
-    /**
-     * Fused where next is an s8 layer with a static input scale: one pass writes its s8 operand (qd_gelu_quantize, the
-     * bytes of qd_gelu_forward then the s8 quantization), then its s8 GEMM. Saves writing and reading back the FP32 GELU
-     * output (rows x cols floats) and a launch.
-     */
-    @Override
-    public boolean geluIntoLinear(FloatBuf u, int rows, int cols, Backend.ColumnGrid grid, LinearWeights next, FloatBuf y) {
-        if (!(next instanceof CudaBackend.DeviceInt8Linear l) || Float.isNaN(l.inputScale()) || l.in() != cols || cols % 4 != 0
-                || l.ldk() % 4 != 0)
-            return false;
-        require(u.size() >= (long) rows * cols && y.size() >= (long) rows * l.out(), "geluIntoLinear: buffers too small for " + rows
-                + " rows");
-        CudaBackend.DeviceGrid q = CudaBackend.DeviceGrid.of(grid);
-        try (Backend.Scope scope = backend.openScope()) {
-            MemorySegment xq = backend.allocateBytes((long) rows * l.ldk());
-            cuda.launch("qd_gelu_quantize " + rows + "x" + cols, () -> (int) geluQuantize.invokeExact(p(u), rows, cols, q.scale(),
-                    q.zeroPoint(), q.qmin(), q.qmax(), l.inputScale(), xq, l.ldk(), stream));
-            backend.linearFromS8(xq, l.inputScaleOnDevice().ptr(), false, rows, l, Backend.Epilogue.NONE, y);
-        }
-        return true;
     }
 
     @Override

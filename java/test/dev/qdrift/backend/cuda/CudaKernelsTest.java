@@ -158,6 +158,55 @@ class CudaKernelsTest {
         }
     }
 
+    /**
+     * A site fused into the s8 layer it feeds (the layer's s8 operand written straight from x) against the site's ops
+     * and then the layer quantizing its input itself, all on the GPU: bit-identical outputs, the GEMM reading the same
+     * bytes. GELU then a grid (the FFN intermediate), a grid alone (the attention context), neither; widths 3072, 768
+     * and 36 (K padded to 48: the zeroed columns); a symmetric grid whose upper ends clip and an asymmetric one.
+     */
+    @ParameterizedTest
+    @CsvSource({"6400,3072,768,true,sym", "33,3072,64,true,asym", "5,36,20,true,none", "700,768,768,false,sym", "9,36,20,false,asym",
+                "4,36,20,false,none"})
+    void siteIntoLinearIsSiteThenLinear(int rows, int cols, int out, boolean gelu, String gridKind) {
+        Random r = GpuTest.freshRandom();
+        float[] x = random(r, rows * cols, 3f), w = random(r, out * cols, 0.05f), bias = random(r, out, 0.1f);
+        float[] scale = new float[cols], zp = new float[cols];
+        var grid = new dev.qdrift.backend.QuantGrid(8, !gridKind.equals("asym"));
+        for (int c = 0; c < cols; c++) {
+            var p = grid.params(-0.2f - r.nextFloat(), 0.5f + r.nextFloat() * 3);
+            scale[c] = p.scale();
+            zp[c] = p.zeroPoint();
+        }
+        float inputScale = 3.5f / 127; // values past 3.5 clip in the s8 quantization too
+        try (Backend.Scope s = gpu.openScope()) {
+            Backend.ColumnGrid columnGrid = gridKind.equals("none") ? null
+                    : new Backend.ColumnGrid(gpu.upload(scale), gpu.upload(zp), grid.qmin(), grid.qmax());
+            BertWeights.Linear linear = new BertWeights.Linear("next", w, bias, out, cols);
+            Backend.LinearWeights next = gpu.prepareInt8Linear(linear, inputScale);
+            Backend.FloatBuf gx = gpu.upload(x), fused = poisoned(gpu, rows * out), apart = poisoned(gpu, rows * out);
+            assertTrue(gpu.siteIntoLinear(gx, rows, cols, gelu, columnGrid, next, fused), "fused on an s8 layer with a static scale");
+            Backend.FloatBuf site = poisoned(gpu, rows * cols);
+            if (gelu) {
+                gpu.gradientOps().gelu(gx, site, rows, cols, null);
+            } else {
+                gpu.gradientOps().copy(gx, site);
+            }
+            if (columnGrid != null) gpu.fakeQuantColumns(site, rows, cols, columnGrid.scale(), columnGrid.zeroPoint(), grid.qmin(), grid.qmax());
+            gpu.linear(site, rows, next, Epilogue.NONE, apart);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, apart), download(gpu, fused),
+                    "site into s8 linear " + rows + "x" + cols + " -> " + out + (gelu ? ", GELU" : "") + ", grid " + gridKind);
+            // Where it cannot fuse it must say so and touch nothing: per-token scales, an FP32 layer, the CPU.
+            Backend.FloatBuf untouched = poisoned(gpu, rows * out);
+            org.junit.jupiter.api.Assertions.assertFalse(gpu.siteIntoLinear(gx, rows, cols, gelu, columnGrid,
+                    gpu.prepareInt8Linear(linear, Float.NaN), untouched), "per-token input scales");
+            org.junit.jupiter.api.Assertions.assertFalse(gpu.siteIntoLinear(gx, rows, cols, gelu, columnGrid, gpu.prepareLinear(linear),
+                    untouched), "FP32 layer");
+            assertTrue(Float.isNaN(download(gpu, untouched)[0]), "the output was written");
+            org.junit.jupiter.api.Assertions.assertFalse(cpu.siteIntoLinear(cpu.upload(x), rows, cols, gelu, null, cpu.prepareLinear(linear),
+                    cpu.allocate(rows * out)), "CPU");
+        }
+    }
+
     @ParameterizedTest
     // The batched products read and write each head in place; head dims 6 and 5 put heads off 16-byte boundaries,
     // which cuBLAS's tensor-core (TF32) kernels must handle too.

@@ -1,0 +1,39 @@
+// A quantized site and the s8 layer it feeds in one pass: the next linear layer's s8 operand written straight from
+// the site's input, the site's FP32 values never stored. CPU counterpart: the ops one after another (the s8 layer's
+// input quantization is the GPU's own; the GPU test checks the fused bytes against the GPU's separate passes).
+#pragma once
+#include "activation.cuh"
+#include "common.cuh"
+#include "fake_quant.cuh"
+#include "s8.cuh"
+
+namespace qd {
+
+// q = s8 of grid(act(x)): act GELU (ACT_GELU) or none (ACT_NONE), then the optional per-column grid (q_scale NULL:
+// none) as fake_quant_columns_kernel applies it, then the next s8 GEMM's static input scale s as quantize_tensor_ld_kernel
+// applies it, in the same float operations, so the bytes are the separate passes' bytes. Rows of ldq >= cols bytes,
+// columns cols .. ldq-1 zeroed (K padding). Four columns per thread: cols % 4 == 0, ldq % 4 == 0, x 16-byte and
+// q 4-byte aligned.
+__global__ void site_quantize_kernel(const float *__restrict__ x, int rows, int cols, int act, const float *q_scale,
+                                     const float *q_zp, float qmin, float qmax, float s, int8_t *__restrict__ q, int ldq) {
+    for (int r = blockIdx.y; r < rows; r += gridDim.y) {
+        const float4 *row = reinterpret_cast<const float4 *>(x + (size_t)r * cols);
+        uint32_t *out = reinterpret_cast<uint32_t *>(q + (size_t)r * ldq);
+        for (int c4 = blockIdx.x * blockDim.x + threadIdx.x; c4 < ldq / 4; c4 += gridDim.x * blockDim.x) {
+            const int c = 4 * c4;
+            if (c >= cols) {
+                out[c4] = 0u;
+                continue;
+            }
+            float4 v = row[c4];
+            float y[4] = {v.x, v.y, v.z, v.w};
+            for (int j = 0; j < 4; j++) {
+                if (act == ACT_GELU) y[j] = gelu(y[j]);
+                if (q_scale) y[j] = fake_quant(y[j], q_scale[c + j], q_zp[c + j], qmin, qmax);
+            }
+            out[c4] = quantize_four(make_float4(y[0], y[1], y[2], y[3]), s);
+        }
+    }
+}
+
+}  // namespace qd
