@@ -310,7 +310,8 @@ public final class BackendGradients implements AttributionModel {
                     sum2 = backend.allocate(rows * h), out = backend.allocate(rows * h);
             backend.linear(x, rows, L.queryKeyValue, Epilogue.NONE, qkv);
             backend.attention(qkv, mask, batch, seq, config.heads(), config.headDim(), ctx);
-            // The context's site and the attention output layer: in one pass where the backend fuses them (see below).
+            // The context's site, then the attention output layer: in one pass over ctx where the backend fuses them (the
+            // s8 forward), which a site quantized on its own (a range taken at run time, a clipping-aware mask) rules out.
             Backend.ColumnGrid context = fusedGrid(l, Site.ATTENTION_CONTEXT, inRange);
             if (context == null && transform.at(l, Site.ATTENTION_CONTEXT)
                     || !backend.siteIntoLinear(ctx, rows, h, false, context, L.attentionOut, a)) {
@@ -320,8 +321,7 @@ public final class BackendGradients implements AttributionModel {
             residualNorm(l, Site.ATTENTION_RESIDUAL, Site.ATTENTION_NORM, a, x, L.attnGamma, L.attnBeta, sum1, h1, rows, inRange);
             backend.linear(h1, rows, L.intermediate, Epilogue.NONE, u);
             Backend.ColumnGrid intermediate = fusedGrid(l, Site.INTERMEDIATE, inRange);
-            // g = GELU(u) at its site, then the output layer; in one pass over u where the backend fuses them (the s8
-            // forward), which a site quantized on its own (a range taken at run time, a clipping-aware mask) rules out.
+            // g = GELU(u) at its site, then the output layer: likewise in one pass over u where the backend fuses them.
             if (intermediate == null && transform.at(l, Site.INTERMEDIATE)
                     || !backend.siteIntoLinear(u, rows, f, true, intermediate, L.output, o)) {
                 // In this scope, not one of its own: a clipping-aware site allocates its mask (the tape's) after g.
