@@ -163,7 +163,8 @@ int qd_multiply(float *x, const float *mask, size_t n, void *stream) {
 
 int qd_site_quantize(const float *x, int rows, int cols, int act, const float *q_scale, const float *q_zero_point, int qmin, int qmax,
                      float s, int8_t *q, int ldq, void *stream) {
-    if (rows <= 0 || cols <= 0 || cols % 4 != 0 || ldq < cols || ldq % 4 != 0 || !(s > 0.f) || !x || !q) return cudaErrorInvalidValue;
+    if (rows <= 0 || cols <= 0 || cols % 4 != 0 || ldq < cols || ldq % 4 != 0 || !(s > 0.f && s < INFINITY) || !x || !q)
+        return cudaErrorInvalidValue;
     if ((act != qd::ACT_NONE && act != qd::ACT_GELU) || (q_scale && (!q_zero_point || qmin >= qmax))) return cudaErrorInvalidValue;
     if ((uintptr_t)x % 16 != 0 || (uintptr_t)q % 4 != 0) return cudaErrorMisalignedAddress;
     const int threads = 256, across = (ldq / 4 + threads - 1) / threads;

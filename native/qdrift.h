@@ -12,6 +12,7 @@
 #define QDRIFT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {

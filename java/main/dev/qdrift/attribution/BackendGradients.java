@@ -26,7 +26,7 @@ import java.util.TreeMap;
 
 /**
  * The gradients of {@link Gradients}, computed in float32 on a {@link Backend}'s buffers (the GPU):
- * the forward keeps a tape (each layer's q, k, v, both pre-norm residual sums and the pre-GELU
+ * the forward keeps a tape (each layer's packed q | k | v, both pre-norm residual sums and the pre-GELU
  * activation, and for the clipping-aware STE each quantized site's in-range mask), the backward runs
  * {@link GradientOps} layer by layer in reverse, exactly as {@link LayerPass#backward} does in float64. Several word-vector matrices of one sequence (IG's steps)
  * go through as one batch, and {@link #pathIntegral} interpolates and sums the steps on the device, so

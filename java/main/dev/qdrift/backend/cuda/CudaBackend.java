@@ -16,7 +16,7 @@ import java.util.List;
 
 /**
  * The encoder's ops on an NVIDIA GPU: our kernels (native/qdrift.h, cuda/) for embeddings, residual +
- * LayerNorm, bias + activation, head split / merge, masked softmax and pooling; cuBLAS for the linear
+ * LayerNorm, bias + activation, attention's head pointers, masked softmax and pooling; cuBLAS for the linear
  * layers and the two batched products of attention, in true FP32 unless {@link #useTf32} is on. All work is queued on one stream;
  * downloads synchronize it. Device memory comes from a {@link DevicePool}. One thread per backend.
  */
@@ -337,7 +337,8 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public boolean siteIntoLinear(FloatBuf x, int rows, int cols, boolean gelu, ColumnGrid grid, LinearWeights next, FloatBuf y) {
-        if (!(next instanceof DeviceInt8Linear l) || Float.isNaN(l.inputScale()) || l.in() != cols || cols % 4 != 0 || l.ldk() % 4 != 0)
+        if (!(next instanceof DeviceInt8Linear l) || Float.isNaN(l.inputScale()) || l.in() != cols || cols % 4 != 0 || l.ldk() % 4 != 0
+                || p(x).address() % 16 != 0) // the kernel's float4 reads
             return false;
         if (x.size() < (long) rows * cols || y.size() < (long) rows * l.out())
             throw new IllegalArgumentException("siteIntoLinear: buffers too small for " + rows + " rows of " + cols + " -> " + l.out());

@@ -358,7 +358,8 @@ class CudaGradientsTest {
         Scheme scheme = Scheme.parse(schemeName);
         BackendGradients onGpu = QuantizedGradients.onBackend(W, head("cls"), Pooling.CLS, scheme, stats, Set.of(), StraightThrough.STE, gpu, integer);
         BackendGradients onCpu = QuantizedGradients.onBackend(W, head("cls"), Pooling.CLS, scheme, stats, Set.of(), StraightThrough.STE, cpu, false);
-        // 4 layers x 6 linear layers, every input site quantized: all 24 on the s8 kernels, or none when simulated.
+        // 4 layers x 6 linear layers (Q, K and V as one packed product), every input site quantized: all 24 on the s8
+        // kernels, or none when simulated.
         org.junit.jupiter.api.Assertions.assertEquals(integer ? 24 : 0, onGpu.integerLayers(), "linear layers on the s8 kernels");
         AttributionModel.Result want = onCpu.gradient(s, Target.logit(2)), got = onGpu.gradient(s, Target.logit(2));
         // Not bit-identical, and not meant to be: where GPU and CPU differ in the last bit of a value that sits near a
