@@ -171,5 +171,7 @@ int main() {
         CHECK(cudaFree(dy));
         for (int b = 0; b < kBuffers; b++) CHECK(cudaFree(dx[b]));
     }
+    CHECK(cudaEventDestroy(start));
+    CHECK(cudaEventDestroy(stop));
     return 0;
 }

@@ -91,6 +91,14 @@ public interface Backend extends AutoCloseable {
      */
     void attention(FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out);
 
+    /** {@link #attention}'s argument checks, for its implementations. */
+    static void checkAttention(FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out) {
+        int n = batch * seq * heads * headDim;
+        if (qkv.size() < 3 * n || out.size() < n || mask.size() < batch * seq)
+            throw new IllegalArgumentException("attention: buffers too small for " + batch + "x" + seq + "x" + heads + "x" + headDim);
+        if (out == qkv) throw new IllegalArgumentException("attention: out must not be qkv");
+    }
+
     /** out[b,:] = hidden[b,0,:] (CLS) or the mean of hidden[b,t,:] over real tokens (MEAN). */
     void pool(FloatBuf hidden, IntBuf mask, int batch, int seq, int dim, Pooling mode, FloatBuf out);
 

@@ -53,6 +53,14 @@ public interface GradientOps {
      */
     void attentionGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf dqkv);
 
+    /** {@link #attentionGrad}'s argument checks, for its implementations. */
+    static void checkAttentionGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf dqkv) {
+        int n = batch * seq * heads * headDim;
+        if (dctx.size() < n || qkv.size() < 3 * n || dqkv.size() < 3 * n || mask.size() < batch * seq)
+            throw new IllegalArgumentException("attentionGrad: buffers too small for " + batch + "x" + seq + "x" + heads + "x" + headDim);
+        if (dqkv == dctx || dqkv == qkv) throw new IllegalArgumentException("attentionGrad: dqkv must not be dctx or qkv");
+    }
+
     /** The backward of {@link Backend#pool}: dHidden [batch, seq, dim] from dPooled [batch, dim] (0 where nothing flows). */
     void poolGrad(FloatBuf dPooled, IntBuf mask, int batch, int seq, int dim, Backend.Pooling mode, FloatBuf dHidden);
 

@@ -216,10 +216,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void attention(FloatBuf qkvBuf, IntBuf maskBuf, int batch, int seq, int heads, int headDim, FloatBuf outBuf) {
-        int n = batch * seq * heads * headDim;
-        if (qkvBuf.size() < 3 * n || outBuf.size() < n || maskBuf.size() < batch * seq)
-            throw new IllegalArgumentException("attention: buffers too small for " + batch + "x" + seq + "x" + heads + "x" + headDim);
-        if (outBuf == qkvBuf) throw new IllegalArgumentException("attention: out must not be qkv");
+        Backend.checkAttention(qkvBuf, maskBuf, batch, seq, heads, headDim, outBuf);
         CpuAttention.run(f(qkvBuf), i(maskBuf), batch, seq, heads, headDim, f(outBuf));
     }
 

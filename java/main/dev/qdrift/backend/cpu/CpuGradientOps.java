@@ -88,10 +88,8 @@ final class CpuGradientOps implements GradientOps {
     @Override
     public void attentionGrad(FloatBuf dctxBuf, FloatBuf qkvBuf, IntBuf maskBuf, int batch, int seq, int heads, int headDim,
                               FloatBuf dqkvBuf) {
-        int width = heads * headDim, stride = 3 * width, n = batch * seq * width;
-        if (dctxBuf.size() < n || qkvBuf.size() < 3 * n || dqkvBuf.size() < 3 * n || maskBuf.size() < batch * seq)
-            throw new IllegalArgumentException("attentionGrad: buffers too small for " + batch + "x" + seq + "x" + heads + "x" + headDim);
-        if (dqkvBuf == dctxBuf || dqkvBuf == qkvBuf) throw new IllegalArgumentException("attentionGrad: dqkv must not be dctx or qkv");
+        GradientOps.checkAttentionGrad(dctxBuf, qkvBuf, maskBuf, batch, seq, heads, headDim, dqkvBuf);
+        int width = heads * headDim, stride = 3 * width;
         float[] dc = f(dctxBuf), qkv = f(qkvBuf), dqkv = f(dqkvBuf);
         int[] mask = i(maskBuf);
         double scale = 1 / Math.sqrt(headDim);

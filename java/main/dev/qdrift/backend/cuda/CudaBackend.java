@@ -297,6 +297,7 @@ public final class CudaBackend implements Backend {
 
     /** Quantize the input to s8 (static or per-token scale), s8 GEMM, dequantize + bias (+ GELU) in the epilogue. */
     private void linearInt8(FloatBuf x, int rows, DeviceInt8Linear l, Epilogue epilogue, FloatBuf y) {
+        if (epilogue == Epilogue.TANH) throw new QdriftException("integer linear layers have no tanh epilogue (the pooler stays FP32)");
         try (Scope s = openScope()) {
             MemorySegment xq = allocateBytes((long) rows * l.ldk());
             if (Float.isNaN(l.inputScale())) {
@@ -312,11 +313,10 @@ public final class CudaBackend implements Backend {
 
     /**
      * An s8 layer on its input already quantized: xq [rows, ldk] bytes, with xScale its per-tensor scale on the device
-     * (or, perRow, one per row); the s8 GEMM, dequantize + bias (+ GELU) in the epilogue.
+     * (or, perRow, one per row); the s8 GEMM, dequantize + bias (+ GELU) in the epilogue. epilogue: NONE or GELU.
      */
     private void linearFromS8(MemorySegment xq, MemorySegment xScale, boolean perRow, int rows, DeviceInt8Linear l, Epilogue epilogue,
                       FloatBuf y) {
-        if (epilogue == Epilogue.TANH) throw new QdriftException("integer linear layers have no tanh epilogue (the pooler stays FP32)");
         Int8Ops.Epilogue e = new Int8Ops.Epilogue(xScale, perRow, l.weightScale().ptr(), true, l.bias().ptr(), MemorySegment.NULL,
                 epilogue == Epilogue.GELU);
         if (cublasLtInt8) {
@@ -447,10 +447,8 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void attention(FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out) {
-        int width = heads * headDim, n = batch * seq * width;
-        if (qkv.size() < 3 * n || out.size() < n || mask.size() < batch * seq)
-            throw new IllegalArgumentException("attention: buffers too small for " + batch + "x" + seq + "x" + heads + "x" + headDim);
-        if (out == qkv) throw new IllegalArgumentException("attention: out must not be qkv");
+        Backend.checkAttention(qkv, mask, batch, seq, heads, headDim, out);
+        int width = heads * headDim;
         try (Scope scope = openScope()) {
             int bh = batch * heads;
             FloatBuf probs = allocate(bh * seq * seq);

@@ -140,11 +140,8 @@ final class CudaGradientOps implements GradientOps {
 
     @Override
     public void attentionGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf dqkv) {
-        int width = heads * headDim, n = batch * seq * width, packed = 3 * width;
-        require(dctx.size() >= n && qkv.size() >= 3 * n && dqkv.size() >= 3 * n, "attentionGrad: buffers too small for " + batch + "x"
-                + seq + "x" + heads + "x" + headDim);
-        require(mask.size() >= batch * seq, "attentionGrad: mask shorter than batch x seq");
-        require(dqkv != dctx && dqkv != qkv, "attentionGrad: dqkv must not be dctx or qkv");
+        GradientOps.checkAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv);
+        int width = heads * headDim, packed = 3 * width;
         try (Backend.Scope scope = backend.openScope()) {
             int bh = batch * heads;
             float scale = (float) (1 / Math.sqrt(headDim));
