@@ -6,6 +6,7 @@
 #include "backward.cuh"
 #include "embedding.cuh"
 #include "fake_quant.cuh"
+#include "fused_attention.cuh"
 #include "layernorm.cuh"
 #include "site_quantize.cuh"
 
@@ -15,6 +16,44 @@ static int grid_for(size_t n, int threads) {
     size_t blocks = (n + threads - 1) / threads;
     return (int)(blocks < 65535 * 16 ? blocks : 65535 * 16);
 }
+
+// The fused kernels' shared memory for (seq, head_dim), 0 where they do not take that shape.
+static size_t fused_attention_bytes(int seq, int head_dim, int backward) {
+    if (seq <= 0 || seq > qd::kFusedAttentionTokens) return 0;
+    if (head_dim == 32) return backward ? qd::fused_attention_grad_smem<32>(seq) : qd::fused_attention_smem<32>(seq);
+    if (head_dim == 64) return backward ? qd::fused_attention_grad_smem<64>(seq) : qd::fused_attention_smem<64>(seq);
+    return 0;
+}
+
+// Lets `kernel` take the most dynamic shared memory it asks for (128 tokens): once per kernel, before any launch, so
+// never during a graph capture that replays work already run.
+template <typename Kernel>
+static cudaError_t allow_smem(Kernel kernel, size_t bytes) {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+}
+
+template <int HD>
+static int fused_attention(const float *qkv, const int *mask, int batch, int seq, int heads, float scale, float *ctx,
+                           cudaStream_t stream) {
+    static const cudaError_t allowed = allow_smem(qd::fused_attention_kernel<HD>, qd::fused_attention_smem<HD>(qd::kFusedAttentionTokens));
+    if (allowed != cudaSuccess) return allowed;
+    qd::fused_attention_kernel<HD><<<batch * heads, qd::kFusedAttentionThreads, qd::fused_attention_smem<HD>(seq), stream>>>(
+        qkv, mask, seq, heads, scale, ctx);
+    return cudaGetLastError();
+}
+
+template <int HD>
+static int fused_attention_grad(const float *dctx, const float *qkv, const int *mask, int batch, int seq, int heads, float scale,
+                                float *dqkv, cudaStream_t stream) {
+    static const cudaError_t allowed =
+        allow_smem(qd::fused_attention_grad_kernel<HD>, qd::fused_attention_grad_smem<HD>(qd::kFusedAttentionTokens));
+    if (allowed != cudaSuccess) return allowed;
+    qd::fused_attention_grad_kernel<HD><<<batch * heads, qd::kFusedAttentionThreads, qd::fused_attention_grad_smem<HD>(seq), stream>>>(
+        dctx, qkv, mask, seq, heads, scale, dqkv);
+    return cudaGetLastError();
+}
+
+static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
 extern "C" {
 
@@ -69,6 +108,32 @@ int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int 
     size_t blocks = (rows + warps_per_block - 1) / warps_per_block;
     qd::masked_softmax_kernel<<<(unsigned)blocks, warps_per_block * 32, 0, S(stream)>>>(scores, mask, heads, seq, rows);
     return cudaGetLastError();
+}
+
+int qd_fused_attention_fits(int seq, int head_dim, int backward) {
+    size_t bytes = fused_attention_bytes(seq, head_dim, backward);
+    int device, optin;
+    if (!bytes || cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
+        return 0;
+    return bytes + qd::kFusedAttentionTokens * sizeof(int) <= (size_t)optin;
+}
+
+int qd_fused_attention(const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim, float scale, float *ctx,
+                       void *stream) {
+    if (batch <= 0 || heads <= 0 || !qd_fused_attention_fits(seq, head_dim, 0) || !mask || !aligned16(qkv) || !aligned16(ctx))
+        return cudaErrorInvalidValue;
+    return head_dim == 32 ? fused_attention<32>(qkv, mask, batch, seq, heads, scale, ctx, S(stream))
+                          : fused_attention<64>(qkv, mask, batch, seq, heads, scale, ctx, S(stream));
+}
+
+int qd_fused_attention_grad(const float *dctx, const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim,
+                            float scale, float *dqkv, void *stream) {
+    if (batch <= 0 || heads <= 0 || !qd_fused_attention_fits(seq, head_dim, 1) || !mask || !aligned16(dctx) || !aligned16(qkv) ||
+        !aligned16(dqkv))
+        return cudaErrorInvalidValue;
+    return head_dim == 32 ? fused_attention_grad<32>(dctx, qkv, mask, batch, seq, heads, scale, dqkv, S(stream))
+                          : fused_attention_grad<64>(dctx, qkv, mask, batch, seq, heads, scale, dqkv, S(stream));
 }
 
 int qd_pool(const float *hidden, const int *mask, int batch, int seq, int dim, int mode, float *out, void *stream) {

@@ -83,6 +83,18 @@ int qd_head_pointers(const float *const *bases, const int *row_strides, int coun
  * mask[b, key] == 0 excluded (probability exactly 0). */
 int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int seq, void *stream);
 
+/* Attention with the scores kept on chip (cuda/fused_attention.cuh): one block per (sequence, head), products on TF32
+ * tensor cores. qkv [batch*seq, 3*heads*head_dim] with each token's q | k | v, mask [batch, seq] (keys with 0 get
+ * probability exactly 0); ctx [batch*seq, heads*head_dim] = softmax(q k^T scale + mask) v per head. All 16-byte aligned.
+ * qd_fused_attention_fits: 1 where the kernels take (seq, head_dim) on this device (seq <= 128, head_dim 32 or 64, the
+ * shared memory within the device's limit; backward 1 for the gradient kernel), else 0. */
+int qd_fused_attention_fits(int seq, int head_dim, int backward);
+int qd_fused_attention(const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim, float scale, float *ctx,
+                       void *stream);
+/* The backward of qd_fused_attention, recomputing the probabilities: dqkv (packed as qkv) from dctx. */
+int qd_fused_attention_grad(const float *dctx, const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim,
+                            float scale, float *dqkv, void *stream);
+
 /* out[b,:] = hidden[b,0,:] (mode 0, CLS) or the mean over tokens with mask 1 (mode 1). */
 int qd_pool(const float *hidden, const int *mask, int batch, int seq, int dim, int mode, float *out, void *stream);
 

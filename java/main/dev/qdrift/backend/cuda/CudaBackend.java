@@ -33,7 +33,7 @@ public final class CudaBackend implements Backend {
     private final Int8Ops int8;
     /** The FP32 linear layers' products with the bias in cuBLASLt's epilogue; null where cuBLASLt could not open. */
     private final CublasLtPlans fp32Lt;
-    private long fp32LtRuns;
+    private long fp32LtRuns, fusedAttentionRuns;
     private final CudaGradientOps gradientOps;
     private final String deviceName;
     private boolean tf32, cublasLtInt8;
@@ -155,6 +155,11 @@ public final class CudaBackend implements Backend {
     /** How many FP32 linear layers ran on cuBLASLt with the bias fused (tests: that they did not fall back). */
     long fp32LtRuns() {
         return fp32LtRuns;
+    }
+
+    /** How many attention forwards and backwards ran fused ({@link #fusedAttention}; tests: that they did not fall back). */
+    long fusedAttentionRuns() {
+        return fusedAttentionRuns;
     }
 
     /** How many s8 GEMMs ran on cuBLASLt (tests: that --int8-gemm cublaslt did not fall back). */
@@ -448,6 +453,12 @@ public final class CudaBackend implements Backend {
     @Override
     public void attention(FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out) {
         Backend.checkAttention(qkv, mask, batch, seq, heads, headDim, out);
+        if (fusedAttention(seq, headDim, false, qkv, out)) {
+            float scale = (float) (1 / Math.sqrt(headDim));
+            launch("qd_fused_attention " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) cuda.fusedAttention.invokeExact(
+                    p(qkv), p(mask), batch, seq, heads, headDim, scale, p(out), stream));
+            return;
+        }
         int width = heads * headDim;
         try (Scope scope = openScope()) {
             int bh = batch * heads;
@@ -461,6 +472,21 @@ public final class CudaBackend implements Backend {
                 return null;
             });
         }
+    }
+
+    /**
+     * Whether attention's forward (or backward) runs as one fused kernel that keeps the scores on chip
+     * (cuda/fused_attention.cuh) instead of cuBLAS's batched products around a softmax pass: while {@link #useTf32} is on
+     * (it multiplies on TF32 tensor cores, the precision cuBLAS's TF32 products have; true FP32 keeps cuBLAS), for at
+     * most 128 tokens, head dim 32 or 64, where this device's shared memory holds the head, on 16-byte aligned buffers.
+     * Counts the runs it allows.
+     */
+    boolean fusedAttention(int seq, int headDim, boolean backward, FloatBuf... buffers) {
+        if (!tf32) return false;
+        for (FloatBuf b : buffers) if (p(b).address() % 16 != 0) return false;
+        boolean fits = call(() -> (int) cuda.fusedAttentionFits.invokeExact(seq, headDim, backward ? 1 : 0) == 1);
+        if (fits) fusedAttentionRuns++;
+        return fits;
     }
 
     /** A token-major operand's heads: buf's columns from column on, its rows stride floats apart. */

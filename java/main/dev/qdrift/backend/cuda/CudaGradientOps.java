@@ -40,6 +40,9 @@ final class CudaGradientOps implements GradientOps {
     private final MethodHandle layerNormGrad;
     // int qd_softmax_grad(const float *probs, float *dp, int rows, int seq, void *stream);
     private final MethodHandle softmaxGrad;
+    // int qd_fused_attention_grad(const float *dctx, const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim,
+    //                             float scale, float *dqkv, void *stream);
+    private final MethodHandle fusedAttentionGrad;
     // int qd_pool_grad(const float *dpooled, const int *mask, int batch, int seq, int dim, int mode, float *dhidden, void *stream);
     private final MethodHandle poolGrad;
     // int qd_interpolate(const float *from, const float *diff, const float *alphas, int batch, size_t n, float *out, void *stream);
@@ -63,6 +66,8 @@ final class CudaGradientOps implements GradientOps {
         layerNormGrad = QdriftCuda.bind(lib, "qd_layernorm_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT,
                 JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         softmaxGrad = QdriftCuda.bind(lib, "qd_softmax_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
+        fusedAttentionGrad = QdriftCuda.bind(lib, "qd_fused_attention_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS,
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, ADDRESS, ADDRESS));
         poolGrad = QdriftCuda.bind(lib, "qd_pool_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, ADDRESS, ADDRESS));
         interpolate = QdriftCuda.bind(lib, "qd_interpolate", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG,
@@ -142,9 +147,14 @@ final class CudaGradientOps implements GradientOps {
     public void attentionGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf dqkv) {
         GradientOps.checkAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv);
         int width = heads * headDim, packed = 3 * width;
+        float scale = (float) (1 / Math.sqrt(headDim));
+        if (backend.fusedAttention(seq, headDim, true, dctx, qkv, dqkv)) {
+            cuda.launch("qd_fused_attention_grad " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) fusedAttentionGrad.invokeExact(
+                    p(dctx), p(qkv), p(mask), batch, seq, heads, headDim, scale, p(dqkv), stream));
+            return;
+        }
         try (Backend.Scope scope = backend.openScope()) {
             int bh = batch * heads;
-            float scale = (float) (1 / Math.sqrt(headDim));
             FloatBuf probs = backend.allocate(bh * seq * seq), ds = backend.allocate(bh * seq * seq);
             MemorySegment[] at = backend.headPointers(batch, seq, heads, headDim, List.of(Heads.query(qkv, width), Heads.key(qkv, width),
                     Heads.value(qkv, width), Heads.of(dctx, width), Heads.query(dqkv, width), Heads.key(dqkv, width),

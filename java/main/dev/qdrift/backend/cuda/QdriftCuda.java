@@ -85,6 +85,11 @@ final class QdriftCuda {
     final MethodHandle headPointers;
     // int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int seq, void *stream);
     final MethodHandle maskedSoftmax;
+    // int qd_fused_attention_fits(int seq, int head_dim, int backward);
+    final MethodHandle fusedAttentionFits;
+    // int qd_fused_attention(const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim, float scale,
+    //                        float *ctx, void *stream);
+    final MethodHandle fusedAttention;
     // int qd_pool(const float *hidden, const int *mask, int batch, int seq, int dim, int mode, float *out, void *stream);
     final MethodHandle pool;
 
@@ -184,6 +189,9 @@ final class QdriftCuda {
         headPointers = bind("qd_head_pointers", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         maskedSoftmax = bind("qd_masked_softmax", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+        fusedAttentionFits = bind("qd_fused_attention_fits", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+        fusedAttention = bind("qd_fused_attention", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_FLOAT, ADDRESS, ADDRESS));
         fakeQuantColumns = bind("qd_fake_quant_columns", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, ADDRESS));
         fakeQuantRows = bind("qd_fake_quant_rows", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));

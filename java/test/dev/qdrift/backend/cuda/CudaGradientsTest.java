@@ -4,6 +4,7 @@ import static dev.qdrift.backend.cuda.GpuTest.assertClose;
 import static dev.qdrift.backend.cuda.GpuTest.download;
 import static dev.qdrift.backend.cuda.GpuTest.poisoned;
 import static dev.qdrift.backend.cuda.GpuTest.random;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -187,9 +188,12 @@ class CudaGradientsTest {
         }
     }
 
-    /** Padded keys (mask 0) in some sequences: they must get no gradient and change nothing else. */
+    /**
+     * Padded keys (mask 0) in some sequences: they must get no gradient and change nothing else. In true FP32 (cuBLAS's
+     * products) and under TF32, where shapes of at most 128 tokens with head dim 32 or 64 run the fused kernel.
+     */
     @ParameterizedTest
-    @CsvSource({"1,5,2,8", "3,37,4,16", "2,128,12,64", "2,7,3,5"})
+    @CsvSource({"1,5,2,8", "3,37,4,16", "3,37,4,32", "2,100,12,32", "2,128,12,64", "3,77,12,64", "2,7,3,5"})
     void attentionGradient(int batch, int seq, int heads, int headDim) {
         Random r = GpuTest.freshRandom();
         int n = batch * seq * heads * headDim;
@@ -197,15 +201,28 @@ class CudaGradientsTest {
         int[] mask = new int[batch * seq];
         for (int b = 0; b < batch; b++) for (int t = 0; t < seq; t++) mask[b * seq + t] = b % 2 == 1 && t > seq * 2 / 3 ? 0 : 1;
         try (Backend.Scope s = gpu.openScope()) {
-            FloatBuf gd = poisoned(gpu, 3 * n), cd = cpu.allocate(3 * n);
+            FloatBuf gd = poisoned(gpu, 3 * n), cd = cpu.allocate(3 * n), tf32 = poisoned(gpu, 3 * n);
             g().attentionGrad(gpu.upload(dc), gpu.upload(qkv), gpu.uploadInts(mask), batch, seq, heads, headDim, gd);
             c().attentionGrad(cpu.upload(dc), cpu.upload(qkv), cpu.uploadInts(mask), batch, seq, heads, headDim, cd);
+            long fusedBefore = gpu.fusedAttentionRuns();
+            gpu.useTf32(true);
+            try {
+                g().attentionGrad(gpu.upload(dc), gpu.upload(qkv), gpu.uploadInts(mask), batch, seq, heads, headDim, tf32);
+            } finally {
+                gpu.useTf32(false);
+            }
+            boolean fused = FusedAttention.expected(seq, headDim);
+            assertEquals(fused ? 1 : 0, gpu.fusedAttentionRuns() - fusedBefore, "fused attention backward runs");
             String shape = batch + "x" + seq + "x" + heads + "x" + headDim;
-            float[] gpuGrads = download(gpu, gd), cpuGrads = download(cpu, cd);
+            float[] gpuGrads = download(gpu, gd), cpuGrads = download(cpu, cd), tf32Grads = download(gpu, tf32);
             int rows = batch * seq, width = heads * headDim;
-            for (int which = 0; which < 3; which++)
-                assertClose(PackedQkv.part(gpuGrads, which, rows, width), PackedQkv.part(cpuGrads, which, rows, width), 1e-5,
-                        "attention d" + "QKV".charAt(which) + " " + shape);
+            for (int which = 0; which < 3; which++) {
+                String part = "attention d" + "QKV".charAt(which) + " " + shape;
+                float[] want = PackedQkv.part(cpuGrads, which, rows, width);
+                assertClose(PackedQkv.part(gpuGrads, which, rows, width), want, 1e-5, part);
+                // TF32 inputs (relative 2^-11) through two chained products and the softmax's backward: a few 1e-3.
+                assertClose(PackedQkv.part(tf32Grads, which, rows, width), want, 1e-2, (fused ? "fused " : "") + "TF32 " + part);
+            }
         }
     }
 
@@ -326,6 +343,7 @@ class CudaGradientsTest {
         BackendGradients onGpu = new BackendGradients(W, head("cls"), Pooling.CLS, gpu, dev.qdrift.model.ActivationTransform.NONE, null,
                 StraightThrough.STE, null, BackendGradients.DEFAULT_MAX_ROWS);
         double[] strict = onGpu.gradient(s, Target.logit(1)).gradient(), tf32;
+        long fusedBefore = gpu.fusedAttentionRuns();
         gpu.useTf32(true);
         try {
             tf32 = onGpu.gradient(s, Target.logit(1)).gradient();
@@ -333,6 +351,7 @@ class CudaGradientsTest {
             gpu.useTf32(false);
         }
         assertClose(f(tf32), f(strict), 2e-2, "TF32 vs FP32 gradient, 4 layers");
+        assertEquals(8, gpu.fusedAttentionRuns() - fusedBefore, "fused attention runs (4 layers forward and backward, head dim 32)");
         assertTrue(GpuTest.relativeError(f(tf32), f(strict)) > 1e-7, "TF32 mode changed nothing (measured on the H100: 1.5e-4)");
     }
 

@@ -210,7 +210,9 @@ class CudaKernelsTest {
     @ParameterizedTest
     // The batched products read and write each head in place; head dims 6 and 5 put heads off 16-byte boundaries,
     // which cuBLAS's tensor-core (TF32) kernels must handle too.
-    @CsvSource({"1,1,1,8", "2,5,2,32", "3,17,12,32", "4,128,12,32", "2,77,12,64", "1,384,12,64", "2,9,3,6", "3,11,2,5"})
+    // Under TF32, the shapes of at most 128 tokens with head dim 32 or 64 run the fused kernel (FusedAttention), the others
+    // cuBLAS's TF32 products.
+    @CsvSource({"1,1,1,8", "2,5,2,32", "3,17,12,32", "4,128,12,32", "2,77,12,64", "3,128,12,64", "1,384,12,64", "2,9,3,6", "3,11,2,5"})
     void maskedAttention(int batch, int seq, int heads, int headDim) {
         Random r = GpuTest.freshRandom();
         int rows = batch * seq, width = heads * headDim;
@@ -228,13 +230,16 @@ class CudaKernelsTest {
             assertClose(download(gpu, go), download(cpu, co), 1e-5, "attention " + shape);
             // TF32 rounds the products' inputs to 10 mantissa bits (relative 2^-11 each): ~1e-3 on the context.
             Backend.FloatBuf tf32 = poisoned(gpu, rows * width);
+            long fusedBefore = gpu.fusedAttentionRuns();
             gpu.useTf32(true);
             try {
                 gpu.attention(gpu.upload(qkv), gpu.uploadInts(mask), batch, seq, heads, headDim, tf32);
             } finally {
                 gpu.useTf32(false);
             }
-            assertClose(download(gpu, tf32), download(cpu, co), 1e-2, "TF32 attention " + shape);
+            boolean fused = FusedAttention.expected(seq, headDim);
+            assertEquals(fused ? 1 : 0, gpu.fusedAttentionRuns() - fusedBefore, "fused attention runs");
+            assertClose(download(gpu, tf32), download(cpu, co), 1e-2, (fused ? "fused " : "") + "TF32 attention " + shape);
             Backend.FloatBuf packed = gpu.upload(qkv);
             assertThrows(IllegalArgumentException.class, () -> gpu.attention(packed, gpu.uploadInts(mask), batch, seq, heads, headDim,
                     packed), "out aliasing qkv");

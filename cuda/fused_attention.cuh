@@ -1,0 +1,286 @@
+// Attention with the scores kept on chip, forward and backward: one block per (sequence, head) holds the whole head
+// in shared memory (at most 128 tokens, head dim 32 or 64) and multiplies on TF32 tensor cores (mma.sync m16n8k8,
+// FP32 accumulation), the precision cuBLAS's TF32 batched products give the unfused path (attention.cuh around
+// cuBLAS), which stays for true FP32, longer sequences and other head dims.
+// CPU counterpart: CpuAttention and CpuGradientOps.attentionGrad; checked against them in CudaKernelsTest and
+// CudaGradientsTest.
+//
+// Each of the 8 warps owns 16 query rows. It multiplies q k^T into registers (16 rows x up to 16 tiles of 8 keys),
+// takes the masked softmax there and multiplies the probabilities by v straight from the registers. That last step
+// relies on a sum over keys visiting them in any order: an accumulator tile holds keys 2t and 2t+1 where the next
+// product's A operand wants keys t and t+4, so A's key t is read as key 2t, t+4 as 2t+1, and v's rows in that order.
+// The backward's products over queries (dK, dV) read both operands in the same reordered way from shared memory.
+#pragma once
+#include <stdint.h>
+#include "common.cuh"
+
+namespace qd {
+
+constexpr int kFusedAttentionTokens = 128;  // the most tokens per sequence the fused kernels take
+constexpr int kFusedAttentionThreads = 256; // 8 warps x 16 rows = 128 rows
+
+// Shared-memory row strides in floats, both 4 mod 32 so that each fragment load (8 rows x 4 columns, or 4 row pairs
+// x 8 columns) touches all 32 banks once. Head rows stay 16-byte aligned for float4 stores.
+template <int HD>
+__host__ __device__ constexpr int head_ld() { return HD + 4; }
+constexpr int kScoreLd = kFusedAttentionTokens + 4;
+
+__host__ __device__ constexpr int fused_rows(int seq) { return (seq + 15) & ~15; }  // rows in whole 16-row warp tiles
+
+// Dynamic shared memory of each kernel, in bytes (the launcher checks it against the device's limit).
+template <int HD>
+__host__ __device__ constexpr size_t fused_attention_smem(int seq) { return 3 * (size_t)fused_rows(seq) * head_ld<HD>() * 4; }
+// The probabilities' space in the backward: k and v's, or more where a [rows, kScoreLd] score buffer needs it.
+template <int HD>
+__host__ __device__ constexpr size_t fused_probs_floats(int seq) {
+    return 2 * head_ld<HD>() > kScoreLd ? (size_t)2 * fused_rows(seq) * head_ld<HD>() : (size_t)fused_rows(seq) * kScoreLd;
+}
+
+template <int HD>
+__host__ __device__ constexpr size_t fused_attention_grad_smem(int seq) {
+    // q, dO, then k and v (whose space takes the probabilities once they are read), then dS
+    return ((size_t)2 * fused_rows(seq) * head_ld<HD>() + fused_probs_floats<HD>(seq) + (size_t)fused_rows(seq) * kScoreLd) * 4;
+}
+__device__ __forceinline__ float to_tf32(float x) {
+    uint32_t r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+    return __uint_as_float(r);
+}
+
+// d += a b for one 16x8x8 tile, with g = lane / 4, t = lane % 4: a[r] is A at row g + 8 (r & 1), column t + 4 (r >> 1);
+// b[r] is B at row t + 4r, column g; d[r] is D at row g + 8 (r >> 1), column 2t + (r & 1).
+__device__ __forceinline__ void mma_tf32(float d[4], const float a[4], const float b[2]) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(__float_as_uint(a[0])), "r"(__float_as_uint(a[1])), "r"(__float_as_uint(a[2])), "r"(__float_as_uint(a[3])),
+                   "r"(__float_as_uint(b[0])), "r"(__float_as_uint(b[1])));
+}
+
+// One head [seq, HD] (rows ld floats apart) into shared memory as TF32 values, zero rows up to fused_rows(seq).
+template <int HD>
+__device__ __forceinline__ void load_head(const float *src, size_t ld, int seq, float *dst) {
+    constexpr int kVectors = HD / 4;
+    const int n = fused_rows(seq) * kVectors;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const int r = i / kVectors, c = (i - r * kVectors) * 4;
+        float4 x = r < seq ? *reinterpret_cast<const float4 *>(src + r * ld + c) : make_float4(0.f, 0.f, 0.f, 0.f);
+        x = make_float4(to_tf32(x.x), to_tf32(x.y), to_tf32(x.z), to_tf32(x.w));
+        *reinterpret_cast<float4 *>(dst + r * head_ld<HD>() + c) = x;
+    }
+}
+
+// s = a[m0 .. m0+16) b[0 .. 8 tiles)^T over HD columns: rows of a and b in shared memory, head_ld apart.
+template <int HD>
+__device__ __forceinline__ void rows_times_rows(const float *a, const float *b, int m0, int tiles, float s[16][4]) {
+    constexpr int LD = head_ld<HD>();
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int j = 0; j < 16; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < HD; kk += 8) {
+        const float *a0 = a + (m0 + g) * LD + kk + t, *a1 = a0 + 8 * LD;
+        const float af[4] = {a0[0], a1[0], a0[4], a1[4]};
+#pragma unroll
+        for (int j = 0; j < 16; j++)
+            if (j < tiles) {
+                const float *b0 = b + (8 * j + g) * LD + kk + t;
+                const float bf[2] = {b0[0], b0[4]};
+                mma_tf32(s[j], af, bf);
+            }
+    }
+}
+
+// o += p m: p [16, 8 tiles] in accumulator registers, m's rows (one per key, head_ld apart) in shared memory.
+template <int HD>
+__device__ __forceinline__ void regs_times_rows(const float p[16][4], const float *m, int tiles, float o[HD / 8][4]) {
+    constexpr int LD = head_ld<HD>();
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int j = 0; j < 16; j++)
+        if (j < tiles) {
+            const float af[4] = {to_tf32(p[j][0]), to_tf32(p[j][2]), to_tf32(p[j][1]), to_tf32(p[j][3])};  // keys 2t, 2t+1
+            const float *m0 = m + (8 * j + 2 * t) * LD + g, *m1 = m0 + LD;
+#pragma unroll
+            for (int n = 0; n < HD / 8; n++) {
+                const float bf[2] = {m0[8 * n], m1[8 * n]};
+                mma_tf32(o[n], af, bf);
+            }
+        }
+}
+
+// o += x[:, n0 .. n0+16)^T m over `rows` rows: x [rows, 128] kScoreLd apart and m [rows, HD] head_ld apart, both in
+// shared memory; the sum over rows visits them in the reordered way (A's row t is row 2t, t+4 is 2t+1).
+template <int HD>
+__device__ __forceinline__ void columns_times_rows(const float *x, int n0, const float *m, int rows, float o[HD / 8][4]) {
+    constexpr int LD = head_ld<HD>();
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    for (int r = 0; r < rows; r += 8) {
+        const float *x0 = x + (r + 2 * t) * kScoreLd + n0 + g, *x1 = x0 + kScoreLd;
+        const float af[4] = {x0[0], x0[8], x1[0], x1[8]};
+        const float *m0 = m + (r + 2 * t) * LD + g, *m1 = m0 + LD;
+#pragma unroll
+        for (int n = 0; n < HD / 8; n++) {
+            const float bf[2] = {m0[8 * n], m1[8 * n]};
+            mma_tf32(o[n], af, bf);
+        }
+    }
+}
+
+// In place, rows g and g+8 of the warp's 16: p = softmax(scale s) over the keys with key_ok; the others get exactly 0.
+__device__ __forceinline__ void softmax_rows(float s[16][4], const int *key_ok, int tiles, float scale) {
+    const int t = threadIdx.x & 3;
+    float mx[2] = {-INFINITY, -INFINITY}, sum[2] = {0.f, 0.f};
+#pragma unroll
+    for (int j = 0; j < 16; j++)
+        if (j < tiles)
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                s[j][r] *= scale;
+                if (key_ok[8 * j + 2 * t + (r & 1)]) mx[r >> 1] = fmaxf(mx[r >> 1], s[j][r]);
+            }
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+    }
+#pragma unroll
+    for (int j = 0; j < 16; j++)
+        if (j < tiles)
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                s[j][r] = key_ok[8 * j + 2 * t + (r & 1)] ? expf(s[j][r] - mx[r >> 1]) : 0.f;
+                sum[r >> 1] += s[j][r];
+            }
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        sum[h] += __shfl_xor_sync(0xffffffffu, sum[h], 1);
+        sum[h] += __shfl_xor_sync(0xffffffffu, sum[h], 2);
+        sum[h] = 1.f / sum[h];
+    }
+#pragma unroll
+    for (int j = 0; j < 16; j++)
+#pragma unroll
+        for (int r = 0; r < 4; r++) s[j][r] *= sum[r >> 1];
+}
+
+// Stores rows g and g+8 of a [16, HD] accumulator, times `scale`, at rows m0.. (those < seq) of a token-major operand.
+template <int HD>
+__device__ __forceinline__ void store_rows(const float o[HD / 8][4], float scale, float *dst, size_t ld, int m0, int seq) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int row = m0 + g + 8 * h;
+        if (row >= seq) continue;
+        float *d = dst + row * ld + 2 * t;
+#pragma unroll
+        for (int n = 0; n < HD / 8; n++)
+            *reinterpret_cast<float2 *>(d + 8 * n) = make_float2(scale * o[n][2 * h], scale * o[n][2 * h + 1]);
+    }
+}
+
+// Stores rows g and g+8 of a [16, 8 tiles] accumulator as TF32 values at rows m0.. of a [rows, kScoreLd] score buffer.
+__device__ __forceinline__ void store_scores(const float s[16][4], int tiles, float *dst, int m0) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int j = 0; j < 16; j++)
+        if (j < tiles)
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+                *reinterpret_cast<float2 *>(dst + (m0 + g + 8 * h) * kScoreLd + 8 * j + 2 * t) =
+                    make_float2(to_tf32(s[j][2 * h]), to_tf32(s[j][2 * h + 1]));
+}
+
+// key_ok[k] for k < fused_rows(seq): a real key of sequence b (k < seq, mask 1).
+__device__ __forceinline__ void load_key_mask(const int *mask, int seq, int *key_ok) {
+    for (int k = threadIdx.x; k < fused_rows(seq); k += blockDim.x) key_ok[k] = k < seq && mask[k] != 0;
+}
+
+// ctx = softmax(q k^T scale + mask) v for head h of sequence b (block b * heads + h); qkv rows 3 * heads * HD floats
+// apart (q | k | v), ctx rows heads * HD apart.
+template <int HD>
+__global__ void __launch_bounds__(kFusedAttentionThreads, 2) fused_attention_kernel(const float *qkv, const int *mask, int seq, int heads,
+                                                                                 float scale, float *ctx) {
+    extern __shared__ float4 smem_vectors[];
+    __shared__ int key_ok[kFusedAttentionTokens];
+    constexpr int LD = head_ld<HD>();
+    const int rows = fused_rows(seq), tiles = rows / 8, b = blockIdx.x / heads, h = blockIdx.x - b * heads, width = heads * HD;
+    float *q = reinterpret_cast<float *>(smem_vectors), *k = q + rows * LD, *v = k + rows * LD;
+    const float *head = qkv + (size_t)b * seq * 3 * width + h * HD;
+    load_head<HD>(head, 3 * width, seq, q);
+    load_head<HD>(head + width, 3 * width, seq, k);
+    load_head<HD>(head + 2 * width, 3 * width, seq, v);
+    load_key_mask(mask + (size_t)b * seq, seq, key_ok);
+    __syncthreads();
+
+    const int m0 = (threadIdx.x >> 5) * 16;
+    if (m0 >= rows) return;
+    float p[16][4], o[HD / 8][4] = {};
+    rows_times_rows<HD>(q, k, m0, tiles, p);
+    softmax_rows(p, key_ok, tiles, scale);
+    regs_times_rows<HD>(p, v, tiles, o);
+    store_rows<HD>(o, 1.f, ctx + (size_t)b * seq * width + h * HD, width, m0, seq);
+}
+
+// The backward of fused_attention_kernel for head h of sequence b, recomputing the probabilities P:
+// dP = dctx v^T, dS = P (dP - rowsum(P dP)), dq = dS k scale, dk = dS^T q scale, dv = P^T dctx, written into the
+// packed dqkv (rows 3 * heads * HD floats apart, as qkv). Warps own query rows for the first three, key rows for the
+// last two, which sum over all queries: dS and P pass through shared memory between the two phases.
+template <int HD>
+__global__ void __launch_bounds__(kFusedAttentionThreads, 1) fused_attention_grad_kernel(const float *dctx, const float *qkv,
+                                                                                       const int *mask, int seq, int heads, float scale,
+                                                                                       float *dqkv) {
+    extern __shared__ float4 smem_vectors[];
+    __shared__ int key_ok[kFusedAttentionTokens];
+    constexpr int LD = head_ld<HD>();
+    const int rows = fused_rows(seq), tiles = rows / 8, b = blockIdx.x / heads, h = blockIdx.x - b * heads, width = heads * HD;
+    float *q = reinterpret_cast<float *>(smem_vectors), *dout = q + rows * LD, *k = dout + rows * LD, *v = k + rows * LD;
+    float *probs = k, *ds = k + fused_probs_floats<HD>(seq);
+    const float *head = qkv + (size_t)b * seq * 3 * width + h * HD;
+    load_head<HD>(head, 3 * width, seq, q);
+    load_head<HD>(head + width, 3 * width, seq, k);
+    load_head<HD>(head + 2 * width, 3 * width, seq, v);
+    load_head<HD>(dctx + (size_t)b * seq * width + h * HD, width, seq, dout);
+    load_key_mask(mask + (size_t)b * seq, seq, key_ok);
+    __syncthreads();
+
+    const int m0 = (threadIdx.x >> 5) * 16;
+    const bool owns_rows = m0 < rows;  // warp-uniform
+    float *dhead = dqkv + (size_t)b * seq * 3 * width + h * HD;
+    float p[16][4];
+    if (owns_rows) {
+        float dp[16][4], dq[HD / 8][4] = {};
+        rows_times_rows<HD>(q, k, m0, tiles, p);
+        softmax_rows(p, key_ok, tiles, scale);
+        rows_times_rows<HD>(dout, v, m0, tiles, dp);
+        float dot[2] = {0.f, 0.f};  // rowsum(P dP), rows g and g+8
+#pragma unroll
+        for (int j = 0; j < 16; j++)
+            if (j < tiles)
+#pragma unroll
+                for (int r = 0; r < 4; r++) dot[r >> 1] += p[j][r] * dp[j][r];
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            dot[i] += __shfl_xor_sync(0xffffffffu, dot[i], 1);
+            dot[i] += __shfl_xor_sync(0xffffffffu, dot[i], 2);
+        }
+#pragma unroll
+        for (int j = 0; j < 16; j++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) dp[j][r] = p[j][r] * (dp[j][r] - dot[r >> 1]);  // now dS
+        regs_times_rows<HD>(dp, k, tiles, dq);
+        store_rows<HD>(dq, scale, dhead, 3 * width, m0, seq);
+        store_scores(dp, tiles, ds, m0);
+    }
+    __syncthreads();  // k and v are read: their space takes P
+    if (owns_rows) store_scores(p, tiles, probs, m0);
+    __syncthreads();
+
+    if (!owns_rows) return;  // now key rows n0 = m0 ..
+    float dk[HD / 8][4] = {}, dv[HD / 8][4] = {};
+    columns_times_rows<HD>(ds, m0, q, rows, dk);
+    columns_times_rows<HD>(probs, m0, dout, rows, dv);
+    store_rows<HD>(dk, scale, dhead + width, 3 * width, m0, seq);
+    store_rows<HD>(dv, 1.f, dhead + 2 * width, 3 * width, m0, seq);
+}
+
+}  // namespace qd
