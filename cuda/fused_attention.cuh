@@ -10,6 +10,7 @@
 // relies on a sum over keys visiting them in any order: an accumulator tile holds keys 2t and 2t+1 where the next
 // product's A operand wants keys t and t+4, so A's key t is read as key 2t, t+4 as 2t+1, and v's rows in that order.
 // The backward's products over queries (dK, dV) read both operands in the same reordered way from shared memory.
+// The heads arrive by cp.async, all in flight at once, and are then rounded to TF32 in place.
 #pragma once
 #include <stdint.h>
 #include "common.cuh"
@@ -56,17 +57,40 @@ __device__ __forceinline__ void mma_tf32(float d[4], const float a[4], const flo
                    "r"(__float_as_uint(b[0])), "r"(__float_as_uint(b[1])));
 }
 
-// One head [seq, HD] (rows ld floats apart) into shared memory as TF32 values, zero rows up to fused_rows(seq).
+// Heads in shared memory: each row's columns reordered within groups of 8 as 0 4 1 5 2 6 3 7, so that the two
+// columns t and t+4 an A or B fragment takes from one row lie side by side (one 8-byte load).
+__device__ __forceinline__ int stored_column(int c) { return (c & ~7) | ((c & 3) << 1) | ((c >> 2) & 1); }
+
+// Starts copying one head [seq, HD] (rows ld floats apart) into shared memory rows head_ld apart, zero rows up to
+// fused_rows(seq), asynchronously (cp.async: all heads' copies in flight at once); head_layout finishes it.
 template <int HD>
-__device__ __forceinline__ void load_head(const float *src, size_t ld, int seq, float *dst) {
+__device__ __forceinline__ void start_head_copy(const float *src, size_t ld, int seq, float *dst) {
     constexpr int kVectors = HD / 4;
     const int n = fused_rows(seq) * kVectors;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         const int r = i / kVectors, c = (i - r * kVectors) * 4;
-        float4 x = r < seq ? *reinterpret_cast<const float4 *>(src + r * ld + c) : make_float4(0.f, 0.f, 0.f, 0.f);
-        x = make_float4(to_tf32(x.x), to_tf32(x.y), to_tf32(x.z), to_tf32(x.w));
-        *reinterpret_cast<float4 *>(dst + r * head_ld<HD>() + c) = x;
+        const unsigned to = (unsigned)__cvta_generic_to_shared(dst + r * head_ld<HD>() + c);
+        const float *from = r < seq ? src + r * ld + c : src;  // rows past seq: 0 bytes read, 16 zero bytes written
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(to), "l"(from), "r"(r < seq ? 16 : 0));
     }
+}
+
+// After the copies into `heads` consecutive [fused_rows(seq), head_ld] heads: waits for them, then rounds every value to
+// TF32 and reorders each row's columns (stored_column), in place.
+template <int HD>
+__device__ __forceinline__ void head_layout(float *first, int heads, int seq) {
+    asm volatile("cp.async.wait_all;\n" ::);
+    __syncthreads();
+    constexpr int kGroups = HD / 8;
+    const int n = heads * fused_rows(seq) * kGroups;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const int r = i / kGroups;
+        float4 *group = reinterpret_cast<float4 *>(first + r * head_ld<HD>() + (i - r * kGroups) * 8);
+        const float4 lo = group[0], hi = group[1];
+        group[0] = make_float4(to_tf32(lo.x), to_tf32(hi.x), to_tf32(lo.y), to_tf32(hi.y));
+        group[1] = make_float4(to_tf32(lo.z), to_tf32(hi.z), to_tf32(lo.w), to_tf32(hi.w));
+    }
+    __syncthreads();
 }
 
 // s = a[m0 .. m0+16) b[0 .. 8 tiles)^T over HD columns: rows of a and b in shared memory, head_ld apart.
@@ -78,13 +102,14 @@ __device__ __forceinline__ void rows_times_rows(const float *a, const float *b, 
     for (int j = 0; j < 16; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < HD; kk += 8) {
-        const float *a0 = a + (m0 + g) * LD + kk + t, *a1 = a0 + 8 * LD;
-        const float af[4] = {a0[0], a1[0], a0[4], a1[4]};
+        const float2 top = *reinterpret_cast<const float2 *>(a + (m0 + g) * LD + kk + 2 * t);  // columns t, t+4
+        const float2 bottom = *reinterpret_cast<const float2 *>(a + (m0 + g + 8) * LD + kk + 2 * t);
+        const float af[4] = {top.x, bottom.x, top.y, bottom.y};
 #pragma unroll
         for (int j = 0; j < 16; j++)
             if (j < tiles) {
-                const float *b0 = b + (8 * j + g) * LD + kk + t;
-                const float bf[2] = {b0[0], b0[4]};
+                const float2 col = *reinterpret_cast<const float2 *>(b + (8 * j + g) * LD + kk + 2 * t);
+                const float bf[2] = {col.x, col.y};
                 mma_tf32(s[j], af, bf);
             }
     }
@@ -94,12 +119,12 @@ __device__ __forceinline__ void rows_times_rows(const float *a, const float *b, 
 template <int HD>
 __device__ __forceinline__ void regs_times_rows(const float p[16][4], const float *m, int tiles, float o[HD / 8][4]) {
     constexpr int LD = head_ld<HD>();
-    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, column = stored_column(g);
 #pragma unroll
     for (int j = 0; j < 16; j++)
         if (j < tiles) {
             const float af[4] = {to_tf32(p[j][0]), to_tf32(p[j][2]), to_tf32(p[j][1]), to_tf32(p[j][3])};  // keys 2t, 2t+1
-            const float *m0 = m + (8 * j + 2 * t) * LD + g, *m1 = m0 + LD;
+            const float *m0 = m + (8 * j + 2 * t) * LD + column, *m1 = m0 + LD;
 #pragma unroll
             for (int n = 0; n < HD / 8; n++) {
                 const float bf[2] = {m0[8 * n], m1[8 * n]};
@@ -113,11 +138,11 @@ __device__ __forceinline__ void regs_times_rows(const float p[16][4], const floa
 template <int HD>
 __device__ __forceinline__ void columns_times_rows(const float *x, int n0, const float *m, int rows, float o[HD / 8][4]) {
     constexpr int LD = head_ld<HD>();
-    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, column = stored_column(g);
     for (int r = 0; r < rows; r += 8) {
         const float *x0 = x + (r + 2 * t) * kScoreLd + n0 + g, *x1 = x0 + kScoreLd;
         const float af[4] = {x0[0], x0[8], x1[0], x1[8]};
-        const float *m0 = m + (r + 2 * t) * LD + g, *m1 = m0 + LD;
+        const float *m0 = m + (r + 2 * t) * LD + column, *m1 = m0 + LD;
 #pragma unroll
         for (int n = 0; n < HD / 8; n++) {
             const float bf[2] = {m0[8 * n], m1[8 * n]};
@@ -206,11 +231,11 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 2) fused_attention_ker
     const int rows = fused_rows(seq), tiles = rows / 8, b = blockIdx.x / heads, h = blockIdx.x - b * heads, width = heads * HD;
     float *q = reinterpret_cast<float *>(smem_vectors), *k = q + rows * LD, *v = k + rows * LD;
     const float *head = qkv + (size_t)b * seq * 3 * width + h * HD;
-    load_head<HD>(head, 3 * width, seq, q);
-    load_head<HD>(head + width, 3 * width, seq, k);
-    load_head<HD>(head + 2 * width, 3 * width, seq, v);
+    start_head_copy<HD>(head, 3 * width, seq, q);
+    start_head_copy<HD>(head + width, 3 * width, seq, k);
+    start_head_copy<HD>(head + 2 * width, 3 * width, seq, v);
     load_key_mask(mask + (size_t)b * seq, seq, key_ok);
-    __syncthreads();
+    head_layout<HD>(q, 3, seq);  // q, k, v
 
     const int m0 = (threadIdx.x >> 5) * 16;
     if (m0 >= rows) return;
@@ -236,12 +261,12 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 1) fused_attention_gra
     float *q = reinterpret_cast<float *>(smem_vectors), *dout = q + rows * LD, *k = dout + rows * LD, *v = k + rows * LD;
     float *probs = k, *ds = k + fused_probs_floats<HD>(seq);
     const float *head = qkv + (size_t)b * seq * 3 * width + h * HD;
-    load_head<HD>(head, 3 * width, seq, q);
-    load_head<HD>(head + width, 3 * width, seq, k);
-    load_head<HD>(head + 2 * width, 3 * width, seq, v);
-    load_head<HD>(dctx + (size_t)b * seq * width + h * HD, width, seq, dout);
+    start_head_copy<HD>(head, 3 * width, seq, q);
+    start_head_copy<HD>(dctx + (size_t)b * seq * width + h * HD, width, seq, dout);
+    start_head_copy<HD>(head + width, 3 * width, seq, k);
+    start_head_copy<HD>(head + 2 * width, 3 * width, seq, v);
     load_key_mask(mask + (size_t)b * seq, seq, key_ok);
-    __syncthreads();
+    head_layout<HD>(q, 4, seq);  // q, dO, k, v
 
     const int m0 = (threadIdx.x >> 5) * 16;
     const bool owns_rows = m0 < rows;  // warp-uniform

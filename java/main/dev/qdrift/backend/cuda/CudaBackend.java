@@ -17,7 +17,8 @@ import java.util.List;
 /**
  * The encoder's ops on an NVIDIA GPU: our kernels (native/qdrift.h, cuda/) for embeddings, residual +
  * LayerNorm, bias + activation, attention's head pointers, masked softmax and pooling; cuBLAS for the linear
- * layers and the two batched products of attention, in true FP32 unless {@link #useTf32} is on. All work is queued on one stream;
+ * layers and the two batched products of attention, in true FP32 unless {@link #useTf32} is on (then attention runs as
+ * one fused kernel where the shape allows, {@link #fusedAttention}). All work is queued on one stream;
  * downloads synchronize it. Device memory comes from a {@link DevicePool}. One thread per backend.
  */
 public final class CudaBackend implements Backend {
@@ -136,7 +137,8 @@ public final class CudaBackend implements Backend {
     /**
      * Every later cuBLAS FP32 product (the linear layers, attention's batched products, and the backward's)
      * on TF32 tensor cores: inputs rounded to a 10-bit mantissa, FP32 accumulation, several times the FP32
-     * rate. Off (true FP32) by default; the s8 kernels are unaffected.
+     * rate; attention and its backward as fused TF32 kernels where {@link #fusedAttention} allows. Off (true FP32) by
+     * default; the s8 kernels are unaffected.
      */
     public void useTf32(boolean on) {
         cublas.useTf32(on);

@@ -220,8 +220,9 @@ class CudaGradientsTest {
                 String part = "attention d" + "QKV".charAt(which) + " " + shape;
                 float[] want = PackedQkv.part(cpuGrads, which, rows, width);
                 assertClose(PackedQkv.part(gpuGrads, which, rows, width), want, 1e-5, part);
-                // TF32 inputs (relative 2^-11) through two chained products and the softmax's backward: a few 1e-3.
-                assertClose(PackedQkv.part(tf32Grads, which, rows, width), want, 1e-2, (fused ? "fused " : "") + "TF32 " + part);
+                // TF32 inputs (relative 2^-11 = 4.9e-4) through two chained products and the softmax's backward: 4e-4 to
+                // 5.3e-4 measured on the H100, held to 2e-3.
+                assertClose(PackedQkv.part(tf32Grads, which, rows, width), want, 2e-3, (fused ? "fused " : "") + "TF32 " + part);
             }
         }
     }

@@ -228,7 +228,8 @@ class CudaKernelsTest {
             gpu.attention(gpu.upload(qkv), gpu.uploadInts(mask), batch, seq, heads, headDim, go);
             String shape = batch + "x" + seq + "x" + heads + "x" + headDim;
             assertClose(download(gpu, go), download(cpu, co), 1e-5, "attention " + shape);
-            // TF32 rounds the products' inputs to 10 mantissa bits (relative 2^-11 each): ~1e-3 on the context.
+            // TF32 rounds the products' inputs to 10 mantissa bits (relative 2^-11 = 4.9e-4 each): a few 1e-4 on the context
+            // (3.6e-4 to 4.3e-4 measured on the H100, fused or not), held to 2e-3.
             Backend.FloatBuf tf32 = poisoned(gpu, rows * width);
             long fusedBefore = gpu.fusedAttentionRuns();
             gpu.useTf32(true);
@@ -239,7 +240,7 @@ class CudaKernelsTest {
             }
             boolean fused = FusedAttention.expected(seq, headDim);
             assertEquals(fused ? 1 : 0, gpu.fusedAttentionRuns() - fusedBefore, "fused attention runs");
-            assertClose(download(gpu, tf32), download(cpu, co), 1e-2, (fused ? "fused " : "") + "TF32 attention " + shape);
+            assertClose(download(gpu, tf32), download(cpu, co), 2e-3, (fused ? "fused " : "") + "TF32 attention " + shape);
             Backend.FloatBuf packed = gpu.upload(qkv);
             assertThrows(IllegalArgumentException.class, () -> gpu.attention(packed, gpu.uploadInts(mask), batch, seq, heads, headDim,
                     packed), "out aliasing qkv");
