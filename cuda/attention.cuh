@@ -1,4 +1,6 @@
-// Attention pieces around cuBLAS's batched GEMMs: the per-head matrix pointers and the masked softmax.
+// Attention pieces around cuBLAS's batched GEMMs: the per-head matrix pointers and the masked softmax. This is the
+// path for true FP32, more than 128 tokens and head dims other than 32 and 64; under TF32 the rest runs fused
+// (fused_attention.cuh).
 // CPU counterpart: CpuAttention (which does the same math in one pass per head).
 #pragma once
 #include "common.cuh"

@@ -20,8 +20,9 @@ namespace qd {
 constexpr int kFusedAttentionTokens = 128;  // the most tokens per sequence the fused kernels take
 constexpr int kFusedAttentionThreads = 256; // 8 warps x 16 rows = 128 rows
 
-// Shared-memory row strides in floats, both 4 mod 32 so that each fragment load (8 rows x 4 columns, or 4 row pairs
-// x 8 columns) touches all 32 banks once. Head rows stay 16-byte aligned for float4 stores.
+// Shared-memory row strides in floats, both 4 mod 32, so that the fragment loads meet no bank conflict: a column pair
+// of 8 rows (8-byte loads, 4 rows x 4 pairs per half-warp) and one column of 4 row pairs x 8 columns. Head rows stay
+// 16-byte aligned for the copies. (store_scores's 8-byte stores do conflict two ways; they are few.)
 template <int HD>
 __host__ __device__ constexpr int head_ld() { return HD + 4; }
 constexpr int kScoreLd = kFusedAttentionTokens + 4;
@@ -151,7 +152,8 @@ __device__ __forceinline__ void columns_times_rows(const float *x, int n0, const
     }
 }
 
-// In place, rows g and g+8 of the warp's 16: p = softmax(scale s) over the keys with key_ok; the others get exactly 0.
+// In place, rows g and g+8 of the warp's 16: p = softmax(scale s) over the keys with key_ok; the others get exactly 0
+// (a row with no such key gets NaN, as the CPU reference and masked_softmax_kernel do).
 __device__ __forceinline__ void softmax_rows(float s[16][4], const int *key_ok, int tiles, float scale) {
     const int t = threadIdx.x & 3;
     float mx[2] = {-INFINITY, -INFINITY}, sum[2] = {0.f, 0.f};
@@ -215,7 +217,7 @@ __device__ __forceinline__ void store_scores(const float s[16][4], int tiles, fl
                     make_float2(to_tf32(s[j][2 * h]), to_tf32(s[j][2 * h + 1]));
 }
 
-// key_ok[k] for k < fused_rows(seq): a real key of sequence b (k < seq, mask 1).
+// key_ok[k] for k < fused_rows(seq): whether k is a real key of the sequence whose mask row this is (k < seq, mask != 0).
 __device__ __forceinline__ void load_key_mask(const int *mask, int seq, int *key_ok) {
     for (int k = threadIdx.x; k < fused_rows(seq); k += blockDim.x) key_ok[k] = k < seq && mask[k] != 0;
 }

@@ -1,6 +1,7 @@
 // qdrift.h kernel half: host launchers for the kernels in cuda/. Each checks its arguments, picks a
 // launch shape and returns the launch status.
 #include "qdrift.h"
+#include <type_traits>
 #include "activation.cuh"
 #include "attention.cuh"
 #include "backward.cuh"
@@ -17,40 +18,50 @@ static int grid_for(size_t n, int threads) {
     return (int)(blocks < 65535 * 16 ? blocks : 65535 * 16);
 }
 
-// The fused kernels' shared memory for (seq, head_dim), 0 where they do not take that shape.
+// Calls f with std::integral_constant<int, 32 or 64>: the fused attention kernels' head dims (checked before).
+template <typename F>
+static auto by_head_dim(int head_dim, F f) {
+    return head_dim == 32 ? f(std::integral_constant<int, 32>()) : f(std::integral_constant<int, 64>());
+}
+
+// The fused kernels' dynamic shared memory for (seq, head_dim), 0 where they do not take that shape.
 static size_t fused_attention_bytes(int seq, int head_dim, int backward) {
-    if (seq <= 0 || seq > qd::kFusedAttentionTokens) return 0;
-    if (head_dim == 32) return backward ? qd::fused_attention_grad_smem<32>(seq) : qd::fused_attention_smem<32>(seq);
-    if (head_dim == 64) return backward ? qd::fused_attention_grad_smem<64>(seq) : qd::fused_attention_smem<64>(seq);
-    return 0;
+    if (seq <= 0 || seq > qd::kFusedAttentionTokens || (head_dim != 32 && head_dim != 64)) return 0;
+    return by_head_dim(head_dim, [&](auto hd) {
+        constexpr int HD = decltype(hd)::value;
+        return backward ? qd::fused_attention_grad_smem<HD>(seq) : qd::fused_attention_smem<HD>(seq);
+    });
 }
 
-// Lets `kernel` take the most dynamic shared memory it asks for (128 tokens): once per kernel, before any launch, so
-// never during a graph capture that replays work already run.
+// The dynamic shared memory a block of the fused kernels may take on this device: its opt-in limit less their
+// static key mask; 0 if the device cannot be asked.
+static size_t fused_attention_limit() {
+    int device, optin;
+    if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    const size_t fixed = qd::kFusedAttentionTokens * sizeof(int);
+    return (size_t)optin > fixed ? optin - fixed : 0;
+}
+
+// Lets `kernel` take up to `most` bytes of dynamic shared memory, or the device's limit where that is lower (the
+// launchers refuse shapes beyond it), once per device: done[device] records it, a failure is not recorded. The first
+// launch does it, so a graph capture, which replays work already run, never does.
 template <typename Kernel>
-static cudaError_t allow_smem(Kernel kernel, size_t bytes) {
-    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
-}
-
-template <int HD>
-static int fused_attention(const float *qkv, const int *mask, int batch, int seq, int heads, float scale, float *ctx,
-                           cudaStream_t stream) {
-    static const cudaError_t allowed = allow_smem(qd::fused_attention_kernel<HD>, qd::fused_attention_smem<HD>(qd::kFusedAttentionTokens));
-    if (allowed != cudaSuccess) return allowed;
-    qd::fused_attention_kernel<HD><<<batch * heads, qd::kFusedAttentionThreads, qd::fused_attention_smem<HD>(seq), stream>>>(
-        qkv, mask, seq, heads, scale, ctx);
-    return cudaGetLastError();
-}
-
-template <int HD>
-static int fused_attention_grad(const float *dctx, const float *qkv, const int *mask, int batch, int seq, int heads, float scale,
-                                float *dqkv, cudaStream_t stream) {
-    static const cudaError_t allowed =
-        allow_smem(qd::fused_attention_grad_kernel<HD>, qd::fused_attention_grad_smem<HD>(qd::kFusedAttentionTokens));
-    if (allowed != cudaSuccess) return allowed;
-    qd::fused_attention_grad_kernel<HD><<<batch * heads, qd::kFusedAttentionThreads, qd::fused_attention_grad_smem<HD>(seq), stream>>>(
-        dctx, qkv, mask, seq, heads, scale, dqkv);
-    return cudaGetLastError();
+static cudaError_t allow_smem(Kernel kernel, size_t most, bool done[64]) {
+    int device;
+    cudaError_t e = cudaGetDevice(&device);
+    if (e != cudaSuccess) return e;
+    if (device >= 0 && device < 64 && done[device]) return cudaSuccess;
+    const size_t limit = fused_attention_limit();
+    e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)(most < limit ? most : limit));
+    if (e != cudaSuccess) {
+        cudaGetLastError();  // reported here, not by the next launcher
+        return e;
+    }
+    if (device >= 0 && device < 64) done[device] = true;
+    return cudaSuccess;
 }
 
 static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
@@ -111,20 +122,23 @@ int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int 
 }
 
 int qd_fused_attention_fits(int seq, int head_dim, int backward) {
-    size_t bytes = fused_attention_bytes(seq, head_dim, backward);
-    int device, optin;
-    if (!bytes || cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
-        return 0;
-    return bytes + qd::kFusedAttentionTokens * sizeof(int) <= (size_t)optin;
+    const size_t bytes = fused_attention_bytes(seq, head_dim, backward);
+    return bytes && bytes <= fused_attention_limit();
 }
 
 int qd_fused_attention(const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim, float scale, float *ctx,
                        void *stream) {
     if (batch <= 0 || heads <= 0 || !qd_fused_attention_fits(seq, head_dim, 0) || !mask || !aligned16(qkv) || !aligned16(ctx))
         return cudaErrorInvalidValue;
-    return head_dim == 32 ? fused_attention<32>(qkv, mask, batch, seq, heads, scale, ctx, S(stream))
-                          : fused_attention<64>(qkv, mask, batch, seq, heads, scale, ctx, S(stream));
+    return by_head_dim(head_dim, [&](auto hd) -> int {
+        constexpr int HD = decltype(hd)::value;
+        static bool done[64];
+        const cudaError_t e = allow_smem(qd::fused_attention_kernel<HD>, qd::fused_attention_smem<HD>(qd::kFusedAttentionTokens), done);
+        if (e != cudaSuccess) return e;
+        qd::fused_attention_kernel<HD><<<batch * heads, qd::kFusedAttentionThreads, qd::fused_attention_smem<HD>(seq), S(stream)>>>(
+            qkv, mask, seq, heads, scale, ctx);
+        return cudaGetLastError();
+    });
 }
 
 int qd_fused_attention_grad(const float *dctx, const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim,
@@ -132,8 +146,16 @@ int qd_fused_attention_grad(const float *dctx, const float *qkv, const int *mask
     if (batch <= 0 || heads <= 0 || !qd_fused_attention_fits(seq, head_dim, 1) || !mask || !aligned16(dctx) || !aligned16(qkv) ||
         !aligned16(dqkv))
         return cudaErrorInvalidValue;
-    return head_dim == 32 ? fused_attention_grad<32>(dctx, qkv, mask, batch, seq, heads, scale, dqkv, S(stream))
-                          : fused_attention_grad<64>(dctx, qkv, mask, batch, seq, heads, scale, dqkv, S(stream));
+    return by_head_dim(head_dim, [&](auto hd) -> int {
+        constexpr int HD = decltype(hd)::value;
+        static bool done[64];
+        const cudaError_t e =
+            allow_smem(qd::fused_attention_grad_kernel<HD>, qd::fused_attention_grad_smem<HD>(qd::kFusedAttentionTokens), done);
+        if (e != cudaSuccess) return e;
+        qd::fused_attention_grad_kernel<HD><<<batch * heads, qd::kFusedAttentionThreads, qd::fused_attention_grad_smem<HD>(seq),
+                                              S(stream)>>>(dctx, qkv, mask, seq, heads, scale, dqkv);
+        return cudaGetLastError();
+    });
 }
 
 int qd_pool(const float *hidden, const int *mask, int batch, int seq, int dim, int mode, float *out, void *stream) {

@@ -85,7 +85,8 @@ int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int 
 
 /* Attention with the scores kept on chip (cuda/fused_attention.cuh): one block per (sequence, head), products on TF32
  * tensor cores. qkv [batch*seq, 3*heads*head_dim] with each token's q | k | v, mask [batch, seq] (keys with 0 get
- * probability exactly 0); ctx [batch*seq, heads*head_dim] = softmax(q k^T scale + mask) v per head. All 16-byte aligned.
+ * probability exactly 0; a row whose keys are all masked gets NaN, as the CPU reference does); ctx [batch*seq,
+ * heads*head_dim] = softmax(q k^T scale + mask) v per head. qkv and ctx (dctx, dqkv) 16-byte aligned.
  * qd_fused_attention_fits: 1 where the kernels take (seq, head_dim) on this device (seq <= 128, head_dim 32 or 64, the
  * shared memory within the device's limit; backward 1 for the gradient kernel), else 0. */
 int qd_fused_attention_fits(int seq, int head_dim, int backward);

@@ -13,8 +13,8 @@ public final class DeviceOptions {
             description = "cpu, cuda, or auto (cuda when a usable GPU is here, else cpu) (default: ${DEFAULT-VALUE})")
     String device;
 
-    @Option(names = "--tf32", description = "on the GPU, run the FP32 matrix products (cuBLAS) on TF32 tensor cores: inputs rounded to "
-            + "a 10-bit mantissa, FP32 sums; faster, not FP32-exact (default: true FP32)")
+    @Option(names = "--tf32", description = "on the GPU, run the FP32 matrix products (cuBLAS, and attention as one fused kernel) on TF32 "
+            + "tensor cores: inputs rounded to a 10-bit mantissa, FP32 sums; faster, not FP32-exact (default: true FP32)")
     boolean tf32;
 
     @Option(names = "--int8-gemm", defaultValue = "ours", description = "where the s8 linear layers (--int8) multiply on the GPU: ours "

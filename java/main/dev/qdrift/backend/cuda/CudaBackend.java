@@ -18,7 +18,7 @@ import java.util.List;
  * The encoder's ops on an NVIDIA GPU: our kernels (native/qdrift.h, cuda/) for embeddings, residual +
  * LayerNorm, bias + activation, attention's head pointers, masked softmax and pooling; cuBLAS for the linear
  * layers and the two batched products of attention, in true FP32 unless {@link #useTf32} is on (then attention runs as
- * one fused kernel where the shape allows, {@link #fusedAttention}). All work is queued on one stream;
+ * one fused kernel where the shape allows, {@link #fusesAttention}). All work is queued on one stream;
  * downloads synchronize it. Device memory comes from a {@link DevicePool}. One thread per backend.
  */
 public final class CudaBackend implements Backend {
@@ -137,7 +137,7 @@ public final class CudaBackend implements Backend {
     /**
      * Every later cuBLAS FP32 product (the linear layers, attention's batched products, and the backward's)
      * on TF32 tensor cores: inputs rounded to a 10-bit mantissa, FP32 accumulation, several times the FP32
-     * rate; attention and its backward as fused TF32 kernels where {@link #fusedAttention} allows. Off (true FP32) by
+     * rate; attention and its backward as fused TF32 kernels where {@link #fusesAttention} allows. Off (true FP32) by
      * default; the s8 kernels are unaffected.
      */
     public void useTf32(boolean on) {
@@ -159,7 +159,7 @@ public final class CudaBackend implements Backend {
         return fp32LtRuns;
     }
 
-    /** How many attention forwards and backwards ran fused ({@link #fusedAttention}; tests: that they did not fall back). */
+    /** How many attention forwards and backwards ran fused ({@link #fusesAttention}; tests: that they did not fall back). */
     long fusedAttentionRuns() {
         return fusedAttentionRuns;
     }
@@ -455,7 +455,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void attention(FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out) {
         Backend.checkAttention(qkv, mask, batch, seq, heads, headDim, out);
-        if (fusedAttention(seq, headDim, false, qkv, out)) {
+        if (fusesAttention(seq, headDim, false, qkv, out)) {
             float scale = (float) (1 / Math.sqrt(headDim));
             launch("qd_fused_attention " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) cuda.fusedAttention.invokeExact(
                     p(qkv), p(mask), batch, seq, heads, headDim, scale, p(out), stream));
@@ -480,10 +480,10 @@ public final class CudaBackend implements Backend {
      * Whether attention's forward (or backward) runs as one fused kernel that keeps the scores on chip
      * (cuda/fused_attention.cuh) instead of cuBLAS's batched products around a softmax pass: while {@link #useTf32} is on
      * (it multiplies on TF32 tensor cores, the precision cuBLAS's TF32 products have; true FP32 keeps cuBLAS), for at
-     * most 128 tokens, head dim 32 or 64, where this device's shared memory holds the head, on 16-byte aligned buffers.
-     * Counts the runs it allows.
+     * most 128 tokens, head dim 32 or 64, where this device's shared memory holds the head, on 16-byte aligned buffers
+     * (the pool's always are; the kernels' vector loads need it). Counts the runs it allows: the caller launches each.
      */
-    boolean fusedAttention(int seq, int headDim, boolean backward, FloatBuf... buffers) {
+    boolean fusesAttention(int seq, int headDim, boolean backward, FloatBuf... buffers) {
         if (!tf32) return false;
         for (FloatBuf b : buffers) if (p(b).address() % 16 != 0) return false;
         boolean fits = call(() -> (int) cuda.fusedAttentionFits.invokeExact(seq, headDim, backward ? 1 : 0) == 1);

@@ -21,7 +21,8 @@ import java.util.List;
 /**
  * {@link GradientOps} on the GPU: the backward kernels of cuda/backward.cuh (bindings of their
  * qdrift.h section here) and cuBLAS FP32 for the products — a layer's input gradient dY W, and the four
- * batched products of attention's backward around a recomputed softmax. Queued on the backend's stream.
+ * batched products of attention's backward around a recomputed softmax (under TF32, where the shape allows, one fused
+ * kernel instead: {@link CudaBackend#fusesAttention}). Queued on the backend's stream.
  */
 final class CudaGradientOps implements GradientOps {
     private final CudaBackend backend;
@@ -148,7 +149,7 @@ final class CudaGradientOps implements GradientOps {
         GradientOps.checkAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv);
         int width = heads * headDim, packed = 3 * width;
         float scale = (float) (1 / Math.sqrt(headDim));
-        if (backend.fusedAttention(seq, headDim, true, dctx, qkv, dqkv)) {
+        if (backend.fusesAttention(seq, headDim, true, dctx, qkv, dqkv)) {
             cuda.launch("qd_fused_attention_grad " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) fusedAttentionGrad.invokeExact(
                     p(dctx), p(qkv), p(mask), batch, seq, heads, headDim, scale, p(dqkv), stream));
             return;

@@ -193,7 +193,8 @@ class CudaGradientsTest {
      * products) and under TF32, where shapes of at most 128 tokens with head dim 32 or 64 run the fused kernel.
      */
     @ParameterizedTest
-    @CsvSource({"1,5,2,8", "3,37,4,16", "3,37,4,32", "2,100,12,32", "2,128,12,64", "3,77,12,64", "2,7,3,5"})
+    @CsvSource({"1,5,2,8", "3,37,4,16", "1,1,2,32", "3,37,4,32", "2,100,12,32", "2,128,12,32", "2,16,3,64", "2,128,12,64", "3,77,12,64",
+            "2,7,3,5"})
     void attentionGradient(int batch, int seq, int heads, int headDim) {
         Random r = GpuTest.freshRandom();
         int n = batch * seq * heads * headDim;
@@ -211,8 +212,9 @@ class CudaGradientsTest {
             } finally {
                 gpu.useTf32(false);
             }
-            boolean fused = FusedAttention.expected(seq, headDim);
-            assertEquals(fused ? 1 : 0, gpu.fusedAttentionRuns() - fusedBefore, "fused attention backward runs");
+            long fusedRuns = gpu.fusedAttentionRuns() - fusedBefore;
+            FusedAttention.assertRuns(gpu, seq, headDim, fusedRuns, "fused attention backward runs");
+            boolean fused = fusedRuns > 0;
             String shape = batch + "x" + seq + "x" + heads + "x" + headDim;
             float[] gpuGrads = download(gpu, gd), cpuGrads = download(cpu, cd), tf32Grads = download(gpu, tf32);
             int rows = batch * seq, width = heads * headDim;
@@ -352,7 +354,8 @@ class CudaGradientsTest {
             gpu.useTf32(false);
         }
         assertClose(f(tf32), f(strict), 2e-2, "TF32 vs FP32 gradient, 4 layers");
-        assertEquals(8, gpu.fusedAttentionRuns() - fusedBefore, "fused attention runs (4 layers forward and backward, head dim 32)");
+        if (FusedAttention.hopper(gpu))
+            assertEquals(8, gpu.fusedAttentionRuns() - fusedBefore, "fused attention runs (4 layers forward and backward, head dim 32)");
         assertTrue(GpuTest.relativeError(f(tf32), f(strict)) > 1e-7, "TF32 mode changed nothing (measured on the H100: 1.5e-4)");
     }
 
