@@ -456,7 +456,7 @@ public final class CudaBackend implements Backend {
     public void attention(FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out) {
         Backend.checkAttention(qkv, mask, batch, seq, heads, headDim, out);
         if (fusesAttention(seq, headDim, false, qkv, out)) {
-            float scale = (float) (1 / Math.sqrt(headDim));
+            float scale = attentionScale(headDim);
             launch("qd_fused_attention " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) cuda.fusedAttention.invokeExact(
                     p(qkv), p(mask), batch, seq, heads, headDim, scale, p(out), stream));
             return;
@@ -489,6 +489,11 @@ public final class CudaBackend implements Backend {
         boolean fits = call(() -> (int) cuda.fusedAttentionFits.invokeExact(seq, headDim, backward ? 1 : 0) == 1);
         if (fits) fusedAttentionRuns++;
         return fits;
+    }
+
+    /** The scores' scale 1 / sqrt(headDim), in float as every GPU attention path applies it. */
+    static float attentionScale(int headDim) {
+        return (float) (1 / Math.sqrt(headDim));
     }
 
     /** A token-major operand's heads: buf's columns from column on, its rows stride floats apart. */
@@ -545,7 +550,7 @@ public final class CudaBackend implements Backend {
     void softmaxProbabilities(MemorySegment q, MemorySegment k, int ld, MemorySegment probMatrices, FloatBuf probs, IntBuf mask,
                               int batch, int seq, int heads, int headDim) {
         call(() -> {
-            cublas.batchedScores(q, ld, k, ld, probMatrices, seq, headDim, (float) (1 / Math.sqrt(headDim)), batch * heads);
+            cublas.batchedScores(q, ld, k, ld, probMatrices, seq, headDim, attentionScale(headDim), batch * heads);
             return null;
         });
         launch("qd_masked_softmax " + batch + "x" + heads + "x" + seq, () -> (int) cuda.maskedSoftmax.invokeExact(p(probs), p(mask), batch,

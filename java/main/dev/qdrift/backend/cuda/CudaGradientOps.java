@@ -148,7 +148,7 @@ final class CudaGradientOps implements GradientOps {
     public void attentionGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf dqkv) {
         GradientOps.checkAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv);
         int width = heads * headDim, packed = 3 * width;
-        float scale = (float) (1 / Math.sqrt(headDim));
+        float scale = CudaBackend.attentionScale(headDim);
         if (backend.fusesAttention(seq, headDim, true, dctx, qkv, dqkv)) {
             cuda.launch("qd_fused_attention_grad " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) fusedAttentionGrad.invokeExact(
                     p(dctx), p(qkv), p(mask), batch, seq, heads, headDim, scale, p(dqkv), stream));

@@ -156,12 +156,7 @@ class CudaGradientsTest {
                 assertClose(download(gpu, gx), download(cpu, cx), 1e-5, what);
                 // TF32 (the IG's setting): inputs rounded to 10 mantissa bits (relative 2^-11 each), FP32 sums.
                 FloatBuf tx = accumulate ? gpu.upload(acc) : poisoned(gpu, rows * in);
-                gpu.useTf32(true);
-                try {
-                    g().linearInputGrad(gpu.upload(dy), rows, gw, tx, accumulate);
-                } finally {
-                    gpu.useTf32(false);
-                }
+                GpuTest.withTf32(gpu, () -> g().linearInputGrad(gpu.upload(dy), rows, gw, tx, accumulate));
                 assertClose(download(gpu, tx), download(cpu, cx), 5e-3, "TF32 " + what);
             }
         }
@@ -206,12 +201,8 @@ class CudaGradientsTest {
             g().attentionGrad(gpu.upload(dc), gpu.upload(qkv), gpu.uploadInts(mask), batch, seq, heads, headDim, gd);
             c().attentionGrad(cpu.upload(dc), cpu.upload(qkv), cpu.uploadInts(mask), batch, seq, heads, headDim, cd);
             long fusedBefore = gpu.fusedAttentionRuns();
-            gpu.useTf32(true);
-            try {
-                g().attentionGrad(gpu.upload(dc), gpu.upload(qkv), gpu.uploadInts(mask), batch, seq, heads, headDim, tf32);
-            } finally {
-                gpu.useTf32(false);
-            }
+            GpuTest.withTf32(gpu, () -> g().attentionGrad(gpu.upload(dc), gpu.upload(qkv), gpu.uploadInts(mask), batch, seq, heads, headDim,
+                    tf32));
             long fusedRuns = gpu.fusedAttentionRuns() - fusedBefore;
             FusedAttention.assertRuns(gpu, seq, headDim, fusedRuns, "fused attention backward runs");
             boolean fused = fusedRuns > 0;
@@ -347,12 +338,7 @@ class CudaGradientsTest {
                 StraightThrough.STE, null, BackendGradients.DEFAULT_MAX_ROWS);
         double[] strict = onGpu.gradient(s, Target.logit(1)).gradient(), tf32;
         long fusedBefore = gpu.fusedAttentionRuns();
-        gpu.useTf32(true);
-        try {
-            tf32 = onGpu.gradient(s, Target.logit(1)).gradient();
-        } finally {
-            gpu.useTf32(false);
-        }
+        tf32 = GpuTest.withTf32(gpu, () -> onGpu.gradient(s, Target.logit(1)).gradient());
         assertClose(f(tf32), f(strict), 2e-2, "TF32 vs FP32 gradient, 4 layers");
         if (FusedAttention.hopper(gpu))
             assertEquals(8, gpu.fusedAttentionRuns() - fusedBefore, "fused attention runs (4 layers forward and backward, head dim 32)");

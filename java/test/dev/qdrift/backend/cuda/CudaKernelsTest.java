@@ -70,12 +70,7 @@ class CudaKernelsTest {
                 if (e != Epilogue.NONE) continue;
                 // The TF32 plan: inputs rounded to 10 mantissa bits (relative 2^-11 each), FP32 sums.
                 Backend.FloatBuf ty = poisoned(gpu, m * n);
-                gpu.useTf32(true);
-                try {
-                    gpu.linear(gpu.upload(x), m, gw, e, ty);
-                } finally {
-                    gpu.useTf32(false);
-                }
+                GpuTest.withTf32(gpu, () -> gpu.linear(gpu.upload(x), m, gw, e, ty));
                 assertClose(download(gpu, ty), download(cpu, cy), 5e-3, "TF32 " + what);
             }
         }
@@ -233,12 +228,7 @@ class CudaKernelsTest {
             // (3.6e-4 to 4.3e-4 measured on the H100, fused or not), held to 2e-3.
             Backend.FloatBuf tf32 = poisoned(gpu, rows * width);
             long fusedBefore = gpu.fusedAttentionRuns();
-            gpu.useTf32(true);
-            try {
-                gpu.attention(gpu.upload(qkv), gpu.uploadInts(mask), batch, seq, heads, headDim, tf32);
-            } finally {
-                gpu.useTf32(false);
-            }
+            GpuTest.withTf32(gpu, () -> gpu.attention(gpu.upload(qkv), gpu.uploadInts(mask), batch, seq, heads, headDim, tf32));
             long fusedRuns = gpu.fusedAttentionRuns() - fusedBefore;
             FusedAttention.assertRuns(gpu, seq, headDim, fusedRuns, "fused attention runs");
             boolean fused = fusedRuns > 0;

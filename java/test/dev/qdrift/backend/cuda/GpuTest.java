@@ -36,6 +36,23 @@ final class GpuTest {
         return b;
     }
 
+    /** Runs `work` with the backend's TF32 products on, then turns them off again (the tests' default, true FP32). */
+    static <T> T withTf32(CudaBackend gpu, java.util.function.Supplier<T> work) {
+        gpu.useTf32(true);
+        try {
+            return work.get();
+        } finally {
+            gpu.useTf32(false);
+        }
+    }
+
+    static void withTf32(CudaBackend gpu, Runnable work) {
+        withTf32(gpu, () -> {
+            work.run();
+            return null;
+        });
+    }
+
     static float[] download(Backend b, Backend.FloatBuf buf) {
         float[] out = new float[buf.size()];
         b.download(buf, out);
