@@ -59,7 +59,10 @@ final class GpuTest {
         return out;
     }
 
-    /** ‖got − want‖₂ / ‖want‖₂ in float64; NaN (an unwritten, poisoned element) fails. */
+    /**
+     * ‖got − want‖₂ / ‖want‖₂ in float64; NaN (an unwritten, poisoned element) fails. An exactly zero reference (attention's
+     * dQ and dK over a single key, where the softmax is constant) must be met exactly: 0 if got is zero too, else infinite.
+     */
     static double relativeError(float[] got, float[] want) {
         double d = 0, w = 0;
         for (int i = 0; i < want.length; i++) {
@@ -68,6 +71,7 @@ final class GpuTest {
             d += e * e;
             w += (double) want[i] * want[i];
         }
+        if (w == 0) return d == 0 ? 0 : Double.POSITIVE_INFINITY;
         return Math.sqrt(d / w);
     }
 
