@@ -4,6 +4,7 @@
 #include "activation.cuh"
 #include "common.cuh"
 #include "fake_quant.cuh"
+#include <cuda_fp16.h>
 
 namespace qd {
 
@@ -21,12 +22,44 @@ __global__ void gelu_forward_kernel(const float *u, float *g, int rows, int cols
     }
 }
 
-// dg *= GELU'(u), GELU'(u) = Phi(u) + u phi(u).
+// GELU'(u) = Phi(u) + u phi(u).
+__device__ __forceinline__ float gelu_derivative(float x) {
+    return 0.5f * (1.f + erff(x * 0.70710678118654752f)) + x * 0.39894228040143268f * expf(-0.5f * x * x);
+}
+
+// dg *= GELU'(u).
 __global__ void gelu_grad_kernel(float *dg, const float *u, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float x = u[i];
-        float d = 0.5f * (1.f + erff(x * 0.70710678118654752f)) + x * 0.39894228040143268f * expf(-0.5f * x * x);
-        dg[i] *= d;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        dg[i] *= gelu_derivative(u[i]);
+}
+
+// The FP16 input-gradient products (CudaGradientOps) read their dy operand in FP16, rounded to nearest even: values
+// beyond 65504 become inf, which the caller finds in its result. Four values per thread (16-byte loads, 8-byte
+// stores: the pointers come 256-byte aligned from the device pool), the n % 4 tail by the first threads.
+__device__ __forceinline__ void store_half4(__half *y, size_t i, float4 v) {
+    __half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);
+    uint2 packed = make_uint2(*reinterpret_cast<unsigned *>(&lo), *reinterpret_cast<unsigned *>(&hi));
+    *reinterpret_cast<uint2 *>(y + i) = packed;
+}
+
+// y = FP16(x).
+__global__ void to_half_kernel(const float *x, size_t n, __half *y) {
+    const size_t stride = (size_t)gridDim.x * blockDim.x, first = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    for (size_t q = first; q < n / 4; q += stride) store_half4(y, 4 * q, reinterpret_cast<const float4 *>(x)[q]);
+    if (first < n % 4) y[n - n % 4 + first] = __float2half_rn(x[n - n % 4 + first]);
+}
+
+// dg16 = FP16(dg GELU'(u)): GELU's backward writing the FFN's FP16 product operand directly, the FP32 result never stored.
+__global__ void gelu_grad_half_kernel(const float *dg, const float *u, size_t n, __half *dg16) {
+    const size_t stride = (size_t)gridDim.x * blockDim.x, first = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    for (size_t q = first; q < n / 4; q += stride) {
+        float4 d = reinterpret_cast<const float4 *>(dg)[q], x = reinterpret_cast<const float4 *>(u)[q];
+        store_half4(dg16, 4 * q, make_float4(d.x * gelu_derivative(x.x), d.y * gelu_derivative(x.y), d.z * gelu_derivative(x.z),
+                                             d.w * gelu_derivative(x.w)));
+    }
+    if (first < n % 4) {
+        size_t i = n - n % 4 + first;
+        dg16[i] = __float2half_rn(dg[i] * gelu_derivative(u[i]));
     }
 }
 

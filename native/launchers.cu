@@ -200,6 +200,18 @@ int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream) {
     return cudaGetLastError();
 }
 
+int qd_to_half(const float *x, size_t n, void *y, void *stream) {
+    if (n == 0 || !aligned16(x) || !aligned16(y)) return cudaErrorInvalidValue;
+    qd::to_half_kernel<<<grid_for(n / 4 + 1, 256), 256, 0, S(stream)>>>(x, n, (__half *)y);
+    return cudaGetLastError();
+}
+
+int qd_gelu_grad_half(const float *dg, const float *u, size_t n, void *dg16, void *stream) {
+    if (n == 0 || !aligned16(dg) || !aligned16(u) || !aligned16(dg16)) return cudaErrorInvalidValue;
+    qd::gelu_grad_half_kernel<<<grid_for(n / 4 + 1, 256), 256, 0, S(stream)>>>(dg, u, n, (__half *)dg16);
+    return cudaGetLastError();
+}
+
 int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *stream) {
     // 2 * dim floats of dynamic shared memory + 128 bytes static within the default 48 KiB.
     if (rows <= 0 || dim <= 0 || 2 * (size_t)dim * sizeof(float) + 128 > 48 * 1024) return cudaErrorInvalidValue;

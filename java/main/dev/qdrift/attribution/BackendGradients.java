@@ -73,6 +73,10 @@ public final class BackendGradients implements AttributionModel {
     private final LinearWeights pooler, poolerBackward;
     private final int maxRows;
     private int integerLayers;
+    /** FP16 products: the seed's largest value is scaled to 2^SEED_EXPONENT (see {@link #backward(Tape, Target)}). */
+    public static final int SEED_EXPONENT = 4;
+    private int seedExponent = SEED_EXPONENT, halfOverflows;
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BackendGradients.class);
 
     /**
      * @param weights the model's weights (fake-quantized for a quantized model), uploaded here
@@ -203,13 +207,16 @@ public final class BackendGradients implements AttributionModel {
     @Override
     public Result gradient(Sequence s, double[] words, Target target) {
         checkWords(s, words);
-        try (Backend.Scope scope = backend.openScope()) {
-            Tape tape = forward(s, backend.upload(toFloat(words)), 1, true);
-            Target t = target.resolve(tape.logits[0]);
-            float[] g = new float[words.length];
-            backend.download(backward(tape, t), g);
-            return new Result(t, t.value(tape.logits[0]), tape.logits[0], toDouble(g, 0, g.length));
-        }
+        return overflowChecked(() -> {
+            try (Backend.Scope scope = backend.openScope()) {
+                Tape tape = forward(s, backend.upload(toFloat(words)), 1, true);
+                Target t = target.resolve(tape.logits[0]);
+                float[] g = new float[words.length];
+                Backward b = backward(tape, t);
+                backend.download(b.dWords, g);
+                return new Result(t, t.value(tape.logits[0]), tape.logits[0], unscaled(g, 0, g.length, b.scale));
+            }
+        }, r -> allFinite(r.gradient()));
     }
 
     @Override
@@ -224,39 +231,84 @@ public final class BackendGradients implements AttributionModel {
                 checkWords(s, words.get(k0 + b));
                 for (int i = 0; i < n; i++) all[b * n + i] = (float) words.get(k0 + b)[i];
             }
-            try (Backend.Scope scope = backend.openScope()) {
-                Tape tape = forward(s, backend.upload(all), batch, true);
-                float[] g = new float[batch * n];
-                backend.download(backward(tape, target), g);
-                for (int b = 0; b < batch; b++)
-                    out.add(new Result(target, target.value(tape.logits[b]), tape.logits[b], toDouble(g, b * n, n)));
-            }
+            out.addAll(overflowChecked(() -> {
+                try (Backend.Scope scope = backend.openScope()) {
+                    Tape tape = forward(s, backend.upload(all), batch, true);
+                    float[] g = new float[batch * n];
+                    Backward back = backward(tape, target);
+                    backend.download(back.dWords, g);
+                    List<Result> results = new ArrayList<>();
+                    for (int b = 0; b < batch; b++)
+                        results.add(new Result(target, target.value(tape.logits[b]), tape.logits[b], unscaled(g, b * n, n, back.scale)));
+                    return results;
+                }
+            }, rs -> rs.stream().allMatch(r -> allFinite(r.gradient()))));
         }
         return out;
     }
 
-    /** The steps are interpolated, differentiated and summed on the backend, a batch of steps at a time. */
+    /**
+     * The steps are interpolated, differentiated and summed on the backend, a batch of steps at a time; under FP16
+     * products each batch's quadrature weights carry the division by its seed's scale.
+     */
     @Override
     public double[] pathIntegral(Sequence s, double[] from, double[] diff, double[] alphas, double[] weights, Target target) {
         requireResolved(target);
         checkWords(s, from);
         checkWords(s, diff);
         int n = from.length, per = stepsPerBatch(s);
-        try (Backend.Scope scope = backend.openScope()) {
-            FloatBuf x0 = backend.upload(toFloat(from)), dx = backend.upload(toFloat(diff)), integral = backend.allocate(n);
-            for (int k0 = 0; k0 < alphas.length; k0 += per) {
-                int batch = Math.min(per, alphas.length - k0);
-                try (Backend.Scope step = backend.openScope()) {
-                    FloatBuf a = backend.upload(slice(alphas, k0, batch)), w = backend.upload(slice(weights, k0, batch));
-                    FloatBuf words = backend.allocate(batch * n);
-                    ops.interpolate(x0, dx, a, n, words);
-                    ops.weightedRowSum(backward(forward(s, words, batch, true), target), w, n, integral, k0 > 0);
+        return overflowChecked(() -> {
+            try (Backend.Scope scope = backend.openScope()) {
+                FloatBuf x0 = backend.upload(toFloat(from)), dx = backend.upload(toFloat(diff)), integral = backend.allocate(n);
+                for (int k0 = 0; k0 < alphas.length; k0 += per) {
+                    int batch = Math.min(per, alphas.length - k0);
+                    try (Backend.Scope step = backend.openScope()) {
+                        FloatBuf a = backend.upload(slice(alphas, k0, batch, 1)), words = backend.allocate(batch * n);
+                        ops.interpolate(x0, dx, a, n, words);
+                        Backward b = backward(forward(s, words, batch, true), target);
+                        FloatBuf w = backend.upload(slice(weights, k0, batch, b.scale));
+                        ops.weightedRowSum(b.dWords, w, n, integral, k0 > 0);
+                    }
                 }
+                float[] result = new float[n];
+                backend.download(integral, result);
+                return toDouble(result, 0, n);
             }
-            float[] result = new float[n];
-            backend.download(integral, result);
-            return toDouble(result, 0, n);
-        }
+        }, BackendGradients::allFinite);
+    }
+
+    /** How many calls overflowed FP16 products and ran again in FP32 ({@link #overflowChecked}). */
+    public int halfOverflows() {
+        return halfOverflows;
+    }
+
+    /**
+     * The backward's seed is scaled so that its largest value is 2^e under FP16 products (default {@link #SEED_EXPONENT}):
+     * for tests that force an overflow.
+     */
+    public void seedExponent(int e) {
+        seedExponent = e;
+    }
+
+    /**
+     * Runs a pass; under FP16 products a result that is not all finite is an overflow of FP16's range (a gradient that
+     * grew past 65504 after the seed's scaling), and the pass runs again with the products in FP32 (true FP32, as
+     * {@link Backend#inFp32} runs it). Without FP16 products, the result as it is.
+     */
+    private <T> T overflowChecked(java.util.function.Supplier<T> pass, java.util.function.Predicate<T> finite) {
+        if (!ops.halfProducts()) return pass.get();
+        T result = pass.get();
+        if (finite.test(result)) return result;
+        halfOverflows++;
+        if (halfOverflows == 1)
+            LOG.warn("a gradient overflowed the FP16 backward products (above 65504 with the seed scaled to 2^{}); that pass ran again "
+                    + "in FP32, as will any other that overflows", seedExponent);
+        return backend.inFp32(pass);
+    }
+
+    private static boolean allFinite(double[] a) {
+        for (double x : a) if (!Double.isFinite(x)) return false;
+        return true;
     }
 
     /** IG steps per device batch for this sequence length. */
@@ -418,8 +470,17 @@ public final class BackendGradients implements AttributionModel {
 
     // ---- backward -------------------------------------------------------------------------------------
 
-    /** d target / d words [batch, seq, hidden] on the backend, for a resolved target (one class for every row). */
-    private FloatBuf backward(Tape tape, Target target) {
+    /** A backward's result on the backend: d target / d words [batch, seq, hidden] times scale (a power of two). */
+    private record Backward(FloatBuf dWords, double scale) {}
+
+    /**
+     * d target / d words for a resolved target (one class for every row). Under FP16 products the seed (d target / d
+     * pooled) is scaled by a power of two that makes its largest value 2^seedExponent: every gradient of the backward,
+     * which is linear in the seed, then carries the same exact factor, which keeps FP16's range (full precision from
+     * 2^-14, inf from 2^16) about the gradients' values — headroom of 2^(16 - seedExponent) for growth, 2^(seedExponent
+     * + 14) below the seed before precision thins.
+     */
+    private Backward backward(Tape tape, Target target) {
         int h = config.hidden(), batch = tape.batch, rows = batch * tape.seq;
         float[][] w = head.weight();
         float[] dPooled = new float[batch * h];
@@ -433,6 +494,8 @@ public final class BackendGradients implements AttributionModel {
                 dPooled[b * h + j] = (float) s;
             }
         }
+        double scale = ops.halfProducts() ? seedScale(dPooled, seedExponent) : 1;
+        if (scale != 1) for (int i = 0; i < dPooled.length; i++) dPooled[i] = (float) (dPooled[i] * scale);
         FloatBuf dCls = backend.upload(dPooled);
         if (pooling == Pooling.POOLER) {
             FloatBuf d = backend.allocate(batch * h);
@@ -446,7 +509,14 @@ public final class BackendGradients implements AttributionModel {
         through(dx, tape.embeddingsInRange, rows * h);
         FloatBuf dWords = backend.allocate(rows * h);
         ops.layerNormGrad(dx, tape.embeddings, embGamma, config.layerNormEps(), rows, h, dWords);
-        return dWords;
+        return new Backward(dWords, scale);
+    }
+
+    /** 2^(e - exponent of max |seed|): the power of two that brings the seed's largest value to [2^e, 2^(e+1)); 1 for a zero seed. */
+    static double seedScale(float[] seed, int e) {
+        float max = 0;
+        for (float x : seed) max = Math.max(max, Math.abs(x));
+        return max == 0 || !Float.isFinite(max) ? 1 : Math.scalb(1.0, e - Math.getExponent(max));
     }
 
     /** {@link LayerPass#backward} on the backend: dOut = d target / d (layer output); returns d target / d (layer input). */
@@ -464,9 +534,8 @@ public final class BackendGradients implements AttributionModel {
             through(dSum2, in.get(Site.OUTPUT_RESIDUAL), rows * h);
             // sum2 = output(g) + h1: the residual hands dSum2 to both branches.
             ops.linearInputGrad(dSum2, rows, w[3], dG, false);
-            ops.geluGrad(through(dG, in.get(Site.INTERMEDIATE), rows * f), t.u, rows * f);
             ops.copy(dSum2, dH1);
-            ops.linearInputGrad(dG, rows, w[2], dH1, true);
+            ops.geluGradInputGrad(through(dG, in.get(Site.INTERMEDIATE), rows * f), t.u, rows, f, w[2], dH1, true);
             ops.layerNormGrad(through(dH1, in.get(Site.ATTENTION_NORM), rows * h), t.sum1, L.attnGamma, eps, rows, h, dSum1);
             through(dSum1, in.get(Site.ATTENTION_RESIDUAL), rows * h);
             // sum1 = attentionOut(ctx) + x.
@@ -521,9 +590,16 @@ public final class BackendGradients implements AttributionModel {
         return r;
     }
 
-    private static float[] slice(double[] a, int from, int n) {
+    /** a[from, from + n) / divisor in float32 (the divisor a power of two: exact). */
+    private static float[] slice(double[] a, int from, int n, double divisor) {
         float[] r = new float[n];
-        for (int i = 0; i < n; i++) r[i] = (float) a[from + i];
+        for (int i = 0; i < n; i++) r[i] = (float) (a[from + i] / divisor);
+        return r;
+    }
+
+    private static double[] unscaled(float[] a, int from, int n, double scale) {
+        double[] r = new double[n];
+        for (int i = 0; i < n; i++) r[i] = a[from + i] / scale;
         return r;
     }
 

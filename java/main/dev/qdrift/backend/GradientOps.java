@@ -36,6 +36,25 @@ public interface GradientOps {
     void linearInputGrad(FloatBuf dy, int rows, LinearWeights w, FloatBuf dx, boolean accumulate);
 
     /**
+     * {@link #geluGrad} on dg [rows, cols] (cols: w's output width) then {@link #linearInputGrad} of the result through w, in one call, so that a
+     * backend whose products read FP16 operands writes GELU's backward in FP16 and never stores it in FP32; dg's content
+     * afterwards is unspecified.
+     */
+    default void geluGradInputGrad(FloatBuf dg, FloatBuf u, int rows, int cols, LinearWeights w, FloatBuf dx, boolean accumulate) {
+        geluGrad(dg, u, rows * cols);
+        linearInputGrad(dg, rows, w, dx, accumulate);
+    }
+
+    /**
+     * Whether {@link #linearInputGrad} rounds dy to FP16 (5 exponent bits: full precision from 6.1e-5, inf beyond 65504).
+     * The backward is linear in its seed, so a caller then scales the seed by a power of two that puts the gradients in
+     * that range, divides the result by it (both exact), and treats a non-finite result as an overflow.
+     */
+    default boolean halfProducts() {
+        return false;
+    }
+
+    /**
      * The backward of y = LayerNorm(x) with gamma over the last dim (beta has no input gradient):
      * dx = rstd (ĝ - mean(ĝ) - x̂ mean(ĝ x̂)) with ĝ = gamma dy, x̂ = (x - mean) rstd, recomputed
      * from the forward's input x (two-pass statistics, as the forward computes them).

@@ -39,8 +39,8 @@ public final class IgBench {
     /**
      * @param msPerIg median milliseconds per IG (one sequence); sequencesPerS = 1000 / msPerIg
      * @param gflop floating-point work of one IG; tflops achieved = gflop / msPerIg
-     * @param tf32Error for a TF32 row: the relative 2-norm difference of its IG (the path integral of the
-     *     gradient) from the same scheme's in true FP32, from the same call; else null
+     * @param tf32Error for a TF32 or FP16-backward row: the relative 2-norm difference of its IG (the path integral of
+     *     the gradient) from the same scheme's in true FP32, from the same call; else null
      */
     public record Row(String scheme, int steps, int seq, double msPerIg, double p90Ms, double sequencesPerS, double gflop,
                       double tflops, Long poolPeakBytes, Double tf32Error) {}
@@ -75,17 +75,27 @@ public final class IgBench {
             Spec sp = Spec.parse(spec);
             String why = sp.int8 ? QuantizedEncoders.integerIneligibility(sp.scheme) : null;
             if (why != null) throw new dev.qdrift.QdriftException(spec + ": scheme " + sp.scheme.name() + " cannot run on the s8 kernels: " + why);
-            if (sp.tf32 && cuda == null) throw new dev.qdrift.QdriftException(spec + ": +tf32 needs the GPU (--device cuda)");
-            BackendGradients m = QuantizedGradients.onBackend(weights, head, Pooling.CLS, sp.scheme, stats, Set.of(), StraightThrough.STE,
-                    backend, sp.int8);
+            if ((sp.tf32 || sp.fp16) && cuda == null)
+                throw new dev.qdrift.QdriftException(spec + ": +tf32 and +fp16 need the GPU (--device cuda)");
+            boolean wasHalf = cuda != null && cuda.halfProducts(), half = sp.fp16 || wasHalf;
+            if (cuda != null) cuda.useHalfProducts(half); // before the model is prepared: its FP16 weights
+            BackendGradients m;
+            try {
+                m = QuantizedGradients.onBackend(weights, head, Pooling.CLS, sp.scheme, stats, Set.of(), StraightThrough.STE, backend, sp.int8);
+            } finally {
+                if (cuda != null) cuda.useHalfProducts(wasHalf);
+            }
             double[] x = m.wordVectors(s), x0 = new double[x.length];
             java.util.function.Supplier<double[]> ig = () -> m.pathIntegral(s, x0, x, nodes.alphas(), nodes.weights(), Target.logit(1));
             if (m.stepsPerBatch(s) < steps)
                 throw new IllegalStateException("IG steps would not fit one batch: " + m.stepsPerBatch(s) + " < " + steps);
             boolean wasTf32 = cuda != null && cuda.tf32(), tf32 = sp.tf32 || wasTf32;
-            double[] strict = tf32 ? backend.inFp32(ig) : null; // the same IG in true FP32, to state what TF32 costs
+            double[] strict = tf32 || half ? backend.inFp32(ig) : null; // the same IG in true FP32, to state what TF32 / FP16 cost
             try {
-                if (cuda != null) cuda.useTf32(tf32);
+                if (cuda != null) {
+                    cuda.useTf32(tf32);
+                    cuda.useHalfProducts(half);
+                }
                 Double error = strict == null ? null : relativeError(ig.get(), strict);
                 for (int i = 0; i < warmup; i++) ig.get();
                 if (cuda != null) cuda.resetHighWater();
@@ -102,11 +112,15 @@ public final class IgBench {
                 if (cuda != null && PROFILE) cuda.profiled(ig::get); // one more IG, for `ncu --profile-from-start off`
                 Arrays.sort(ms);
                 double median = ms[runs / 2], gflop = flops(config, seq, steps) / 1e9;
-                String label = sp.scheme.name() + (sp.int8 ? " (s8 forward)" : sp.scheme.isFp32() ? "" : " (simulated)") + (tf32 ? " TF32" : "");
+                String label = sp.scheme.name() + (sp.int8 ? " (s8 forward)" : sp.scheme.isFp32() ? "" : " (simulated)") + (tf32 ? " TF32" : "")
+                        + (half ? " FP16 bwd" : "");
                 rows.add(new Row(label, steps, seq, median, ms[Math.min(runs - 1, runs * 9 / 10)], 1000 / median, gflop, gflop / median,
                         cuda == null ? null : cuda.memoryStats().highWater(), error));
             } finally {
-                if (cuda != null) cuda.useTf32(wasTf32);
+                if (cuda != null) {
+                    cuda.useTf32(wasTf32);
+                    cuda.useHalfProducts(wasHalf);
+                }
             }
         }
         return new Result(modelName, backend.name(), cuda != null ? "CUDA events, median" : "System.nanoTime, median", rows);
@@ -117,19 +131,24 @@ public final class IgBench {
         return schemes.stream().anyMatch(spec -> Spec.parse(spec).int8);
     }
 
-    /** A --ig-schemes entry: a scheme, then optional +int8 (s8 forward) and +tf32 (TF32 products), in any order. */
-    private record Spec(Scheme scheme, boolean int8, boolean tf32) {
+    /**
+     * A --ig-schemes entry: a scheme, then optional +int8 (s8 forward), +tf32 (TF32 products) and +fp16 (the backward's
+     * input-gradient products with FP16 operands), in any order.
+     */
+    private record Spec(Scheme scheme, boolean int8, boolean tf32, boolean fp16) {
         static Spec parse(String spec) {
             String[] parts = spec.trim().split("\\+", -1);
-            boolean int8 = false, tf32 = false;
+            boolean int8 = false, tf32 = false, fp16 = false;
             for (int i = 1; i < parts.length; i++) {
                 switch (parts[i]) {
                     case "int8" -> int8 = true;
                     case "tf32" -> tf32 = true;
-                    default -> throw new dev.qdrift.QdriftException("--ig-schemes '" + spec + "': unknown option +" + parts[i] + " (use +int8, +tf32)");
+                    case "fp16" -> fp16 = true;
+                    default -> throw new dev.qdrift.QdriftException("--ig-schemes '" + spec + "': unknown option +" + parts[i]
+                            + " (use +int8, +tf32, +fp16)");
                 }
             }
-            return new Spec(Scheme.parse(parts[0]), int8, tf32);
+            return new Spec(Scheme.parse(parts[0]), int8, tf32, fp16);
         }
     }
 

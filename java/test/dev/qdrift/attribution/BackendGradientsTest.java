@@ -208,4 +208,20 @@ class BackendGradientsTest {
         for (int i = 0; i < w.length; i++) w[i] += 0.3 * r.nextGaussian();
         return w;
     }
+
+    /** The FP16 products' seed scale: a power of two that puts the seed's largest |value| in [2^e, 2^(e+1)); 1 for a zero seed. */
+    @Test
+    void seedScaleBringsTheLargestValueToTheExponent() {
+        assertEquals(128.0, BackendGradients.seedScale(new float[] {0.05f, -0.2f, 0f}, 4)); // 0.2 = 1.6 x 2^-3: 2^(4+3)
+        assertEquals(0.25, BackendGradients.seedScale(new float[] {-64f, 3f}, 4));
+        assertEquals(1.0, BackendGradients.seedScale(new float[] {0f, -0f}, 4));
+        float[] seed = new float[100];
+        Random r = new Random(4);
+        for (int i = 0; i < seed.length; i++) seed[i] = (float) (r.nextGaussian() * Math.scalb(1.0, r.nextInt(40) - 20));
+        double scale = BackendGradients.seedScale(seed, 4), max = 0;
+        for (float x : seed) max = Math.max(max, Math.abs(x * scale));
+        assertTrue(max >= 16 && max < 32, "scaled max " + max);
+        assertEquals(0, Math.getExponent(scale) - Math.log(scale) / Math.log(2), 1e-12, "a power of two");
+    }
 }
+

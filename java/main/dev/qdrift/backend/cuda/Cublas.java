@@ -112,6 +112,17 @@ final class Cublas implements AutoCloseable {
                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx FP16 (linear " + m + "x" + k + " -> " + n + ")");
     }
 
+    /**
+     * Row-major y[m,n] = x[m,k] w^T (+ y when accumulate) with x and w [n,k] in FP16 and y in FP32, FP32 accumulation
+     * (cublasGemmEx, CUBLAS_COMPUTE_32F, tensor cores): the backward's input gradients under FP16 products.
+     */
+    void gemmRowMajorNTHalfInputs(MemorySegment x, MemorySegment w, MemorySegment y, int m, int n, int k, boolean accumulate)
+            throws Throwable {
+        MemorySegment beta = accumulate ? one : zero;
+        check((int) gemmEx.invokeExact(handle, OP_T, OP_N, n, m, k, one, w, CUDA_R_16F, k, x, CUDA_R_16F, k, beta, y, CUDA_R_32F, n,
+                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx FP16 in, FP32 out (input gradient " + m + "x" + k + " -> " + n + ")");
+    }
+
     /*
      * Attention's batched products take device arrays of `batch` matrix pointers (CudaBackend#headPointers): the t x d
      * operands are heads read or written in place, each operand's rows its own `ld` floats apart (the row width of its

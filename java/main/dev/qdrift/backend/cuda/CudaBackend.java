@@ -37,7 +37,7 @@ public final class CudaBackend implements Backend {
     private long fp32LtRuns, fusedAttentionRuns;
     private final CudaGradientOps gradientOps;
     private final String deviceName;
-    private boolean tf32, cublasLtInt8;
+    private boolean tf32, halfProducts, cublasLtInt8;
     private boolean closed;
 
     record DeviceFloats(MemorySegment ptr, int size) implements FloatBuf {}
@@ -131,7 +131,8 @@ public final class CudaBackend implements Backend {
 
     @Override
     public String name() {
-        return "cuda " + deviceName + (tf32 ? " (TF32 products)" : "") + (cublasLtInt8 ? " (s8 GEMMs on cuBLASLt)" : "");
+        return "cuda " + deviceName + (tf32 ? " (TF32 products)" : "") + (halfProducts ? " (FP16 backward products)" : "")
+                + (cublasLtInt8 ? " (s8 GEMMs on cuBLASLt)" : "");
     }
 
     /**
@@ -147,6 +148,22 @@ public final class CudaBackend implements Backend {
 
     public boolean tf32() {
         return tf32;
+    }
+
+    /**
+     * The backward's input-gradient products dY W with FP16 operands (FP32 accumulation and output): dY rounded to FP16
+     * as it goes in (GELU's backward writes it so directly), W from an FP16 copy made by
+     * {@link GradientOps#prepareInputGrad} while this is on. FP16 keeps TF32's 10-bit mantissa, so the products round as
+     * TF32's do, at about twice their rate on Hopper; its range (to 65504, full precision from 6.1e-5) is the caller's to
+     * respect: {@link GradientOps#halfProducts} tells it to scale the backward's seed (see BackendGradients). Off by
+     * default; the forward is unaffected.
+     */
+    public void useHalfProducts(boolean on) {
+        halfProducts = on;
+    }
+
+    public boolean halfProducts() {
+        return halfProducts;
     }
 
     /** Whether the s8 linear layers' GEMMs run on cuBLASLt ({@link #useCublasLtInt8}). */
@@ -186,12 +203,14 @@ public final class CudaBackend implements Backend {
 
     @Override
     public <T> T inFp32(java.util.function.Supplier<T> work) {
-        boolean was = tf32;
+        boolean was = tf32, wasHalf = halfProducts;
         useTf32(false);
+        halfProducts = false;
         try {
             return work.get();
         } finally {
             useTf32(was);
+            halfProducts = wasHalf;
         }
     }
 

@@ -37,6 +37,10 @@ final class CudaGradientOps implements GradientOps {
     private final MethodHandle geluForward;
     // int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream);
     private final MethodHandle geluGrad;
+    // int qd_gelu_grad_half(const float *dg, const float *u, size_t n, void *dg16, void *stream);
+    private final MethodHandle geluGradHalf;
+    // int qd_to_half(const float *x, size_t n, void *y, void *stream);
+    private final MethodHandle toHalf;
     // int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *stream);
     private final MethodHandle layerNormGrad;
     // int qd_softmax_grad(const float *probs, float *dp, int rows, int seq, void *stream);
@@ -64,6 +68,9 @@ final class CudaGradientOps implements GradientOps {
         geluForward = QdriftCuda.bind(lib, "qd_gelu_forward", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
                 ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
         geluGrad = QdriftCuda.bind(lib, "qd_gelu_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+        geluGradHalf = QdriftCuda.bind(lib, "qd_gelu_grad_half", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS,
+                ADDRESS));
+        toHalf = QdriftCuda.bind(lib, "qd_to_half", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS));
         layerNormGrad = QdriftCuda.bind(lib, "qd_layernorm_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT,
                 JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         softmaxGrad = QdriftCuda.bind(lib, "qd_softmax_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
@@ -107,27 +114,98 @@ final class CudaGradientOps implements GradientOps {
         cuda.launch("qd_gelu_grad " + n, () -> (int) geluGrad.invokeExact(p(dg), p(u), (long) n, stream));
     }
 
-    /** A layer's FP32 weight transposed, W^T [in, out]: the backward's operand, no bias. */
-    record TransposedLinear(CudaBackend.DeviceFloats weightT, int out, int in) implements LinearWeights {}
+    /**
+     * A layer's weight transposed, W^T [in, out]: the backward's operand, no bias; in FP32, and in FP16 (weightT16,
+     * 2 values per float slot) where the backend was in {@link CudaBackend#useHalfProducts} mode when it was prepared.
+     */
+    record TransposedLinear(CudaBackend.DeviceFloats weightT, CudaBackend.DeviceFloats weightT16, int out, int in)
+            implements LinearWeights {}
 
     /**
      * W^T on the device, so that dy W runs as cuBLAS's "TN" product, the forward's: with TF32 on Hopper, whose tensor
      * cores read FP32 operands only K-major, the "NN" product of dy and W itself ran 1.4x slower (Nsight Compute,
-     * bench/results/2026-12-05-h100-profile). Transposed once on the host, when the model is prepared.
+     * bench/results/2026-12-05-h100-profile). Transposed once on the host, when the model is prepared; its FP16 copy
+     * rounded on the device.
      */
     @Override
     public LinearWeights prepareInputGrad(BertWeights.Linear l, LinearWeights forward) {
-        return new TransposedLinear((CudaBackend.DeviceFloats) backend.upload(l.transposedWeight()), l.out(), l.in());
+        CudaBackend.DeviceFloats weightT = (CudaBackend.DeviceFloats) backend.upload(l.transposedWeight()), half = null;
+        if (backend.halfProducts()) {
+            half = (CudaBackend.DeviceFloats) backend.allocate(halfSlots(weightT.size()));
+            toHalf(weightT, weightT.size(), half);
+        }
+        return new TransposedLinear(weightT, half, l.out(), l.in());
+    }
+
+    @Override
+    public boolean halfProducts() {
+        return backend.halfProducts();
+    }
+
+    /** Float slots that hold n FP16 values. */
+    private static int halfSlots(long n) {
+        return (int) ((n + 1) / 2);
+    }
+
+    /** half = FP16(x[0, n)), two values per float slot (value 2i in the low 16 bits of slot i). */
+    void toHalf(FloatBuf x, long n, FloatBuf half) {
+        require(x.size() >= n && 2L * half.size() >= n, "toHalf: buffers too small for " + n);
+        cuda.launch("qd_to_half " + n, () -> (int) toHalf.invokeExact(p(x), n, p(half), stream));
+    }
+
+    private static TransposedLinear transposed(LinearWeights w) {
+        if (!(w instanceof TransposedLinear l))
+            throw new IllegalArgumentException("linearInputGrad needs weights from prepareInputGrad, not " + w.getClass().getSimpleName());
+        return l;
     }
 
     @Override
     public void linearInputGrad(FloatBuf dy, int rows, LinearWeights w, FloatBuf dx, boolean accumulate) {
-        if (!(w instanceof TransposedLinear l))
-            throw new IllegalArgumentException("linearInputGrad needs weights from prepareInputGrad, not " + w.getClass().getSimpleName());
+        TransposedLinear l = transposed(w);
         require(dy.size() >= rows * l.out() && dx.size() >= rows * l.in(), "linearInputGrad: buffers too small for " + rows + " rows");
+        if (backend.halfProducts()) {
+            try (Backend.Scope scope = backend.openScope()) {
+                FloatBuf dy16 = backend.allocate(halfSlots((long) rows * l.out()));
+                toHalf(dy, (long) rows * l.out(), dy16);
+                halfProduct(dy16, rows, l, dx, accumulate);
+            }
+            return;
+        }
         try {
             // dx[rows, in] = dy[rows, out] (W^T)^T: the forward's product with W^T as the weight.
             cublas.gemmRowMajorNT(p(dy), l.weightT().ptr(), p(dx), rows, l.in(), l.out(), accumulate);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** GELU's backward writes the product's FP16 operand itself under FP16 products; else the two steps. */
+    @Override
+    public void geluGradInputGrad(FloatBuf dg, FloatBuf u, int rows, int cols, LinearWeights w, FloatBuf dx, boolean accumulate) {
+        if (!backend.halfProducts()) {
+            GradientOps.super.geluGradInputGrad(dg, u, rows, cols, w, dx, accumulate);
+            return;
+        }
+        TransposedLinear l = transposed(w);
+        long n = (long) rows * cols;
+        require(cols == l.out() && dg.size() >= n && u.size() >= n && dx.size() >= rows * l.in(),
+                "geluGradInputGrad: buffers or weights do not fit " + rows + "x" + cols);
+        try (Backend.Scope scope = backend.openScope()) {
+            FloatBuf dg16 = backend.allocate(halfSlots(n));
+            cuda.launch("qd_gelu_grad_half " + n, () -> (int) geluGradHalf.invokeExact(p(dg), p(u), n, p(dg16), stream));
+            halfProduct(dg16, rows, l, dx, accumulate);
+        }
+    }
+
+    /** dx = dy16 W (+ dx) with dy16 and W in FP16. */
+    private void halfProduct(FloatBuf dy16, int rows, TransposedLinear l, FloatBuf dx, boolean accumulate) {
+        if (l.weightT16() == null)
+            throw new IllegalStateException("FP16 backward products need weights prepared while they were on (CudaBackend.useHalfProducts "
+                    + "before the model is prepared)");
+        try {
+            cublas.gemmRowMajorNTHalfInputs(p(dy16), l.weightT16().ptr(), p(dx), rows, l.in(), l.out(), accumulate);
         } catch (RuntimeException e) {
             throw e;
         } catch (Throwable t) {

@@ -147,6 +147,7 @@ class CudaGradientsTest {
         float[] dy = random(r, rows * out, 1f), w = random(r, out * in, 0.05f), b = random(r, out, 0.1f), acc = random(r, rows * in, 1f);
         BertWeights.Linear l = new BertWeights.Linear("t", w, b, out, in);
         Backend.LinearWeights gw = g().prepareInputGrad(l, null), cw = c().prepareInputGrad(l, null);
+        Backend.LinearWeights hw = GpuTest.withHalfProducts(gpu, () -> g().prepareInputGrad(l, null));
         for (boolean accumulate : new boolean[] {false, true}) {
             try (Backend.Scope s = gpu.openScope()) {
                 FloatBuf gx = accumulate ? gpu.upload(acc) : poisoned(gpu, rows * in), cx = cpu.upload(acc);
@@ -158,7 +159,19 @@ class CudaGradientsTest {
                 FloatBuf tx = accumulate ? gpu.upload(acc) : poisoned(gpu, rows * in);
                 GpuTest.withTf32(gpu, () -> g().linearInputGrad(gpu.upload(dy), rows, gw, tx, accumulate));
                 assertClose(download(gpu, tx), download(cpu, cx), 5e-3, "TF32 " + what);
+                // FP16 products: dy and W rounded to FP16 (TF32's 10-bit mantissa, the same relative 2^-11), FP32 sums.
+                FloatBuf hx = accumulate ? gpu.upload(acc) : poisoned(gpu, rows * in);
+                GpuTest.withHalfProducts(gpu, () -> g().linearInputGrad(gpu.upload(dy), rows, hw, hx, accumulate));
+                float[] half = download(gpu, hx);
+                assertClose(half, download(cpu, cx), 5e-3, "FP16 " + what);
+                assertTrue(GpuTest.relativeError(half, download(gpu, gx)) > 1e-7 || accumulate, "FP16 products changed nothing");
             }
+        }
+        // FP16 products need the FP16 copy that weights prepared in that mode carry.
+        try (Backend.Scope s = gpu.openScope()) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> GpuTest.withHalfProducts(gpu,
+                    () -> g().linearInputGrad(gpu.upload(dy), rows, gw, gpu.allocate(rows * in), false)));
+            assertTrue(e.getMessage().contains("prepared while they were on"), e.getMessage());
         }
         // The forward's weights are not the backward's layout: refused by name, not multiplied in the wrong order.
         try (Backend.Scope s = gpu.openScope()) {
@@ -166,6 +179,56 @@ class CudaGradientsTest {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> g().linearInputGrad(gpu.upload(dy), rows, forward, gpu.allocate(rows * in), false));
             assertTrue(e.getMessage().contains("prepareInputGrad"), e.getMessage());
+        }
+    }
+
+    /**
+     * GELU's backward into the next input-gradient product: in FP32 the two steps; under FP16 products the kernel that
+     * writes the product's FP16 operand itself. Same tolerances as the product alone.
+     */
+    @ParameterizedTest
+    @CsvSource({"1,3072,768", "7,33,17", "300,3072,768"})
+    void geluGradIntoInputGradient(int rows, int cols, int in) {
+        Random r = GpuTest.freshRandom();
+        float[] dg = random(r, rows * cols, 1f), u = random(r, rows * cols, 3f), w = random(r, cols * in, 0.05f), acc = random(r, rows * in, 1f);
+        BertWeights.Linear l = new BertWeights.Linear("t", w, new float[cols], cols, in);
+        Backend.LinearWeights gw = g().prepareInputGrad(l, null), cw = c().prepareInputGrad(l, null);
+        Backend.LinearWeights hw = GpuTest.withHalfProducts(gpu, () -> g().prepareInputGrad(l, null));
+        try (Backend.Scope s = gpu.openScope()) {
+            FloatBuf cx = cpu.upload(acc), gx = gpu.upload(acc), hx = gpu.upload(acc);
+            c().geluGradInputGrad(cpu.upload(dg), cpu.upload(u), rows, cols, cw, cx, true);
+            g().geluGradInputGrad(gpu.upload(dg), gpu.upload(u), rows, cols, gw, gx, true);
+            GpuTest.withHalfProducts(gpu, () -> g().geluGradInputGrad(gpu.upload(dg), gpu.upload(u), rows, cols, hw, hx, true));
+            String what = "gelu grad -> dY W " + rows + "x" + cols + "x" + in;
+            float[] want = download(cpu, cx), half = download(gpu, hx);
+            assertClose(download(gpu, gx), want, 1e-5, what);
+            assertClose(half, want, 5e-3, "FP16 " + what);
+            assertTrue(GpuTest.relativeError(half, download(gpu, gx)) > 1e-7, "FP16 products changed nothing");
+        }
+    }
+
+    /**
+     * FP16 rounding on the GPU is Java's Float.floatToFloat16, bit for bit (round to nearest even): over magnitudes from
+     * below FP16's subnormals to beyond its range (inf), signed zeros, ties, and lengths with a tail of 1 to 3.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 3, 6, 4099, 1 << 16})
+    void toHalfRoundsAsJava(int n) {
+        Random r = GpuTest.freshRandom();
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float) (r.nextGaussian() * Math.scalb(1.0, r.nextInt(50) - 32));
+        float[] special = {65504f, 65519.99f, 65520f, -70000f, 0x1p-25f, 0x1.8p-24f, 3 * 0x1p-26f, 1e-8f, 0f, -0f, 1 + 0x1p-11f,
+                1 + 0x1.8p-10f, Float.NaN, Float.POSITIVE_INFINITY};
+        for (int i = 0; i < Math.min(n, special.length); i++) x[(int) ((long) i * 7919 % n)] = special[i];
+        try (Backend.Scope s = gpu.openScope()) {
+            FloatBuf half = poisoned(gpu, (n + 1) / 2);
+            ((CudaGradientOps) g()).toHalf(gpu.upload(x), n, half);
+            float[] slots = download(gpu, half);
+            for (int i = 0; i < n; i++) {
+                short got = (short) (Float.floatToRawIntBits(slots[i / 2]) >>> (16 * (i % 2))), want = Float.floatToFloat16(x[i]);
+                if (Float.isNaN(x[i])) assertTrue(Float.isNaN(Float.float16ToFloat(got)), "NaN stays NaN");
+                else assertEquals(want, got, "FP16 of " + x[i] + " (index " + i + " of " + n + ")");
+            }
         }
     }
 
@@ -343,6 +406,44 @@ class CudaGradientsTest {
         if (FusedAttention.hopper(gpu))
             assertEquals(8, gpu.fusedAttentionRuns() - fusedBefore, "fused attention runs (4 layers forward and backward, head dim 32)");
         assertTrue(GpuTest.relativeError(f(tf32), f(strict)) > 1e-7, "TF32 mode changed nothing (measured on the H100: 1.5e-4)");
+    }
+
+    /**
+     * FP16 backward products through 4 layers, with the seed scaled into FP16's range: the gradient and an IG-16 against true
+     * FP32. FP16 rounds each product operand as TF32 does (relative 2^-11), so the TF32 tolerance holds.
+     */
+    @Test
+    void halfProductsGradientOnGpuIsCloseToFp32() {
+        Sequence s = sequence(41, 3);
+        BackendGradients strict = model(), half = GpuTest.withHalfProducts(gpu, CudaGradientsTest::model);
+        double[] want = strict.gradient(s, Target.logit(1)).gradient();
+        double[] got = GpuTest.withHalfProducts(gpu, () -> half.gradient(s, Target.logit(1)).gradient());
+        assertClose(f(got), f(want), 2e-2, "FP16 products vs FP32 gradient, 4 layers");
+        assertTrue(GpuTest.relativeError(f(got), f(want)) > 1e-7, "FP16 products changed nothing");
+        Quadrature.Nodes nodes = Quadrature.nodes(Quadrature.Rule.GAUSS_LEGENDRE, 16);
+        double[] x = strict.wordVectors(s), x0 = new double[x.length];
+        double[] igWant = strict.pathIntegral(s, x0, x, nodes.alphas(), nodes.weights(), Target.logit(1));
+        double[] igGot = GpuTest.withHalfProducts(gpu, () -> half.pathIntegral(s, x0, x, nodes.alphas(), nodes.weights(), Target.logit(1)));
+        assertClose(f(igGot), f(igWant), 2e-2, "FP16 products vs FP32 IG-16 integral, 4 layers");
+        assertEquals(0, half.halfOverflows(), "no overflow at the default seed scale");
+    }
+
+    /** A seed scaled past FP16's range overflows the products: the pass reruns in true FP32 and gives its result exactly. */
+    @Test
+    void halfProductsOverflowRerunsInFp32() {
+        Sequence s = sequence(41, 3);
+        double[] want = model().gradient(s, Target.logit(1)).gradient();
+        BackendGradients half = GpuTest.withHalfProducts(gpu, CudaGradientsTest::model);
+        half.seedExponent(40); // the seed's largest value 2^40 (FP32 holds it; FP16 stops at 65504)
+        double[] got = GpuTest.withHalfProducts(gpu, () -> half.gradient(s, Target.logit(1)).gradient());
+        assertEquals(1, half.halfOverflows(), "the overflow is counted");
+        org.junit.jupiter.api.Assertions.assertArrayEquals(want, got, "the rerun is the FP32 gradient");
+        assertTrue(gpu.halfProducts() == false, "the mode is restored after the test helper");
+    }
+
+    private static BackendGradients model() {
+        return new BackendGradients(W, head("cls"), Pooling.CLS, gpu, dev.qdrift.model.ActivationTransform.NONE, null, StraightThrough.STE,
+                null, BackendGradients.DEFAULT_MAX_ROWS);
     }
 
     /** The IG bench's TF32 row: its difference from the FP32 IG is measured (and nonzero); the FP32 row has none; the mode is restored. */

@@ -53,6 +53,23 @@ final class GpuTest {
         });
     }
 
+    /** Runs `work` with the backend's FP16 backward products on, then turns them off again. */
+    static <T> T withHalfProducts(CudaBackend gpu, java.util.function.Supplier<T> work) {
+        gpu.useHalfProducts(true);
+        try {
+            return work.get();
+        } finally {
+            gpu.useHalfProducts(false);
+        }
+    }
+
+    static void withHalfProducts(CudaBackend gpu, Runnable work) {
+        withHalfProducts(gpu, () -> {
+            work.run();
+            return null;
+        });
+    }
+
     static float[] download(Backend b, Backend.FloatBuf buf) {
         float[] out = new float[buf.size()];
         b.download(buf, out);
