@@ -64,8 +64,9 @@ __global__ void gelu_grad_half_kernel(const float *dg, const float *u, size_t n,
 }
 
 // One block per row; x (the forward's input) and gamma * dy staged in shared memory [2 * dim]. The
-// statistics are recomputed two-pass, as add_layernorm_kernel computes them, so x_hat is the forward's.
-__global__ void layernorm_grad_kernel(const float *dy, const float *x, const float *gamma, float eps, int dim, float *dx) {
+// statistics are recomputed two-pass, as add_layernorm_kernel computes them, so x_hat is the forward's. dx16 not NULL:
+// dx also in FP16, the next input-gradient product's operand under FP16 products.
+__global__ void layernorm_grad_kernel(const float *dy, const float *x, const float *gamma, float eps, int dim, float *dx, __half *dx16) {
     extern __shared__ float smem[];
     float *xr = smem, *gr = smem + dim;
     __shared__ float scratch[32];
@@ -89,7 +90,11 @@ __global__ void layernorm_grad_kernel(const float *dy, const float *x, const flo
         sgx += gr[d] * (xr[d] - mean) * rstd;
     }
     float mg = block_sum(sg, scratch) / dim, mgx = block_sum(sgx, scratch) / dim;
-    for (int d = threadIdx.x; d < dim; d += blockDim.x) dx[base + d] = rstd * (gr[d] - mg - (xr[d] - mean) * rstd * mgx);
+    for (int d = threadIdx.x; d < dim; d += blockDim.x) {
+        float v = rstd * (gr[d] - mg - (xr[d] - mean) * rstd * mgx);
+        dx[base + d] = v;
+        if (dx16) dx16[base + d] = __float2half_rn(v);
+    }
 }
 
 // Softmax backward in place, one warp per row: dS = P (dP - sum_j dP_j P_j). Masked keys have P = 0.

@@ -12,6 +12,7 @@
 // The backward's products over queries (dK, dV) read both operands in the same reordered way from shared memory.
 // The heads arrive by cp.async, all in flight at once, and are then rounded to TF32 in place.
 #pragma once
+#include <cuda_fp16.h>
 #include <stdint.h>
 #include "common.cuh"
 
@@ -190,18 +191,21 @@ __device__ __forceinline__ void softmax_rows(float s[16][4], const int *key_ok, 
         for (int r = 0; r < 4; r++) s[j][r] *= sum[r >> 1];
 }
 
-// Stores rows g and g+8 of a [16, HD] accumulator, times `scale`, at rows m0.. (those < seq) of a token-major operand.
-template <int HD>
-__device__ __forceinline__ void store_rows(const float o[HD / 8][4], float scale, float *dst, size_t ld, int m0, int seq) {
+__device__ __forceinline__ void store_pair(float *d, float a, float b) { *reinterpret_cast<float2 *>(d) = make_float2(a, b); }
+__device__ __forceinline__ void store_pair(__half *d, float a, float b) { *reinterpret_cast<__half2 *>(d) = __floats2half2_rn(a, b); }
+
+// Stores rows g and g+8 of a [16, HD] accumulator, times `scale`, at rows m0.. (those < seq) of a token-major operand,
+// in FP32 or rounded to FP16.
+template <int HD, typename Out>
+__device__ __forceinline__ void store_rows(const float o[HD / 8][4], float scale, Out *dst, size_t ld, int m0, int seq) {
     const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         const int row = m0 + g + 8 * h;
         if (row >= seq) continue;
-        float *d = dst + row * ld + 2 * t;
+        Out *d = dst + row * ld + 2 * t;
 #pragma unroll
-        for (int n = 0; n < HD / 8; n++)
-            *reinterpret_cast<float2 *>(d + 8 * n) = make_float2(scale * o[n][2 * h], scale * o[n][2 * h + 1]);
+        for (int n = 0; n < HD / 8; n++) store_pair(d + 8 * n, scale * o[n][2 * h], scale * o[n][2 * h + 1]);
     }
 }
 
@@ -245,17 +249,18 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 2) fused_attention_ker
     rows_times_rows<HD>(q, k, m0, tiles, p);
     softmax_rows(p, key_ok, tiles, scale);
     regs_times_rows<HD>(p, v, tiles, o);
-    store_rows<HD>(o, 1.f, ctx + (size_t)b * seq * width + h * HD, width, m0, seq);
+    store_rows<HD, float>(o, 1.f, ctx + (size_t)b * seq * width + h * HD, width, m0, seq);
 }
 
 // The backward of fused_attention_kernel for head h of sequence b, recomputing the probabilities P:
 // dP = dctx v^T, dS = P (dP - rowsum(P dP)), dq = dS k scale, dk = dS^T q scale, dv = P^T dctx, written into the
-// packed dqkv (rows 3 * heads * HD floats apart, as qkv). Warps own query rows for the first three, key rows for the
-// last two, which sum over all queries: dS and P pass through shared memory between the two phases.
-template <int HD>
+// packed dqkv (rows 3 * heads * HD values apart, as qkv; FP32, or FP16 for the next product under FP16 products). Warps
+// own query rows for the first three, key rows for the last two, which sum over all queries: dS and P pass through
+// shared memory between the two phases.
+template <int HD, typename Out>
 __global__ void __launch_bounds__(kFusedAttentionThreads, 1) fused_attention_grad_kernel(const float *dctx, const float *qkv,
                                                                                        const int *mask, int seq, int heads, float scale,
-                                                                                       float *dqkv) {
+                                                                                       Out *dqkv) {
     extern __shared__ float4 smem_vectors[];
     __shared__ int key_ok[kFusedAttentionTokens];
     constexpr int LD = head_ld<HD>();
@@ -272,7 +277,7 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 1) fused_attention_gra
 
     const int m0 = (threadIdx.x >> 5) * 16;
     const bool owns_rows = m0 < rows;  // warp-uniform
-    float *dhead = dqkv + (size_t)b * seq * 3 * width + h * HD;
+    Out *dhead = dqkv + (size_t)b * seq * 3 * width + h * HD;
     float p[16][4];
     if (owns_rows) {
         float dp[16][4], dq[HD / 8][4] = {};
@@ -295,7 +300,7 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 1) fused_attention_gra
 #pragma unroll
             for (int r = 0; r < 4; r++) dp[j][r] = p[j][r] * (dp[j][r] - dot[r >> 1]);  // now dS
         regs_times_rows<HD>(dp, k, tiles, dq);
-        store_rows<HD>(dq, scale, dhead, 3 * width, m0, seq);
+        store_rows<HD, Out>(dq, scale, dhead, 3 * width, m0, seq);
         store_scores(dp, tiles, ds, m0);
     }
     __syncthreads();  // k and v are read: their space takes P
@@ -306,8 +311,8 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 1) fused_attention_gra
     float dk[HD / 8][4] = {}, dv[HD / 8][4] = {};
     columns_times_rows<HD>(ds, m0, q, rows, dk);
     columns_times_rows<HD>(probs, m0, dout, rows, dv);
-    store_rows<HD>(dk, scale, dhead + width, 3 * width, m0, seq);
-    store_rows<HD>(dv, 1.f, dhead + 2 * width, 3 * width, m0, seq);
+    store_rows<HD, Out>(dk, scale, dhead + width, 3 * width, m0, seq);
+    store_rows<HD, Out>(dv, 1.f, dhead + 2 * width, 3 * width, m0, seq);
 }
 
 }  // namespace qd

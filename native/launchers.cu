@@ -141,20 +141,32 @@ int qd_fused_attention(const float *qkv, const int *mask, int batch, int seq, in
     });
 }
 
+}  // extern "C"
+
+// The backward kernel for one head dim and output type (FP32 or FP16 dqkv).
+template <int HD, typename Out>
+static int launch_fused_attention_grad(const float *dctx, const float *qkv, const int *mask, int batch, int seq, int heads,
+                                       float scale, Out *dqkv, cudaStream_t stream) {
+    static bool done[64];
+    const cudaError_t e =
+        allow_smem(qd::fused_attention_grad_kernel<HD, Out>, qd::fused_attention_grad_smem<HD>(qd::kFusedAttentionTokens), done);
+    if (e != cudaSuccess) return e;
+    qd::fused_attention_grad_kernel<HD, Out><<<batch * heads, qd::kFusedAttentionThreads, qd::fused_attention_grad_smem<HD>(seq),
+                                               stream>>>(dctx, qkv, mask, seq, heads, scale, dqkv);
+    return cudaGetLastError();
+}
+
+extern "C" {
+
 int qd_fused_attention_grad(const float *dctx, const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim,
-                            float scale, float *dqkv, void *stream) {
+                            float scale, void *dqkv, int half_out, void *stream) {
     if (batch <= 0 || heads <= 0 || !qd_fused_attention_fits(seq, head_dim, 1) || !mask || !aligned16(dctx) || !aligned16(qkv) ||
         !aligned16(dqkv))
         return cudaErrorInvalidValue;
     return by_head_dim(head_dim, [&](auto hd) -> int {
         constexpr int HD = decltype(hd)::value;
-        static bool done[64];
-        const cudaError_t e =
-            allow_smem(qd::fused_attention_grad_kernel<HD>, qd::fused_attention_grad_smem<HD>(qd::kFusedAttentionTokens), done);
-        if (e != cudaSuccess) return e;
-        qd::fused_attention_grad_kernel<HD><<<batch * heads, qd::kFusedAttentionThreads, qd::fused_attention_grad_smem<HD>(seq),
-                                              S(stream)>>>(dctx, qkv, mask, seq, heads, scale, dqkv);
-        return cudaGetLastError();
+        return half_out ? launch_fused_attention_grad<HD>(dctx, qkv, mask, batch, seq, heads, scale, (__half *)dqkv, S(stream))
+                        : launch_fused_attention_grad<HD>(dctx, qkv, mask, batch, seq, heads, scale, (float *)dqkv, S(stream));
     });
 }
 
@@ -212,11 +224,12 @@ int qd_gelu_grad_half(const float *dg, const float *u, size_t n, void *dg16, voi
     return cudaGetLastError();
 }
 
-int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *stream) {
+int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *dx16,
+                      void *stream) {
     // 2 * dim floats of dynamic shared memory + 128 bytes static within the default 48 KiB.
     if (rows <= 0 || dim <= 0 || 2 * (size_t)dim * sizeof(float) + 128 > 48 * 1024) return cudaErrorInvalidValue;
     int threads = dim >= 1024 ? 512 : 128;
-    qd::layernorm_grad_kernel<<<rows, threads, 2 * dim * sizeof(float), S(stream)>>>(dy, x, gamma, eps, dim, dx);
+    qd::layernorm_grad_kernel<<<rows, threads, 2 * dim * sizeof(float), S(stream)>>>(dy, x, gamma, eps, dim, dx, (__half *)dx16);
     return cudaGetLastError();
 }
 

@@ -92,9 +92,10 @@ int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int 
 int qd_fused_attention_fits(int seq, int head_dim, int backward);
 int qd_fused_attention(const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim, float scale, float *ctx,
                        void *stream);
-/* The backward of qd_fused_attention, recomputing the probabilities: dqkv (packed as qkv) from dctx. */
+/* The backward of qd_fused_attention, recomputing the probabilities: dqkv (packed as qkv) from dctx; dqkv in FP32, or
+ * FP16 where half_out (the next input-gradient product's operand under FP16 products). */
 int qd_fused_attention_grad(const float *dctx, const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim,
-                            float scale, float *dqkv, void *stream);
+                            float scale, void *dqkv, int half_out, void *stream);
 
 /* out[b,:] = hidden[b,0,:] (mode 0, CLS) or the mean over tokens with mask 1 (mode 1). */
 int qd_pool(const float *hidden, const int *mask, int batch, int seq, int dim, int mode, float *out, void *stream);
@@ -125,8 +126,10 @@ int qd_to_half(const float *x, size_t n, void *y, void *stream);
 // dg16 = FP16(dg GELU'(u)): qd_gelu_grad writing FP16 for the next product, the FP32 result not stored; 16-byte aligned.
 int qd_gelu_grad_half(const float *dg, const float *u, size_t n, void *dg16, void *stream);
 /* dx = d LayerNorm(x)/dx applied to dy: rstd (g - mean(g) - xhat mean(g xhat)), g = gamma dy; statistics
- * recomputed from the forward's input x, two-pass as in qd_add_layernorm. dim <= 6128. */
-int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *stream);
+ * recomputed from the forward's input x, two-pass as in qd_add_layernorm. dim <= 6128. dx16 not NULL: dx also in FP16
+ * there (the next input-gradient product's operand under FP16 products). */
+int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *dx16,
+                      void *stream);
 /* In place over dp [rows, seq]: dS = P (dP - rowsum(dP P)), probs P [rows, seq] the softmax's output. */
 int qd_softmax_grad(const float *probs, float *dp, int rows, int seq, void *stream);
 /* dhidden [batch, seq, dim] from dpooled [batch, dim]: mode 0 (CLS) to token 0, mode 1 (mean) / n to real tokens. */

@@ -522,31 +522,42 @@ public final class BackendGradients implements AttributionModel {
     /** {@link LayerPass#backward} on the backend: dOut = d target / d (layer output); returns d target / d (layer input). */
     private FloatBuf layerBackward(Layer L, LayerTape t, FloatBuf dOut, Tape tape) {
         int h = config.hidden(), f = config.intermediate(), rows = tape.batch * tape.seq;
-        float eps = config.layerNormEps();
         LinearWeights[] w = L.backward;
         FloatBuf dx = backend.allocate(rows * h); // outlives this layer's scope: the next layer's dOut
         try (Backend.Scope layer = backend.openScope()) {
-            FloatBuf dSum2 = backend.allocate(rows * h), dG = backend.allocate(rows * f), dH1 = backend.allocate(rows * h),
-                    dSum1 = backend.allocate(rows * h), dCtx = backend.allocate(rows * h), dqkv = backend.allocate(rows * 3 * h);
+            FloatBuf dG = backend.allocate(rows * f), dH1 = backend.allocate(rows * h), dCtx = backend.allocate(rows * h),
+                    dqkv = backend.allocate(rows * 3 * h);
             // Each quantized site's gradient goes through it (the clipping-aware mask; nothing for the STE), as in LayerPass.
             Map<Site, FloatBuf> in = t.inRange;
-            ops.layerNormGrad(through(dOut, in.get(Site.OUTPUT_NORM), rows * h), t.sum2, L.outGamma, eps, rows, h, dSum2);
-            through(dSum2, in.get(Site.OUTPUT_RESIDUAL), rows * h);
-            // sum2 = output(g) + h1: the residual hands dSum2 to both branches.
-            ops.linearInputGrad(dSum2, rows, w[3], dG, false);
-            ops.copy(dSum2, dH1);
+            // sum2 = output(g) + h1: dSum2 goes to both branches, so it is written straight into dH1 (the residual's share,
+            // which the FFN's share is added to), and through the output layer into dG.
+            normGradThenProduct(through(dOut, in.get(Site.OUTPUT_NORM), rows * h), t.sum2, L.outGamma, in.get(Site.OUTPUT_RESIDUAL), dH1,
+                    w[3], dG, rows);
             ops.geluGradInputGrad(through(dG, in.get(Site.INTERMEDIATE), rows * f), t.u, rows, f, w[2], dH1, true);
-            ops.layerNormGrad(through(dH1, in.get(Site.ATTENTION_NORM), rows * h), t.sum1, L.attnGamma, eps, rows, h, dSum1);
-            through(dSum1, in.get(Site.ATTENTION_RESIDUAL), rows * h);
-            // sum1 = attentionOut(ctx) + x.
-            ops.linearInputGrad(dSum1, rows, w[1], dCtx, false);
+            // sum1 = attentionOut(ctx) + x: likewise dSum1 into dx, and through the attention output layer into dCtx.
+            normGradThenProduct(through(dH1, in.get(Site.ATTENTION_NORM), rows * h), t.sum1, L.attnGamma, in.get(Site.ATTENTION_RESIDUAL),
+                    dx, w[1], dCtx, rows);
             through(dCtx, in.get(Site.ATTENTION_CONTEXT), rows * h);
-            ops.attentionGrad(dCtx, t.qkv, tape.mask, tape.batch, tape.seq, config.heads(), config.headDim(), dqkv);
             // x feeds query, key and value (one packed product) and the residual.
-            ops.copy(dSum1, dx);
-            ops.linearInputGrad(dqkv, rows, w[0], dx, true);
+            ops.attentionGradInputGrad(dCtx, t.qkv, tape.mask, tape.batch, tape.seq, config.heads(), config.headDim(), dqkv, w[0], dx);
         }
         return dx;
+    }
+
+    /**
+     * dSum = LayerNorm's backward of dy into dSum, through the residual sum's site (its clipping-aware mask, else nothing),
+     * then product = dSum W: in one call where no mask sits between the two (the GPU's FP16 products then take their
+     * operand from the LayerNorm's backward itself).
+     */
+    private void normGradThenProduct(FloatBuf dy, FloatBuf sum, FloatBuf gamma, FloatBuf sumMask, FloatBuf dSum, LinearWeights w,
+                                     FloatBuf product, int rows) {
+        int h = config.hidden();
+        if (sumMask == null) {
+            ops.layerNormGradInputGrad(dy, sum, gamma, config.layerNormEps(), rows, h, dSum, w, product);
+            return;
+        }
+        ops.layerNormGrad(dy, sum, gamma, config.layerNormEps(), rows, h, dSum);
+        ops.linearInputGrad(through(dSum, sumMask, rows * h), rows, w, product, false);
     }
 
     // ---- checks and conversions -------------------------------------------------------------------------

@@ -46,6 +46,28 @@ public interface GradientOps {
     }
 
     /**
+     * {@link #layerNormGrad} of dy into dx (kept: the residual's share of the gradient), then product = dx W through the
+     * layer that fed the LayerNorm, in one call, so that a backend whose products read FP16 operands writes dx in FP16
+     * too as it computes it.
+     */
+    default void layerNormGradInputGrad(FloatBuf dy, FloatBuf x, FloatBuf gamma, float eps, int rows, int dim, FloatBuf dx,
+                                        LinearWeights w, FloatBuf product) {
+        layerNormGrad(dy, x, gamma, eps, rows, dim, dx);
+        linearInputGrad(dx, rows, w, product, false);
+    }
+
+    /**
+     * {@link #attentionGrad} into dqkv, then dx += dqkv W through the packed query-key-value layer, in one call, so that
+     * a backend whose products read FP16 operands writes dqkv in FP16 (elsewhere) and never stores it in FP32: dqkv's
+     * content afterwards is unspecified.
+     */
+    default void attentionGradInputGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim,
+                                        FloatBuf dqkv, LinearWeights queryKeyValue, FloatBuf dx) {
+        attentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv);
+        linearInputGrad(dqkv, batch * seq, queryKeyValue, dx, true);
+    }
+
+    /**
      * Whether {@link #linearInputGrad} rounds dy to FP16 (5 exponent bits: full precision from 6.1e-5, inf beyond 65504).
      * The backward is linear in its seed, so a caller then scales the seed by a power of two that puts the gradients in
      * that range, divides the result by it (both exact), and treats a non-finite result as an overflow.

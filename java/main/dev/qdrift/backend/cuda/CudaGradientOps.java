@@ -41,12 +41,13 @@ final class CudaGradientOps implements GradientOps {
     private final MethodHandle geluGradHalf;
     // int qd_to_half(const float *x, size_t n, void *y, void *stream);
     private final MethodHandle toHalf;
-    // int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *stream);
+    // int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *dx16,
+    //                       void *stream);
     private final MethodHandle layerNormGrad;
     // int qd_softmax_grad(const float *probs, float *dp, int rows, int seq, void *stream);
     private final MethodHandle softmaxGrad;
     // int qd_fused_attention_grad(const float *dctx, const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim,
-    //                             float scale, float *dqkv, void *stream);
+    //                             float scale, void *dqkv, int half_out, void *stream);
     private final MethodHandle fusedAttentionGrad;
     // int qd_pool_grad(const float *dpooled, const int *mask, int batch, int seq, int dim, int mode, float *dhidden, void *stream);
     private final MethodHandle poolGrad;
@@ -72,10 +73,10 @@ final class CudaGradientOps implements GradientOps {
                 ADDRESS));
         toHalf = QdriftCuda.bind(lib, "qd_to_half", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS));
         layerNormGrad = QdriftCuda.bind(lib, "qd_layernorm_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT,
-                JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+                JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
         softmaxGrad = QdriftCuda.bind(lib, "qd_softmax_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
         fusedAttentionGrad = QdriftCuda.bind(lib, "qd_fused_attention_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS,
-                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, ADDRESS, ADDRESS));
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT, ADDRESS));
         poolGrad = QdriftCuda.bind(lib, "qd_pool_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, ADDRESS, ADDRESS));
         interpolate = QdriftCuda.bind(lib, "qd_interpolate", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG,
@@ -215,11 +216,32 @@ final class CudaGradientOps implements GradientOps {
 
     @Override
     public void layerNormGrad(FloatBuf dy, FloatBuf x, FloatBuf gamma, float eps, int rows, int dim, FloatBuf dx) {
+        layerNormGrad(dy, x, gamma, eps, rows, dim, dx, MemorySegment.NULL);
+    }
+
+    private void layerNormGrad(FloatBuf dy, FloatBuf x, FloatBuf gamma, float eps, int rows, int dim, FloatBuf dx, MemorySegment dx16) {
         long n = (long) rows * dim;
         require(dy.size() >= n && x.size() >= n && dx.size() >= n && gamma.size() >= dim, "layerNormGrad: buffers too small for "
                 + rows + "x" + dim);
         cuda.launch("qd_layernorm_grad " + rows + "x" + dim, () -> (int) layerNormGrad.invokeExact(p(dy), p(x), p(gamma), eps, rows, dim,
-                p(dx), stream));
+                p(dx), dx16, stream));
+    }
+
+    /** Under FP16 products the LayerNorm backward writes the product's FP16 operand beside dx; else the two steps. */
+    @Override
+    public void layerNormGradInputGrad(FloatBuf dy, FloatBuf x, FloatBuf gamma, float eps, int rows, int dim, FloatBuf dx,
+                                       LinearWeights w, FloatBuf product) {
+        if (!backend.halfProducts()) {
+            GradientOps.super.layerNormGradInputGrad(dy, x, gamma, eps, rows, dim, dx, w, product);
+            return;
+        }
+        TransposedLinear l = transposed(w);
+        require(l.out() == dim && product.size() >= rows * l.in(), "layerNormGradInputGrad: weights or product do not fit " + rows + "x" + dim);
+        try (Backend.Scope scope = backend.openScope()) {
+            FloatBuf dx16 = backend.allocate(halfSlots((long) rows * dim));
+            layerNormGrad(dy, x, gamma, eps, rows, dim, dx, p(dx16));
+            halfProduct(dx16, rows, l, product, false);
+        }
     }
 
     @Override
@@ -228,8 +250,7 @@ final class CudaGradientOps implements GradientOps {
         int width = heads * headDim, packed = 3 * width;
         float scale = CudaBackend.attentionScale(headDim);
         if (backend.fusesAttention(seq, headDim, true, dctx, qkv, dqkv)) {
-            cuda.launch("qd_fused_attention_grad " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) fusedAttentionGrad.invokeExact(
-                    p(dctx), p(qkv), p(mask), batch, seq, heads, headDim, scale, p(dqkv), stream));
+            fusedAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv, false);
             return;
         }
         try (Backend.Scope scope = backend.openScope()) {
@@ -249,6 +270,37 @@ final class CudaGradientOps implements GradientOps {
             throw e;
         } catch (Throwable t) {
             throw new IllegalStateException(t);
+        }
+    }
+
+    private void fusedAttentionGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf dqkv,
+                                    boolean half) {
+        float scale = CudaBackend.attentionScale(headDim);
+        int halfOut = half ? 1 : 0;
+        cuda.launch("qd_fused_attention_grad " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) fusedAttentionGrad.invokeExact(
+                p(dctx), p(qkv), p(mask), batch, seq, heads, headDim, scale, p(dqkv), halfOut, stream));
+    }
+
+    /**
+     * Under FP16 products, where attention's backward runs fused, the kernel writes dqkv in FP16 for the product (dqkv
+     * itself is not written); else the two steps.
+     */
+    @Override
+    public void attentionGradInputGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim,
+                                       FloatBuf dqkv, LinearWeights queryKeyValue, FloatBuf dx) {
+        GradientOps.checkAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv);
+        if (!backend.halfProducts()) {
+            GradientOps.super.attentionGradInputGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv, queryKeyValue, dx);
+            return;
+        }
+        try (Backend.Scope scope = backend.openScope()) {
+            FloatBuf dqkv16 = backend.allocate(halfSlots(3L * batch * seq * heads * headDim));
+            if (!backend.fusesAttention(seq, headDim, true, dctx, qkv, dqkv16)) {
+                GradientOps.super.attentionGradInputGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv, queryKeyValue, dx);
+                return;
+            }
+            fusedAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv16, true);
+            halfProduct(dqkv16, batch * seq, transposed(queryKeyValue), dx, true);
         }
     }
 

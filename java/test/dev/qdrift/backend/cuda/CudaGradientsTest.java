@@ -207,6 +207,59 @@ class CudaGradientsTest {
         }
     }
 
+    /** LayerNorm's backward into the next input-gradient product; the kept dx is the plain backward's, bit for bit. */
+    @ParameterizedTest
+    @CsvSource({"1,768,3072", "37,384,384", "600,768,768"})
+    void layerNormGradIntoInputGradient(int rows, int dim, int in) {
+        Random r = GpuTest.freshRandom();
+        float[] x = random(r, rows * dim, 3f), dy = random(r, rows * dim, 1f), gamma = random(r, dim, 1f), w = random(r, dim * in, 0.05f);
+        BertWeights.Linear l = new BertWeights.Linear("t", w, new float[dim], dim, in);
+        Backend.LinearWeights cw = c().prepareInputGrad(l, null), hw = GpuTest.withHalfProducts(gpu, () -> g().prepareInputGrad(l, null));
+        try (Backend.Scope s = gpu.openScope()) {
+            FloatBuf cdx = cpu.allocate(rows * dim), cp = cpu.allocate(rows * in), plain = poisoned(gpu, rows * dim), gdx = poisoned(gpu,
+                    rows * dim), gp = poisoned(gpu, rows * in);
+            c().layerNormGradInputGrad(cpu.upload(dy), cpu.upload(x), cpu.upload(gamma), 1e-12f, rows, dim, cdx, cw, cp);
+            g().layerNormGrad(gpu.upload(dy), gpu.upload(x), gpu.upload(gamma), 1e-12f, rows, dim, plain);
+            GpuTest.withHalfProducts(gpu, () -> g().layerNormGradInputGrad(gpu.upload(dy), gpu.upload(x), gpu.upload(gamma), 1e-12f, rows,
+                    dim, gdx, hw, gp));
+            String what = "layernorm grad -> dY W " + rows + "x" + dim + "x" + in;
+            org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, plain), download(gpu, gdx), "kept dx, " + what);
+            assertClose(download(gpu, gdx), download(cpu, cdx), 2e-6, "kept dx vs CPU, " + what);
+            assertClose(download(gpu, gp), download(cpu, cp), 5e-3, "FP16 " + what);
+        }
+    }
+
+    /**
+     * Attention's backward into the packed query-key-value product under FP16 products: with TF32 (fused kernel writing
+     * dqkv in FP16, where the shape allows) and without (the FP32 backward, then the product's own FP16 rounding).
+     */
+    @ParameterizedTest
+    @CsvSource({"2,128,12,64,true", "3,77,4,32,true", "2,7,3,5,true", "2,16,3,64,false"})
+    void attentionGradIntoInputGradient(int batch, int seq, int heads, int headDim, boolean tf32) {
+        Random r = GpuTest.freshRandom();
+        int width = heads * headDim, rows = batch * seq, n = rows * width;
+        float[] qkv = random(r, 3 * n, 1f), dc = random(r, n, 1f), w = random(r, 3 * width * width, 0.05f), acc = random(r, rows * width, 1f);
+        int[] mask = new int[rows];
+        for (int b = 0; b < batch; b++) for (int t = 0; t < seq; t++) mask[b * seq + t] = b % 2 == 1 && t > seq * 2 / 3 ? 0 : 1;
+        BertWeights.Linear l = new BertWeights.Linear("qkv", w, new float[3 * width], 3 * width, width);
+        Backend.LinearWeights cw = c().prepareInputGrad(l, null), hw = GpuTest.withHalfProducts(gpu, () -> g().prepareInputGrad(l, null));
+        try (Backend.Scope s = gpu.openScope()) {
+            FloatBuf cx = cpu.upload(acc), gx = gpu.upload(acc);
+            c().attentionGradInputGrad(cpu.upload(dc), cpu.upload(qkv), cpu.uploadInts(mask), batch, seq, heads, headDim, cpu.allocate(3 * n),
+                    cw, cx);
+            long fusedBefore = gpu.fusedAttentionRuns();
+            Runnable run = () -> GpuTest.withHalfProducts(gpu, () -> g().attentionGradInputGrad(gpu.upload(dc), gpu.upload(qkv),
+                    gpu.uploadInts(mask), batch, seq, heads, headDim, poisoned(gpu, 3 * n), hw, gx));
+            if (tf32) GpuTest.withTf32(gpu, run);
+            else run.run();
+            long fused = gpu.fusedAttentionRuns() - fusedBefore;
+            if (tf32) FusedAttention.assertRuns(gpu, seq, headDim, fused, "fused attention backward runs");
+            else assertEquals(0, fused, "no fused attention in true FP32");
+            String what = (fused > 0 ? "fused " : "") + "attention grad -> dqkv W " + batch + "x" + seq + "x" + heads + "x" + headDim;
+            assertClose(download(gpu, gx), download(cpu, cx), 5e-3, "FP16 " + what);
+        }
+    }
+
     /**
      * FP16 rounding on the GPU is Java's Float.floatToFloat16, bit for bit (round to nearest even): over magnitudes from
      * below FP16's subnormals to beyond its range (inf), signed zeros, ties, and lengths with a tail of 1 to 3.
@@ -412,19 +465,23 @@ class CudaGradientsTest {
      * FP16 backward products through 4 layers, with the seed scaled into FP16's range: the gradient and an IG-16 against true
      * FP32. FP16 rounds each product operand as TF32 does (relative 2^-11), so the TF32 tolerance holds.
      */
-    @Test
-    void halfProductsGradientOnGpuIsCloseToFp32() {
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void halfProductsGradientOnGpuIsCloseToFp32(boolean tf32) {
         Sequence s = sequence(41, 3);
         BackendGradients strict = model(), half = GpuTest.withHalfProducts(gpu, CudaGradientsTest::model);
+        java.util.function.Function<java.util.function.Supplier<double[]>, double[]> mode = work -> GpuTest.withHalfProducts(gpu,
+                () -> tf32 ? GpuTest.withTf32(gpu, work) : work.get());
+        String what = tf32 ? "FP16 products + TF32" : "FP16 products";
         double[] want = strict.gradient(s, Target.logit(1)).gradient();
-        double[] got = GpuTest.withHalfProducts(gpu, () -> half.gradient(s, Target.logit(1)).gradient());
-        assertClose(f(got), f(want), 2e-2, "FP16 products vs FP32 gradient, 4 layers");
-        assertTrue(GpuTest.relativeError(f(got), f(want)) > 1e-7, "FP16 products changed nothing");
+        double[] got = mode.apply(() -> half.gradient(s, Target.logit(1)).gradient());
+        assertClose(f(got), f(want), 2e-2, what + " vs FP32 gradient, 4 layers");
+        assertTrue(GpuTest.relativeError(f(got), f(want)) > 1e-7, what + " changed nothing");
         Quadrature.Nodes nodes = Quadrature.nodes(Quadrature.Rule.GAUSS_LEGENDRE, 16);
         double[] x = strict.wordVectors(s), x0 = new double[x.length];
         double[] igWant = strict.pathIntegral(s, x0, x, nodes.alphas(), nodes.weights(), Target.logit(1));
-        double[] igGot = GpuTest.withHalfProducts(gpu, () -> half.pathIntegral(s, x0, x, nodes.alphas(), nodes.weights(), Target.logit(1)));
-        assertClose(f(igGot), f(igWant), 2e-2, "FP16 products vs FP32 IG-16 integral, 4 layers");
+        double[] igGot = mode.apply(() -> half.pathIntegral(s, x0, x, nodes.alphas(), nodes.weights(), Target.logit(1)));
+        assertClose(f(igGot), f(igWant), 2e-2, what + " vs FP32 IG-16 integral, 4 layers");
         assertEquals(0, half.halfOverflows(), "no overflow at the default seed scale");
     }
 
