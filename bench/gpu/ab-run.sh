@@ -7,7 +7,9 @@
 # racecheck of the kernel tests on the new build. Logs and JSON come back in $OUT/ab.tar.gz (the device returns at
 # most 8 files; unpack it into the results folder), the table in $OUT/table.txt and last on the console.
 # Env: BUILDS ("name=jar ..."), IG_SCHEMES (qdrift bench --ig-schemes), ENC_SCHEMES (';'-separated qdrift bench
-# --scheme args), SANITIZE (the JUnit selection the sanitizers run; default the kernel tests), SKIP_TESTS=1, SKIP_TORCH=1.
+# --scheme args), SANITIZE (the JUnit selection the sanitizers run; default the kernel tests), SKIP_TESTS=1, SKIP_TORCH=1,
+# IG_WARMUP (IGs before the 20 timed ones, default 30: the host's Java code is compiled by then; with 2, the first
+# timed IGs still run partly interpreted, 0.7 ms slower per IG on the H100 in bench/gpu/trace's timeline).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 source tools/gpu-java.sh   # G, PATH (the carried JRE), CP, JAVA
@@ -23,8 +25,8 @@ for round in 1 2; do
   for build in "${NAMES[@]}"; do
     cp_build=${CP/$G\/qdrift.jar/${JAR[$build]}}
     echo "== round $round, $build: IG-50 BERT-base shape"
-    "${JAVA[@]}" -cp "$cp_build" dev.qdrift.cli.Main bench --device cuda --model shape:bert-base --ig-steps 50 --seq 128 --runs 10 \
-      --warmup 2 --ig-schemes "$IG_SCHEMES" --json "$OUT/ig-$build-$round.json" 2>&1 | grep -vE "WARNING|INFO" | tail -4 || status=1
+    "${JAVA[@]}" -cp "$cp_build" dev.qdrift.cli.Main bench --device cuda --model shape:bert-base --ig-steps 50 --seq 128 --runs 20 \
+      --warmup ${IG_WARMUP:-30} --ig-schemes "$IG_SCHEMES" --json "$OUT/ig-$build-$round.json" 2>&1 | grep -vE "WARNING|INFO" | tail -4 || status=1
     IFS=';' read -ra encs <<< "$ENC_SCHEMES"
     for s in "${encs[@]}"; do
       "${JAVA[@]}" -cp "$cp_build" dev.qdrift.cli.Main bench --device cuda --model shape:bert-base --batch 32,128 --seq 128 --runs 30 \
@@ -56,7 +58,7 @@ def load(p):
 torch = load(os.path.join(out, "torch-ig.json"))
 t16 = {r["dtype"]: r["ms_per_ig"] for r in torch["rows"]}.get("float16") if torch else None
 base = names[0]
-print("\nIG-50, BERT-base shape, seq 128: ms per IG (median of 10), rounds 1 / 2; x%s = %s's best / this build's best (> 1: faster)" % (base, base))
+print("\nIG-50, BERT-base shape, seq 128: ms per IG (median of 20 after IG_WARMUP warm-up), rounds 1 / 2; x%s = %s's best / this build's best (> 1: faster)" % (base, base))
 print("%-28s" % "scheme" + "".join("%17s %7s" % (n + " r1 / r2", "x" + base) for n in names) + " %11s" % "new vs FP16")
 rows = {}
 for build in names:
