@@ -62,6 +62,7 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() {
         device.requireS8Layers(igSteps == null ? int8 : IgBench.anyOnS8Kernels(igSchemes), "bench",
                 igSteps == null ? "add --int8" : "name a +int8 scheme in --ig-schemes");
+        if (igSteps == null) device.refuseFp16Backward("bench without --ig-steps");
         report.requireOutput(json, "--json FILE");
         if (runs < 1 || warmup < 0 || seq < 2 || Arrays.stream(batches).anyMatch(b -> b < 1))
             throw new QdriftException("--runs, --seq and --batch must be positive");

@@ -17,6 +17,11 @@ public final class DeviceOptions {
             + "tensor cores: inputs rounded to a 10-bit mantissa, FP32 sums; faster, not FP32-exact (default: true FP32)")
     boolean tf32;
 
+    @Option(names = "--fp16-backward", description = "on the GPU, run the backward's input-gradient products with FP16 operands (FP32 "
+            + "sums): the same 10-bit mantissa as TF32, about twice its rate; the gradients' seed is scaled by a power of two into FP16's "
+            + "range, and a pass that overflows it reruns in FP32 (default: FP32 operands, or TF32 with --tf32)")
+    boolean fp16Backward;
+
     @Option(names = "--int8-gemm", defaultValue = "ours", description = "where the s8 linear layers (--int8) multiply on the GPU: ours "
             + "(our kernels, dequantization fused) or cublaslt (cuBLASLt's s8 GEMM, then a dequantize pass; for comparison, "
             + "bit-identical results; refused where no s8 layer runs) (default: ${DEFAULT-VALUE})")
@@ -32,9 +37,16 @@ public final class DeviceOptions {
                     + (howToAdd == null ? "" : " (" + howToAdd + ")"));
     }
 
-    /** For commands whose output cannot record the mode (a head file): refuses --tf32 with the reason. */
+    /** For commands whose output cannot record the mode (a head file): refuses --tf32 and --fp16-backward with the reason. */
     void refuseTf32(String why) {
         if (tf32) throw new QdriftException("--tf32 is not available here: " + why);
+        if (fp16Backward) throw new QdriftException("--fp16-backward is not available here: " + why);
+    }
+
+    /** --fp16-backward changes only gradients: refuses it, before any work, where `command` computes none. */
+    void refuseFp16Backward(String command) {
+        if (fp16Backward)
+            throw new QdriftException("--fp16-backward changes only the backward's products, and " + command + " computes no gradients");
     }
 
     Backend open() {
@@ -42,6 +54,7 @@ public final class DeviceOptions {
         Backend b = openDevice();
         try {
             if (tf32) gpu(b, "--tf32 needs the GPU (--device cuda): the CPU backend computes in FP32 only").useTf32(true);
+            if (fp16Backward) gpu(b, "--fp16-backward needs the GPU (--device cuda): the CPU backend computes in FP32 only").useHalfProducts(true);
             if (cublasLt) gpu(b, "--int8-gemm cublaslt needs the GPU (--device cuda)").useCublasLtInt8(true);
         } catch (RuntimeException e) {
             b.close();

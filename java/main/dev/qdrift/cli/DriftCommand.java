@@ -84,7 +84,7 @@ final class DriftCommand implements Callable<Integer> {
             DriftRun.Config config = new DriftRun.Config(model.model, model.maxLength, model.batchSize, headFile.toString(), data.data,
                     data.task, data.split, data.seed, Arrays.asList(schemes.split(",")), method, steps, baseline, rule, straightThrough,
                     calibSize, calibrationFile == null ? null : calibrationFile.toString(), mixedBudget, gpu == null ? "cpu" : "cuda", int8,
-                    device.tf32, device.int8Gemm, igTolerance, maxSteps)
+                    device.tf32, device.fp16Backward, device.int8Gemm, igTolerance, maxSteps)
                     .normalized();
             new DriftRun(config, model.load(), System.out, gpu).run(data.limit, out);
         }

@@ -34,6 +34,7 @@ final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         device.requireS8Layers(false, "eval", null);
+        device.refuseFp16Backward("eval");
         report.requireOutput(json, "--json FILE");
         LinearHead head = LinearHead.load(headFile);
         DataSelection selection = data.selection();

@@ -31,6 +31,7 @@ final class OutliersCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         device.requireS8Layers(false, "outliers", null);
+        device.refuseFp16Backward("outliers");
         DataSelection selection = data.selection();
         Dataset set = selection.evaluationSet();
         Model m = model.load();

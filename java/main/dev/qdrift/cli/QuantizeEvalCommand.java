@@ -51,6 +51,7 @@ final class QuantizeEvalCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         device.requireS8Layers(int8, "quantize-eval", "add --int8");
+        device.refuseFp16Backward("quantize-eval");
         report.requireOutput(json, "--json FILE");
         List<Scheme> list = Scheme.parseList(schemes);
         LinearHead head = LinearHead.load(headFile);

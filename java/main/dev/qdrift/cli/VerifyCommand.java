@@ -26,6 +26,7 @@ final class VerifyCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         device.requireS8Layers(false, "verify", null);
+        device.refuseFp16Backward("verify");
         Model m = model.load();
         Verification.Result r;
         try (Backend backend = device.open()) {

@@ -106,6 +106,7 @@ public final class DriftRun {
      * @param device where gradients are computed: cpu (float64 backward, the reference) or cuda (float32 on the GPU)
      * @param int8 cuda only: schemes that can run their forward linear layers on the s8 kernels do
      * @param tf32 cuda only: the FP32 matrix products (forward and backward) on TF32 tensor cores
+     * @param fp16Backward cuda only: the backward's input-gradient products with FP16 operands (CudaBackend#useHalfProducts)
      * @param int8Gemm with int8: where the s8 linear layers multiply, ours (fused epilogues) or cublaslt (+ a dequantize
      *     pass); the outputs are bit-identical, recorded so that the run says which ran
      * @param igTolerance IG's adaptive mode (null: off): steps doubled from `steps` until |completeness delta| <= this,
@@ -114,7 +115,7 @@ public final class DriftRun {
     public record Config(String model, int maxLength, int batchSize, String head, String data, String task, Double split, long seed,
                          List<String> schemes, String method, int steps, String baseline, String rule, String straightThrough,
                          int calibSize, String calibration, double mixedBudget, String device, boolean int8, boolean tf32,
-                         String int8Gemm, Double igTolerance, Integer maxSteps) {
+                         boolean fp16Backward, String int8Gemm, Double igTolerance, Integer maxSteps) {
 
         public Config {
             schemes = List.copyOf(schemes);
@@ -140,6 +141,10 @@ public final class DriftRun {
             if (!List.of("cpu", "cuda").contains(d)) throw new QdriftException("unknown device '" + device + "': use cpu or cuda");
             if (int8 && !d.equals("cuda")) throw new QdriftException("--int8 needs --device cuda: the s8 kernels run on the GPU");
             if (tf32 && !d.equals("cuda")) throw new QdriftException("--tf32 needs --device cuda: the CPU computes in FP32 only");
+            if (fp16Backward && !d.equals("cuda"))
+                throw new QdriftException("--fp16-backward needs --device cuda: the CPU computes its gradients in float64");
+            if (fp16Backward && m == Method.OCCLUSION)
+                throw new QdriftException("--fp16-backward changes gradients, and occlusion computes none: drop it or use another --method");
             String g = Int8Gemm.parse(int8Gemm).flag();
             if (g.equals(Int8Gemm.CUBLASLT.flag()) && !int8)
                 throw new QdriftException("--int8-gemm cublaslt changes only the s8 linear layers, which run with --int8: add --int8");
@@ -153,7 +158,7 @@ public final class DriftRun {
                 throw new QdriftException("--max-steps bounds the adaptive mode: give --ig-tolerance too");
             }
             return new Config(model, maxLength, batchSize, head, data, task, split, seed, s, m.name().toLowerCase(Locale.ROOT), steps, b, r,
-                    st, calibSize, calibration, mixedBudget, d, int8, tf32, g, igTolerance, max);
+                    st, calibSize, calibration, mixedBudget, d, int8, tf32, fp16Backward, g, igTolerance, max);
         }
 
         public String describeMethod() {
@@ -162,7 +167,8 @@ public final class DriftRun {
             if (m == Method.IG) s += ", " + (igTolerance == null ? steps + " steps" : "adaptive: " + steps + " steps doubled until |delta| <= "
                     + igTolerance + ", at most " + maxSteps) + " (" + rule + "), " + baseline + " baseline (special tokens keep their vectors)";
             s += "; word level (wordpieces summed, special tokens excluded); " + straightThrough + " through quantized sites";
-            String products = tf32 ? " (matrix products on TF32 tensor cores)" : "";
+            String products = (tf32 ? " (matrix products on TF32 tensor cores)" : "")
+                    + (fp16Backward ? " (the backward's input-gradient products with FP16 operands)" : "");
             if (m == Method.OCCLUSION) return s + "; forward passes in float32 on the " + (device.equals("cuda") ? "GPU" + products : "CPU");
             return s + (device.equals("cuda") ? "; gradients in float32 on the GPU" + products
                     + (int8 ? ", forward on the s8 kernels where the scheme allows"
@@ -221,6 +227,9 @@ public final class DriftRun {
             throw new IllegalArgumentException("device " + this.config.device() + " but " + (gpu == null ? "no" : "a") + " GPU backend given");
         if (gpu instanceof CudaBackend c && c.tf32() != this.config.tf32())
             throw new IllegalArgumentException("tf32 " + this.config.tf32() + " but the GPU backend's TF32 mode is " + c.tf32());
+        if (gpu instanceof CudaBackend c && c.halfProducts() != this.config.fp16Backward())
+            throw new IllegalArgumentException("fp16Backward " + this.config.fp16Backward() + " but the GPU backend's FP16 backward products are "
+                    + (c.halfProducts() ? "on" : "off"));
         if (gpu instanceof CudaBackend c && c.cublasLtInt8() != this.config.int8Gemm().equals("cublaslt"))
             throw new IllegalArgumentException("int8Gemm " + this.config.int8Gemm() + " but the GPU backend's s8 GEMMs "
                     + (c.cublasLtInt8() ? "run on cuBLASLt" : "are ours"));
@@ -537,7 +546,7 @@ public final class DriftRun {
     }
 
     /** Arguments added after runs were written: a run.json without them ran with these values (JSON text). */
-    private static final Map<String, String> ADDED_LATER = Map.of("device", "\"cpu\"", "int8", "false", "tf32", "false", "int8Gemm",
+    private static final Map<String, String> ADDED_LATER = Map.of("device", "\"cpu\"", "int8", "false", "tf32", "false", "fp16Backward", "false", "int8Gemm",
             "\"ours\"", "igTolerance", "null", "maxSteps", "null");
 
     private static void checkCalibration(Path runFile, ObjectNode run, String hash) {

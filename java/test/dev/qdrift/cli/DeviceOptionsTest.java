@@ -7,8 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import org.junit.jupiter.api.Test;
 
 /**
- * --tf32 and --int8-gemm cublaslt are GPU options: refused on the CPU (and --tf32 where the output cannot record it); an
- * unknown --int8-gemm is named. All before any work.
+ * --tf32, --fp16-backward and --int8-gemm cublaslt are GPU options: refused on the CPU (and --tf32 where the output cannot
+ * record it, --fp16-backward where no gradient is computed); an unknown --int8-gemm is named. All before any work.
  */
 class DeviceOptionsTest {
     /** qdrift with these arguments fails, saying `expected`. */
@@ -49,5 +49,19 @@ class DeviceOptionsTest {
     void trainHeadRefusesTf32() {
         assertRefused("--tf32 is not available here: a head is trained on FP32 features", "train-head", "--model", "no-such-model", "--data",
                 "no-such-data", "--tf32", "--out", "x");
+    }
+
+    @Test
+    void fp16BackwardIsRefusedOnTheCpuAndWithoutGradients() {
+        assertRefused("--fp16-backward needs the GPU (--device cuda)", "bench", "--model", "shape:minilm", "--device", "cpu",
+                "--fp16-backward", "--ig-steps", "2", "--ig-schemes", "fp32", "--seq", "8", "--runs", "1", "--warmup", "0");
+        assertRefused("--fp16-backward changes only the backward's products, and bench without --ig-steps computes no gradients", "bench",
+                "--model", "shape:minilm", "--device", "cuda", "--fp16-backward", "--batch", "1", "--seq", "8");
+        assertRefused("and eval computes no gradients", "eval", "--model", "no-such-model", "--data", "no-such-data", "--head", "no-such-head",
+                "--fp16-backward");
+        assertRefused("and outliers computes no gradients", "outliers", "--model", "no-such-model", "--data", "no-such-data", "--out", "x",
+                "--fp16-backward");
+        assertRefused("--fp16-backward is not available here", "train-head", "--model", "no-such-model", "--data", "no-such-data",
+                "--fp16-backward", "--out", "x");
     }
 }

@@ -62,7 +62,7 @@ class DriftRunTest {
 
     private static DriftRun.Config config(int steps, String schemes) {
         return new DriftRun.Config("builtin:minilm", 64, 8, head.toString(), DATA, "sst2", null, 13, List.of(schemes.split(",")), "ig", steps,
-                "pad", "gauss-legendre", "ste", 16, tmp.resolve("calib.json").toString(), 1.0, "cpu", false, false, null, null, null);
+                "pad", "gauss-legendre", "ste", 16, tmp.resolve("calib.json").toString(), 1.0, "cpu", false, false, false, null, null, null);
     }
 
     private static DriftRun.Outcome run(int steps, String schemes, Integer limit) {
@@ -222,10 +222,18 @@ class DriftRunTest {
     void gpuOnlyOptionsAreRefusedOnTheCpu() {
         for (boolean int8 : new boolean[] {true, false}) {
             DriftRun.Config c = new DriftRun.Config("builtin:minilm", 64, 8, head.toString(), DATA, "sst2", null, 13, List.of("fp32"), "ig", 4,
-                    "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", int8, !int8, null, null, null);
+                    "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", int8, !int8, false, null, null, null);
             QdriftException e = assertThrows(QdriftException.class, c::normalized);
             assertTrue(e.getMessage().contains(int8 ? "--int8 needs --device cuda" : "--tf32 needs --device cuda"), e.getMessage());
         }
+        java.util.function.BiFunction<String, String, DriftRun.Config> fp16 = (device, method) -> new DriftRun.Config("builtin:minilm", 64, 8,
+                head.toString(), DATA, "sst2", null, 13, List.of("fp32"), method, 4, "pad", "gauss-legendre", "ste", 16, null, 1.0, device,
+                false, false, true, null, null, null);
+        QdriftException cpu = assertThrows(QdriftException.class, () -> fp16.apply("cpu", "ig").normalized());
+        assertTrue(cpu.getMessage().contains("--fp16-backward needs --device cuda"), cpu.getMessage());
+        QdriftException occlusion = assertThrows(QdriftException.class, () -> fp16.apply("cuda", "occlusion").normalized());
+        assertTrue(occlusion.getMessage().contains("occlusion computes none"), occlusion.getMessage());
+        assertTrue(fp16.apply("cuda", "ig").normalized().fp16Backward(), "kept on the GPU");
     }
 
     /** --int8-gemm: ours by default, spelled canonically; cublaslt only with --int8; anything else named. */
@@ -233,7 +241,7 @@ class DriftRunTest {
     void int8GemmIsChecked() {
         java.util.function.BiFunction<String, Boolean, DriftRun.Config> config = (gemm, int8) -> new DriftRun.Config("builtin:minilm", 64, 8,
                 head.toString(), DATA, "sst2", null, 13, List.of("fp32"), "ig", 4, "pad", "gauss-legendre", "ste", 16, null, 1.0, "cuda", int8,
-                false, gemm, null, null);
+                false, false, gemm, null, null);
         assertEquals("ours", config.apply(null, false).normalized().int8Gemm());
         assertEquals("cublaslt", config.apply(" CuBLASLt ", true).normalized().int8Gemm());
         QdriftException without = assertThrows(QdriftException.class, () -> config.apply("cublaslt", false).normalized());
@@ -274,7 +282,7 @@ class DriftRunTest {
         PrintStream quiet = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
         double tolerance = 0.05;
         DriftRun.Config c = new DriftRun.Config("builtin:minilm", 64, 8, head.toString(), DATA, "sst2", null, 13, List.of("fp32", "w8a8"),
-                "ig", 2, "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", false, false, null, tolerance, 8);
+                "ig", 2, "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", false, false, false, null, tolerance, 8);
         Path out = tmp.resolve("adaptive");
         DriftRun.Outcome o = new DriftRun(c, model, quiet, null).run(3, out);
         assertEquals(6, o.linesWritten());
@@ -305,7 +313,7 @@ class DriftRunTest {
         for (Bad b : List.of(new Bad("occlusion", 0.01, null, "use it with --method ig"), new Bad("ig", -1.0, null, "must be positive"),
                 new Bad("ig", 0.01, 2, "below --steps 4"), new Bad("ig", null, 16, "give --ig-tolerance too"))) {
             DriftRun.Config c = new DriftRun.Config("builtin:minilm", 64, 8, head.toString(), DATA, "sst2", null, 13, List.of("fp32"), b.method(),
-                    4, "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", false, false, null, b.tolerance(), b.max());
+                    4, "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", false, false, false, null, b.tolerance(), b.max());
             QdriftException e = assertThrows(QdriftException.class, c::normalized);
             assertTrue(e.getMessage().contains(b.message()), e.getMessage());
         }
@@ -323,7 +331,7 @@ class DriftRunTest {
         PrintStream quiet = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
         for (String method : List.of("occlusion", "saliency", "gxi")) {
             DriftRun.Config c = new DriftRun.Config("builtin:minilm", 64, 8, h.toString(), DATA, "sst2", null, 13, List.of("fp32", "w8a8"),
-                    method, 1, "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", false, false, null, null, null);
+                    method, 1, "pad", "gauss-legendre", "ste", 16, null, 1.0, "cpu", false, false, false, null, null, null);
             Path out = tmp.resolve(method);
             DriftRun.Outcome o = new DriftRun(c, model, quiet, null).run(2, out);
             assertEquals(4, o.linesWritten());
