@@ -172,9 +172,19 @@ final class CudaGradientOps implements GradientOps {
             }
             return;
         }
+        // dx[rows, in] = dy[rows, out] (W^T)^T: the forward's product with W^T as the weight.
+        cublasCall(() -> cublas.gemmRowMajorNT(p(dy), l.weightT().ptr(), p(dx), rows, l.in(), l.out(), accumulate));
+    }
+
+    @FunctionalInterface
+    private interface CublasCall {
+        void run() throws Throwable;
+    }
+
+    /** Runs a cuBLAS binding: its failures are CudaExceptions (unchecked) already; anything else it throws is wrapped. */
+    private static void cublasCall(CublasCall call) {
         try {
-            // dx[rows, in] = dy[rows, out] (W^T)^T: the forward's product with W^T as the weight.
-            cublas.gemmRowMajorNT(p(dy), l.weightT().ptr(), p(dx), rows, l.in(), l.out(), accumulate);
+            call.run();
         } catch (RuntimeException e) {
             throw e;
         } catch (Throwable t) {
@@ -205,13 +215,7 @@ final class CudaGradientOps implements GradientOps {
         if (l.weightT16() == null)
             throw new IllegalStateException("FP16 backward products need weights prepared while they were on (CudaBackend.useHalfProducts "
                     + "before the model is prepared)");
-        try {
-            cublas.gemmRowMajorNTHalfInputs(p(dy16), l.weightT16().ptr(), p(dx), rows, l.in(), l.out(), accumulate);
-        } catch (RuntimeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
+        cublasCall(() -> cublas.gemmRowMajorNTHalfInputs(p(dy16), l.weightT16().ptr(), p(dx), rows, l.in(), l.out(), accumulate));
     }
 
     @Override

@@ -38,33 +38,33 @@ final class GpuTest {
 
     /** Runs `work` with the backend's TF32 products on, then turns them off again (the tests' default, true FP32). */
     static <T> T withTf32(CudaBackend gpu, java.util.function.Supplier<T> work) {
-        gpu.useTf32(true);
-        try {
-            return work.get();
-        } finally {
-            gpu.useTf32(false);
-        }
+        return withMode(gpu::useTf32, work);
     }
 
     static void withTf32(CudaBackend gpu, Runnable work) {
-        withTf32(gpu, () -> {
-            work.run();
-            return null;
-        });
+        withMode(gpu::useTf32, work);
     }
 
     /** Runs `work` with the backend's FP16 backward products on, then turns them off again. */
     static <T> T withHalfProducts(CudaBackend gpu, java.util.function.Supplier<T> work) {
-        gpu.useHalfProducts(true);
-        try {
-            return work.get();
-        } finally {
-            gpu.useHalfProducts(false);
-        }
+        return withMode(gpu::useHalfProducts, work);
     }
 
     static void withHalfProducts(CudaBackend gpu, Runnable work) {
-        withHalfProducts(gpu, () -> {
+        withMode(gpu::useHalfProducts, work);
+    }
+
+    private static <T> T withMode(java.util.function.Consumer<Boolean> mode, java.util.function.Supplier<T> work) {
+        mode.accept(true);
+        try {
+            return work.get();
+        } finally {
+            mode.accept(false);
+        }
+    }
+
+    private static void withMode(java.util.function.Consumer<Boolean> mode, Runnable work) {
+        withMode(mode, () -> {
             work.run();
             return null;
         });
