@@ -6,11 +6,12 @@ from collections import defaultdict
 
 KINDS = [  # (kind, pattern on the kernel name), first match wins
     ("GEMM s8 (ours)", r"gemm_kernel|wgmma_gemm"),
-    ("GEMM cuBLAS", r"gemm|cutlass|sm90_xmma|sgemm|gemv|ampere_|Kernel2"),
+    ("GEMM cuBLAS", r"gemm|cutlass|sm90_xmma|nvjet|sgemm|gemv|ampere_|Kernel2"),
     ("attention (fused, or pointers + softmax around cuBLAS)", r"fused_attention|head_pointers|split_heads|merge_heads|softmax"),
     ("LayerNorm", r"layernorm"),
     ("GELU / bias / activation", r"gelu|bias|activation"),
     ("quantize / fake-quant", r"quant"),
+    ("FP16 operands (conversion)", r"to_half"),
     ("IG path (interpolate, sums), pooling, embedding, copies", r"interpolate|weighted|pool|embed|copy"),
 ]
 
