@@ -166,7 +166,7 @@ public final class BackendGradients implements AttributionModel {
     public Output forward(Sequence s, double[] words) {
         checkWords(s, words);
         try (Backend.Scope scope = backend.openScope()) {
-            Tape tape = forward(s, backend.upload(toFloat(words)), 1, false);
+            Tape tape = forward(s, backend.upload(toFloat(words)), 1, false, true);
             float[] last = new float[s.length() * config.hidden()];
             backend.download(tape.last, last);
             return new Output(tape.logits[0], toDouble(tape.pooled, 0, config.hidden()), toDouble(last, 0, last.length));
@@ -193,7 +193,7 @@ public final class BackendGradients implements AttributionModel {
                     for (int t = 0; t < len; t++) System.arraycopy(table, s.ids()[t] * h, words, b * n + t * h, h);
                 }
                 try (Backend.Scope scope = backend.openScope()) {
-                    Tape tape = forward(chunk, backend.upload(words), false);
+                    Tape tape = forward(chunk, backend.upload(words), false, true);
                     float[] last = new float[chunk.size() * n];
                     backend.download(tape.last, last);
                     for (int b = 0; b < chunk.size(); b++)
@@ -209,12 +209,12 @@ public final class BackendGradients implements AttributionModel {
         checkWords(s, words);
         return overflowChecked(() -> {
             try (Backend.Scope scope = backend.openScope()) {
-                Tape tape = forward(s, backend.upload(toFloat(words)), 1, true);
+                Tape tape = forward(s, backend.upload(toFloat(words)), 1, true, true);
                 Target t = target.resolve(tape.logits[0]);
                 float[] g = new float[words.length];
-                Backward b = backward(tape, t);
-                backend.download(b.dWords, g);
-                return new Result(t, t.value(tape.logits[0]), tape.logits[0], unscaled(g, 0, g.length, b.scale));
+                Seed seed = seed(t, 1, tape.logits, tape.pooled);
+                backend.download(backward(tape, seed), g);
+                return new Result(t, t.value(tape.logits[0]), tape.logits[0], unscaled(g, 0, g.length, seed.scale));
             }
         }, r -> allFinite(r.gradient()));
     }
@@ -233,13 +233,13 @@ public final class BackendGradients implements AttributionModel {
             }
             out.addAll(overflowChecked(() -> {
                 try (Backend.Scope scope = backend.openScope()) {
-                    Tape tape = forward(s, backend.upload(all), batch, true);
+                    Tape tape = forward(s, backend.upload(all), batch, true, true);
                     float[] g = new float[batch * n];
-                    Backward back = backward(tape, target);
-                    backend.download(back.dWords, g);
+                    Seed seed = seed(target, batch, tape.logits, tape.pooled);
+                    backend.download(backward(tape, seed), g);
                     List<Result> results = new ArrayList<>();
                     for (int b = 0; b < batch; b++)
-                        results.add(new Result(target, target.value(tape.logits[b]), tape.logits[b], unscaled(g, b * n, n, back.scale)));
+                        results.add(new Result(target, target.value(tape.logits[b]), tape.logits[b], unscaled(g, b * n, n, seed.scale)));
                     return results;
                 }
             }, rs -> rs.stream().allMatch(r -> allFinite(r.gradient()))));
@@ -249,7 +249,8 @@ public final class BackendGradients implements AttributionModel {
 
     /**
      * The steps are interpolated, differentiated and summed on the backend, a batch of steps at a time; under FP16
-     * products each batch's quadrature weights carry the division by its seed's scale.
+     * products each batch's quadrature weights carry the division by its seed's scale. For a logit target (without the
+     * pooler) the seed is known up front ({@link #constantSeed}) and a batch's work is queued without a wait.
      */
     @Override
     public double[] pathIntegral(Sequence s, double[] from, double[] diff, double[] alphas, double[] weights, Target target) {
@@ -263,11 +264,16 @@ public final class BackendGradients implements AttributionModel {
                 for (int k0 = 0; k0 < alphas.length; k0 += per) {
                     int batch = Math.min(per, alphas.length - k0);
                     try (Backend.Scope step = backend.openScope()) {
+                        Seed seed = constantSeed(target, batch);
                         FloatBuf a = backend.upload(slice(alphas, k0, batch, 1)), words = backend.allocate(batch * n);
+                        FloatBuf w = seed == null ? null : backend.upload(slice(weights, k0, batch, seed.scale));
                         ops.interpolate(x0, dx, a, n, words);
-                        Backward b = backward(forward(s, words, batch, true), target);
-                        FloatBuf w = backend.upload(slice(weights, k0, batch, b.scale));
-                        ops.weightedRowSum(b.dWords, w, n, integral, k0 > 0);
+                        Tape tape = forward(s, words, batch, true, seed == null);
+                        if (seed == null) {
+                            seed = seed(target, batch, tape.logits, tape.pooled);
+                            w = backend.upload(slice(weights, k0, batch, seed.scale));
+                        }
+                        ops.weightedRowSum(backward(tape, seed), w, n, integral, k0 > 0);
                     }
                 }
                 float[] result = new float[n];
@@ -324,17 +330,20 @@ public final class BackendGradients implements AttributionModel {
      */
     private record LayerTape(FloatBuf qkv, FloatBuf sum1, FloatBuf u, FloatBuf sum2, Map<Site, FloatBuf> inRange) {}
 
-    /** A batch's forward, kept for its backward; logits and the (post-pooler) pooled vectors on the host. */
+    /** A batch's forward, kept for its backward; logits and the (post-pooler) pooled vectors on the host, or null where not asked for. */
     private record Tape(int batch, int seq, IntBuf mask, FloatBuf embeddings, FloatBuf embeddingsInRange, LayerTape[] layers, FloatBuf last,
                         float[] pooled, double[][] logits) {}
 
-    /** words [batch, seq, hidden] on the backend: batch word-vector matrices of sequence s. */
-    private Tape forward(Sequence s, FloatBuf words, int batch, boolean forBackward) {
-        return forward(java.util.Collections.nCopies(batch, s), words, forBackward);
+    /**
+     * words [batch, seq, hidden] on the backend: batch word-vector matrices of sequence s; with logits, the pooled vectors
+     * are downloaded (a wait for the forward) and the head applied on the host.
+     */
+    private Tape forward(Sequence s, FloatBuf words, int batch, boolean forBackward, boolean logits) {
+        return forward(java.util.Collections.nCopies(batch, s), words, forBackward, logits);
     }
 
     /** words [batch, seq, hidden] on the backend: the word vectors of seqs (one length), with their segment ids. */
-    private Tape forward(List<Sequence> seqs, FloatBuf words, boolean forBackward) {
+    private Tape forward(List<Sequence> seqs, FloatBuf words, boolean forBackward, boolean withLogits) {
         int batch = seqs.size(), seq = seqs.get(0).length(), h = config.hidden(), f = config.intermediate(), rows = batch * seq;
         float eps = config.layerNormEps();
         int[] ids = new int[rows], types = new int[rows], ones = new int[rows];
@@ -386,17 +395,21 @@ public final class BackendGradients implements AttributionModel {
             tape[l] = new LayerTape(qkv, sum1, u, sum2, inRange == null ? Map.of() : inRange);
             x = out;
         }
-        FloatBuf pooled = backend.allocate(batch * h);
-        backend.pool(x, mask, batch, seq, h, pooling == Pooling.MEAN ? Backend.Pooling.MEAN : Backend.Pooling.CLS, pooled);
-        if (pooling == Pooling.POOLER) {
-            FloatBuf p = backend.allocate(batch * h);
-            backend.linear(pooled, batch, pooler, Epilogue.TANH, p);
-            pooled = p;
+        float[] pooledHost = null;
+        double[][] logits = null;
+        if (withLogits) {
+            FloatBuf pooled = backend.allocate(batch * h);
+            backend.pool(x, mask, batch, seq, h, pooling == Pooling.MEAN ? Backend.Pooling.MEAN : Backend.Pooling.CLS, pooled);
+            if (pooling == Pooling.POOLER) {
+                FloatBuf p = backend.allocate(batch * h);
+                backend.linear(pooled, batch, pooler, Epilogue.TANH, p);
+                pooled = p;
+            }
+            pooledHost = new float[batch * h];
+            backend.download(pooled, pooledHost);
+            logits = new double[batch][];
+            for (int b = 0; b < batch; b++) logits[b] = logits(pooledHost, b * h);
         }
-        float[] pooledHost = new float[batch * h];
-        backend.download(pooled, pooledHost);
-        double[][] logits = new double[batch][];
-        for (int b = 0; b < batch; b++) logits[b] = logits(pooledHost, b * h);
         return new Tape(batch, seq, mask, e, masks ? embeddingMask.get(Site.EMBEDDINGS) : null, tape, x, pooledHost, logits);
     }
 
@@ -470,33 +483,59 @@ public final class BackendGradients implements AttributionModel {
 
     // ---- backward -------------------------------------------------------------------------------------
 
-    /** A backward's result on the backend: d target / d words [batch, seq, hidden] times scale (a power of two). */
-    private record Backward(FloatBuf dWords, double scale) {}
-
     /**
-     * d target / d words for a resolved target (one class for every row). Under FP16 products the seed (d target / d
-     * pooled) is scaled by a power of two that makes its largest value 2^seedExponent: every gradient of the backward,
-     * which is linear in the seed, then carries the same exact factor, which keeps FP16's range (full precision from
-     * 2^-14, inf from 2^16) about the gradients' values — headroom of 2^(16 - seedExponent) for growth, 2^(seedExponent
-     * + 14) below the seed before precision thins.
+     * The backward's seed on the backend, d target / d pooled [batch, hidden] times scale. Under FP16 products the scale is
+     * the power of two that makes the seed's largest value 2^seedExponent: every gradient of the backward, which is linear
+     * in the seed, then carries the same exact factor, which keeps FP16's range (full precision from 2^-14, inf from 2^16)
+     * about the gradients' values — headroom of 2^(16 - seedExponent) for growth, 2^(seedExponent + 14) below the seed
+     * before precision thins. Else 1.
      */
-    private Backward backward(Tape tape, Target target) {
-        int h = config.hidden(), batch = tape.batch, rows = batch * tape.seq;
+    private record Seed(FloatBuf dPooled, double scale) {}
+
+    /** The seed from each row's logits (and, for the pooler, its tanh output pooled): target.gradient through the head. */
+    private Seed seed(Target target, int batch, double[][] logits, float[] pooled) {
+        int h = config.hidden();
         float[][] w = head.weight();
         float[] dPooled = new float[batch * h];
         for (int b = 0; b < batch; b++) {
-            double[] dLogits = target.gradient(tape.logits[b]);
+            double[] dLogits = target.gradient(logits[b]);
             for (int j = 0; j < h; j++) {
                 double s = 0;
                 for (int c = 0; c < w.length; c++) s += dLogits[c] * w[c][j];
                 // pooled = tanh(pre) for the pooler: d pre = d pooled (1 - pooled^2).
-                if (pooling == Pooling.POOLER) s *= 1 - (double) tape.pooled[b * h + j] * tape.pooled[b * h + j];
+                if (pooling == Pooling.POOLER) s *= 1 - (double) pooled[b * h + j] * pooled[b * h + j];
                 dPooled[b * h + j] = (float) s;
             }
         }
+        return scaledSeed(dPooled);
+    }
+
+    /**
+     * A logit's seed through CLS or mean pooling (no pooler tanh): the head's row of the class for every row — what
+     * {@link #seed} computes from any logits, known before the forward, so that a batch's forward and backward are queued
+     * on the device at once, the host never waiting for the logits in between. Else (a log-probability, the pooler) null.
+     */
+    private Seed constantSeed(Target target, int batch) {
+        if (target.kind() != Target.Kind.LOGIT || pooling == Pooling.POOLER) return null;
+        float[][] w = head.weight();
+        if (target.classIndex() >= w.length)
+            throw new IllegalArgumentException("class " + target.classIndex() + " out of range: the head has " + w.length + " classes");
+        int h = config.hidden();
+        float[] dPooled = new float[batch * h];
+        for (int b = 0; b < batch; b++) System.arraycopy(w[target.classIndex()], 0, dPooled, b * h, h);
+        return scaledSeed(dPooled);
+    }
+
+    private Seed scaledSeed(float[] dPooled) {
         double scale = ops.halfProducts() ? seedScale(dPooled, seedExponent) : 1;
         if (scale != 1) for (int i = 0; i < dPooled.length; i++) dPooled[i] = (float) (dPooled[i] * scale);
-        FloatBuf dCls = backend.upload(dPooled);
+        return new Seed(backend.upload(dPooled), scale);
+    }
+
+    /** d target / d words [batch, seq, hidden] on the backend, times the seed's scale. */
+    private FloatBuf backward(Tape tape, Seed seed) {
+        int h = config.hidden(), batch = tape.batch, rows = batch * tape.seq;
+        FloatBuf dCls = seed.dPooled;
         if (pooling == Pooling.POOLER) {
             FloatBuf d = backend.allocate(batch * h);
             ops.linearInputGrad(dCls, batch, poolerBackward, d, false);
@@ -509,7 +548,7 @@ public final class BackendGradients implements AttributionModel {
         through(dx, tape.embeddingsInRange, rows * h);
         FloatBuf dWords = backend.allocate(rows * h);
         ops.layerNormGrad(dx, tape.embeddings, embGamma, config.layerNormEps(), rows, h, dWords);
-        return new Backward(dWords, scale);
+        return dWords;
     }
 
     /** 2^(e - exponent of max |seed|): the power of two that brings the seed's largest value to [2^e, 2^(e+1)); 1 for a zero seed. */

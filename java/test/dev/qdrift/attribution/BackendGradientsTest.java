@@ -94,14 +94,19 @@ class BackendGradientsTest {
         }
     }
 
-    /** The device-side path integral equals the host-side quadrature over the same model's gradients. */
-    @Test
-    void pathIntegralMatchesHostQuadrature() {
-        LinearHead head = TestModels.head(2, 16, 7, "cls");
-        BackendGradients g = onCpu(head, Pooling.CLS, 3 * S.length());
+    /**
+     * The device-side path integral equals the host-side quadrature over the same model's gradients: with the seed known
+     * up front (a logit through CLS or mean pooling) and taken from the forward's logits (a log-probability; the pooler).
+     */
+    @ParameterizedTest
+    @CsvSource({"cls,logit", "mean,logit", "mean,log-prob", "pooler,logit"})
+    void pathIntegralMatchesHostQuadrature(String pooling, String target) {
+        LinearHead head = TestModels.head(2, 16, 7, pooling);
+        BackendGradients g = onCpu(head, Pooling.parse(pooling), 3 * S.length());
+        Target t = target.equals("logit") ? Target.logit(1) : Target.logProb(1);
         double[] x = g.wordVectors(S), x0 = new double[x.length], diff = x.clone();
         Quadrature.Nodes nodes = Quadrature.nodes(Quadrature.Rule.GAUSS_LEGENDRE, 8);
-        double[] device = g.pathIntegral(S, x0, diff, nodes.alphas(), nodes.weights(), Target.logit(1));
+        double[] device = g.pathIntegral(S, x0, diff, nodes.alphas(), nodes.weights(), t);
         AttributionModel host = new AttributionModel() { // the interface's default (host) quadrature over g's gradients
             public dev.qdrift.model.BertConfig config() { return g.config(); }
             public LinearHead head() { return g.head(); }
@@ -111,7 +116,7 @@ class BackendGradientsTest {
             public Result gradient(Sequence s, double[] w, Target t) { return g.gradient(s, w, t); }
             public List<Result> gradients(Sequence s, List<double[]> w, Target t) { return g.gradients(s, w, t); }
         };
-        double[] reference = host.pathIntegral(S, x0, diff, nodes.alphas(), nodes.weights(), Target.logit(1));
+        double[] reference = host.pathIntegral(S, x0, diff, nodes.alphas(), nodes.weights(), t);
         assertTrue(TestModels.relMaxError(device, reference) < 1e-5, "" + TestModels.relMaxError(device, reference));
     }
 
