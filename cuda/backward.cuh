@@ -33,8 +33,8 @@ __global__ void gelu_grad_kernel(float *dg, const float *u, size_t n) {
         dg[i] *= gelu_derivative(u[i]);
 }
 
-// The FP16 input-gradient products (CudaGradientOps) read their dy operand in FP16, rounded to nearest even: values
-// beyond 65504 become inf, which the caller finds in its result. Four values per thread (16-byte loads, 8-byte
+// The FP16 input-gradient products (CudaGradientOps) read their dy operand in FP16, rounded to nearest even: values of
+// 65520 and beyond become inf, which the caller finds in its result. Four values per thread (16-byte loads, 8-byte
 // stores: the pointers come 256-byte aligned from the device pool), the n % 4 tail by the first threads.
 __device__ __forceinline__ void store_half4(__half *y, size_t i, float4 v) {
     __half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);

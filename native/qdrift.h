@@ -120,10 +120,10 @@ int qd_gelu_forward(const float *u, float *g, int rows, int cols, const float *q
                     int qmax, void *stream);
 /* dg *= GELU'(u) = Phi(u) + u phi(u), in place. */
 int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream);
-// y = FP16(x) (round to nearest even; beyond 65504: inf), x and y 16-byte aligned: the dy operand of an FP16
-// input-gradient product.
+/* y = FP16(x) (round to nearest even; 65520 and beyond: inf), x and y 16-byte aligned: the dy operand of an FP16
+ * input-gradient product. */
 int qd_to_half(const float *x, size_t n, void *y, void *stream);
-// dg16 = FP16(dg GELU'(u)): qd_gelu_grad writing FP16 for the next product, the FP32 result not stored; 16-byte aligned.
+/* dg16 = FP16(dg GELU'(u)): qd_gelu_grad writing FP16 for the next product, the FP32 result not stored; 16-byte aligned. */
 int qd_gelu_grad_half(const float *dg, const float *u, size_t n, void *dg16, void *stream);
 /* dx = d LayerNorm(x)/dx applied to dy: rstd (g - mean(g) - xhat mean(g xhat)), g = gamma dy; statistics
  * recomputed from the forward's input x, two-pass as in qd_add_layernorm. dim <= 6128. dx16 not NULL: dx also in FP16

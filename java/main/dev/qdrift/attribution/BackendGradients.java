@@ -73,7 +73,7 @@ public final class BackendGradients implements AttributionModel {
     private final LinearWeights pooler, poolerBackward;
     private final int maxRows;
     private int integerLayers;
-    /** FP16 products: the seed's largest value is scaled to 2^SEED_EXPONENT (see {@link #backward(Tape, Target)}). */
+    /** FP16 products: each row's seed is scaled so that its largest value lies in [2^SEED_EXPONENT, 2^(SEED_EXPONENT+1)) ({@link Seed}). */
     public static final int SEED_EXPONENT = 4;
     private int seedExponent = SEED_EXPONENT, halfOverflows;
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BackendGradients.class);
@@ -214,7 +214,7 @@ public final class BackendGradients implements AttributionModel {
                 float[] g = new float[words.length];
                 Seed seed = seed(t, 1, tape.logits, tape.pooled);
                 backend.download(backward(tape, seed), g);
-                return new Result(t, t.value(tape.logits[0]), tape.logits[0], unscaled(g, 0, g.length, seed.scale));
+                return new Result(t, t.value(tape.logits[0]), tape.logits[0], unscaled(g, 0, g.length, seed.scales[0]));
             }
         }, r -> allFinite(r.gradient()));
     }
@@ -239,7 +239,7 @@ public final class BackendGradients implements AttributionModel {
                     backend.download(backward(tape, seed), g);
                     List<Result> results = new ArrayList<>();
                     for (int b = 0; b < batch; b++)
-                        results.add(new Result(target, target.value(tape.logits[b]), tape.logits[b], unscaled(g, b * n, n, seed.scale)));
+                        results.add(new Result(target, target.value(tape.logits[b]), tape.logits[b], unscaled(g, b * n, n, seed.scales[b])));
                     return results;
                 }
             }, rs -> rs.stream().allMatch(r -> allFinite(r.gradient()))));
@@ -249,7 +249,7 @@ public final class BackendGradients implements AttributionModel {
 
     /**
      * The steps are interpolated, differentiated and summed on the backend, a batch of steps at a time; under FP16
-     * products each batch's quadrature weights carry the division by its seed's scale. For a logit target (without the
+     * products each step's quadrature weight carries the division by its seed's scale. For a logit target (without the
      * pooler) the seed is known up front ({@link #constantSeed}) and a batch's work is queued without a wait.
      */
     @Override
@@ -265,13 +265,13 @@ public final class BackendGradients implements AttributionModel {
                     int batch = Math.min(per, alphas.length - k0);
                     try (Backend.Scope step = backend.openScope()) {
                         Seed seed = constantSeed(target, batch);
-                        FloatBuf a = backend.upload(slice(alphas, k0, batch, 1)), words = backend.allocate(batch * n);
-                        FloatBuf w = seed == null ? null : backend.upload(slice(weights, k0, batch, seed.scale));
+                        FloatBuf a = backend.upload(slice(alphas, k0, batch)), words = backend.allocate(batch * n);
+                        FloatBuf w = seed == null ? null : backend.upload(divided(weights, k0, seed.scales));
                         ops.interpolate(x0, dx, a, n, words);
                         Tape tape = forward(s, words, batch, true, seed == null);
                         if (seed == null) {
                             seed = seed(target, batch, tape.logits, tape.pooled);
-                            w = backend.upload(slice(weights, k0, batch, seed.scale));
+                            w = backend.upload(divided(weights, k0, seed.scales));
                         }
                         ops.weightedRowSum(backward(tape, seed), w, n, integral, k0 > 0);
                     }
@@ -289,17 +289,18 @@ public final class BackendGradients implements AttributionModel {
     }
 
     /**
-     * The backward's seed is scaled so that its largest value is 2^e under FP16 products (default {@link #SEED_EXPONENT}):
-     * for tests that force an overflow.
+     * Under FP16 products each row's seed is scaled so that its largest value lies in [2^e, 2^(e+1)) (default
+     * {@link #SEED_EXPONENT}): for tests that force an overflow.
      */
     public void seedExponent(int e) {
         seedExponent = e;
     }
 
     /**
-     * Runs a pass; under FP16 products a result that is not all finite is an overflow of FP16's range (a gradient that
-     * grew past 65504 after the seed's scaling), and the pass runs again with the products in FP32 (true FP32, as
-     * {@link Backend#inFp32} runs it). Without FP16 products, the result as it is.
+     * Runs a pass; under FP16 products a result that is not all finite is taken for an overflow of FP16's range (a
+     * gradient that reached 65520 after the seed's scaling), and the pass runs again with FP32 operands for the products
+     * ({@link GradientOps#withoutHalfProducts}; everything else, TF32 included, as before). Without FP16 products, the
+     * result as it is.
      */
     private <T> T overflowChecked(java.util.function.Supplier<T> pass, java.util.function.Predicate<T> finite) {
         if (!ops.halfProducts()) return pass.get();
@@ -307,9 +308,9 @@ public final class BackendGradients implements AttributionModel {
         if (finite.test(result)) return result;
         halfOverflows++;
         if (halfOverflows == 1)
-            LOG.warn("a gradient overflowed the FP16 backward products (above 65504 with the seed scaled to 2^{}); that pass ran again "
-                    + "in FP32, as will any other that overflows", seedExponent);
-        return backend.inFp32(pass);
+            LOG.warn("a gradient overflowed the FP16 backward products (FP16 ends at 65504; the seed is scaled to 2^{}); that pass ran "
+                    + "again with FP32 operands, as will any other that overflows (counted: BackendGradients.halfOverflows)", seedExponent);
+        return ops.withoutHalfProducts(pass);
     }
 
     private static boolean allFinite(double[] a) {
@@ -484,13 +485,15 @@ public final class BackendGradients implements AttributionModel {
     // ---- backward -------------------------------------------------------------------------------------
 
     /**
-     * The backward's seed on the backend, d target / d pooled [batch, hidden] times scale. Under FP16 products the scale is
-     * the power of two that makes the seed's largest value 2^seedExponent: every gradient of the backward, which is linear
-     * in the seed, then carries the same exact factor, which keeps FP16's range (full precision from 2^-14, inf from 2^16)
-     * about the gradients' values — headroom of 2^(16 - seedExponent) for growth, 2^(seedExponent + 14) below the seed
-     * before precision thins. Else 1.
+     * The backward's seed on the backend, d target / d pooled [batch, hidden], row b times scales[b]. Under FP16 products
+     * a row's scale is the power of two that puts that row's largest value in [2^seedExponent, 2^(seedExponent+1)):
+     * every gradient of the row's backward (rows do not mix: each is one sequence), which is linear in its seed, then
+     * carries the same exact factor, which keeps FP16's range (full precision from 2^-14, inf from 65520) about the
+     * gradients' values — headroom of about 2^(15 - seedExponent) for growth, 2^(seedExponent + 14) below the seed before
+     * precision thins. Per row, because the rows' seeds can differ by orders of magnitude (a log-probability's along an
+     * IG path). Else 1.
      */
-    private record Seed(FloatBuf dPooled, double scale) {}
+    private record Seed(FloatBuf dPooled, double[] scales) {}
 
     /** The seed from each row's logits (and, for the pooler, its tanh output pooled): target.gradient through the head. */
     private Seed seed(Target target, int batch, double[][] logits, float[] pooled) {
@@ -507,7 +510,7 @@ public final class BackendGradients implements AttributionModel {
                 dPooled[b * h + j] = (float) s;
             }
         }
-        return scaledSeed(dPooled);
+        return scaledSeed(dPooled, batch);
     }
 
     /**
@@ -523,16 +526,20 @@ public final class BackendGradients implements AttributionModel {
         int h = config.hidden();
         float[] dPooled = new float[batch * h];
         for (int b = 0; b < batch; b++) System.arraycopy(w[target.classIndex()], 0, dPooled, b * h, h);
-        return scaledSeed(dPooled);
+        return scaledSeed(dPooled, batch);
     }
 
-    private Seed scaledSeed(float[] dPooled) {
-        double scale = ops.halfProducts() ? seedScale(dPooled, seedExponent) : 1;
-        if (scale != 1) for (int i = 0; i < dPooled.length; i++) dPooled[i] = (float) (dPooled[i] * scale);
-        return new Seed(backend.upload(dPooled), scale);
+    private Seed scaledSeed(float[] dPooled, int batch) {
+        int h = config.hidden();
+        double[] scales = new double[batch];
+        for (int b = 0; b < batch; b++) {
+            scales[b] = ops.halfProducts() ? seedScale(java.util.Arrays.copyOfRange(dPooled, b * h, (b + 1) * h), seedExponent) : 1;
+            if (scales[b] != 1) for (int j = b * h; j < (b + 1) * h; j++) dPooled[j] = (float) (dPooled[j] * scales[b]);
+        }
+        return new Seed(backend.upload(dPooled), scales);
     }
 
-    /** d target / d words [batch, seq, hidden] on the backend, times the seed's scale. */
+    /** d target / d words [batch, seq, hidden] on the backend, row b times the seed's scales[b]. */
     private FloatBuf backward(Tape tape, Seed seed) {
         int h = config.hidden(), batch = tape.batch, rows = batch * tape.seq;
         FloatBuf dCls = seed.dPooled;
@@ -640,10 +647,16 @@ public final class BackendGradients implements AttributionModel {
         return r;
     }
 
-    /** a[from, from + n) / divisor in float32 (the divisor a power of two: exact). */
-    private static float[] slice(double[] a, int from, int n, double divisor) {
+    private static float[] slice(double[] a, int from, int n) {
         float[] r = new float[n];
-        for (int i = 0; i < n; i++) r[i] = (float) (a[from + i] / divisor);
+        for (int i = 0; i < n; i++) r[i] = (float) a[from + i];
+        return r;
+    }
+
+    /** a[from + i] / divisors[i] in float32 for i < divisors.length (powers of two: exact). */
+    private static float[] divided(double[] a, int from, double[] divisors) {
+        float[] r = new float[divisors.length];
+        for (int i = 0; i < r.length; i++) r[i] = (float) (a[from + i] / divisors[i]);
         return r;
     }
 

@@ -76,6 +76,11 @@ public interface GradientOps {
         return false;
     }
 
+    /** Runs work with {@link #halfProducts} off (FP32 operands), everything else as it is; for a pass that overflowed FP16. */
+    default <T> T withoutHalfProducts(java.util.function.Supplier<T> work) {
+        return work.get();
+    }
+
     /**
      * The backward of y = LayerNorm(x) with gamma over the last dim (beta has no input gradient):
      * dx = rstd (ĝ - mean(ĝ) - x̂ mean(ĝ x̂)) with ĝ = gamma dy, x̂ = (x - mean) rstd, recomputed

@@ -51,7 +51,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--ig-schemes", split = ",", defaultValue = "fp32,w8a8-sym,w8a8-sym+int8",
             description = "schemes for --ig-steps; +int8 runs the forward's linear layers on the s8 kernels, +tf32 runs as --tf32 "
                     + "does, the FP32 products and attention on TF32 tensor cores, +fp16 runs the backward's input-gradient products with "
-                    + "FP16 operands (the seed scaled into FP16's range; an overflowing pass reruns in FP32) (each such IG's difference "
+                    + "FP16 operands (the seed scaled into FP16's range; an overflowing pass reruns with FP32 operands) (each such IG's difference "
                     + "from true FP32 is printed) (default: ${DEFAULT-VALUE})")
     List<String> igSchemes;
 

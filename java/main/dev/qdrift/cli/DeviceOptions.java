@@ -19,7 +19,7 @@ public final class DeviceOptions {
 
     @Option(names = "--fp16-backward", description = "on the GPU, run the backward's input-gradient products with FP16 operands (FP32 "
             + "sums): the same 10-bit mantissa as TF32, about twice its rate; the gradients' seed is scaled by a power of two into FP16's "
-            + "range, and a pass that overflows it reruns in FP32 (default: FP32 operands, or TF32 with --tf32)")
+            + "range, and a pass that overflows it reruns with FP32 operands (default: FP32 operands, or TF32 with --tf32)")
     boolean fp16Backward;
 
     @Option(names = "--int8-gemm", defaultValue = "ours", description = "where the s8 linear layers (--int8) multiply on the GPU: ours "
@@ -37,10 +37,9 @@ public final class DeviceOptions {
                     + (howToAdd == null ? "" : " (" + howToAdd + ")"));
     }
 
-    /** For commands whose output cannot record the mode (a head file): refuses --tf32 and --fp16-backward with the reason. */
+    /** For commands whose output cannot record the mode (a head file): refuses --tf32 with the reason. */
     void refuseTf32(String why) {
         if (tf32) throw new QdriftException("--tf32 is not available here: " + why);
-        if (fp16Backward) throw new QdriftException("--fp16-backward is not available here: " + why);
     }
 
     /** --fp16-backward changes only gradients: refuses it, before any work, where `command` computes none. */

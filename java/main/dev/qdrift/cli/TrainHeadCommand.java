@@ -27,6 +27,7 @@ final class TrainHeadCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         device.refuseTf32("a head is trained on FP32 features and its file would not say otherwise");
+        device.refuseFp16Backward("train-head");
         device.requireS8Layers(false, "train-head", null);
         Model m = model.load();
         Pooling p = pooling == null ? m.defaultPooling() : Pooling.parse(pooling);

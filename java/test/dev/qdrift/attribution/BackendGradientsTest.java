@@ -228,5 +228,54 @@ class BackendGradientsTest {
         assertTrue(max >= 16 && max < 32, "scaled max " + max);
         assertEquals(0, Math.getExponent(scale) - Math.log(scale) / Math.log(2), 1e-12, "a power of two");
     }
-}
 
+    /**
+     * The FP16 products' seed scaling, its bookkeeping checked on the CPU: a CPU backend whose gradient ops claim FP16
+     * products (everything else as it is) scales each row's seed by a power of two and must divide it out again, in
+     * gradient(), gradients() (rows with different scales: log-probabilities along a path) and a path integral over
+     * several batches. Scaling by powers of two is exact in float32, so the results equal the unscaled ones.
+     */
+    @ParameterizedTest
+    @CsvSource({"cls,logit", "mean,log-prob", "pooler,logit", "pooler,log-prob"})
+    void seedScalingIsDividedOutExactly(String pooling, String target) {
+        LinearHead head = TestModels.head(2, 16, 7, pooling);
+        Pooling p = Pooling.parse(pooling);
+        int maxRows = 3 * S.length();
+        BackendGradients plain = onCpu(head, p, maxRows), scaled = new BackendGradients(W, head, p, claimingHalfProducts(new CpuBackend()),
+                ActivationTransform.NONE, null, StraightThrough.STE, null, maxRows);
+        Target t = target.equals("logit") ? Target.logit(1) : Target.logProb(0);
+        double[] x = plain.wordVectors(S), x0 = new double[x.length];
+        assertArrayEquals(plain.gradient(S, x, t).gradient(), scaled.gradient(S, x, t).gradient(), 0, "gradient");
+        List<double[]> steps = new ArrayList<>();
+        for (double a : new double[] {0.01, 0.3, 1, 0.7}) {
+            double[] w = x.clone();
+            for (int i = 0; i < w.length; i++) w[i] *= a;
+            steps.add(w);
+        }
+        List<AttributionModel.Result> want = plain.gradients(S, steps, t), got = scaled.gradients(S, steps, t);
+        for (int k = 0; k < steps.size(); k++) assertArrayEquals(want.get(k).gradient(), got.get(k).gradient(), 0, "gradients, step " + k);
+        Quadrature.Nodes nodes = Quadrature.nodes(Quadrature.Rule.GAUSS_LEGENDRE, 8); // 3 steps per batch: 3 batches
+        assertArrayEquals(plain.pathIntegral(S, x0, x, nodes.alphas(), nodes.weights(), t),
+                scaled.pathIntegral(S, x0, x, nodes.alphas(), nodes.weights(), t), 0, "path integral");
+        assertEquals(0, scaled.halfOverflows());
+    }
+
+    /** A CPU backend whose gradient ops say they round products to FP16 (they do not): BackendGradients then scales seeds. */
+    private static dev.qdrift.backend.Backend claimingHalfProducts(CpuBackend cpu) {
+        dev.qdrift.backend.GradientOps ops = cpu.gradientOps();
+        dev.qdrift.backend.GradientOps claiming = (dev.qdrift.backend.GradientOps) java.lang.reflect.Proxy.newProxyInstance(
+                BackendGradientsTest.class.getClassLoader(), new Class<?>[] {dev.qdrift.backend.GradientOps.class},
+                (proxy, m, args) -> m.getName().equals("halfProducts") ? Boolean.TRUE : invoke(m, ops, args));
+        return (dev.qdrift.backend.Backend) java.lang.reflect.Proxy.newProxyInstance(BackendGradientsTest.class.getClassLoader(),
+                new Class<?>[] {dev.qdrift.backend.Backend.class},
+                (proxy, m, args) -> m.getName().equals("gradientOps") ? claiming : invoke(m, cpu, args));
+    }
+
+    private static Object invoke(java.lang.reflect.Method m, Object target, Object[] args) throws Throwable {
+        try {
+            return m.invoke(target, args);
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            throw e.getCause();
+        }
+    }
+}

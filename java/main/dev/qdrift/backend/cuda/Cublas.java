@@ -113,7 +113,7 @@ final class Cublas implements AutoCloseable {
     }
 
     /**
-     * Row-major y[m,n] = x[m,k] w^T (+ y when accumulate) with x and w [n,k] in FP16 and y in FP32, FP32 accumulation
+     * Row-major y[m,n] = x[m,k] w^T (+ y when accumulate) with x [m,k] and w [n,k] in FP16 and y in FP32, FP32 accumulation
      * (cublasGemmEx, CUBLAS_COMPUTE_32F, tensor cores): the backward's input gradients under FP16 products.
      */
     void gemmRowMajorNTHalfInputs(MemorySegment x, MemorySegment w, MemorySegment y, int m, int n, int k, boolean accumulate)

@@ -143,6 +143,17 @@ final class CudaGradientOps implements GradientOps {
         return backend.halfProducts();
     }
 
+    @Override
+    public <T> T withoutHalfProducts(java.util.function.Supplier<T> work) {
+        boolean was = backend.halfProducts();
+        backend.useHalfProducts(false);
+        try {
+            return work.get();
+        } finally {
+            backend.useHalfProducts(was);
+        }
+    }
+
     /** Float slots that hold n FP16 values. */
     private static int halfSlots(long n) {
         return (int) ((n + 1) / 2);

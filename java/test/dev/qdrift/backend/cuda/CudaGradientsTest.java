@@ -485,17 +485,23 @@ class CudaGradientsTest {
         assertEquals(0, half.halfOverflows(), "no overflow at the default seed scale");
     }
 
-    /** A seed scaled past FP16's range overflows the products: the pass reruns in true FP32 and gives its result exactly. */
+    /**
+     * A seed scaled past FP16's range overflows the products: the pass reruns with FP32 operands (here, TF32 off, true
+     * FP32) and gives that result exactly; FP16 products are on again afterwards.
+     */
     @Test
     void halfProductsOverflowRerunsInFp32() {
         Sequence s = sequence(41, 3);
         double[] want = model().gradient(s, Target.logit(1)).gradient();
         BackendGradients half = GpuTest.withHalfProducts(gpu, CudaGradientsTest::model);
         half.seedExponent(40); // the seed's largest value 2^40 (FP32 holds it; FP16 stops at 65504)
-        double[] got = GpuTest.withHalfProducts(gpu, () -> half.gradient(s, Target.logit(1)).gradient());
+        double[] got = GpuTest.withHalfProducts(gpu, () -> {
+            double[] g = half.gradient(s, Target.logit(1)).gradient();
+            assertTrue(gpu.halfProducts(), "FP16 products are on again after the rerun");
+            return g;
+        });
         assertEquals(1, half.halfOverflows(), "the overflow is counted");
         org.junit.jupiter.api.Assertions.assertArrayEquals(want, got, "the rerun is the FP32 gradient");
-        assertTrue(gpu.halfProducts() == false, "the mode is restored after the test helper");
     }
 
     private static BackendGradients model() {
