@@ -399,13 +399,7 @@ public final class BackendGradients implements AttributionModel {
         float[] pooledHost = null;
         double[][] logits = null;
         if (withLogits) {
-            FloatBuf pooled = backend.allocate(batch * h);
-            backend.pool(x, mask, batch, seq, h, pooling == Pooling.MEAN ? Backend.Pooling.MEAN : Backend.Pooling.CLS, pooled);
-            if (pooling == Pooling.POOLER) {
-                FloatBuf p = backend.allocate(batch * h);
-                backend.linear(pooled, batch, pooler, Epilogue.TANH, p);
-                pooled = p;
-            }
+            FloatBuf pooled = Encoder.pool(backend, x, mask, batch, seq, h, pooling, pooler);
             pooledHost = new float[batch * h];
             backend.download(pooled, pooledHost);
             logits = new double[batch][];

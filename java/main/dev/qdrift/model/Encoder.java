@@ -168,14 +168,21 @@ public final class Encoder {
             siteThenLinear(observer, l, Site.INTERMEDIATE, ffn, rows, f, L.output, qkv);
             residualNorm(observer, l, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM, qkv, x, L.outGamma, L.outBeta, sum, rows);
         }
-        FloatBuf pooled = backend.allocate(b * h);
-        backend.pool(x, mask, b, t, h, pooling == Pooling.MEAN ? Backend.Pooling.MEAN : Backend.Pooling.CLS, pooled);
-        if (pooling == Pooling.POOLER) {
-            FloatBuf p = backend.allocate(b * h);
-            backend.linear(pooled, b, pooler, Epilogue.TANH, p);
-            pooled = p;
-        }
-        return new OnBackend(x, pooled);
+        return new OnBackend(x, pool(backend, x, mask, b, t, h, pooling, pooler));
+    }
+
+    /**
+     * The pooled vectors [batch, hidden] of the last hidden states x [batch, seq, hidden]: CLS or the masked mean, then
+     * for the pooler its tanh layer (pooler: its weights on the backend, else unused).
+     */
+    public static FloatBuf pool(Backend backend, FloatBuf x, IntBuf mask, int batch, int seq, int hidden, Pooling pooling,
+                                LinearWeights pooler) {
+        FloatBuf pooled = backend.allocate(batch * hidden);
+        backend.pool(x, mask, batch, seq, hidden, pooling == Pooling.MEAN ? Backend.Pooling.MEAN : Backend.Pooling.CLS, pooled);
+        if (pooling != Pooling.POOLER) return pooled;
+        FloatBuf p = backend.allocate(batch * hidden);
+        backend.linear(pooled, batch, pooler, Epilogue.TANH, p);
+        return p;
     }
 
     /**
