@@ -76,10 +76,13 @@ void write_record(const CUpti_Activity *record) {
     }
 }
 
-void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t *buffer, size_t, size_t valid) {
+void CUPTIAPI buffer_completed(CUcontext context, uint32_t stream, uint8_t *buffer, size_t, size_t valid) {
     std::lock_guard<std::mutex> guard(out_lock);
     CUpti_Activity *record = nullptr;
     while (out && cuptiActivityGetNextRecord(buffer, valid, &record) == CUPTI_SUCCESS) write_record(record);
+    size_t dropped = 0;
+    if (cuptiActivityGetNumDroppedRecords(context, stream, &dropped) == CUPTI_SUCCESS && dropped > 0)
+        std::fprintf(stderr, "qd_trace: %zu activity records dropped: the trace has holes\n", dropped);
     std::free(buffer);
 }
 

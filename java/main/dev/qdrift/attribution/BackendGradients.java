@@ -552,11 +552,14 @@ public final class BackendGradients implements AttributionModel {
         return dWords;
     }
 
-    /** 2^(e - exponent of max |seed|): the power of two that brings the seed's largest value to [2^e, 2^(e+1)); 1 for a zero seed. */
+    /**
+     * 2^(e - exponent of max |seed|): the power of two that brings the seed's largest value to [2^e, 2^(e+1)); 1 for a
+     * zero seed. Kept within 2^±64, so that dividing float32 quadrature weights by it cannot underflow them.
+     */
     static double seedScale(float[] seed, int e) {
         float max = 0;
         for (float x : seed) max = Math.max(max, Math.abs(x));
-        return max == 0 || !Float.isFinite(max) ? 1 : Math.scalb(1.0, e - Math.getExponent(max));
+        return max == 0 || !Float.isFinite(max) ? 1 : Math.scalb(1.0, Math.clamp(e - Math.getExponent(max), -64, 64));
     }
 
     /** {@link LayerPass#backward} on the backend: dOut = d target / d (layer output); returns d target / d (layer input). */

@@ -110,6 +110,9 @@ public final class IgBench {
                     }
                 }
                 if (cuda != null && PROFILE) cuda.profiled(ig::get); // one more IG, for `ncu --profile-from-start off`
+                if (m.halfOverflows() > 0)
+                    System.err.println("qdrift bench: " + spec + ": " + m.halfOverflows() + " IG passes overflowed FP16 and ran again with FP32 "
+                            + "operands; the timings include them");
                 Arrays.sort(ms);
                 double median = ms[runs / 2], gflop = flops(config, seq, steps) / 1e9;
                 String label = sp.scheme.name() + (sp.int8 ? " (s8 forward)" : sp.scheme.isFp32() ? "" : " (simulated)") + (tf32 ? " TF32" : "")

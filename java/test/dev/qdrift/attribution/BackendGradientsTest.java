@@ -220,6 +220,7 @@ class BackendGradientsTest {
         assertEquals(128.0, BackendGradients.seedScale(new float[] {0.05f, -0.2f, 0f}, 4)); // 0.2 = 1.6 x 2^-3: 2^(4+3)
         assertEquals(0.25, BackendGradients.seedScale(new float[] {-64f, 3f}, 4));
         assertEquals(1.0, BackendGradients.seedScale(new float[] {0f, -0f}, 4));
+        assertEquals(0x1p64, BackendGradients.seedScale(new float[] {1e-35f}, 4), "clamped to 2^64");
         float[] seed = new float[100];
         Random r = new Random(4);
         for (int i = 0; i < seed.length; i++) seed[i] = (float) (r.nextGaussian() * Math.scalb(1.0, r.nextInt(40) - 20));
