@@ -34,15 +34,24 @@ static size_t fused_attention_bytes(int seq, int head_dim, int backward) {
 }
 
 // The dynamic shared memory a block of the fused kernels may take on this device: its opt-in limit less their
-// static key mask; 0 if the device cannot be asked.
+// static key mask, asked once per device (every attention call, forward and backward, asks this twice); 0 if the
+// device cannot be asked (not remembered).
 static size_t fused_attention_limit() {
+    static size_t limit[64];
     int device, optin;
-    if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+    if (cudaGetDevice(&device) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    if (device >= 0 && device < 64 && limit[device] > 0) return limit[device];
+    if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
         cudaGetLastError();
         return 0;
     }
     const size_t fixed = qd::kFusedAttentionTokens * sizeof(int);
-    return (size_t)optin > fixed ? optin - fixed : 0;
+    const size_t bytes = (size_t)optin > fixed ? optin - fixed : 0;
+    if (device >= 0 && device < 64) limit[device] = bytes;
+    return bytes;
 }
 
 // Lets `kernel` take up to `most` bytes of dynamic shared memory, or the device's limit where that is lower (the

@@ -514,20 +514,15 @@ public final class BackendGradients implements AttributionModel {
      */
     private Seed constantSeed(Target target, int batch) {
         if (target.kind() != Target.Kind.LOGIT || pooling == Pooling.POOLER) return null;
-        float[][] w = head.weight();
-        if (target.classIndex() >= w.length)
-            throw new IllegalArgumentException("class " + target.classIndex() + " out of range: the head has " + w.length + " classes");
-        int h = config.hidden();
-        float[] dPooled = new float[batch * h];
-        for (int b = 0; b < batch; b++) System.arraycopy(w[target.classIndex()], 0, dPooled, b * h, h);
-        return scaledSeed(dPooled, batch);
+        double[][] anyLogits = new double[batch][head.weight().length]; // a logit's gradient e_c does not depend on them
+        return seed(target, batch, anyLogits, null);
     }
 
     private Seed scaledSeed(float[] dPooled, int batch) {
         int h = config.hidden();
         double[] scales = new double[batch];
         for (int b = 0; b < batch; b++) {
-            scales[b] = ops.halfProducts() ? seedScale(java.util.Arrays.copyOfRange(dPooled, b * h, (b + 1) * h), seedExponent) : 1;
+            scales[b] = ops.halfProducts() ? seedScale(dPooled, b * h, (b + 1) * h, seedExponent) : 1;
             if (scales[b] != 1) for (int j = b * h; j < (b + 1) * h; j++) dPooled[j] = (float) (dPooled[j] * scales[b]);
         }
         return new Seed(backend.upload(dPooled), scales);
@@ -553,12 +548,12 @@ public final class BackendGradients implements AttributionModel {
     }
 
     /**
-     * 2^(e - exponent of max |seed|): the power of two that brings the seed's largest value to [2^e, 2^(e+1)); 1 for a
-     * zero seed. Kept within 2^±64, so that dividing float32 quadrature weights by it cannot underflow them.
+     * 2^(e - exponent of max |seed[from, to)|): the power of two that brings that row's largest value to [2^e, 2^(e+1)); 1
+     * for a zero row. Kept within 2^±64, so that dividing float32 quadrature weights by it cannot underflow them.
      */
-    static double seedScale(float[] seed, int e) {
+    static double seedScale(float[] seed, int from, int to, int e) {
         float max = 0;
-        for (float x : seed) max = Math.max(max, Math.abs(x));
+        for (int i = from; i < to; i++) max = Math.max(max, Math.abs(seed[i]));
         return max == 0 || !Float.isFinite(max) ? 1 : Math.scalb(1.0, Math.clamp(e - Math.getExponent(max), -64, 64));
     }
 

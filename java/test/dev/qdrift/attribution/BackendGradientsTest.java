@@ -217,14 +217,14 @@ class BackendGradientsTest {
     /** The FP16 products' seed scale: a power of two that puts the seed's largest |value| in [2^e, 2^(e+1)); 1 for a zero seed. */
     @Test
     void seedScaleBringsTheLargestValueToTheExponent() {
-        assertEquals(128.0, BackendGradients.seedScale(new float[] {0.05f, -0.2f, 0f}, 4)); // 0.2 = 1.6 x 2^-3: 2^(4+3)
-        assertEquals(0.25, BackendGradients.seedScale(new float[] {-64f, 3f}, 4));
-        assertEquals(1.0, BackendGradients.seedScale(new float[] {0f, -0f}, 4));
-        assertEquals(0x1p64, BackendGradients.seedScale(new float[] {1e-35f}, 4), "clamped to 2^64");
+        assertEquals(128.0, seedScale(new float[] {0.05f, -0.2f, 0f})); // 0.2 = 1.6 x 2^-3: 2^(4+3)
+        assertEquals(0.25, seedScale(new float[] {-64f, 3f}));
+        assertEquals(1.0, seedScale(new float[] {0f, -0f}));
+        assertEquals(0x1p64, seedScale(new float[] {1e-35f}), "clamped to 2^64");
         float[] seed = new float[100];
         Random r = new Random(4);
         for (int i = 0; i < seed.length; i++) seed[i] = (float) (r.nextGaussian() * Math.scalb(1.0, r.nextInt(40) - 20));
-        double scale = BackendGradients.seedScale(seed, 4), max = 0;
+        double scale = seedScale(seed), max = 0;
         for (float x : seed) max = Math.max(max, Math.abs(x * scale));
         assertTrue(max >= 16 && max < 32, "scaled max " + max);
         assertEquals(0, Math.getExponent(scale) - Math.log(scale) / Math.log(2), 1e-12, "a power of two");
@@ -278,5 +278,10 @@ class BackendGradientsTest {
         } catch (java.lang.reflect.InvocationTargetException e) {
             throw e.getCause();
         }
+    }
+
+    /** BackendGradients.seedScale over the whole array, e = 4. */
+    private static double seedScale(float[] seed) {
+        return BackendGradients.seedScale(seed, 0, seed.length, 4);
     }
 }

@@ -176,11 +176,7 @@ final class CudaGradientOps implements GradientOps {
         TransposedLinear l = transposed(w);
         require(dy.size() >= rows * l.out() && dx.size() >= rows * l.in(), "linearInputGrad: buffers too small for " + rows + " rows");
         if (backend.halfProducts()) {
-            try (Backend.Scope scope = backend.openScope()) {
-                FloatBuf dy16 = backend.allocate(halfSlots((long) rows * l.out()));
-                toHalf(dy, (long) rows * l.out(), dy16);
-                halfProduct(dy16, rows, l, dx, accumulate);
-            }
+            halfProduct(rows, l, dx, accumulate, dy16 -> toHalf(dy, (long) rows * l.out(), dy16));
             return;
         }
         // dx[rows, in] = dy[rows, out] (W^T)^T: the forward's product with W^T as the weight.
@@ -214,19 +210,23 @@ final class CudaGradientOps implements GradientOps {
         long n = (long) rows * cols;
         require(cols == l.out() && dg.size() >= n && u.size() >= n && dx.size() >= rows * l.in(),
                 "geluGradInputGrad: buffers or weights do not fit " + rows + "x" + cols);
-        try (Backend.Scope scope = backend.openScope()) {
-            FloatBuf dg16 = backend.allocate(halfSlots(n));
-            cuda.launch("qd_gelu_grad_half " + n, () -> (int) geluGradHalf.invokeExact(p(dg), p(u), n, p(dg16), stream));
-            halfProduct(dg16, rows, l, dx, accumulate);
-        }
+        halfProduct(rows, l, dx, accumulate,
+                dg16 -> cuda.launch("qd_gelu_grad_half " + n, () -> (int) geluGradHalf.invokeExact(p(dg), p(u), n, p(dg16), stream)));
     }
 
-    /** dx = dy16 W (+ dx) with dy16 and W in FP16. */
-    private void halfProduct(FloatBuf dy16, int rows, TransposedLinear l, FloatBuf dx, boolean accumulate) {
+    /**
+     * dx = dy16 W (+ dx) with dy16 and W in FP16: dy16 [rows, l.out] is a scratch buffer that `writeOperand` fills (it is
+     * released to the pool when the product is queued; all work is on one stream).
+     */
+    private void halfProduct(int rows, TransposedLinear l, FloatBuf dx, boolean accumulate, java.util.function.Consumer<FloatBuf> writeOperand) {
         if (l.weightT16() == null)
             throw new IllegalStateException("FP16 backward products need weights prepared while they were on (CudaBackend.useHalfProducts "
                     + "before the model is prepared)");
-        cublasCall(() -> cublas.gemmRowMajorNTHalfInputs(p(dy16), l.weightT16().ptr(), p(dx), rows, l.in(), l.out(), accumulate));
+        try (Backend.Scope scope = backend.openScope()) {
+            FloatBuf dy16 = backend.allocate(halfSlots((long) rows * l.out()));
+            writeOperand.accept(dy16);
+            cublasCall(() -> cublas.gemmRowMajorNTHalfInputs(p(dy16), l.weightT16().ptr(), p(dx), rows, l.in(), l.out(), accumulate));
+        }
     }
 
     @Override
@@ -252,22 +252,18 @@ final class CudaGradientOps implements GradientOps {
         }
         TransposedLinear l = transposed(w);
         require(l.out() == dim && product.size() >= rows * l.in(), "layerNormGradInputGrad: weights or product do not fit " + rows + "x" + dim);
-        try (Backend.Scope scope = backend.openScope()) {
-            FloatBuf dx16 = backend.allocate(halfSlots((long) rows * dim));
-            layerNormGrad(dy, x, gamma, eps, rows, dim, dx, p(dx16));
-            halfProduct(dx16, rows, l, product, false);
-        }
+        halfProduct(rows, l, product, false, dx16 -> layerNormGrad(dy, x, gamma, eps, rows, dim, dx, p(dx16)));
     }
 
     @Override
     public void attentionGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf dqkv) {
         GradientOps.checkAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv);
-        int width = heads * headDim, packed = 3 * width;
-        float scale = CudaBackend.attentionScale(headDim);
         if (backend.fusesAttention(seq, headDim, true, dctx, qkv, dqkv)) {
             fusedAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv, false);
             return;
         }
+        int width = heads * headDim, packed = 3 * width;
+        float scale = CudaBackend.attentionScale(headDim);
         try (Backend.Scope scope = backend.openScope()) {
             int bh = batch * heads;
             FloatBuf probs = backend.allocate(bh * seq * seq), ds = backend.allocate(bh * seq * seq);
@@ -304,19 +300,13 @@ final class CudaGradientOps implements GradientOps {
     public void attentionGradInputGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim,
                                        FloatBuf dqkv, LinearWeights queryKeyValue, FloatBuf dx) {
         GradientOps.checkAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv);
-        if (!backend.halfProducts()) {
+        // (The scratch dqkv16 comes 256-byte aligned from the pool: the fused kernel's 16 bytes hold.)
+        if (!backend.halfProducts() || !backend.fusesAttention(seq, headDim, true, dctx, qkv)) {
             GradientOps.super.attentionGradInputGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv, queryKeyValue, dx);
             return;
         }
-        try (Backend.Scope scope = backend.openScope()) {
-            FloatBuf dqkv16 = backend.allocate(halfSlots(3L * batch * seq * heads * headDim));
-            if (!backend.fusesAttention(seq, headDim, true, dctx, qkv, dqkv16)) {
-                GradientOps.super.attentionGradInputGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv, queryKeyValue, dx);
-                return;
-            }
-            fusedAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv16, true);
-            halfProduct(dqkv16, batch * seq, transposed(queryKeyValue), dx, true);
-        }
+        halfProduct(batch * seq, transposed(queryKeyValue), dx, true,
+                dqkv16 -> fusedAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv16, true));
     }
 
     @Override
