@@ -11,6 +11,12 @@
 // product's A operand wants keys t and t+4, so A's key t is read as key 2t, t+4 as 2t+1, and v's rows in that order.
 // The backward's products over queries (dK, dV) read both operands in the same reordered way from shared memory.
 // The heads arrive by cp.async, all in flight at once, and are then rounded to TF32 in place.
+//
+// Under FP16 products the backward has a kernel of its own (fused_attention_grad_half_kernel): heads, probabilities and
+// dS in FP16 (the same 10-bit mantissa as TF32), mma.sync m16n8k16, FP32 accumulation. Half the shared memory lets two
+// blocks share an SM, and the FP16 product is twice TF32's per instruction. Its accumulator tiles are the next
+// product's A fragments as they stand (two 8-key tiles make one 16-key fragment), and the operands it reads across
+// their rows come through ldmatrix.trans, so no column is reordered.
 #pragma once
 #include <cuda_fp16.h>
 #include <stdint.h>
@@ -254,13 +260,12 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 2) fused_attention_ker
 
 // The backward of fused_attention_kernel for head h of sequence b, recomputing the probabilities P:
 // dP = dctx v^T, dS = P (dP - rowsum(P dP)), dq = dS k scale, dk = dS^T q scale, dv = P^T dctx, written into the
-// packed dqkv (rows 3 * heads * HD values apart, as qkv; FP32, or FP16 for the next product under FP16 products). Warps
-// own query rows for the first three, key rows for the last two, which sum over all queries: dS and P pass through
-// shared memory between the two phases.
-template <int HD, typename Out>
+// packed dqkv (rows 3 * heads * HD floats apart, as qkv). Warps own query rows for the first three, key rows for the
+// last two, which sum over all queries: dS and P pass through shared memory between the two phases.
+template <int HD>
 __global__ void __launch_bounds__(kFusedAttentionThreads, 1) fused_attention_grad_kernel(const float *dctx, const float *qkv,
                                                                                        const int *mask, int seq, int heads, float scale,
-                                                                                       Out *dqkv) {
+                                                                                       float *dqkv) {
     extern __shared__ float4 smem_vectors[];
     __shared__ int key_ok[kFusedAttentionTokens];
     constexpr int LD = head_ld<HD>();
@@ -277,7 +282,7 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 1) fused_attention_gra
 
     const int m0 = (threadIdx.x >> 5) * 16;
     const bool owns_rows = m0 < rows;  // warp-uniform
-    Out *dhead = dqkv + (size_t)b * seq * 3 * width + h * HD;
+    float *dhead = dqkv + (size_t)b * seq * 3 * width + h * HD;
     float p[16][4];
     if (owns_rows) {
         float dp[16][4], dq[HD / 8][4] = {};
@@ -300,7 +305,7 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 1) fused_attention_gra
 #pragma unroll
             for (int r = 0; r < 4; r++) dp[j][r] = p[j][r] * (dp[j][r] - dot[r >> 1]);  // now dS
         regs_times_rows<HD>(dp, k, tiles, dq);
-        store_rows<HD, Out>(dq, scale, dhead, 3 * width, m0, seq);
+        store_rows<HD, float>(dq, scale, dhead, 3 * width, m0, seq);
         store_scores(dp, tiles, ds, m0);
     }
     __syncthreads();  // k and v are read: their space takes P
@@ -311,8 +316,243 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 1) fused_attention_gra
     float dk[HD / 8][4] = {}, dv[HD / 8][4] = {};
     columns_times_rows<HD>(ds, m0, q, rows, dk);
     columns_times_rows<HD>(probs, m0, dout, rows, dv);
-    store_rows<HD, Out>(dk, scale, dhead + width, 3 * width, m0, seq);
-    store_rows<HD, Out>(dv, 1.f, dhead + 2 * width, 3 * width, m0, seq);
+    store_rows<HD, float>(dk, scale, dhead + width, 3 * width, m0, seq);
+    store_rows<HD, float>(dv, 1.f, dhead + 2 * width, 3 * width, m0, seq);
+}
+
+// ---- The backward in FP16 (under FP16 products) ----
+
+// Shared-memory row strides in halves, both 4 words mod 32: the 32-bit fragment loads (rows g, words t) and
+// ldmatrix's 8 rows of 16 bytes meet no bank conflict; rows stay 16-byte aligned.
+template <int HD>
+__host__ __device__ constexpr int half_head_ld() { return HD + 8; }
+constexpr int kHalfScoreLd = kFusedAttentionTokens + 8;
+
+// The probabilities' space: k and v's, or more where a [rows, kHalfScoreLd] buffer needs it.
+template <int HD>
+__host__ __device__ constexpr size_t fused_half_probs_halves(int seq) {
+    return 2 * half_head_ld<HD>() > kHalfScoreLd ? (size_t)2 * fused_rows(seq) * half_head_ld<HD>() : (size_t)fused_rows(seq) * kHalfScoreLd;
+}
+
+template <int HD>
+__host__ __device__ constexpr size_t fused_attention_grad_half_smem(int seq) {
+    // q, dO, then k and v (whose space takes the probabilities once they are read), then dS: 106 KiB at HD 64, 128 tokens
+    return ((size_t)2 * fused_rows(seq) * half_head_ld<HD>() + fused_half_probs_halves<HD>(seq) + (size_t)fused_rows(seq) * kHalfScoreLd) *
+           sizeof(__half);
+}
+
+// d += a b for one 16x8x16 tile, with g = lane / 4, t = lane % 4: a[r] holds A at row g + 8 (r & 1), columns
+// 2t + 8 (r >> 1) and the next; b[r] holds B at rows 2t + 8r and the next, column g; d as in mma_tf32.
+__device__ __forceinline__ void mma_f16(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// Four 8x8 FP16 matrices transposed: lanes 8i .. 8i+7 give the 16-byte rows of matrix i, r[i] its fragment.
+__device__ __forceinline__ void load_matrices_transposed(uint32_t r[4], const __half *row) {
+    const unsigned a = (unsigned)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
+__device__ __forceinline__ uint32_t half_pair(const __half *p) { return *reinterpret_cast<const uint32_t *>(p); }
+__device__ __forceinline__ uint32_t half_pair(float lo, float hi) {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t *>(&h);
+}
+__device__ __forceinline__ float half_at(uint32_t pair, int upper) {
+    const __half2 h = *reinterpret_cast<const __half2 *>(&pair);
+    return upper ? __high2float(h) : __low2float(h);
+}
+
+// One head [seq, HD] (rows ld floats apart) into shared memory in FP16, rows half_head_ld apart, zero rows up to
+// fused_rows(seq).
+// Loads kBatch vectors per thread before storing any, so that they are in flight together.
+template <int HD>
+__device__ __forceinline__ void load_head_half(const float *__restrict__ src, size_t ld, int seq, __half *__restrict__ dst) {
+    constexpr int kVectors = HD / 4, kBatch = 8;
+    const int n = fused_rows(seq) * kVectors;
+    for (int first = threadIdx.x; first < n; first += kBatch * blockDim.x) {
+        float4 v[kBatch];
+#pragma unroll
+        for (int b = 0; b < kBatch; b++) {
+            const int i = first + b * blockDim.x, r = i / kVectors, c = (i - r * kVectors) * 4;
+            v[b] = i < n && r < seq ? __ldg(reinterpret_cast<const float4 *>(src + r * ld + c)) : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+#pragma unroll
+        for (int b = 0; b < kBatch; b++) {
+            const int i = first + b * blockDim.x, r = i / kVectors, c = (i - r * kVectors) * 4;
+            if (i < n) *reinterpret_cast<uint2 *>(dst + r * half_head_ld<HD>() + c) = make_uint2(half_pair(v[b].x, v[b].y), half_pair(v[b].z, v[b].w));
+        }
+    }
+}
+
+// s = a[m0 .. m0+16) b[0 .. 8 tiles)^T over HD columns: FP16 rows of a and b in shared memory, half_head_ld apart.
+template <int HD>
+__device__ __forceinline__ void half_rows_times_rows(const __half *a, const __half *b, int m0, int tiles, float s[16][4]) {
+    constexpr int LD = half_head_ld<HD>();
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int j = 0; j < 16; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < HD; kk += 16) {
+        const __half *top = a + (m0 + g) * LD + kk + 2 * t, *bottom = top + 8 * LD;
+        const uint32_t af[4] = {half_pair(top), half_pair(bottom), half_pair(top + 8), half_pair(bottom + 8)};
+#pragma unroll
+        for (int j = 0; j < 16; j++)
+            if (j < tiles) {
+                const __half *col = b + (8 * j + g) * LD + kk + 2 * t;
+                const uint32_t bf[2] = {half_pair(col), half_pair(col + 8)};
+                mma_f16(s[j], af, bf);
+            }
+    }
+}
+
+// A [16, 8 tiles] accumulator as the A fragments of 16-key chunks, in FP16: chunk c is tiles 2c and 2c + 1.
+__device__ __forceinline__ void accumulator_as_a(const float s[16][4], uint32_t a[8][4]) {
+#pragma unroll
+    for (int c = 0; c < 8; c++) {
+        a[c][0] = half_pair(s[2 * c][0], s[2 * c][1]);
+        a[c][1] = half_pair(s[2 * c][2], s[2 * c][3]);
+        a[c][2] = half_pair(s[2 * c + 1][0], s[2 * c + 1][1]);
+        a[c][3] = half_pair(s[2 * c + 1][2], s[2 * c + 1][3]);
+    }
+}
+
+// o += a m: a [16, chunks of 16 keys] as A fragments, m's rows (one per key, half_head_ld apart) in shared memory.
+template <int HD>
+__device__ __forceinline__ void fragments_times_rows(const uint32_t a[8][4], const __half *m, int tiles, float o[HD / 8][4]) {
+    constexpr int LD = half_head_ld<HD>();
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int c = 0; c < 8; c++)
+        if (2 * c < tiles) {
+#pragma unroll
+            for (int n = 0; n < HD / 8; n += 2) {
+                uint32_t bf[4];  // B for column tiles n and n + 1: keys 16c + (lane & 15), columns 8n + 8 (lane >> 4)
+                load_matrices_transposed(bf, m + (16 * c + (lane & 15)) * LD + 8 * n + 8 * (lane >> 4));
+                mma_f16(o[n], a[c], bf);
+                mma_f16(o[n + 1], a[c], bf + 2);
+            }
+        }
+}
+
+// o += x[:, n0 .. n0+16)^T m over `rows` rows: x [rows, 128] kHalfScoreLd apart and m [rows, HD] half_head_ld apart,
+// both FP16 in shared memory.
+template <int HD>
+__device__ __forceinline__ void half_columns_times_rows(const __half *x, int n0, const __half *m, int rows, float o[HD / 8][4]) {
+    constexpr int LD = half_head_ld<HD>();
+    const int lane = threadIdx.x & 31;
+    for (int r = 0; r < rows; r += 16) {
+        uint32_t af[4];  // A = x^T: matrix i from rows r + 8 (i >> 1), columns n0 + 8 (i & 1)
+        load_matrices_transposed(af, x + (r + (lane & 7) + 8 * (lane >> 4)) * kHalfScoreLd + n0 + 8 * ((lane >> 3) & 1));
+#pragma unroll
+        for (int n = 0; n < HD / 8; n += 2) {
+            uint32_t bf[4];
+            load_matrices_transposed(bf, m + (r + (lane & 15)) * LD + 8 * n + 8 * (lane >> 4));
+            mma_f16(o[n], af, bf);
+            mma_f16(o[n + 1], af, bf + 2);
+        }
+    }
+}
+
+// Stores a warp's A fragments (rows g and g+8 of its 16, chunks < tiles / 2) at rows m0.. of a [rows, kHalfScoreLd] buffer.
+__device__ __forceinline__ void store_fragments(const uint32_t a[8][4], int tiles, __half *dst, int m0) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int c = 0; c < 8; c++)
+        if (2 * c < tiles)
+#pragma unroll
+            for (int r = 0; r < 4; r++)
+                *reinterpret_cast<uint32_t *>(dst + (m0 + g + 8 * (r & 1)) * kHalfScoreLd + 16 * c + 8 * (r >> 1) + 2 * t) = a[c][r];
+}
+
+// fused_attention_grad_kernel's arithmetic with FP16 operands (q, k, v, dctx, P and dS rounded to FP16 as they enter a
+// product) and FP16 dqkv, for the next product under FP16 products.
+template <int HD>
+__global__ void __launch_bounds__(kFusedAttentionThreads, 2) fused_attention_grad_half_kernel(const float *dctx, const float *qkv,
+                                                                                            const int *mask, int seq, int heads,
+                                                                                            float scale, __half *dqkv) {
+    extern __shared__ float4 smem_vectors[];
+    __shared__ int key_ok[kFusedAttentionTokens];
+    constexpr int LD = half_head_ld<HD>();
+    const int rows = fused_rows(seq), tiles = rows / 8, b = blockIdx.x / heads, h = blockIdx.x - b * heads, width = heads * HD;
+    __half *q = reinterpret_cast<__half *>(smem_vectors), *dout = q + rows * LD, *k = dout + rows * LD, *v = k + rows * LD;
+    __half *probs = k, *ds = k + fused_half_probs_halves<HD>(seq);
+    const float *head = qkv + (size_t)b * seq * 3 * width + h * HD;
+    load_head_half<HD>(head, 3 * width, seq, q);
+    load_head_half<HD>(dctx + (size_t)b * seq * width + h * HD, width, seq, dout);
+    load_head_half<HD>(head + width, 3 * width, seq, k);
+    load_head_half<HD>(head + 2 * width, 3 * width, seq, v);
+    load_key_mask(mask + (size_t)b * seq, seq, key_ok);
+    __syncthreads();
+
+    const int m0 = (threadIdx.x >> 5) * 16, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const bool owns_rows = m0 < rows;  // warp-uniform
+    __half *dhead = dqkv + (size_t)b * seq * 3 * width + h * HD;
+    // P waits in the dS buffer's rows (each warp its own) until k and v's space is free: registers are the limit here.
+    uint32_t dsa[8][4];
+    if (owns_rows) {
+        float s[16][4];
+        half_rows_times_rows<HD>(q, k, m0, tiles, s);
+        softmax_rows(s, key_ok, tiles, scale);
+        {
+            uint32_t p[8][4];
+            accumulator_as_a(s, p);
+            store_fragments(p, tiles, ds, m0);
+        }
+        half_rows_times_rows<HD>(dout, v, m0, tiles, s);  // now dP
+        // P at (tile j, registers 2h and 2h + 1): row m0 + g + 8h, keys 8j + 2t and the next, as stored.
+        auto p_pair = [&](int j, int h) { return half_pair(ds + (m0 + g + 8 * h) * kHalfScoreLd + 8 * j + 2 * t); };
+        float dot[2] = {0.f, 0.f};  // rowsum(P dP), rows g and g+8
+#pragma unroll
+        for (int j = 0; j < 16; j++)
+            if (j < tiles)
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    const uint32_t pp = p_pair(j, h);
+                    dot[h] += half_at(pp, 0) * s[j][2 * h] + half_at(pp, 1) * s[j][2 * h + 1];
+                }
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            dot[i] += __shfl_xor_sync(0xffffffffu, dot[i], 1);
+            dot[i] += __shfl_xor_sync(0xffffffffu, dot[i], 2);
+        }
+#pragma unroll
+        for (int c = 0; c < 8; c++)  // dS, packed as it is made (chunk c from tiles 2c and 2c + 1)
+            if (2 * c < tiles)
+#pragma unroll
+                for (int r = 0; r < 4; r++) {
+                    const int j = 2 * c + (r >> 1), h = r & 1;
+                    const uint32_t pp = p_pair(j, h);
+                    dsa[c][r] = half_pair(half_at(pp, 0) * (s[j][2 * h] - dot[h]), half_at(pp, 1) * (s[j][2 * h + 1] - dot[h]));
+                }
+        float dq[HD / 8][4] = {};
+        fragments_times_rows<HD>(dsa, k, tiles, dq);
+        store_rows<HD, __half>(dq, scale, dhead, 3 * width, m0, seq);
+    }
+    __syncthreads();  // k and v are read: their space takes P, and dS takes P's place
+    if (owns_rows) {
+#pragma unroll
+        for (int c = 0; c < 8; c++)
+            if (2 * c < tiles)
+#pragma unroll
+                for (int r = 0; r < 4; r++) {
+                    const int at = (m0 + g + 8 * (r & 1)) * kHalfScoreLd + 16 * c + 8 * (r >> 1) + 2 * t;
+                    *reinterpret_cast<uint32_t *>(probs + at) = *reinterpret_cast<const uint32_t *>(ds + at);
+                    *reinterpret_cast<uint32_t *>(ds + at) = dsa[c][r];
+                }
+    }
+    __syncthreads();
+
+    if (!owns_rows) return;  // now key rows n0 = m0 ..
+    float dk[HD / 8][4] = {}, dv[HD / 8][4] = {};
+    half_columns_times_rows<HD>(ds, m0, q, rows, dk);
+    half_columns_times_rows<HD>(probs, m0, dout, rows, dv);
+    store_rows<HD, __half>(dk, scale, dhead + width, 3 * width, m0, seq);
+    store_rows<HD, __half>(dv, 1.f, dhead + 2 * width, 3 * width, m0, seq);
 }
 
 }  // namespace qd

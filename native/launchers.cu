@@ -152,16 +152,22 @@ int qd_fused_attention(const float *qkv, const int *mask, int batch, int seq, in
 
 }  // extern "C"
 
-// The backward kernel for one head dim and output type (FP32 or FP16 dqkv).
-template <int HD, typename Out>
+// The backward kernel for one head dim: TF32 with FP32 dqkv, or FP16 throughout (under FP16 products).
+template <int HD>
 static int launch_fused_attention_grad(const float *dctx, const float *qkv, const int *mask, int batch, int seq, int heads,
-                                       float scale, Out *dqkv, cudaStream_t stream) {
-    static bool done[64];
-    const cudaError_t e =
-        allow_smem(qd::fused_attention_grad_kernel<HD, Out>, qd::fused_attention_grad_smem<HD>(qd::kFusedAttentionTokens), done);
+                                       float scale, void *dqkv, bool half, cudaStream_t stream) {
+    static bool done[64], done_half[64];
+    const cudaError_t e = half ? allow_smem(qd::fused_attention_grad_half_kernel<HD>,
+                                            qd::fused_attention_grad_half_smem<HD>(qd::kFusedAttentionTokens), done_half)
+                               : allow_smem(qd::fused_attention_grad_kernel<HD>, qd::fused_attention_grad_smem<HD>(qd::kFusedAttentionTokens),
+                                            done);
     if (e != cudaSuccess) return e;
-    qd::fused_attention_grad_kernel<HD, Out><<<batch * heads, qd::kFusedAttentionThreads, qd::fused_attention_grad_smem<HD>(seq),
-                                               stream>>>(dctx, qkv, mask, seq, heads, scale, dqkv);
+    if (half)
+        qd::fused_attention_grad_half_kernel<HD><<<batch * heads, qd::kFusedAttentionThreads, qd::fused_attention_grad_half_smem<HD>(seq),
+                                                   stream>>>(dctx, qkv, mask, seq, heads, scale, (__half *)dqkv);
+    else
+        qd::fused_attention_grad_kernel<HD><<<batch * heads, qd::kFusedAttentionThreads, qd::fused_attention_grad_smem<HD>(seq), stream>>>(
+            dctx, qkv, mask, seq, heads, scale, (float *)dqkv);
     return cudaGetLastError();
 }
 
@@ -173,9 +179,7 @@ int qd_fused_attention_grad(const float *dctx, const float *qkv, const int *mask
         !aligned16(dqkv))
         return cudaErrorInvalidValue;
     return by_head_dim(head_dim, [&](auto hd) -> int {
-        constexpr int HD = decltype(hd)::value;
-        return half_out ? launch_fused_attention_grad<HD>(dctx, qkv, mask, batch, seq, heads, scale, (__half *)dqkv, S(stream))
-                        : launch_fused_attention_grad<HD>(dctx, qkv, mask, batch, seq, heads, scale, (float *)dqkv, S(stream));
+        return launch_fused_attention_grad<decltype(hd)::value>(dctx, qkv, mask, batch, seq, heads, scale, dqkv, half_out != 0, S(stream));
     });
 }
 

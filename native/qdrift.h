@@ -92,8 +92,9 @@ int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int 
 int qd_fused_attention_fits(int seq, int head_dim, int backward);
 int qd_fused_attention(const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim, float scale, float *ctx,
                        void *stream);
-/* The backward of qd_fused_attention, recomputing the probabilities: dqkv (packed as qkv) from dctx; dqkv in FP32, or
- * FP16 where half_out (the next input-gradient product's operand under FP16 products). */
+/* The backward of qd_fused_attention, recomputing the probabilities: dqkv (packed as qkv) from dctx. On TF32 tensor
+ * cores with dqkv in FP32; or, where half_out (FP16 products), with FP16 operands (heads, probabilities, dS) and dqkv in
+ * FP16, the next input-gradient product's operand. */
 int qd_fused_attention_grad(const float *dctx, const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim,
                             float scale, void *dqkv, int half_out, void *stream);
 

@@ -155,8 +155,9 @@ public final class CudaBackend implements Backend {
      * as it goes in (GELU's backward writes it so directly), W from an FP16 copy made by
      * {@link GradientOps#prepareInputGrad} while this is on. FP16 keeps TF32's 10-bit mantissa, so the products round as
      * TF32's do, at about twice their rate on Hopper; its range (to 65504, full precision from 6.1e-5) is the caller's to
-     * respect: {@link GradientOps#halfProducts} tells it to scale the backward's seed (see BackendGradients). Off by
-     * default; the forward is unaffected.
+     * respect: {@link GradientOps#halfProducts} tells it to scale the backward's seed (see BackendGradients). Attention's
+     * fused backward then multiplies in FP16 too (heads, probabilities and dS rounded to FP16, FP32 sums) and writes the
+     * next product's FP16 operand. Off by default; the forward is unaffected.
      */
     public void useHalfProducts(boolean on) {
         halfProducts = on;
