@@ -9,8 +9,6 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
-#include <dlfcn.h>
-#include <library_types.h>
 
 #include <algorithm>
 #include <cmath>
@@ -19,28 +17,7 @@
 #include <random>
 #include <vector>
 
-#define CHECK(x)                                                                               \
-    do {                                                                                       \
-        auto s_ = (x);                                                                         \
-        if (s_ != 0) { fprintf(stderr, "%s:%d %s -> %d\n", __FILE__, __LINE__, #x, (int)s_); exit(1); } \
-    } while (0)
-
-// The few cuBLAS declarations used, with the values of cublas_api.h.
-typedef void *cublasHandle_t;
-typedef int cublasStatus_t;
-enum cublasComputeType_t { CUBLAS_COMPUTE_32F = 68, CUBLAS_COMPUTE_32F_FAST_16F = 74, CUBLAS_COMPUTE_32F_FAST_16BF = 75,
-                           CUBLAS_COMPUTE_32F_FAST_TF32 = 77, CUBLAS_COMPUTE_32F_EMULATED_16BFX9 = 78 };
-const int CUBLAS_OP_N = 0, CUBLAS_OP_T = 1, CUBLAS_GEMM_DEFAULT = -1, CUBLAS_STATUS_SUCCESS = 0;
-static cublasStatus_t (*cublasCreate)(cublasHandle_t *);
-static cublasStatus_t (*cublasSetWorkspace)(cublasHandle_t, void *, size_t);
-static cublasStatus_t (*cublasGemmEx)(cublasHandle_t, int, int, int, int, int, const void *, const void *, cudaDataType, int,
-                                      const void *, cudaDataType, int, const void *, void *, cudaDataType, int,
-                                      cublasComputeType_t, int);
-
-template <typename F> static void bind(void *lib, F &f, const char *name) {
-    f = (F)dlsym(lib, name);
-    if (!f) { fprintf(stderr, "no %s in libcublas.so.13\n", name); exit(1); }
-}
+#include "cublas_gemm_ex.h"
 
 struct Shape { const char *what; bool backward; int m, n, k; };  // row-major: y[m,n] = x[m,k] w[n,k]^T, or dx = dy w
 struct Mode { const char *name; cudaDataType in; cublasComputeType_t compute; };
@@ -76,19 +53,7 @@ int main() {
                           {"32F_EMU_16BFX9", CUDA_R_32F, CUBLAS_COMPUTE_32F_EMULATED_16BFX9},
                           {"BF16 operands", CUDA_R_16BF, CUBLAS_COMPUTE_32F},
                           {"FP16 operands", CUDA_R_16F, CUBLAS_COMPUTE_32F}};
-    void *lib = dlopen("libcublas.so.13", RTLD_NOW);
-    if (!lib) { fprintf(stderr, "cannot open libcublas.so.13: %s\n", dlerror()); return 1; }
-    bind(lib, cublasCreate, "cublasCreate_v2");
-    bind(lib, cublasSetWorkspace, "cublasSetWorkspace_v2");
-    bind(lib, cublasGemmEx, "cublasGemmEx");
-    cudaDeviceProp prop;
-    CHECK(cudaGetDeviceProperties(&prop, 0));
-    printf("device: %s\n", prop.name);
-    cublasHandle_t h;
-    CHECK(cublasCreate(&h));
-    void *workspace;
-    CHECK(cudaMalloc(&workspace, 64 << 20));
-    CHECK(cublasSetWorkspace(h, workspace, 64 << 20));
+    cublasHandle_t h = open_cublas();
     std::mt19937 rng(20261205);
     std::uniform_real_distribution<float> u(-1.f, 1.f);
     printf("%-13s %-15s %10s %9s %11s\n", "product", "mode", "median ms", "TFLOPS", "rel error");
