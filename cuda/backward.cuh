@@ -72,10 +72,20 @@ __global__ void layernorm_grad_kernel(const float *dy, const float *x, const flo
     __shared__ float scratch[32];
     size_t base = (size_t)blockIdx.x * dim;
     float s = 0.f;
-    for (int d = threadIdx.x; d < dim; d += blockDim.x) {
-        xr[d] = x[base + d];
-        gr[d] = gamma[d] * dy[base + d];
-        s += xr[d];
+    for (int d0 = threadIdx.x; d0 < dim; d0 += kRowLoads * blockDim.x) {  // loads issued together, as add_layernorm_kernel's
+        float xv[kRowLoads], gv[kRowLoads];
+#pragma unroll
+        for (int i = 0; i < kRowLoads; i++) {
+            const int d = d0 + i * blockDim.x;
+            xv[i] = d < dim ? x[base + d] : 0.f, gv[i] = d < dim ? gamma[d] * dy[base + d] : 0.f;
+        }
+#pragma unroll
+        for (int i = 0; i < kRowLoads; i++) {
+            const int d = d0 + i * blockDim.x;
+            if (d >= dim) break;
+            xr[d] = xv[i], gr[d] = gv[i];
+            s += xv[i];
+        }
     }
     float mean = block_sum(s, scratch) / dim;
     float c2 = 0.f;

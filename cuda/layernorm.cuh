@@ -19,17 +19,30 @@ struct ColumnGrid {
     float qmin, qmax;
 };
 
+// The loads of kRowLoads columns per thread are issued before any of them is used: out may alias x, so the compiler
+// would otherwise keep each load behind the previous column's store. Each thread still visits its columns (and sums
+// them) in the same order.
 __global__ void add_layernorm_kernel(const float *x, const float *residual, const float *gamma, const float *beta,
                                      float eps, int dim, float *out, float *sum, ColumnGrid sum_q, ColumnGrid out_q) {
     extern __shared__ float row[];
     __shared__ float scratch[32];
     size_t base = (size_t)blockIdx.x * dim;
     float s = 0.f;
-    for (int d = threadIdx.x; d < dim; d += blockDim.x) {
-        float v = x[base + d] + (residual ? residual[base + d] : 0.f);
-        if (sum_q.scale) v = fake_quant(v, sum_q.scale[d], sum_q.zp[d], sum_q.qmin, sum_q.qmax);
-        row[d] = v;
-        s += v;
+    for (int d0 = threadIdx.x; d0 < dim; d0 += kRowLoads * blockDim.x) {
+        float v[kRowLoads];
+#pragma unroll
+        for (int i = 0; i < kRowLoads; i++) {
+            const int d = d0 + i * blockDim.x;
+            v[i] = d < dim ? x[base + d] + (residual ? residual[base + d] : 0.f) : 0.f;
+        }
+#pragma unroll
+        for (int i = 0; i < kRowLoads; i++) {
+            const int d = d0 + i * blockDim.x;
+            if (d >= dim) break;
+            if (sum_q.scale) v[i] = fake_quant(v[i], sum_q.scale[d], sum_q.zp[d], sum_q.qmin, sum_q.qmax);
+            row[d] = v[i];
+            s += v[i];
+        }
     }
     float mean = block_sum(s, scratch) / dim;
     float c2 = 0.f;
@@ -38,11 +51,22 @@ __global__ void add_layernorm_kernel(const float *x, const float *residual, cons
         c2 += c * c;
     }
     float inv = rsqrtf(block_sum(c2, scratch) / dim + eps);
-    for (int d = threadIdx.x; d < dim; d += blockDim.x) {
-        float v = row[d];
-        if (sum) sum[base + d] = v;
-        const float y = (v - mean) * inv * gamma[d] + beta[d];
-        out[base + d] = out_q.scale ? fake_quant(y, out_q.scale[d], out_q.zp[d], out_q.qmin, out_q.qmax) : y;
+    for (int d0 = threadIdx.x; d0 < dim; d0 += kRowLoads * blockDim.x) {
+        float g[kRowLoads], b[kRowLoads];
+#pragma unroll
+        for (int i = 0; i < kRowLoads; i++) {
+            const int d = d0 + i * blockDim.x;
+            g[i] = d < dim ? gamma[d] : 0.f, b[i] = d < dim ? beta[d] : 0.f;
+        }
+#pragma unroll
+        for (int i = 0; i < kRowLoads; i++) {
+            const int d = d0 + i * blockDim.x;
+            if (d >= dim) break;
+            float v = row[d];
+            if (sum) sum[base + d] = v;
+            const float y = (v - mean) * inv * g[i] + b[i];
+            out[base + d] = out_q.scale ? fake_quant(y, out_q.scale[d], out_q.zp[d], out_q.qmin, out_q.qmax) : y;
+        }
     }
 }
 

@@ -214,7 +214,8 @@ int qd_gelu_forward(const float *u, float *g, int rows, int cols, const float *q
     if (rows <= 0 || cols <= 0) return cudaErrorInvalidValue;
     if (q_scale && (!q_zero_point || qmin >= qmax)) return cudaErrorInvalidValue;
     const int threads = 256, across = (cols + threads - 1) / threads;
-    const dim3 grid(across, rows < 65535 ? rows : 65535);
+    const int row_blocks = (rows + qd::kSiteRows - 1) / qd::kSiteRows;  // each block takes about kSiteRows rows
+    const dim3 grid(across, row_blocks < 65535 ? row_blocks : 65535);
     qd::gelu_forward_kernel<<<grid, threads, 0, S(stream)>>>(u, g, rows, cols, q_scale, q_zero_point, (float)qmin, (float)qmax);
     return cudaGetLastError();
 }
@@ -293,7 +294,8 @@ int qd_site_quantize(const float *x, int rows, int cols, int act, const float *q
     if ((act != qd::ACT_NONE && act != qd::ACT_GELU) || (q_scale && (!q_zero_point || qmin >= qmax))) return cudaErrorInvalidValue;
     if ((uintptr_t)x % 16 != 0 || (uintptr_t)q % 4 != 0) return cudaErrorMisalignedAddress;
     const int threads = 256, across = (ldq / 4 + threads - 1) / threads;
-    const dim3 grid(across, rows < 65535 ? rows : 65535);
+    const int row_blocks = (rows + qd::kSiteRows - 1) / qd::kSiteRows;  // each block takes about kSiteRows rows
+    const dim3 grid(across, row_blocks < 65535 ? row_blocks : 65535);
     qd::site_quantize_kernel<<<grid, threads, 0, S(stream)>>>(x, rows, cols, act, q_scale, q_zero_point, (float)qmin, (float)qmax, s, q,
                                                                ldq);
     return cudaGetLastError();
