@@ -13,7 +13,8 @@
 // The heads arrive by cp.async, all in flight at once, and are then rounded to TF32 in place.
 //
 // Under FP16 products the backward has a kernel of its own (fused_attention_grad_half_kernel): heads, probabilities and
-// dS in FP16 (the same 10-bit mantissa as TF32), mma.sync m16n8k16, FP32 accumulation. Half the shared memory lets two
+// dS in FP16 (TF32's 10-bit mantissa from 2^-14 up; probabilities below that lose relative precision, not more than
+// 3e-8 absolute), mma.sync m16n8k16, FP32 accumulation. Half the shared memory lets two
 // blocks share an SM, and the FP16 product is twice TF32's per instruction. Its accumulator tiles are the next
 // product's A fragments as they stand (two 8-key tiles make one 16-key fragment), and the operands it reads across
 // their rows come through ldmatrix.trans, so no column is reordered.
@@ -322,8 +323,9 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 1) fused_attention_gra
 
 // ---- The backward in FP16 (under FP16 products) ----
 
-// Shared-memory row strides in halves, both 4 words mod 32: the 32-bit fragment loads (rows g, words t) and
-// ldmatrix's 8 rows of 16 bytes meet no bank conflict; rows stay 16-byte aligned.
+// Shared-memory row strides in halves, each an odd multiple of 4 words (36 and 20 words for the heads at head dim 64
+// and 32, 68 for the scores): the 32-bit fragment loads (rows g, words t) and ldmatrix's 8 rows of 16 bytes meet no
+// bank conflict; rows stay 16-byte aligned.
 template <int HD>
 __host__ __device__ constexpr int half_head_ld() { return HD + 8; }
 constexpr int kHalfScoreLd = kFusedAttentionTokens + 8;
@@ -470,7 +472,8 @@ __device__ __forceinline__ void store_fragments(const uint32_t a[8][4], int tile
 }
 
 // fused_attention_grad_kernel's arithmetic with FP16 operands (q, k, v, dctx, P and dS rounded to FP16 as they enter a
-// product) and FP16 dqkv, for the next product under FP16 products.
+// product; P's FP16 values also make rowsum(P dP) and dS, where the TF32 kernel uses P in FP32) and FP16 dqkv, for the
+// next product under FP16 products.
 template <int HD>
 __global__ void __launch_bounds__(kFusedAttentionThreads, 2) fused_attention_grad_half_kernel(const float *dctx, const float *qkv,
                                                                                             const int *mask, int seq, int heads,
@@ -504,16 +507,16 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 2) fused_attention_gra
             store_fragments(p, tiles, ds, m0);
         }
         half_rows_times_rows<HD>(dout, v, m0, tiles, s);  // now dP
-        // P at (tile j, registers 2h and 2h + 1): row m0 + g + 8h, keys 8j + 2t and the next, as stored.
-        auto p_pair = [&](int j, int h) { return half_pair(ds + (m0 + g + 8 * h) * kHalfScoreLd + 8 * j + 2 * t); };
+        // P at (tile j, registers 2rh and 2rh + 1): row m0 + g + 8rh, keys 8j + 2t and the next, as stored.
+        auto p_pair = [&](int j, int rh) { return half_pair(ds + (m0 + g + 8 * rh) * kHalfScoreLd + 8 * j + 2 * t); };
         float dot[2] = {0.f, 0.f};  // rowsum(P dP), rows g and g+8
 #pragma unroll
         for (int j = 0; j < 16; j++)
             if (j < tiles)
 #pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    const uint32_t pp = p_pair(j, h);
-                    dot[h] += half_at(pp, 0) * s[j][2 * h] + half_at(pp, 1) * s[j][2 * h + 1];
+                for (int rh = 0; rh < 2; rh++) {
+                    const uint32_t pp = p_pair(j, rh);
+                    dot[rh] += half_at(pp, 0) * s[j][2 * rh] + half_at(pp, 1) * s[j][2 * rh + 1];
                 }
 #pragma unroll
         for (int i = 0; i < 2; i++) {
@@ -525,9 +528,9 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 2) fused_attention_gra
             if (2 * c < tiles)
 #pragma unroll
                 for (int r = 0; r < 4; r++) {
-                    const int j = 2 * c + (r >> 1), h = r & 1;
-                    const uint32_t pp = p_pair(j, h);
-                    dsa[c][r] = half_pair(half_at(pp, 0) * (s[j][2 * h] - dot[h]), half_at(pp, 1) * (s[j][2 * h + 1] - dot[h]));
+                    const int j = 2 * c + (r >> 1), rh = r & 1;  // rh: row g + 8 rh
+                    const uint32_t pp = p_pair(j, rh);
+                    dsa[c][r] = half_pair(half_at(pp, 0) * (s[j][2 * rh] - dot[rh]), half_at(pp, 1) * (s[j][2 * rh + 1] - dot[rh]));
                 }
         float dq[HD / 8][4] = {};
         fragments_times_rows<HD>(dsa, k, tiles, dq);

@@ -19,9 +19,9 @@ struct ColumnGrid {
     float qmin, qmax;
 };
 
-// The loads of kRowLoads columns per thread are issued before any of them is used: out may alias x, so the compiler
-// would otherwise keep each load behind the previous column's store. Each thread still visits its columns (and sums
-// them) in the same order.
+// The loads of kRowLoads columns per thread are issued before any of them is used: the compiler cannot prove that the
+// stores (to the row in shared memory, to out and sum) do not alias the loads, so it would otherwise keep each load
+// behind the previous column's store. Each thread still visits its columns (and sums them) in the same order.
 __global__ void add_layernorm_kernel(const float *x, const float *residual, const float *gamma, const float *beta,
                                      float eps, int dim, float *out, float *sum, ColumnGrid sum_q, ColumnGrid out_q) {
     extern __shared__ float row[];

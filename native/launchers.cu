@@ -214,8 +214,7 @@ int qd_gelu_forward(const float *u, float *g, int rows, int cols, const float *q
     if (rows <= 0 || cols <= 0) return cudaErrorInvalidValue;
     if (q_scale && (!q_zero_point || qmin >= qmax)) return cudaErrorInvalidValue;
     const int threads = 256, across = (cols + threads - 1) / threads;
-    const int row_blocks = (rows + qd::kSiteRows - 1) / qd::kSiteRows;  // each block takes about kSiteRows rows
-    const dim3 grid(across, row_blocks < 65535 ? row_blocks : 65535);
+    const dim3 grid(across, rows < 65535 ? rows : 65535);
     qd::gelu_forward_kernel<<<grid, threads, 0, S(stream)>>>(u, g, rows, cols, q_scale, q_zero_point, (float)qmin, (float)qmax);
     return cudaGetLastError();
 }

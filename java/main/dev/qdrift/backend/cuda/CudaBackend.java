@@ -138,8 +138,8 @@ public final class CudaBackend implements Backend {
     /**
      * Every later cuBLAS FP32 product (the linear layers, attention's batched products, and the backward's)
      * on TF32 tensor cores: inputs rounded to a 10-bit mantissa, FP32 accumulation, several times the FP32
-     * rate; attention and its backward as fused TF32 kernels where {@link #fusesAttention} allows. Off (true FP32) by
-     * default; the s8 kernels are unaffected.
+     * rate; attention and its backward as fused TF32 kernels where {@link #fusesAttention} allows (the backward in FP16
+     * under {@link #useHalfProducts}). Off (true FP32) by default; the s8 kernels are unaffected.
      */
     public void useTf32(boolean on) {
         cublas.useTf32(on);
@@ -499,9 +499,11 @@ public final class CudaBackend implements Backend {
     /**
      * Whether attention's forward (or backward) runs as one fused kernel that keeps the scores on chip
      * (cuda/fused_attention.cuh) instead of cuBLAS's batched products around a softmax pass: while {@link #useTf32} is on
-     * (it multiplies on TF32 tensor cores, the precision cuBLAS's TF32 products have; true FP32 keeps cuBLAS), for at
-     * most 128 tokens, head dim 32 or 64, where this device's shared memory holds the head, on 16-byte aligned buffers
-     * (the pool's always are; the kernels' vector loads need it). Counts the runs it allows: the caller launches each.
+     * (it multiplies on TF32 tensor cores, the precision cuBLAS's TF32 products have, or in FP16 for the backward under
+     * FP16 products; true FP32 keeps cuBLAS), for at most 128 tokens, head dim 32 or 64, where this device's shared
+     * memory holds the TF32 kernel's heads (also for the FP16 backward, which needs about half: the check is the TF32
+     * kernel's), on 16-byte aligned buffers (the pool's always are; the kernels' vector loads need it). Counts the runs
+     * it allows: the caller launches each.
      */
     boolean fusesAttention(int seq, int headDim, boolean backward, FloatBuf... buffers) {
         if (!tf32) return false;

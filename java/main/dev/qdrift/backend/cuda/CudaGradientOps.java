@@ -284,8 +284,9 @@ final class CudaGradientOps implements GradientOps {
         }
     }
 
-    private void fusedAttentionGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf dqkv,
-                                    boolean half) {
+    /** The fused backward into dqkv: FP32, or FP16 pairs (two per float slot) where `half` (package-private: tests read them). */
+    void fusedAttentionGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf dqkv,
+                            boolean half) {
         float scale = CudaBackend.attentionScale(headDim);
         int halfOut = half ? 1 : 0;
         cuda.launch("qd_fused_attention_grad " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) fusedAttentionGrad.invokeExact(
