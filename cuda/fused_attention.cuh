@@ -40,17 +40,19 @@ __host__ __device__ constexpr int fused_rows(int seq) { return (seq + 15) & ~15;
 // Dynamic shared memory of each kernel, in bytes (the launcher checks it against the device's limit).
 template <int HD>
 __host__ __device__ constexpr size_t fused_attention_smem(int seq) { return 3 * (size_t)fused_rows(seq) * head_ld<HD>() * 4; }
-// The probabilities' space in the backward: k and v's, or more where a [rows, kScoreLd] score buffer needs it.
-template <int HD>
-__host__ __device__ constexpr size_t fused_probs_floats(int seq) {
-    return 2 * head_ld<HD>() > kScoreLd ? (size_t)2 * fused_rows(seq) * head_ld<HD>() : (size_t)fused_rows(seq) * kScoreLd;
+// The backward kernels' shared memory, in elements (floats or halves) with head rows head_ld and score rows score_ld
+// apart: q, dO, then k and v (whose space takes the probabilities once they are read: grad_probs_elements, k and v's
+// or more where a [rows, score_ld] buffer needs it), then dS.
+__host__ __device__ constexpr size_t grad_probs_elements(int seq, int head_ld, int score_ld) {
+    return 2 * head_ld > score_ld ? (size_t)2 * fused_rows(seq) * head_ld : (size_t)fused_rows(seq) * score_ld;
+}
+__host__ __device__ constexpr size_t grad_smem_elements(int seq, int head_ld, int score_ld) {
+    return (size_t)2 * fused_rows(seq) * head_ld + grad_probs_elements(seq, head_ld, score_ld) + (size_t)fused_rows(seq) * score_ld;
 }
 
 template <int HD>
-__host__ __device__ constexpr size_t fused_attention_grad_smem(int seq) {
-    // q, dO, then k and v (whose space takes the probabilities once they are read), then dS
-    return ((size_t)2 * fused_rows(seq) * head_ld<HD>() + fused_probs_floats<HD>(seq) + (size_t)fused_rows(seq) * kScoreLd) * 4;
-}
+__host__ __device__ constexpr size_t fused_attention_grad_smem(int seq) { return grad_smem_elements(seq, head_ld<HD>(), kScoreLd) * 4; }
+static_assert(fused_attention_grad_smem<64>(128) == 206848, "202 KiB: one block per SM on Hopper");
 __device__ __forceinline__ float to_tf32(float x) {
     uint32_t r;
     asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
@@ -160,6 +162,15 @@ __device__ __forceinline__ void columns_times_rows(const float *x, int n0, const
     }
 }
 
+// v[0] and v[1] (rows g and g+8 of an mma tile) each summed over the four lanes that hold parts of that row.
+__device__ __forceinline__ void row_quad_sum(float v[2]) {
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        v[h] += __shfl_xor_sync(0xffffffffu, v[h], 1);
+        v[h] += __shfl_xor_sync(0xffffffffu, v[h], 2);
+    }
+}
+
 // In place, rows g and g+8 of the warp's 16: p = softmax(scale s) over the keys with key_ok; the others get exactly 0
 // (a row with no such key gets NaN, as the CPU reference and masked_softmax_kernel do).
 __device__ __forceinline__ void softmax_rows(float s[16][4], const int *key_ok, int tiles, float scale) {
@@ -186,12 +197,8 @@ __device__ __forceinline__ void softmax_rows(float s[16][4], const int *key_ok, 
                 s[j][r] = key_ok[8 * j + 2 * t + (r & 1)] ? expf(s[j][r] - mx[r >> 1]) : 0.f;
                 sum[r >> 1] += s[j][r];
             }
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-        sum[h] += __shfl_xor_sync(0xffffffffu, sum[h], 1);
-        sum[h] += __shfl_xor_sync(0xffffffffu, sum[h], 2);
-        sum[h] = 1.f / sum[h];
-    }
+    row_quad_sum(sum);
+    sum[0] = 1.f / sum[0], sum[1] = 1.f / sum[1];
 #pragma unroll
     for (int j = 0; j < 16; j++)
 #pragma unroll
@@ -272,7 +279,7 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 1) fused_attention_gra
     constexpr int LD = head_ld<HD>();
     const int rows = fused_rows(seq), tiles = rows / 8, b = blockIdx.x / heads, h = blockIdx.x - b * heads, width = heads * HD;
     float *q = reinterpret_cast<float *>(smem_vectors), *dout = q + rows * LD, *k = dout + rows * LD, *v = k + rows * LD;
-    float *probs = k, *ds = k + fused_probs_floats<HD>(seq);
+    float *probs = k, *ds = k + grad_probs_elements(seq, LD, kScoreLd);
     const float *head = qkv + (size_t)b * seq * 3 * width + h * HD;
     start_head_copy<HD>(head, 3 * width, seq, q);
     start_head_copy<HD>(dctx + (size_t)b * seq * width + h * HD, width, seq, dout);
@@ -296,11 +303,7 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 1) fused_attention_gra
             if (j < tiles)
 #pragma unroll
                 for (int r = 0; r < 4; r++) dot[r >> 1] += p[j][r] * dp[j][r];
-#pragma unroll
-        for (int i = 0; i < 2; i++) {
-            dot[i] += __shfl_xor_sync(0xffffffffu, dot[i], 1);
-            dot[i] += __shfl_xor_sync(0xffffffffu, dot[i], 2);
-        }
+        row_quad_sum(dot);
 #pragma unroll
         for (int j = 0; j < 16; j++)
 #pragma unroll
@@ -330,18 +333,11 @@ template <int HD>
 __host__ __device__ constexpr int half_head_ld() { return HD + 8; }
 constexpr int kHalfScoreLd = kFusedAttentionTokens + 8;
 
-// The probabilities' space: k and v's, or more where a [rows, kHalfScoreLd] buffer needs it.
-template <int HD>
-__host__ __device__ constexpr size_t fused_half_probs_halves(int seq) {
-    return 2 * half_head_ld<HD>() > kHalfScoreLd ? (size_t)2 * fused_rows(seq) * half_head_ld<HD>() : (size_t)fused_rows(seq) * kHalfScoreLd;
-}
-
 template <int HD>
 __host__ __device__ constexpr size_t fused_attention_grad_half_smem(int seq) {
-    // q, dO, then k and v (whose space takes the probabilities once they are read), then dS: 106 KiB at HD 64, 128 tokens
-    return ((size_t)2 * fused_rows(seq) * half_head_ld<HD>() + fused_half_probs_halves<HD>(seq) + (size_t)fused_rows(seq) * kHalfScoreLd) *
-           sizeof(__half);
+    return grad_smem_elements(seq, half_head_ld<HD>(), kHalfScoreLd) * sizeof(__half);
 }
+static_assert(fused_attention_grad_half_smem<64>(128) == 108544, "106 KiB: two blocks per SM on Hopper");
 
 // d += a b for one 16x8x16 tile, with g = lane / 4, t = lane % 4: a[r] holds A at row g + 8 (r & 1), columns
 // 2t + 8 (r >> 1) and the next; b[r] holds B at rows 2t + 8r and the next, column g; d as in mma_tf32.
@@ -483,7 +479,7 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 2) fused_attention_gra
     constexpr int LD = half_head_ld<HD>();
     const int rows = fused_rows(seq), tiles = rows / 8, b = blockIdx.x / heads, h = blockIdx.x - b * heads, width = heads * HD;
     __half *q = reinterpret_cast<__half *>(smem_vectors), *dout = q + rows * LD, *k = dout + rows * LD, *v = k + rows * LD;
-    __half *probs = k, *ds = k + fused_half_probs_halves<HD>(seq);
+    __half *probs = k, *ds = k + grad_probs_elements(seq, LD, kHalfScoreLd);
     const float *head = qkv + (size_t)b * seq * 3 * width + h * HD;
     load_head_half<HD>(head, 3 * width, seq, q);
     load_head_half<HD>(dctx + (size_t)b * seq * width + h * HD, width, seq, dout);
@@ -518,11 +514,7 @@ __global__ void __launch_bounds__(kFusedAttentionThreads, 2) fused_attention_gra
                     const uint32_t pp = p_pair(j, rh);
                     dot[rh] += half_at(pp, 0) * s[j][2 * rh] + half_at(pp, 1) * s[j][2 * rh + 1];
                 }
-#pragma unroll
-        for (int i = 0; i < 2; i++) {
-            dot[i] += __shfl_xor_sync(0xffffffffu, dot[i], 1);
-            dot[i] += __shfl_xor_sync(0xffffffffu, dot[i], 2);
-        }
+        row_quad_sum(dot);
 #pragma unroll
         for (int c = 0; c < 8; c++)  // dS, packed as it is made (chunk c from tiles 2c and 2c + 1)
             if (2 * c < tiles)

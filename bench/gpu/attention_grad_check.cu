@@ -14,13 +14,8 @@
 #include <random>
 #include <vector>
 
+#include "check.h"
 #include "fused_attention.cuh"
-
-#define CHECK(x)                                                                                          \
-    do {                                                                                                  \
-        auto s_ = (x);                                                                                    \
-        if (s_ != 0) { fprintf(stderr, "%s:%d %s -> %d\n", __FILE__, __LINE__, #x, (int)s_); exit(1); } \
-    } while (0)
 
 template <typename Launch>
 static float median_ms(Launch launch) {

@@ -1,5 +1,5 @@
 // The few cuBLAS declarations the GEMM harnesses use (values of cublas_api.h), bound at run time from
-// libcublas.so.13 as the Java side does: this machine builds them without cuBLAS. Also their CHECK.
+// libcublas.so.13 as the Java side does: this machine builds them without cuBLAS.
 #pragma once
 #include <cuda_runtime.h>
 #include <dlfcn.h>
@@ -8,11 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define CHECK(x)                                                                                          \
-    do {                                                                                                  \
-        auto s_ = (x);                                                                                    \
-        if (s_ != 0) { fprintf(stderr, "%s:%d %s -> %d\n", __FILE__, __LINE__, #x, (int)s_); exit(1); } \
-    } while (0)
+#include "check.h"
 
 typedef void *cublasHandle_t;
 typedef int cublasStatus_t;

@@ -68,6 +68,7 @@ __global__ void unscale(float *y, int m, int n, const float *row_inv, const floa
 }
 
 struct Shape { const char *what; int m, n, k; };  // row-major y[m, n] = x[m, k] w[n, k]^T
+const char *const kMethods[] = {"FP32", "TF32", "3xTF32", "3xFP16"};  // indexed by `method` below
 
 int main() {
     const int M = 6400;
@@ -109,7 +110,6 @@ int main() {
             split_tf32<<<2048, 256>>>(w, s.n, s.k, 2, w3);
             split_fp16<<<s.n, 256>>>(w, s.k, 2, w3h, winv);
             const float one = 1.f, zero = 0.f;
-            const char *names[] = {"FP32", "TF32", "3xTF32", "3xFP16"};
             for (int method = 0; method < 4; method++) {
                 auto split = [&] {
                     if (method == 2) split_tf32<<<2048, 256>>>(x, s.m, s.k, 1, x3);
@@ -143,7 +143,7 @@ int main() {
                 for (auto *v : {&ts, &tg, &tp}) std::sort(v->begin(), v->end());
                 double a = ts[kRuns / 2], b = tg[kRuns / 2], c = tp[kRuns / 2];
                 if (!wide) sum[method][0] += a, sum[method][1] += b, sum[method][2] += c;
-                printf("%-13s %-6s %-8s %9.4f %9.4f %9.4f %9.4f %10.2e\n", s.what, wide ? "wide" : "unif", names[method], a, b, c, a + b + c,
+                printf("%-13s %-6s %-8s %9.4f %9.4f %9.4f %9.4f %10.2e\n", s.what, wide ? "wide" : "unif", kMethods[method], a, b, c, a + b + c,
                        std::sqrt(num / den));
             }
             for (void *p : {(void *)x, (void *)w, (void *)y, (void *)x3, (void *)w3, (void *)x3h, (void *)w3h, (void *)xinv, (void *)winv})
@@ -151,9 +151,8 @@ int main() {
         }
     }
     printf("\nsum over the 8 products (uniform inputs), ms: split / gemm / unscale / total; x 12 layers = per IG-50\n");
-    const char *names[] = {"FP32", "TF32", "3xTF32", "3xFP16"};
     for (int m = 0; m < 4; m++)
-        printf("%-8s %8.3f %8.3f %8.3f %8.3f  per IG %7.2f\n", names[m], sum[m][0], sum[m][1], sum[m][2], sum[m][0] + sum[m][1] + sum[m][2],
+        printf("%-8s %8.3f %8.3f %8.3f %8.3f  per IG %7.2f\n", kMethods[m], sum[m][0], sum[m][1], sum[m][2], sum[m][0] + sum[m][1] + sum[m][2],
                12 * (sum[m][0] + sum[m][1] + sum[m][2]));
     return 0;
 }

@@ -78,24 +78,17 @@ public final class IgBench {
             if ((sp.tf32 || sp.fp16) && cuda == null)
                 throw new dev.qdrift.QdriftException(spec + ": +tf32 and +fp16 need the GPU (--device cuda)");
             boolean wasHalf = cuda != null && cuda.halfProducts(), half = sp.fp16 || wasHalf;
-            if (cuda != null) cuda.useHalfProducts(half); // before the model is prepared: its FP16 weights
-            BackendGradients m;
-            try {
-                m = QuantizedGradients.onBackend(weights, head, Pooling.CLS, sp.scheme, stats, Set.of(), StraightThrough.STE, backend, sp.int8);
-            } finally {
-                if (cuda != null) cuda.useHalfProducts(wasHalf);
-            }
-            double[] x = m.wordVectors(s), x0 = new double[x.length];
-            java.util.function.Supplier<double[]> ig = () -> m.pathIntegral(s, x0, x, nodes.alphas(), nodes.weights(), Target.logit(1));
-            if (m.stepsPerBatch(s) < steps)
-                throw new IllegalStateException("IG steps would not fit one batch: " + m.stepsPerBatch(s) + " < " + steps);
             boolean wasTf32 = cuda != null && cuda.tf32(), tf32 = sp.tf32 || wasTf32;
-            double[] strict = tf32 || half ? backend.inFp32(ig) : null; // the same IG in true FP32, to state what TF32 / FP16 cost
             try {
-                if (cuda != null) {
-                    cuda.useTf32(tf32);
-                    cuda.useHalfProducts(half);
-                }
+                if (cuda != null) cuda.useHalfProducts(half); // before the model is prepared: its FP16 weights
+                BackendGradients m = QuantizedGradients.onBackend(weights, head, Pooling.CLS, sp.scheme, stats, Set.of(), StraightThrough.STE,
+                        backend, sp.int8);
+                double[] x = m.wordVectors(s), x0 = new double[x.length];
+                java.util.function.Supplier<double[]> ig = () -> m.pathIntegral(s, x0, x, nodes.alphas(), nodes.weights(), Target.logit(1));
+                if (m.stepsPerBatch(s) < steps)
+                    throw new IllegalStateException("IG steps would not fit one batch: " + m.stepsPerBatch(s) + " < " + steps);
+                double[] strict = tf32 || half ? backend.inFp32(ig) : null; // the same IG in true FP32, to state what TF32 / FP16 cost
+                if (cuda != null) cuda.useTf32(tf32);
                 Double error = strict == null ? null : relativeError(ig.get(), strict);
                 for (int i = 0; i < warmup; i++) ig.get();
                 if (cuda != null) cuda.resetHighWater();

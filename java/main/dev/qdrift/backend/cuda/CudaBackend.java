@@ -107,11 +107,12 @@ public final class CudaBackend implements Backend {
     }
 
     @FunctionalInterface
-    private interface Step<T> {
+    interface Step<T> {
         T run() throws Throwable;
     }
 
-    private static <T> T call(Step<T> step) {
+    /** Runs a native step: its failures are CudaExceptions (unchecked) already; anything else it throws is wrapped. */
+    static <T> T call(Step<T> step) {
         try {
             return step.run();
         } catch (RuntimeException e) {

@@ -180,24 +180,12 @@ final class CudaGradientOps implements GradientOps {
             return;
         }
         // dx[rows, in] = dy[rows, out] (W^T)^T: the forward's product with W^T as the weight.
-        cublasCall(() -> cublas.gemmRowMajorNT(p(dy), l.weightT().ptr(), p(dx), rows, l.in(), l.out(), accumulate));
+        CudaBackend.call(() -> {
+            cublas.gemmRowMajorNT(p(dy), l.weightT().ptr(), p(dx), rows, l.in(), l.out(), accumulate);
+            return null;
+        });
     }
 
-    @FunctionalInterface
-    private interface CublasCall {
-        void run() throws Throwable;
-    }
-
-    /** Runs a cuBLAS binding: its failures are CudaExceptions (unchecked) already; anything else it throws is wrapped. */
-    private static void cublasCall(CublasCall call) {
-        try {
-            call.run();
-        } catch (RuntimeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-    }
 
     /** GELU's backward writes the product's FP16 operand itself under FP16 products; else the two steps. */
     @Override
@@ -225,7 +213,10 @@ final class CudaGradientOps implements GradientOps {
         try (Backend.Scope scope = backend.openScope()) {
             FloatBuf dy16 = backend.allocate(halfSlots((long) rows * l.out()));
             writeOperand.accept(dy16);
-            cublasCall(() -> cublas.gemmRowMajorNTHalfInputs(p(dy16), l.weightT16().ptr(), p(dx), rows, l.in(), l.out(), accumulate));
+            CudaBackend.call(() -> {
+                cublas.gemmRowMajorNTHalfInputs(p(dy16), l.weightT16().ptr(), p(dx), rows, l.in(), l.out(), accumulate);
+                return null;
+            });
         }
     }
 
@@ -264,24 +255,23 @@ final class CudaGradientOps implements GradientOps {
         }
         int width = heads * headDim, packed = 3 * width;
         float scale = CudaBackend.attentionScale(headDim);
-        try (Backend.Scope scope = backend.openScope()) {
-            int bh = batch * heads;
-            FloatBuf probs = backend.allocate(bh * seq * seq), ds = backend.allocate(bh * seq * seq);
-            MemorySegment[] at = backend.headPointers(batch, seq, heads, headDim, List.of(Heads.query(qkv, width), Heads.key(qkv, width),
-                    Heads.value(qkv, width), Heads.of(dctx, width), Heads.query(dqkv, width), Heads.key(dqkv, width),
-                    Heads.value(dqkv, width)), List.of(probs, ds));
-            MemorySegment Q = at[0], K = at[1], V = at[2], dC = at[3], dQ = at[4], dK = at[5], dV = at[6], P = at[7], dS = at[8];
-            backend.softmaxProbabilities(Q, K, packed, P, probs, mask, batch, seq, heads, headDim); // P = softmax(Q K^T / sqrt(d) + mask)
-            cublas.batchedScores(dC, width, V, packed, dS, seq, headDim, 1f, bh);                   // dP = dC V^T
-            cuda.launch("qd_softmax_grad", () -> (int) softmaxGrad.invokeExact(p(probs), p(ds), bh * seq, seq, stream)); // dS
-            cublas.batchedContext(dS, K, packed, dQ, packed, seq, headDim, scale, bh);             // dQ = dS K / sqrt(d)
-            cublas.batchedTransposedContext(dS, Q, packed, dK, packed, seq, headDim, scale, bh);   // dK = dS^T Q / sqrt(d)
-            cublas.batchedTransposedContext(P, dC, width, dV, packed, seq, headDim, 1f, bh);       // dV = P^T dC
-        } catch (RuntimeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
+        CudaBackend.call(() -> {
+            try (Backend.Scope scope = backend.openScope()) {
+                int bh = batch * heads;
+                FloatBuf probs = backend.allocate(bh * seq * seq), ds = backend.allocate(bh * seq * seq);
+                MemorySegment[] at = backend.headPointers(batch, seq, heads, headDim, List.of(Heads.query(qkv, width), Heads.key(qkv, width),
+                        Heads.value(qkv, width), Heads.of(dctx, width), Heads.query(dqkv, width), Heads.key(dqkv, width),
+                        Heads.value(dqkv, width)), List.of(probs, ds));
+                MemorySegment Q = at[0], K = at[1], V = at[2], dC = at[3], dQ = at[4], dK = at[5], dV = at[6], P = at[7], dS = at[8];
+                backend.softmaxProbabilities(Q, K, packed, P, probs, mask, batch, seq, heads, headDim); // P = softmax(Q K^T / sqrt(d) + mask)
+                cublas.batchedScores(dC, width, V, packed, dS, seq, headDim, 1f, bh);                   // dP = dC V^T
+                cuda.launch("qd_softmax_grad", () -> (int) softmaxGrad.invokeExact(p(probs), p(ds), bh * seq, seq, stream)); // dS
+                cublas.batchedContext(dS, K, packed, dQ, packed, seq, headDim, scale, bh);             // dQ = dS K / sqrt(d)
+                cublas.batchedTransposedContext(dS, Q, packed, dK, packed, seq, headDim, scale, bh);   // dK = dS^T Q / sqrt(d)
+                cublas.batchedTransposedContext(P, dC, width, dV, packed, seq, headDim, 1f, bh);       // dV = P^T dC
+            }
+            return null;
+        });
     }
 
     /** The fused backward into dqkv: FP32, or FP16 pairs (two per float slot) where `half` (package-private: tests read them). */
