@@ -214,10 +214,11 @@ class CudaGradientsTest {
         Random r = GpuTest.freshRandom();
         float[] x = random(r, rows * dim, 3f), dy = random(r, rows * dim, 1f), gamma = random(r, dim, 1f), w = random(r, dim * in, 0.05f);
         BertWeights.Linear l = new BertWeights.Linear("t", w, new float[dim], dim, in);
-        Backend.LinearWeights cw = c().prepareInputGrad(l, null), hw = GpuTest.withHalfProducts(gpu, () -> g().prepareInputGrad(l, null));
+        Backend.LinearWeights cw = c().prepareInputGrad(l, null), gw = g().prepareInputGrad(l, null),
+                hw = GpuTest.withHalfProducts(gpu, () -> g().prepareInputGrad(l, null));
         try (Backend.Scope s = gpu.openScope()) {
             FloatBuf cdx = cpu.allocate(rows * dim), cp = cpu.allocate(rows * in), plain = poisoned(gpu, rows * dim), gdx = poisoned(gpu,
-                    rows * dim), gp = poisoned(gpu, rows * in);
+                    rows * dim), gp = poisoned(gpu, rows * in), fp = poisoned(gpu, rows * in);
             c().layerNormGradInputGrad(cpu.upload(dy), cpu.upload(x), cpu.upload(gamma), 1e-12f, rows, dim, cdx, cw, cp);
             g().layerNormGrad(gpu.upload(dy), gpu.upload(x), gpu.upload(gamma), 1e-12f, rows, dim, plain);
             GpuTest.withHalfProducts(gpu, () -> g().layerNormGradInputGrad(gpu.upload(dy), gpu.upload(x), gpu.upload(gamma), 1e-12f, rows,
@@ -226,6 +227,8 @@ class CudaGradientsTest {
             org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, plain), download(gpu, gdx), "kept dx, " + what);
             assertClose(download(gpu, gdx), download(cpu, cdx), 2e-6, "kept dx vs CPU, " + what);
             assertClose(download(gpu, gp), download(cpu, cp), 5e-3, "FP16 " + what);
+            g().layerNormGradInputGrad(gpu.upload(dy), gpu.upload(x), gpu.upload(gamma), 1e-12f, rows, dim, poisoned(gpu, rows * dim), gw, fp);
+            assertTrue(GpuTest.relativeError(download(gpu, gp), download(gpu, fp)) > 1e-7, "FP16 products changed nothing, " + what);
         }
     }
 
@@ -243,9 +246,10 @@ class CudaGradientsTest {
         int[] mask = new int[rows];
         for (int b = 0; b < batch; b++) for (int t = 0; t < seq; t++) mask[b * seq + t] = b % 2 == 1 && t > seq * 2 / 3 ? 0 : 1;
         BertWeights.Linear l = new BertWeights.Linear("qkv", w, new float[3 * width], 3 * width, width);
-        Backend.LinearWeights cw = c().prepareInputGrad(l, null), hw = GpuTest.withHalfProducts(gpu, () -> g().prepareInputGrad(l, null));
+        Backend.LinearWeights cw = c().prepareInputGrad(l, null), gw = g().prepareInputGrad(l, null),
+                hw = GpuTest.withHalfProducts(gpu, () -> g().prepareInputGrad(l, null));
         try (Backend.Scope s = gpu.openScope()) {
-            FloatBuf cx = cpu.upload(acc), gx = gpu.upload(acc);
+            FloatBuf cx = cpu.upload(acc), gx = gpu.upload(acc), fx = gpu.upload(acc);
             c().attentionGradInputGrad(cpu.upload(dc), cpu.upload(qkv), cpu.uploadInts(mask), batch, seq, heads, headDim, cpu.allocate(3 * n),
                     cw, cx);
             long fusedBefore = gpu.fusedAttentionRuns();
@@ -258,6 +262,10 @@ class CudaGradientsTest {
             else assertEquals(0, fused, "no fused attention in true FP32");
             String what = (fused > 0 ? "fused " : "") + "attention grad -> dqkv W " + batch + "x" + seq + "x" + heads + "x" + headDim;
             assertClose(download(gpu, gx), download(cpu, cx), 5e-3, "FP16 " + what);
+            // Against true FP32 (FP16 operands round as TF32's do: on the unfused path, TF32 products can give the same values)
+            g().attentionGradInputGrad(gpu.upload(dc), gpu.upload(qkv), gpu.uploadInts(mask), batch, seq, heads, headDim, poisoned(gpu, 3 * n),
+                    gw, fx);
+            assertTrue(GpuTest.relativeError(download(gpu, gx), download(gpu, fx)) > 1e-7, "FP16 products changed nothing, " + what);
         }
     }
 
@@ -278,15 +286,12 @@ class CudaGradientsTest {
         c().attentionGrad(cpu.upload(dc), cpu.upload(qkv), cpu.uploadInts(mask), batch, seq, heads, headDim, cd);
         float[] want = download(cpu, cd), got = new float[3 * n];
         try (Backend.Scope s = gpu.openScope()) {
-            FloatBuf dc16 = gpu.upload(dc), qkv16 = gpu.upload(qkv), packed = poisoned(gpu, (3 * n + 1) / 2); // two halves per float slot
-            org.junit.jupiter.api.Assumptions.assumeTrue(GpuTest.withTf32(gpu, () -> gpu.fusesAttention(seq, headDim, true, dc16, qkv16)),
+            FloatBuf dcGpu = gpu.upload(dc), qkvGpu = gpu.upload(qkv), packed = GpuTest.poisonedHalves(gpu, 3 * n);
+            org.junit.jupiter.api.Assumptions.assumeTrue(GpuTest.withTf32(gpu, () -> gpu.fusesAttention(seq, headDim, true, dcGpu, qkvGpu)),
                     "this device's shared memory does not hold the fused backward at " + seq + " tokens, head dim " + headDim);
-            ((CudaGradientOps) g()).fusedAttentionGrad(dc16, qkv16, gpu.uploadInts(mask), batch, seq, heads, headDim, packed, true);
-            float[] slots = download(gpu, packed);
-            for (int i = 0; i < got.length; i++) {
-                int bits = Float.floatToRawIntBits(slots[i / 2]); // little-endian: element 2i in the low 16 bits
-                got[i] = Float.float16ToFloat((short) (i % 2 == 0 ? bits : bits >>> 16));
-            }
+            ((CudaGradientOps) g()).fusedAttentionGrad(dcGpu, qkvGpu, gpu.uploadInts(mask), batch, seq, heads, headDim, packed, true);
+            short[] halves = GpuTest.halves(gpu, packed, 3 * n);
+            for (int i = 0; i < got.length; i++) got[i] = Float.float16ToFloat(halves[i]);
         }
         String shape = batch + "x" + seq + "x" + heads + "x" + headDim;
         for (int which = 0; which < 3; which++)
@@ -310,11 +315,11 @@ class CudaGradientsTest {
                 1 + 0x1.8p-10f, Float.NaN, Float.POSITIVE_INFINITY};
         for (int i = 0; i < Math.min(n, special.length); i++) x[(int) ((long) i * 7919 % n)] = special[i];
         try (Backend.Scope s = gpu.openScope()) {
-            FloatBuf half = poisoned(gpu, (n + 1) / 2);
+            FloatBuf half = GpuTest.poisonedHalves(gpu, n);
             ((CudaGradientOps) g()).toHalf(gpu.upload(x), n, half);
-            float[] slots = download(gpu, half);
+            short[] halves = GpuTest.halves(gpu, half, n);
             for (int i = 0; i < n; i++) {
-                short got = (short) (Float.floatToRawIntBits(slots[i / 2]) >>> (16 * (i % 2))), want = Float.floatToFloat16(x[i]);
+                short got = halves[i], want = Float.floatToFloat16(x[i]);
                 if (Float.isNaN(x[i])) assertTrue(Float.isNaN(Float.float16ToFloat(got)), "NaN stays NaN");
                 else assertEquals(want, got, "FP16 of " + x[i] + " (index " + i + " of " + n + ")");
             }

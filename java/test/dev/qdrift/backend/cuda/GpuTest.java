@@ -36,6 +36,19 @@ final class GpuTest {
         return b;
     }
 
+    /** A GPU buffer for n FP16 values, two per float slot, NaN halves (0xFFFF) until a kernel writes them. */
+    static Backend.FloatBuf poisonedHalves(CudaBackend gpu, int n) {
+        return poisoned(gpu, (n + 1) / 2);
+    }
+
+    /** The n FP16 values (their bits) of a buffer that holds two per float slot, element 2i in the low 16 bits. */
+    static short[] halves(CudaBackend gpu, Backend.FloatBuf packed, int n) {
+        float[] slots = download(gpu, packed);
+        short[] h = new short[n];
+        for (int i = 0; i < n; i++) h[i] = (short) (Float.floatToRawIntBits(slots[i / 2]) >>> (16 * (i % 2)));
+        return h;
+    }
+
     /** Runs `work` with the backend's TF32 products on, then turns them off again (the tests' default, true FP32). */
     static <T> T withTf32(CudaBackend gpu, java.util.function.Supplier<T> work) {
         return withMode(gpu::useTf32, work);
