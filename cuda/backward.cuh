@@ -107,6 +107,57 @@ __global__ void layernorm_grad_kernel(const float *dy, const float *x, const flo
     }
 }
 
+// The same backward with one warp per row and the row in registers (layout and conditions as
+// add_layernorm_warp_kernel's: dim <= 128 kVecs, dim % 4 == 0, pointers 16-byte aligned, dx16 8-byte aligned); the
+// statistics summed in its order, so x_hat is the warp forward's. qd_layernorm_grad runs it where it applies.
+template <int kVecs>
+__global__ void layernorm_grad_warp_kernel(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx,
+                                           __half *dx16) {
+    const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31, d4 = dim >> 2;
+    if (row >= rows) return;
+    const size_t base = (size_t)row * d4;
+    float xv[kVecs][4], gv[kVecs][4];
+#pragma unroll
+    for (int i = 0; i < kVecs; i++) {  // all of the row's loads issued before any use
+        const int c = lane + 32 * i;
+        const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+        const float4 a = c < d4 ? reinterpret_cast<const float4 *>(x)[base + c] : zero,
+                     d = c < d4 ? reinterpret_cast<const float4 *>(dy)[base + c] : zero,
+                     g = c < d4 ? reinterpret_cast<const float4 *>(gamma)[c] : zero;
+        xv[i][0] = a.x, xv[i][1] = a.y, xv[i][2] = a.z, xv[i][3] = a.w;
+        gv[i][0] = g.x * d.x, gv[i][1] = g.y * d.y, gv[i][2] = g.z * d.z, gv[i][3] = g.w * d.w;
+    }
+    float s = 0.f;
+#pragma unroll
+    for (int i = 0; i < kVecs; i++)
+        for (int j = 0; j < 4; j++) s += xv[i][j];  // the padding is zeros
+    const float mean = warp_sum(s) / dim;
+    float c2 = 0.f;
+#pragma unroll
+    for (int i = 0; i < kVecs; i++) {
+        if (lane + 32 * i >= d4) break;
+        for (int j = 0; j < 4; j++) c2 += (xv[i][j] - mean) * (xv[i][j] - mean);
+    }
+    const float rstd = rsqrtf(warp_sum(c2) / dim + eps);
+    float sg = 0.f, sgx = 0.f;
+#pragma unroll
+    for (int i = 0; i < kVecs; i++)
+        for (int j = 0; j < 4; j++) sg += gv[i][j], sgx += gv[i][j] * (xv[i][j] - mean) * rstd;  // gv is 0 in the padding
+    const float mg = warp_sum(sg) / dim, mgx = warp_sum(sgx) / dim;
+#pragma unroll
+    for (int i = 0; i < kVecs; i++) {
+        const int c = lane + 32 * i;
+        if (c >= d4) break;
+        float v[4];
+        for (int j = 0; j < 4; j++) v[j] = rstd * (gv[i][j] - mg - (xv[i][j] - mean) * rstd * mgx);
+        reinterpret_cast<float4 *>(dx)[base + c] = make_float4(v[0], v[1], v[2], v[3]);
+        if (dx16) {
+            const __half2 lo = __floats2half2_rn(v[0], v[1]), hi = __floats2half2_rn(v[2], v[3]);
+            reinterpret_cast<uint2 *>(dx16)[base + c] = make_uint2(*reinterpret_cast<const uint32_t *>(&lo), *reinterpret_cast<const uint32_t *>(&hi));
+        }
+    }
+}
+
 // Softmax backward in place, one warp per row: dS = P (dP - sum_j dP_j P_j). Masked keys have P = 0.
 __global__ void softmax_grad_kernel(const float *probs, float *dp, int seq, size_t rows) {
     size_t row = blockIdx.x * (size_t)(blockDim.x >> 5) + (threadIdx.x >> 5);

@@ -1,6 +1,7 @@
 // qdrift.h kernel half: host launchers for the kernels in cuda/. Each checks its arguments, picks a
 // launch shape and returns the launch status.
 #include "qdrift.h"
+#include <initializer_list>
 #include <type_traits>
 #include "activation.cuh"
 #include "attention.cuh"
@@ -22,6 +23,29 @@ static int grid_for(size_t n, int threads) {
 template <typename F>
 static auto by_head_dim(int head_dim, F f) {
     return head_dim == 32 ? f(std::integral_constant<int, 32>()) : f(std::integral_constant<int, 64>());
+}
+
+// The warp-per-row LayerNorm kernels hold a row of dim % 4 == 0 columns in kVecs float4s per lane, dim <= 128 kVecs:
+// calls f with std::integral_constant<int, kVecs> (1, 2, 3, 4, 6 or 8: the smallest that holds the row) and returns
+// true, or returns false for rows wider than 1024 columns.
+template <typename F>
+static bool by_row_vecs(int dim, F f) {
+    switch ((dim / 4 + 31) / 32) {
+        case 1: f(std::integral_constant<int, 1>()); return true;
+        case 2: f(std::integral_constant<int, 2>()); return true;
+        case 3: f(std::integral_constant<int, 3>()); return true;
+        case 4: f(std::integral_constant<int, 4>()); return true;
+        case 5: case 6: f(std::integral_constant<int, 6>()); return true;
+        case 7: case 8: f(std::integral_constant<int, 8>()); return true;
+        default: return false;
+    }
+}
+
+// Every pointer 16-byte aligned (NULL counts as aligned): the float4 accesses of the row kernels.
+static bool aligned16(std::initializer_list<const void *> pointers) {
+    for (const void *p : pointers)
+        if ((uintptr_t)p % 16 != 0) return false;
+    return true;
 }
 
 // The fused kernels' dynamic shared memory for (seq, head_dim), 0 where they do not take that shape.
@@ -86,13 +110,24 @@ int qd_embed(const int *ids, const int *type_ids, const float *word, const float
 
 int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps, int rows, int dim,
                      float *out, float *sum, const float *sum_scale, const float *sum_zero_point, int sum_qmin, int sum_qmax,
-                     const float *out_scale, const float *out_zero_point, int out_qmin, int out_qmax, void *stream) {
+                     const float *out_scale, const float *out_zero_point, int out_qmin, int out_qmax, int8_t *q, float q_s, int ldq,
+                     void *stream) {
     if (rows <= 0 || dim <= 0 || dim > 12288) return cudaErrorInvalidValue;
     if (sum_scale && (!sum_zero_point || !sum || sum_qmin >= sum_qmax)) return cudaErrorInvalidValue;
     if (out_scale && (!out_zero_point || out_qmin >= out_qmax)) return cudaErrorInvalidValue;
-    int threads = dim >= 1024 ? 512 : 128;
+    const bool by_warps = dim % 4 == 0 && aligned16({x, residual, gamma, beta, out, sum, sum_scale, sum_zero_point, out_scale, out_zero_point});
+    if (q && (!by_warps || ldq < dim || ldq % 4 != 0 || (uintptr_t)q % 4 != 0 || !(q_s > 0.f && q_s < INFINITY)))
+        return cudaErrorInvalidValue;  // the s8 operand only from the warp kernel
     const qd::ColumnGrid sum_q{sum_scale, sum_zero_point, (float)sum_qmin, (float)sum_qmax},
         out_q{out_scale, out_zero_point, (float)out_qmin, (float)out_qmax};
+    if (by_warps && by_row_vecs(dim, [&](auto vecs) {
+            constexpr int kWarps = 4;
+            qd::add_layernorm_warp_kernel<decltype(vecs)::value><<<(rows + kWarps - 1) / kWarps, 32 * kWarps, 0, S(stream)>>>(
+                x, residual, gamma, beta, eps, rows, dim, out, sum, sum_q, out_q, q, q_s, ldq);
+        }))
+        return cudaGetLastError();
+    if (q) return cudaErrorInvalidValue;
+    int threads = dim >= 1024 ? 512 : 128;
     qd::add_layernorm_kernel<<<rows, threads, dim * sizeof(float), S(stream)>>>(x, residual, gamma, beta, eps, dim, out, sum,
                                                                                 sum_q, out_q);
     return cudaGetLastError();
@@ -241,6 +276,12 @@ int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float
                       void *stream) {
     // 2 * dim floats of dynamic shared memory + 128 bytes static within the default 48 KiB.
     if (rows <= 0 || dim <= 0 || 2 * (size_t)dim * sizeof(float) + 128 > 48 * 1024) return cudaErrorInvalidValue;
+    if (dim % 4 == 0 && aligned16({dy, x, gamma, dx}) && (uintptr_t)dx16 % 8 == 0 && by_row_vecs(dim, [&](auto vecs) {
+            constexpr int kWarps = 4;
+            qd::layernorm_grad_warp_kernel<decltype(vecs)::value><<<(rows + kWarps - 1) / kWarps, 32 * kWarps, 0, S(stream)>>>(
+                dy, x, gamma, eps, rows, dim, dx, (__half *)dx16);
+        }))
+        return cudaGetLastError();
     int threads = dim >= 1024 ? 512 : 128;
     qd::layernorm_grad_kernel<<<rows, threads, 2 * dim * sizeof(float), S(stream)>>>(dy, x, gamma, eps, dim, dx, (__half *)dx16);
     return cudaGetLastError();

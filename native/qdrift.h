@@ -55,10 +55,15 @@ int qd_embed(const int *ids, const int *type_ids, const float *word, const float
 /* out = LayerNorm(x + residual) * gamma + beta per row; residual and sum may be NULL; out may alias
  * x or residual; sum (if not NULL) receives x + residual. The quantized sites around it, each fake-quantized per
  * column as qd_fake_quant_columns does, in the same pass: with sum_scale (then sum_zero_point and sum too) the sum
- * before it is stored and normalized; with out_scale (then out_zero_point) the output; NULL scales for none. */
+ * before it is stored and normalized; with out_scale (then out_zero_point) the output; NULL scales for none.
+ * q not NULL: the output also as the next s8 layer's operand, quantized with its static input scale q_s as
+ * qd_quantize_s8_tensor_ld quantizes the stored output (the same bytes), into rows of ldq >= dim bytes (ldq % 4 == 0,
+ * columns past dim zeroed, q 4-byte aligned); only for rows of dim % 4 == 0 columns, at most 1024, with every float
+ * pointer 16-byte aligned (else cudaErrorInvalidValue). */
 int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps, int rows, int dim,
                      float *out, float *sum, const float *sum_scale, const float *sum_zero_point, int sum_qmin, int sum_qmax,
-                     const float *out_scale, const float *out_zero_point, int out_qmin, int out_qmax, void *stream);
+                     const float *out_scale, const float *out_zero_point, int out_qmin, int out_qmax, int8_t *q, float q_s, int ldq,
+                     void *stream);
 
 /* y[r,c] = act(y[r,c] + bias[c]); act: 0 none, 1 exact-erf GELU, 2 tanh. */
 int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream);

@@ -360,17 +360,24 @@ public final class BackendGradients implements AttributionModel {
         boolean masks = forBackward && mode == StraightThrough.CLIP_AWARE;
         Map<Site, FloatBuf> embeddingMask = masks ? new EnumMap<>(Site.class) : null;
         Backend.ColumnGrid embeddings = fusedGrid(-1, Site.EMBEDDINGS, embeddingMask);
-        backend.addLayerNormQuantized(e, null, null, embeddings, embGamma, embBeta, eps, rows, h, x, null);
-        if (embeddings == null) site(-1, Site.EMBEDDINGS, x, rows, h, embeddingMask);
+        // Each LayerNorm feeds a linear layer (the next layer's query-key-value, the intermediate): in one pass where the
+        // backend fuses them (residualNorm's rule), else the layer runs here.
+        FloatBuf qkv = layers.isEmpty() ? null : backend.allocate(rows * 3 * h);
+        boolean qkvDone = (embeddings != null || !transform.at(-1, Site.EMBEDDINGS)) && qkv != null
+                && backend.addLayerNormIntoLinear(e, null, null, embeddings, embGamma, embBeta, eps, rows, h, x, null,
+                        layers.get(0).queryKeyValue, Epilogue.NONE, qkv);
+        if (!qkvDone) {
+            backend.addLayerNormQuantized(e, null, null, embeddings, embGamma, embBeta, eps, rows, h, x, null);
+            if (embeddings == null) site(-1, Site.EMBEDDINGS, x, rows, h, embeddingMask);
+        }
         LayerTape[] tape = new LayerTape[layers.size()];
         for (int l = 0; l < layers.size(); l++) {
             Layer L = layers.get(l);
             Map<Site, FloatBuf> inRange = masks ? new EnumMap<>(Site.class) : null;
-            FloatBuf qkv = backend.allocate(rows * 3 * h), ctx = backend.allocate(rows * h), a = backend.allocate(rows * h),
-                    sum1 = backend.allocate(rows * h),
+            FloatBuf ctx = backend.allocate(rows * h), a = backend.allocate(rows * h), sum1 = backend.allocate(rows * h),
                     h1 = backend.allocate(rows * h), u = backend.allocate(rows * f), o = backend.allocate(rows * h),
                     sum2 = backend.allocate(rows * h), out = backend.allocate(rows * h);
-            backend.linear(x, rows, L.queryKeyValue, Epilogue.NONE, qkv);
+            if (!qkvDone) backend.linear(x, rows, L.queryKeyValue, Epilogue.NONE, qkv);
             backend.attention(qkv, mask, batch, seq, config.heads(), config.headDim(), ctx);
             // The context's site, then the attention output layer: in one pass over ctx where the backend fuses them (the
             // s8 forward), which a site quantized on its own (a range taken at run time, a clipping-aware mask) rules out.
@@ -380,8 +387,9 @@ public final class BackendGradients implements AttributionModel {
                 site(l, Site.ATTENTION_CONTEXT, ctx, rows, h, inRange);
                 backend.linear(ctx, rows, L.attentionOut, Epilogue.NONE, a);
             }
-            residualNorm(l, Site.ATTENTION_RESIDUAL, Site.ATTENTION_NORM, a, x, L.attnGamma, L.attnBeta, sum1, h1, rows, inRange);
-            backend.linear(h1, rows, L.intermediate, Epilogue.NONE, u);
+            if (!residualNorm(l, Site.ATTENTION_RESIDUAL, Site.ATTENTION_NORM, a, x, L.attnGamma, L.attnBeta, sum1, h1, rows, inRange,
+                    L.intermediate, u))
+                backend.linear(h1, rows, L.intermediate, Epilogue.NONE, u);
             Backend.ColumnGrid intermediate = fusedGrid(l, Site.INTERMEDIATE, inRange);
             // g = GELU(u) at its site, then the output layer: likewise in one pass over u where the backend fuses them.
             if (intermediate == null && transform.at(l, Site.INTERMEDIATE)
@@ -392,9 +400,12 @@ public final class BackendGradients implements AttributionModel {
                 if (intermediate == null) site(l, Site.INTERMEDIATE, g, rows, f, inRange);
                 backend.linear(g, rows, L.output, Epilogue.NONE, o);
             }
-            residualNorm(l, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM, o, h1, L.outGamma, L.outBeta, sum2, out, rows, inRange);
+            FloatBuf nextQkv = l + 1 < layers.size() ? backend.allocate(rows * 3 * h) : null;
+            qkvDone = residualNorm(l, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM, o, h1, L.outGamma, L.outBeta, sum2, out, rows, inRange,
+                    nextQkv == null ? null : layers.get(l + 1).queryKeyValue, nextQkv);
             tape[l] = new LayerTape(qkv, sum1, u, sum2, inRange == null ? Map.of() : inRange);
             x = out;
+            qkv = nextQkv;
         }
         float[] pooledHost = null;
         double[][] logits = null;
@@ -411,10 +422,12 @@ public final class BackendGradients implements AttributionModel {
     /**
      * out = LayerNorm(branch + residual), the sum kept in sum (the tape), with its two sites: a quantized sum
      * (sumSite) is fake-quantized, then normalized; then the output's site (normSite). Sites whose quantization needs
-     * no mask are quantized inside the LayerNorm's pass.
+     * no mask are quantized inside the LayerNorm's pass. Then, where the backend fuses it and the output's site is
+     * quantized inside the pass (or not at all), nextOut = next(out) in the same pass: returns whether it did (next null:
+     * never).
      */
-    private void residualNorm(int l, Site sumSite, Site normSite, FloatBuf branch, FloatBuf residual, FloatBuf gamma, FloatBuf beta,
-                              FloatBuf sum, FloatBuf out, int rows, Map<Site, FloatBuf> inRange) {
+    private boolean residualNorm(int l, Site sumSite, Site normSite, FloatBuf branch, FloatBuf residual, FloatBuf gamma, FloatBuf beta,
+                                 FloatBuf sum, FloatBuf out, int rows, Map<Site, FloatBuf> inRange, LinearWeights next, FloatBuf nextOut) {
         int h = config.hidden();
         float eps = config.layerNormEps();
         Backend.ColumnGrid sumGrid = fusedGrid(l, sumSite, inRange), outGrid = fusedGrid(l, normSite, inRange);
@@ -422,10 +435,15 @@ public final class BackendGradients implements AttributionModel {
             backend.addLayerNorm(branch, residual, gamma, beta, eps, rows, h, out, sum);
             site(l, sumSite, sum, rows, h, inRange);
             backend.addLayerNormQuantized(sum, null, null, outGrid, gamma, beta, eps, rows, h, out, null);
+        } else if (next != null && (outGrid != null || !transform.at(l, normSite))
+                && backend.addLayerNormIntoLinear(branch, residual, sumGrid, outGrid, gamma, beta, eps, rows, h, out, sum, next,
+                        Epilogue.NONE, nextOut)) {
+            return true;
         } else {
             backend.addLayerNormQuantized(branch, residual, sumGrid, outGrid, gamma, beta, eps, rows, h, out, sum);
         }
         if (outGrid == null) site(l, normSite, out, rows, h, inRange);
+        return false;
     }
 
     /**

@@ -136,6 +136,19 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * {@link #addLayerNormQuantized}, then y = epilogue(next(out)) — a LayerNorm and the linear layer it feeds — where this
+     * backend can fuse them: the GPU, when next is an s8 layer with a static input scale, writes next's s8 operand from
+     * the normalized rows as it stores out (out is still stored: the next residual reads it). out and y are then exactly
+     * what the ops one after another give. Returns false, having done nothing, where it cannot; the caller then runs them
+     * one after another.
+     */
+    default boolean addLayerNormIntoLinear(FloatBuf x, FloatBuf residual, ColumnGrid sumGrid, ColumnGrid outGrid, FloatBuf gamma,
+                                           FloatBuf beta, float eps, int rows, int dim, FloatBuf out, FloatBuf sum, LinearWeights next,
+                                           Epilogue epilogue, FloatBuf y) {
+        return false;
+    }
+
+    /**
      * y[rows, next.out] = next(site), site = act(x) (act GELU, or x itself), fake-quantized on grid (null: not
      * quantized) — an activation, its quantized site and the linear layer it feeds — in one pass over x where this
      * backend can fuse them: the GPU, when next is an s8 layer with a static input scale, writes next's s8 operand

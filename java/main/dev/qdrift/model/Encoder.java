@@ -154,19 +154,27 @@ public final class Encoder {
 
         backend.embed(ids, types, word, position, type, b, t, h, x);
         Backend.ColumnGrid embeddings = transform.columnGrid(-1, Site.EMBEDDINGS);
-        backend.addLayerNormQuantized(x, null, null, embeddings, embGamma, embBeta, config.layerNormEps(), rows, h, x, null);
+        // Each LayerNorm feeds a linear layer (the next query-key-value, the intermediate): in one pass where the backend
+        // fuses them (residualNorm's rule), else the layer runs after it. The LayerNorm reads the branch from qkv before
+        // the layer writes qkv (stream order).
+        boolean qkvDone = !layers.isEmpty() && (embeddings != null || !transform.at(-1, Site.EMBEDDINGS))
+                && backend.addLayerNormIntoLinear(x, null, null, embeddings, embGamma, embBeta, config.layerNormEps(), rows, h, x, null,
+                        layers.get(0).queryKeyValue, Epilogue.NONE, qkv);
+        if (!qkvDone) backend.addLayerNormQuantized(x, null, null, embeddings, embGamma, embBeta, config.layerNormEps(), rows, h, x, null);
         normSite(observer, -1, Site.EMBEDDINGS, embeddings, x, rows);
         for (int l = 0; l < layers.size(); l++) {
             LayerOnBackend L = layers.get(l);
             // ATTENTION_INPUT is the tensor OUTPUT_NORM / EMBEDDINGS just produced: observed, never transformed twice.
             observe(observer, l, Site.ATTENTION_INPUT, x, rows, h);
-            backend.linear(x, rows, L.queryKeyValue, Epilogue.NONE, qkv);
+            if (!qkvDone) backend.linear(x, rows, L.queryKeyValue, Epilogue.NONE, qkv);
             backend.attention(qkv, mask, b, t, config.heads(), config.headDim(), ctx);
             siteThenLinear(observer, l, Site.ATTENTION_CONTEXT, ctx, rows, h, L.attentionOut, qkv);
-            residualNorm(observer, l, Site.ATTENTION_RESIDUAL, Site.ATTENTION_NORM, qkv, x, L.attnGamma, L.attnBeta, sum, rows);
-            backend.linear(x, rows, L.intermediate, Epilogue.GELU, ffn);
+            if (!residualNorm(observer, l, Site.ATTENTION_RESIDUAL, Site.ATTENTION_NORM, qkv, x, L.attnGamma, L.attnBeta, sum, rows,
+                    L.intermediate, Epilogue.GELU, ffn))
+                backend.linear(x, rows, L.intermediate, Epilogue.GELU, ffn);
             siteThenLinear(observer, l, Site.INTERMEDIATE, ffn, rows, f, L.output, qkv);
-            residualNorm(observer, l, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM, qkv, x, L.outGamma, L.outBeta, sum, rows);
+            qkvDone = residualNorm(observer, l, Site.OUTPUT_RESIDUAL, Site.OUTPUT_NORM, qkv, x, L.outGamma, L.outBeta, sum, rows,
+                    l + 1 < layers.size() ? layers.get(l + 1).queryKeyValue : null, Epilogue.NONE, qkv);
         }
         return new OnBackend(x, pool(backend, x, mask, b, t, h, pooling, pooler));
     }
@@ -188,12 +196,14 @@ public final class Encoder {
     /**
      * x = LayerNorm(branch + x) with its two sites: the pre-norm sum (sumSite; materialized only when a transform or
      * observer needs it) and the output (normSite). Sites on a static grid are quantized inside the LayerNorm's pass.
+     * Then, where the backend fuses it and the output's site is quantized inside the pass (or not at all), y =
+     * epilogue(next(x)) in the same pass: returns whether it did (next null: never).
      */
-    private void residualNorm(ActivationObserver observer, int l, Site sumSite, Site normSite, FloatBuf branch, FloatBuf x,
-                              FloatBuf gamma, FloatBuf beta, FloatBuf sum, int rows) {
+    private boolean residualNorm(ActivationObserver observer, int l, Site sumSite, Site normSite, FloatBuf branch, FloatBuf x,
+                                 FloatBuf gamma, FloatBuf beta, FloatBuf sum, int rows, LinearWeights next, Epilogue epilogue, FloatBuf y) {
         int h = config.hidden();
         float eps = config.layerNormEps();
-        boolean quantizeSum = transform.at(l, sumSite);
+        boolean quantizeSum = transform.at(l, sumSite), done = false;
         Backend.ColumnGrid sumGrid = transform.columnGrid(l, sumSite), outGrid = transform.columnGrid(l, normSite);
         if (quantizeSum && sumGrid == null) { // a range taken at run time: the sum quantized between two LayerNorms
             backend.addLayerNorm(branch, x, gamma, beta, eps, rows, h, x, sum);
@@ -201,10 +211,13 @@ public final class Encoder {
             backend.addLayerNormQuantized(sum, null, null, outGrid, gamma, beta, eps, rows, h, x, null);
         } else {
             FloatBuf keep = quantizeSum || wants(observer, sumSite) ? sum : null;
-            backend.addLayerNormQuantized(branch, x, sumGrid, outGrid, gamma, beta, eps, rows, h, x, keep);
+            done = next != null && (outGrid != null || !transform.at(l, normSite))
+                    && backend.addLayerNormIntoLinear(branch, x, sumGrid, outGrid, gamma, beta, eps, rows, h, x, keep, next, epilogue, y);
+            if (!done) backend.addLayerNormQuantized(branch, x, sumGrid, outGrid, gamma, beta, eps, rows, h, x, keep);
         }
         observe(observer, l, sumSite, sum, rows, h);
         normSite(observer, l, normSite, outGrid, x, rows);
+        return done;
     }
 
     /** A LayerNorm output's site: quantized already when it has a static grid (the LayerNorm did it), else here; then observed. */

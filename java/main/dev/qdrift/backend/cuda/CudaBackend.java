@@ -366,7 +366,7 @@ public final class CudaBackend implements Backend {
     @Override
     public boolean siteIntoLinear(FloatBuf x, int rows, int cols, boolean gelu, ColumnGrid grid, LinearWeights next, FloatBuf y) {
         if (!(next instanceof DeviceInt8Linear l) || Float.isNaN(l.inputScale()) || l.in() != cols || cols % 4 != 0 || l.ldk() % 4 != 0
-                || p(x).address() % 16 != 0) // the kernel's float4 reads
+                || !aligned16(x)) // the kernel's float4 reads
             return false;
         if (x.size() < (long) rows * cols || y.size() < (long) rows * l.out())
             throw new IllegalArgumentException("siteIntoLinear: buffers too small for " + rows + " rows of " + cols + " -> " + l.out());
@@ -457,11 +457,47 @@ public final class CudaBackend implements Backend {
     @Override
     public void addLayerNormQuantized(FloatBuf x, FloatBuf residual, ColumnGrid sumGrid, ColumnGrid outGrid, FloatBuf gamma,
                                       FloatBuf beta, float eps, int rows, int dim, FloatBuf out, FloatBuf sum) {
+        addLayerNorm(x, residual, sumGrid, outGrid, gamma, beta, eps, rows, dim, out, sum, MemorySegment.NULL, 1f, 0);
+    }
+
+    /** The same kernel writing next's s8 operand as well, where qd_add_layernorm can (its conditions for q), then next's s8 GEMM. */
+    @Override
+    public boolean addLayerNormIntoLinear(FloatBuf x, FloatBuf residual, ColumnGrid sumGrid, ColumnGrid outGrid, FloatBuf gamma,
+                                          FloatBuf beta, float eps, int rows, int dim, FloatBuf out, FloatBuf sum, LinearWeights next,
+                                          Epilogue epilogue, FloatBuf y) {
+        if (!(next instanceof DeviceInt8Linear l) || Float.isNaN(l.inputScale()) || l.in() != dim || dim % 4 != 0 || dim > 1024
+                || l.ldk() % 4 != 0 || !aligned16(x, residual, gamma, beta, out, sum) || !aligned16(sumGrid) || !aligned16(outGrid))
+            return false;
+        if (epilogue == Epilogue.TANH) throw new QdriftException("integer linear layers have no tanh epilogue (the pooler stays FP32)");
+        if (y.size() < (long) rows * l.out())
+            throw new IllegalArgumentException("addLayerNormIntoLinear: y too small for " + rows + " rows of " + l.out());
+        try (Scope s = openScope()) {
+            MemorySegment xq = allocateBytes((long) rows * l.ldk());
+            addLayerNorm(x, residual, sumGrid, outGrid, gamma, beta, eps, rows, dim, out, sum, xq, l.inputScale(), l.ldk());
+            linearFromS8(xq, l.inputScaleOnDevice().ptr(), false, rows, l, epilogue, y);
+        }
+        return true;
+    }
+
+    private void addLayerNorm(FloatBuf x, FloatBuf residual, ColumnGrid sumGrid, ColumnGrid outGrid, FloatBuf gamma, FloatBuf beta,
+                              float eps, int rows, int dim, FloatBuf out, FloatBuf sum, MemorySegment q, float qScale, int ldq) {
         if (sumGrid != null && sum == null) throw new IllegalArgumentException("a quantized residual sum needs its buffer");
         MemorySegment r = residual == null ? MemorySegment.NULL : p(residual), s = sum == null ? MemorySegment.NULL : p(sum);
         DeviceGrid sq = DeviceGrid.of(sumGrid), oq = DeviceGrid.of(outGrid);
         launch("qd_add_layernorm " + rows + "x" + dim, () -> (int) cuda.addLayerNorm.invokeExact(p(x), r, p(gamma), p(beta), eps, rows,
-                dim, p(out), s, sq.scale(), sq.zeroPoint(), sq.qmin(), sq.qmax(), oq.scale(), oq.zeroPoint(), oq.qmin(), oq.qmax(), stream));
+                dim, p(out), s, sq.scale(), sq.zeroPoint(), sq.qmin(), sq.qmax(), oq.scale(), oq.zeroPoint(), oq.qmin(), oq.qmax(), q, qScale,
+                ldq, stream));
+    }
+
+    private static boolean aligned16(ColumnGrid grid) {
+        return grid == null || aligned16(grid.scale(), grid.zeroPoint());
+    }
+
+    /** Every buffer (null: none) starts on a 16-byte boundary: the float4 accesses of the row kernels. */
+    private static boolean aligned16(FloatBuf... buffers) {
+        for (FloatBuf b : buffers)
+            if (b != null && p(b).address() % 16 != 0) return false;
+        return true;
     }
 
     /** A {@link ColumnGrid} as the kernels take it: device pointers (NULL and a zero range for no grid). */

@@ -73,7 +73,7 @@ final class QdriftCuda {
     // int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps, int rows,
     //                      int dim, float *out, float *sum, const float *sum_scale, const float *sum_zero_point, int sum_qmin,
     //                      int sum_qmax, const float *out_scale, const float *out_zero_point, int out_qmin, int out_qmax,
-    //                      void *stream);
+    //                      int8_t *q, float q_s, int ldq, void *stream);
     final MethodHandle addLayerNorm;
     // int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream);
     final MethodHandle biasAct;
@@ -182,7 +182,8 @@ final class QdriftCuda {
         embed = bind("qd_embed", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         addLayerNorm = bind("qd_add_layernorm", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_INT,
-                JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
+                JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_FLOAT,
+                JAVA_INT, ADDRESS));
         biasAct = bind("qd_bias_act", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
         siteQuantize = bind("qd_site_quantize", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT, ADDRESS));

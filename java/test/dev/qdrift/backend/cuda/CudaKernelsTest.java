@@ -77,7 +77,8 @@ class CudaKernelsTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"1,384", "37,384", "512,768", "9,1000", "3,4096"})
+    // Widths that are multiples of 4 up to 1024 run one warp per row, the others (770, 4096) one block per row.
+    @CsvSource({"1,384", "37,384", "512,768", "9,1000", "5,770", "3,4096"})
     void addLayerNormWithResidualAndSum(int rows, int dim) {
         Random r = GpuTest.freshRandom();
         float[] x = random(r, rows * dim, 3f), res = random(r, rows * dim, 1f), g = random(r, dim, 1f), b = random(r, dim, 1f);
@@ -106,7 +107,7 @@ class CudaKernelsTest {
      * for many such; the fused-vs-unfused check above is the exact one).
      */
     @ParameterizedTest
-    @CsvSource({"1,384,true", "37,384,false", "512,768,true", "9,1000,false", "3,4096,true"})
+    @CsvSource({"1,384,true", "37,384,false", "512,768,true", "9,1000,false", "5,770,true", "3,4096,true"})
     void layerNormWithQuantizedSitesIsTheOpsInOne(int rows, int dim, boolean symmetric) {
         Random r = GpuTest.freshRandom();
         int n = rows * dim;
@@ -199,6 +200,69 @@ class CudaKernelsTest {
             for (float v : download(gpu, untouched)) assertTrue(Float.isNaN(v), "the output was written");
             org.junit.jupiter.api.Assertions.assertFalse(cpu.siteIntoLinear(cpu.upload(x), rows, cols, gelu, null, cpu.prepareLinear(linear),
                     cpu.allocate(rows * out)), "CPU");
+        }
+    }
+
+    /**
+     * A LayerNorm fused into the s8 layer it feeds (the layer's s8 operand written from the normalized rows) against the
+     * LayerNorm and then the layer quantizing its input itself, all on the GPU: out, sum and y bit-identical. The output
+     * written over the residual as the encoder does; quantized sites around the LayerNorm on symmetric / asymmetric grids
+     * or none; the GELU epilogue (the encoder's intermediate); width 36 with K padded to 48 (the zeroed columns). Rows it
+     * cannot take (a width not a multiple of 4, wider than 1024) and layers it cannot feed: false, nothing written.
+     */
+    @ParameterizedTest
+    @CsvSource({"6400,768,2304,sym,NONE", "37,384,1536,asym,GELU", "5,36,20,none,NONE", "3,1024,64,sym,NONE", "9,770,64,none,NONE",
+                "2,1028,64,none,NONE"})
+    void layerNormIntoLinearIsLayerNormThenLinear(int rows, int dim, int out, String gridKind, Epilogue epilogue) {
+        Random r = GpuTest.freshRandom();
+        int n = rows * dim;
+        float[] x = random(r, n, 3f), res = random(r, n, 1f), g = random(r, dim, 1f), b = random(r, dim, 1f),
+                w = random(r, out * dim, 0.05f), bias = random(r, out, 0.1f);
+        for (int i = 0; i < x.length; i += 101) x[i] += 60; // outlier channels
+        boolean fusable = dim % 4 == 0 && dim <= 1024;
+        String what = rows + "x" + dim + " -> " + out + ", grid " + gridKind + ", " + epilogue;
+        try (Backend.Scope s = gpu.openScope()) {
+            Backend.ColumnGrid sumGrid = null, outGrid = null;
+            if (!gridKind.equals("none")) {
+                var grid = new dev.qdrift.backend.QuantGrid(8, gridKind.equals("sym"));
+                float[] sumScale = new float[dim], sumZp = new float[dim], outScale = new float[dim], outZp = new float[dim];
+                for (int c = 0; c < dim; c++) {
+                    var p = grid.params(-2 - r.nextFloat() * 6, 2 + r.nextFloat() * 6);
+                    sumScale[c] = p.scale();
+                    sumZp[c] = p.zeroPoint();
+                    p = grid.params(-1 - r.nextFloat(), 1 + r.nextFloat());
+                    outScale[c] = p.scale();
+                    outZp[c] = p.zeroPoint();
+                }
+                sumGrid = new Backend.ColumnGrid(gpu.upload(sumScale), gpu.upload(sumZp), grid.qmin(), grid.qmax());
+                outGrid = new Backend.ColumnGrid(gpu.upload(outScale), gpu.upload(outZp), grid.qmin(), grid.qmax());
+            }
+            Backend.LinearWeights next = gpu.prepareInt8Linear(new BertWeights.Linear("next", w, bias, out, dim), 2.5f / 127);
+            Backend.FloatBuf gg = gpu.upload(g), gb = gpu.upload(b), fusedOut = gpu.upload(res), fusedSum = poisoned(gpu, n),
+                    fusedY = poisoned(gpu, rows * out);
+            boolean fused = gpu.addLayerNormIntoLinear(gpu.upload(x), fusedOut, sumGrid, outGrid, gg, gb, 1e-12f, rows, dim, fusedOut, fusedSum,
+                    next, epilogue, fusedY);
+            org.junit.jupiter.api.Assertions.assertEquals(fusable, fused, "fused, " + what);
+            if (fused) {
+                Backend.FloatBuf apartOut = gpu.upload(res), apartSum = poisoned(gpu, n), apartY = poisoned(gpu, rows * out);
+                gpu.addLayerNormQuantized(gpu.upload(x), apartOut, sumGrid, outGrid, gg, gb, 1e-12f, rows, dim, apartOut, apartSum);
+                gpu.linear(apartOut, rows, next, epilogue, apartY);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, apartOut), download(gpu, fusedOut), "out, " + what);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, apartSum), download(gpu, fusedSum), "sum, " + what);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, apartY), download(gpu, fusedY), "y, " + what);
+            } else {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(res, download(gpu, fusedOut), "out was written, " + what);
+                for (float v : download(gpu, fusedY)) assertTrue(Float.isNaN(v), "y was written, " + what);
+            }
+            // Where it cannot fuse it must say so and touch nothing: per-token scales, an FP32 layer (and the rows above).
+            BertWeights.Linear linear = new BertWeights.Linear("next", w, bias, out, dim);
+            Backend.FloatBuf untouched = poisoned(gpu, n), untouchedY = poisoned(gpu, rows * out);
+            org.junit.jupiter.api.Assertions.assertFalse(gpu.addLayerNormIntoLinear(gpu.upload(x), null, null, null, gg, gb, 1e-12f, rows, dim,
+                    untouched, null, gpu.prepareInt8Linear(linear, Float.NaN), epilogue, untouchedY), "per-token input scales, " + what);
+            org.junit.jupiter.api.Assertions.assertFalse(gpu.addLayerNormIntoLinear(gpu.upload(x), null, null, null, gg, gb, 1e-12f, rows, dim,
+                    untouched, null, gpu.prepareLinear(linear), epilogue, untouchedY), "FP32 layer, " + what);
+            for (float v : download(gpu, untouched)) assertTrue(Float.isNaN(v), "out was written, " + what);
+            for (float v : download(gpu, untouchedY)) assertTrue(Float.isNaN(v), "y was written, " + what);
         }
     }
 
