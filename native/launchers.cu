@@ -48,12 +48,14 @@ static bool aligned16(std::initializer_list<const void *> pointers) {
     return true;
 }
 
-// The fused kernels' dynamic shared memory for (seq, head_dim), 0 where they do not take that shape.
-static size_t fused_attention_bytes(int seq, int head_dim, int backward) {
-    if (seq <= 0 || seq > qd::kFusedAttentionTokens || (head_dim != 32 && head_dim != 64)) return 0;
+// The fused kernels' dynamic shared memory for (seq, head_dim), 0 where they do not take that shape; pass 0 the
+// forward, 1 the TF32 backward, 2 the FP16 backward.
+static size_t fused_attention_bytes(int seq, int head_dim, int pass) {
+    if (seq <= 0 || seq > qd::kFusedAttentionTokens || (head_dim != 32 && head_dim != 64) || pass < 0 || pass > 2) return 0;
     return by_head_dim(head_dim, [&](auto hd) {
         constexpr int HD = decltype(hd)::value;
-        return backward ? qd::fused_attention_grad_smem<HD>(seq) : qd::fused_attention_smem<HD>(seq);
+        return pass == 2 ? qd::fused_attention_grad_half_smem<HD>(seq)
+               : pass == 1 ? qd::fused_attention_grad_smem<HD>(seq) : qd::fused_attention_smem<HD>(seq);
     });
 }
 
@@ -97,7 +99,6 @@ static cudaError_t allow_smem(Kernel kernel, size_t most, bool done[64]) {
     return cudaSuccess;
 }
 
-static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
 extern "C" {
 
@@ -165,14 +166,14 @@ int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int 
     return cudaGetLastError();
 }
 
-int qd_fused_attention_fits(int seq, int head_dim, int backward) {
-    const size_t bytes = fused_attention_bytes(seq, head_dim, backward);
+int qd_fused_attention_fits(int seq, int head_dim, int pass) {
+    const size_t bytes = fused_attention_bytes(seq, head_dim, pass);
     return bytes && bytes <= fused_attention_limit();
 }
 
 int qd_fused_attention(const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim, float scale, float *ctx,
                        void *stream) {
-    if (batch <= 0 || heads <= 0 || !qd_fused_attention_fits(seq, head_dim, 0) || !mask || !aligned16(qkv) || !aligned16(ctx))
+    if (batch <= 0 || heads <= 0 || !qd_fused_attention_fits(seq, head_dim, 0) || !mask || !aligned16({qkv, ctx}))
         return cudaErrorInvalidValue;
     return by_head_dim(head_dim, [&](auto hd) -> int {
         constexpr int HD = decltype(hd)::value;
@@ -210,8 +211,8 @@ extern "C" {
 
 int qd_fused_attention_grad(const float *dctx, const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim,
                             float scale, void *dqkv, int half_out, void *stream) {
-    if (batch <= 0 || heads <= 0 || !qd_fused_attention_fits(seq, head_dim, 1) || !mask || !aligned16(dctx) || !aligned16(qkv) ||
-        !aligned16(dqkv))
+    if (batch <= 0 || heads <= 0 || !qd_fused_attention_fits(seq, head_dim, half_out ? 2 : 1) || !mask ||
+        !aligned16({dctx, qkv, dqkv}))
         return cudaErrorInvalidValue;
     return by_head_dim(head_dim, [&](auto hd) -> int {
         return launch_fused_attention_grad<decltype(hd)::value>(dctx, qkv, mask, batch, seq, heads, scale, dqkv, half_out != 0, S(stream));
@@ -261,13 +262,13 @@ int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream) {
 }
 
 int qd_to_half(const float *x, size_t n, void *y, void *stream) {
-    if (n == 0 || !aligned16(x) || !aligned16(y)) return cudaErrorInvalidValue;
+    if (n == 0 || !aligned16({x, y})) return cudaErrorInvalidValue;
     qd::to_half_kernel<<<grid_for(n / 4 + 1, 256), 256, 0, S(stream)>>>(x, n, (__half *)y);
     return cudaGetLastError();
 }
 
 int qd_gelu_grad_half(const float *dg, const float *u, size_t n, void *dg16, void *stream) {
-    if (n == 0 || !aligned16(dg) || !aligned16(u) || !aligned16(dg16)) return cudaErrorInvalidValue;
+    if (n == 0 || !aligned16({dg, u, dg16})) return cudaErrorInvalidValue;
     qd::gelu_grad_half_kernel<<<grid_for(n / 4 + 1, 256), 256, 0, S(stream)>>>(dg, u, n, (__half *)dg16);
     return cudaGetLastError();
 }

@@ -93,8 +93,8 @@ int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int 
  * probability exactly 0; a row whose keys are all masked gets NaN, as the CPU reference does); ctx [batch*seq,
  * heads*head_dim] = softmax(q k^T scale + mask) v per head. qkv and ctx (dctx, dqkv) 16-byte aligned.
  * qd_fused_attention_fits: 1 where the kernels take (seq, head_dim) on this device (seq <= 128, head_dim 32 or 64, the
- * shared memory within the device's limit; backward 1 for the gradient kernel), else 0. */
-int qd_fused_attention_fits(int seq, int head_dim, int backward);
+ * shared memory within the device's limit; pass 0 the forward, 1 the TF32 backward, 2 the FP16 backward), else 0. */
+int qd_fused_attention_fits(int seq, int head_dim, int pass);
 int qd_fused_attention(const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim, float scale, float *ctx,
                        void *stream);
 /* The backward of qd_fused_attention, recomputing the probabilities: dqkv (packed as qkv) from dctx. On TF32 tensor

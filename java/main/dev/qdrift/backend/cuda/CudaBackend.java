@@ -512,7 +512,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void attention(FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf out) {
         Backend.checkAttention(qkv, mask, batch, seq, heads, headDim, out);
-        if (fusesAttention(seq, headDim, false, qkv, out)) {
+        if (fusesAttention(seq, headDim, AttentionPass.FORWARD, qkv, out)) {
             float scale = attentionScale(headDim);
             launch("qd_fused_attention " + batch + "x" + seq + "x" + heads + "x" + headDim, () -> (int) cuda.fusedAttention.invokeExact(
                     p(qkv), p(mask), batch, seq, heads, headDim, scale, p(out), stream));
@@ -538,17 +538,18 @@ public final class CudaBackend implements Backend {
      * (cuda/fused_attention.cuh) instead of cuBLAS's batched products around a softmax pass: while {@link #useTf32} is on
      * (it multiplies on TF32 tensor cores, the precision cuBLAS's TF32 products have, or in FP16 for the backward under
      * FP16 products; true FP32 keeps cuBLAS), for at most 128 tokens, head dim 32 or 64, where this device's shared
-     * memory holds the TF32 kernel's heads (also for the FP16 backward, which needs about half: the check is the TF32
-     * kernel's), on 16-byte aligned buffers (the pool's always are; the kernels' vector loads need it). Counts the runs
-     * it allows: the caller launches each.
+     * memory holds that pass's kernel (the FP16 backward needs about half of the TF32 one's), on 16-byte aligned buffers
+     * (the pool's always are; the kernels' vector loads need it). Counts the runs it allows: the caller launches each.
      */
-    boolean fusesAttention(int seq, int headDim, boolean backward, FloatBuf... buffers) {
-        if (!tf32) return false;
-        for (FloatBuf b : buffers) if (p(b).address() % 16 != 0) return false;
-        boolean fits = call(() -> (int) cuda.fusedAttentionFits.invokeExact(seq, headDim, backward ? 1 : 0) == 1);
+    boolean fusesAttention(int seq, int headDim, AttentionPass pass, FloatBuf... buffers) {
+        if (!tf32 || !aligned16(buffers)) return false;
+        boolean fits = call(() -> (int) cuda.fusedAttentionFits.invokeExact(seq, headDim, pass.ordinal()) == 1);
         if (fits) fusedAttentionRuns++;
         return fits;
     }
+
+    /** The fused attention kernels, in qd_fused_attention_fits' numbering. */
+    enum AttentionPass { FORWARD, BACKWARD, BACKWARD_HALF }
 
     /** The scores' scale 1 / sqrt(headDim), in float as every GPU attention path applies it. */
     static float attentionScale(int headDim) {

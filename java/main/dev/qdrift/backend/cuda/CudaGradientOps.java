@@ -249,7 +249,7 @@ final class CudaGradientOps implements GradientOps {
     @Override
     public void attentionGrad(FloatBuf dctx, FloatBuf qkv, IntBuf mask, int batch, int seq, int heads, int headDim, FloatBuf dqkv) {
         GradientOps.checkAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv);
-        if (backend.fusesAttention(seq, headDim, true, dctx, qkv, dqkv)) {
+        if (backend.fusesAttention(seq, headDim, CudaBackend.AttentionPass.BACKWARD, dctx, qkv, dqkv)) {
             fusedAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv, false);
             return;
         }
@@ -292,7 +292,7 @@ final class CudaGradientOps implements GradientOps {
                                        FloatBuf dqkv, LinearWeights queryKeyValue, FloatBuf dx) {
         GradientOps.checkAttentionGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv);
         // (The scratch dqkv16 comes 256-byte aligned from the pool: the fused kernel's 16 bytes hold.)
-        if (!backend.halfProducts() || !backend.fusesAttention(seq, headDim, true, dctx, qkv)) {
+        if (!backend.halfProducts() || !backend.fusesAttention(seq, headDim, CudaBackend.AttentionPass.BACKWARD_HALF, dctx, qkv)) {
             GradientOps.super.attentionGradInputGrad(dctx, qkv, mask, batch, seq, heads, headDim, dqkv, queryKeyValue, dx);
             return;
         }

@@ -287,7 +287,8 @@ class CudaGradientsTest {
         float[] want = download(cpu, cd), got = new float[3 * n];
         try (Backend.Scope s = gpu.openScope()) {
             FloatBuf dcGpu = gpu.upload(dc), qkvGpu = gpu.upload(qkv), packed = GpuTest.poisonedHalves(gpu, 3 * n);
-            org.junit.jupiter.api.Assumptions.assumeTrue(GpuTest.withTf32(gpu, () -> gpu.fusesAttention(seq, headDim, true, dcGpu, qkvGpu)),
+            org.junit.jupiter.api.Assumptions.assumeTrue(GpuTest.withTf32(gpu, () -> gpu.fusesAttention(seq, headDim,
+                    CudaBackend.AttentionPass.BACKWARD_HALF, dcGpu, qkvGpu)),
                     "this device's shared memory does not hold the fused backward at " + seq + " tokens, head dim " + headDim);
             ((CudaGradientOps) g()).fusedAttentionGrad(dcGpu, qkvGpu, gpu.uploadInts(mask), batch, seq, heads, headDim, packed, true);
             short[] halves = GpuTest.halves(gpu, packed, 3 * n);
