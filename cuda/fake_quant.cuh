@@ -1,13 +1,28 @@
 // Simulated quantization (quantize -> dequantize in FP32), for every bit width. CPU counterpart:
 // CpuBackend.fakeQuantColumns / fakeQuantRows; both round half to even (rintf / Math.rint).
 #pragma once
+#include <stdint.h>
 #include "common.cuh"
 
 namespace qd {
 
+// The grid's integer level of x (as a float): clamp(rint(x / scale) + zp, qmin, qmax).
+__device__ __forceinline__ float fake_quant_level(float x, float scale, float zp, float qmin, float qmax) {
+    return fminf(fmaxf(rintf(x / scale) + zp, qmin), qmax);
+}
+
 __device__ __forceinline__ float fake_quant(float x, float scale, float zp, float qmin, float qmax) {
-    float q = fminf(fmaxf(rintf(x / scale) + zp, qmin), qmax);
-    return (q - zp) * scale;
+    return (fake_quant_level(x, scale, zp, qmin, qmax) - zp) * scale;
+}
+
+// The s8 value of x fake-quantized on a grid that is the s8 scale itself (every column's scale s, zero point 0, range
+// [qmin, qmax] within [-127, 127]): the grid's own level, for s8.cuh's quantize_one(fake_quant(x), s) equals it — fake_quant's
+// q s divided by s rounds back to q (within 127 * 2^-23 of it, s a normal float). One division instead of two. NaN
+// goes to qmin, as fake_quant takes it. fq (not NULL) receives fake_quant(x) itself, the same float.
+__device__ __forceinline__ int8_t quantize_on_grid(float x, float s, float qmin, float qmax, float *fq = nullptr) {
+    const float q = fake_quant_level(x, s, 0.f, qmin, qmax);
+    if (fq) *fq = (q - 0.f) * s;
+    return (int8_t)q;
 }
 
 __global__ void fake_quant_columns_kernel(float *x, int cols, size_t n, const float *scale, const float *zp, float qmin,

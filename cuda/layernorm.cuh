@@ -84,11 +84,12 @@ __device__ __forceinline__ void fake_quant_four(float (&v)[4], const ColumnGrid 
 // add_layernorm_kernel elsewhere; the two sum in different orders, so their outputs differ in the last bits.
 // q (not NULL): the next s8 layer's operand, each output element quantized as quantize_tensor_ld_kernel quantizes the
 // stored output (quantize_one with the static scale q_s: the same bytes), rows of ldq >= dim bytes (ldq % 4 == 0, q
-// 4-byte aligned), columns dim .. ldq-1 zeroed.
+// 4-byte aligned), columns dim .. ldq-1 zeroed. q_on_grid: out_q is q_s itself (every column's scale q_s, zero point 0,
+// range within [-127, 127]): out and q both from quantize_on_grid, the same values with one division.
 template <int kVecs>
 __global__ void add_layernorm_warp_kernel(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
                                           int rows, int dim, float *out, float *sum, ColumnGrid sum_q, ColumnGrid out_q, int8_t *q,
-                                          float q_s, int ldq) {
+                                          float q_s, int q_on_grid, int ldq) {
     const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31, d4 = dim >> 2;
     if (row >= rows) return;
     const size_t base = (size_t)row * d4;
@@ -124,11 +125,15 @@ __global__ void add_layernorm_warp_kernel(const float *x, const float *residual,
         const float4 g = __ldg(reinterpret_cast<const float4 *>(gamma) + c), b = __ldg(reinterpret_cast<const float4 *>(beta) + c);
         float y[4] = {(v[i][0] - mean) * inv * g.x + b.x, (v[i][1] - mean) * inv * g.y + b.y, (v[i][2] - mean) * inv * g.z + b.z,
                       (v[i][3] - mean) * inv * g.w + b.w};
-        if (out_q.scale) fake_quant_four(y, out_q, c);
+        uint32_t bytes = 0;
+        if (q_on_grid)
+            for (int j = 0; j < 4; j++) bytes |= (uint32_t)(uint8_t)quantize_on_grid(y[j], q_s, out_q.qmin, out_q.qmax, &y[j]) << 8 * j;
+        else if (out_q.scale)
+            fake_quant_four(y, out_q, c);
         if (sum) reinterpret_cast<float4 *>(sum)[base + c] = make_float4(v[i][0], v[i][1], v[i][2], v[i][3]);
         const float4 y4 = make_float4(y[0], y[1], y[2], y[3]);
         reinterpret_cast<float4 *>(out)[base + c] = y4;
-        if (q) reinterpret_cast<uint32_t *>(q + (size_t)row * ldq)[c] = quantize_four(y4, q_s);
+        if (q) reinterpret_cast<uint32_t *>(q + (size_t)row * ldq)[c] = q_on_grid ? bytes : quantize_four(y4, q_s);
     }
     if (q)
         for (int c = d4 + lane; c < ldq / 4; c += 32) reinterpret_cast<uint32_t *>(q + (size_t)row * ldq)[c] = 0u;

@@ -1,6 +1,7 @@
 // qdrift.h kernel half: host launchers for the kernels in cuda/. Each checks its arguments, picks a
 // launch shape and returns the launch status.
 #include "qdrift.h"
+#include <cfloat>
 #include <initializer_list>
 #include <type_traits>
 #include "activation.cuh"
@@ -46,6 +47,12 @@ static bool aligned16(std::initializer_list<const void *> pointers) {
     for (const void *p : pointers)
         if ((uintptr_t)p % 16 != 0) return false;
     return true;
+}
+
+// Whether a grid of scale s, zero point 0 and range [qmin, qmax] is the s8 quantization at scale s itself
+// (quantize_on_grid's conditions: the range within [-127, 127], s a normal float whose multiples up to 127 are finite).
+static bool on_s8_grid(float s, int qmin, int qmax) {
+    return qmin < qmax && qmin >= -127 && qmax <= 127 && s >= FLT_MIN && s <= FLT_MAX / 128;
 }
 
 // The fused kernels' dynamic shared memory for (seq, head_dim), 0 where they do not take that shape; pass 0 the
@@ -111,20 +118,21 @@ int qd_embed(const int *ids, const int *type_ids, const float *word, const float
 
 int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps, int rows, int dim,
                      float *out, float *sum, const float *sum_scale, const float *sum_zero_point, int sum_qmin, int sum_qmax,
-                     const float *out_scale, const float *out_zero_point, int out_qmin, int out_qmax, int8_t *q, float q_s, int ldq,
-                     void *stream) {
+                     const float *out_scale, const float *out_zero_point, int out_qmin, int out_qmax, int8_t *q, float q_s,
+                     int q_on_grid, int ldq, void *stream) {
     if (rows <= 0 || dim <= 0 || dim > 12288) return cudaErrorInvalidValue;
     if (sum_scale && (!sum_zero_point || !sum || sum_qmin >= sum_qmax)) return cudaErrorInvalidValue;
     if (out_scale && (!out_zero_point || out_qmin >= out_qmax)) return cudaErrorInvalidValue;
     const bool by_warps = dim % 4 == 0 && aligned16({x, residual, gamma, beta, out, sum, sum_scale, sum_zero_point, out_scale, out_zero_point});
     if (q && (!by_warps || ldq < dim || ldq % 4 != 0 || (uintptr_t)q % 4 != 0 || !(q_s > 0.f && q_s < INFINITY)))
         return cudaErrorInvalidValue;  // the s8 operand only from the warp kernel
+    if (q_on_grid && (!q || !out_scale || !on_s8_grid(q_s, out_qmin, out_qmax))) return cudaErrorInvalidValue;
     const qd::ColumnGrid sum_q{sum_scale, sum_zero_point, (float)sum_qmin, (float)sum_qmax},
         out_q{out_scale, out_zero_point, (float)out_qmin, (float)out_qmax};
     if (by_warps && by_row_vecs(dim, [&](auto vecs) {
             constexpr int kWarps = 4;
             qd::add_layernorm_warp_kernel<decltype(vecs)::value><<<(rows + kWarps - 1) / kWarps, 32 * kWarps, 0, S(stream)>>>(
-                x, residual, gamma, beta, eps, rows, dim, out, sum, sum_q, out_q, q, q_s, ldq);
+                x, residual, gamma, beta, eps, rows, dim, out, sum, sum_q, out_q, q, q_s, q_on_grid, ldq);
         }))
         return cudaGetLastError();
     if (q) return cudaErrorInvalidValue;
@@ -329,15 +337,16 @@ int qd_multiply(float *x, const float *mask, size_t n, void *stream) {
 }
 
 int qd_site_quantize(const float *x, int rows, int cols, int act, const float *q_scale, const float *q_zero_point, int qmin, int qmax,
-                     float s, int8_t *q, int ldq, void *stream) {
+                     int on_grid, float s, int8_t *q, int ldq, void *stream) {
     if (rows <= 0 || cols <= 0 || cols % 4 != 0 || ldq < cols || ldq % 4 != 0 || !(s > 0.f && s < INFINITY) || !x || !q)
         return cudaErrorInvalidValue;
-    if ((act != qd::ACT_NONE && act != qd::ACT_GELU) || (q_scale && (!q_zero_point || qmin >= qmax))) return cudaErrorInvalidValue;
+    if ((act != qd::ACT_NONE && act != qd::ACT_GELU) || (q_scale && !on_grid && (!q_zero_point || qmin >= qmax))) return cudaErrorInvalidValue;
+    if (on_grid && !on_s8_grid(s, qmin, qmax)) return cudaErrorInvalidValue;
     if ((uintptr_t)x % 16 != 0 || (uintptr_t)q % 4 != 0) return cudaErrorMisalignedAddress;
     const int threads = 256, across = (ldq / 4 + threads - 1) / threads;
     const int row_blocks = (rows + qd::kSiteRows - 1) / qd::kSiteRows;  // each block takes about kSiteRows rows
     const dim3 grid(across, row_blocks < 65535 ? row_blocks : 65535);
-    qd::site_quantize_kernel<<<grid, threads, 0, S(stream)>>>(x, rows, cols, act, q_scale, q_zero_point, (float)qmin, (float)qmax, s, q,
+    qd::site_quantize_kernel<<<grid, threads, 0, S(stream)>>>(x, rows, cols, act, q_scale, q_zero_point, (float)qmin, (float)qmax, on_grid, s, q,
                                                                ldq);
     return cudaGetLastError();
 }

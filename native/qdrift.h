@@ -59,11 +59,13 @@ int qd_embed(const int *ids, const int *type_ids, const float *word, const float
  * q not NULL: the output also as the next s8 layer's operand, quantized with its static input scale q_s as
  * qd_quantize_s8_tensor_ld quantizes the stored output (the same bytes), into rows of ldq >= dim bytes (ldq % 4 == 0,
  * columns past dim zeroed, q 4-byte aligned); only for rows of dim % 4 == 0 columns, at most 1024, with every float
- * pointer 16-byte aligned (else cudaErrorInvalidValue). */
+ * pointer 16-byte aligned (else cudaErrorInvalidValue). q_on_grid: the output's grid is q_s itself (every column's
+ * scale q_s, zero point 0, range within [-127, 127], q_s a normal float): the output and q from the grid's level, the
+ * same values with one division instead of two. */
 int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps, int rows, int dim,
                      float *out, float *sum, const float *sum_scale, const float *sum_zero_point, int sum_qmin, int sum_qmax,
-                     const float *out_scale, const float *out_zero_point, int out_qmin, int out_qmax, int8_t *q, float q_s, int ldq,
-                     void *stream);
+                     const float *out_scale, const float *out_zero_point, int out_qmin, int out_qmax, int8_t *q, float q_s,
+                     int q_on_grid, int ldq, void *stream);
 
 /* y[r,c] = act(y[r,c] + bias[c]); act: 0 none, 1 exact-erf GELU, 2 tanh. */
 int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream);
@@ -72,9 +74,11 @@ int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *
  * exact-erf GELU; the per-column grid as qd_fake_quant_columns applies it (q_scale NULL: none, else q_zero_point too);
  * then the layer's static input scale s as qd_quantize_s8_tensor_ld applies it — into rows of ldq >= cols bytes, columns
  * past cols zeroed. The site's FP32 values are never stored. cols % 4 == 0, ldq % 4 == 0, x 16-byte aligned and q 4-byte
- * aligned (else cudaErrorInvalidValue / cudaErrorMisalignedAddress). */
+ * aligned (else cudaErrorInvalidValue / cudaErrorMisalignedAddress). on_grid: the grid is s itself (every column's
+ * scale s, zero point 0, [qmin, qmax] within [-127, 127], s a normal float; q_scale not read): the same bytes from the
+ * grid's level, one division instead of two. */
 int qd_site_quantize(const float *x, int rows, int cols, int act, const float *q_scale, const float *q_zero_point, int qmin, int qmax,
-                     float s, int8_t *q, int ldq, void *stream);
+                     int on_grid, float s, int8_t *q, int ldq, void *stream);
 
 /* Per-(sequence, head) matrix pointers for cuBLAS's pointer-array batched GEMMs, batch index b*heads + h: out[j*batch*heads + i]
    is operand j's matrix i — for row_strides[j] > 0 head h of sequence b in place in a token-major operand whose rows lie

@@ -116,8 +116,17 @@ public interface Backend extends AutoCloseable {
      */
     void fakeQuantRows(FloatBuf x, int rows, int cols, int bits, boolean symmetric);
 
-    /** A static quantization grid per column on this backend: {@link #fakeQuantColumns}' scale, zero point and range. */
-    record ColumnGrid(FloatBuf scale, FloatBuf zeroPoint, int qmin, int qmax) {}
+    /**
+     * A static quantization grid per column on this backend: {@link #fakeQuantColumns}' scale, zero point and range;
+     * uniformScale: the one scale of every column where all zero points are 0 (a symmetric per-tensor grid), else NaN —
+     * a backend may then merge the grid into an s8 quantization on that same scale.
+     */
+    record ColumnGrid(FloatBuf scale, FloatBuf zeroPoint, int qmin, int qmax, float uniformScale) {
+        /** A grid whose columns may differ. */
+        public ColumnGrid(FloatBuf scale, FloatBuf zeroPoint, int qmin, int qmax) {
+            this(scale, zeroPoint, qmin, qmax, Float.NaN);
+        }
+    }
 
     /**
      * {@link #addLayerNorm} with the quantized sites around it: with sumGrid (else null) the sum x + residual is

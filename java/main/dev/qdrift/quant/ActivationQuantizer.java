@@ -39,9 +39,17 @@ public final class ActivationQuantizer implements ActivationTransform {
                 scale[c] = p.scale();
                 zp[c] = p.zeroPoint();
             }
-            grids.put(e.getKey(), new Backend.ColumnGrid(backend.upload(scale), backend.upload(zp), grid.qmin(), grid.qmax()));
+            grids.put(e.getKey(), new Backend.ColumnGrid(backend.upload(scale), backend.upload(zp), grid.qmin(), grid.qmax(),
+                    uniformScale(scale, zp)));
             tensorScales.put(e.getKey(), scale[0]);
         }
+    }
+
+    /** The scale every column shares where every zero point is 0, else NaN ({@link Backend.ColumnGrid#uniformScale}). */
+    private static float uniformScale(float[] scale, float[] zp) {
+        for (int c = 0; c < scale.length; c++)
+            if (scale[c] != scale[0] || zp[c] != 0f) return Float.NaN;
+        return scale[0];
     }
 
     /** {lo[], hi[]} per column by granularity: one tensor range, each channel's, or its PEG group's. */

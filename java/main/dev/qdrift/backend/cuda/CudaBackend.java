@@ -371,11 +371,11 @@ public final class CudaBackend implements Backend {
         if (x.size() < (long) rows * cols || y.size() < (long) rows * l.out())
             throw new IllegalArgumentException("siteIntoLinear: buffers too small for " + rows + " rows of " + cols + " -> " + l.out());
         DeviceGrid q = DeviceGrid.of(grid);
-        int act = gelu ? 1 : 0;
+        int act = gelu ? 1 : 0, onGrid = isS8Grid(grid, l.inputScale()) ? 1 : 0;
         try (Scope s = openScope()) {
             MemorySegment xq = allocateBytes((long) rows * l.ldk());
             launch("qd_site_quantize " + rows + "x" + cols, () -> (int) cuda.siteQuantize.invokeExact(p(x), rows, cols, act, q.scale(),
-                    q.zeroPoint(), q.qmin(), q.qmax(), l.inputScale(), xq, l.ldk(), stream));
+                    q.zeroPoint(), q.qmin(), q.qmax(), onGrid, l.inputScale(), xq, l.ldk(), stream));
             linearFromS8(xq, l.inputScaleOnDevice().ptr(), false, rows, l, Epilogue.NONE, y);
         }
         return true;
@@ -457,7 +457,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void addLayerNormQuantized(FloatBuf x, FloatBuf residual, ColumnGrid sumGrid, ColumnGrid outGrid, FloatBuf gamma,
                                       FloatBuf beta, float eps, int rows, int dim, FloatBuf out, FloatBuf sum) {
-        addLayerNorm(x, residual, sumGrid, outGrid, gamma, beta, eps, rows, dim, out, sum, MemorySegment.NULL, 1f, 0);
+        addLayerNorm(x, residual, sumGrid, outGrid, gamma, beta, eps, rows, dim, out, sum, MemorySegment.NULL, 1f, false, 0);
     }
 
     /** The same kernel writing next's s8 operand as well, where qd_add_layernorm can (its conditions for q), then next's s8 GEMM. */
@@ -473,20 +473,32 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("addLayerNormIntoLinear: y too small for " + rows + " rows of " + l.out());
         try (Scope s = openScope()) {
             MemorySegment xq = allocateBytes((long) rows * l.ldk());
-            addLayerNorm(x, residual, sumGrid, outGrid, gamma, beta, eps, rows, dim, out, sum, xq, l.inputScale(), l.ldk());
+            addLayerNorm(x, residual, sumGrid, outGrid, gamma, beta, eps, rows, dim, out, sum, xq, l.inputScale(), isS8Grid(outGrid,
+                    l.inputScale()), l.ldk());
             linearFromS8(xq, l.inputScaleOnDevice().ptr(), false, rows, l, epilogue, y);
         }
         return true;
     }
 
     private void addLayerNorm(FloatBuf x, FloatBuf residual, ColumnGrid sumGrid, ColumnGrid outGrid, FloatBuf gamma, FloatBuf beta,
-                              float eps, int rows, int dim, FloatBuf out, FloatBuf sum, MemorySegment q, float qScale, int ldq) {
+                              float eps, int rows, int dim, FloatBuf out, FloatBuf sum, MemorySegment q, float qScale, boolean qOnGrid,
+                              int ldq) {
         if (sumGrid != null && sum == null) throw new IllegalArgumentException("a quantized residual sum needs its buffer");
         MemorySegment r = residual == null ? MemorySegment.NULL : p(residual), s = sum == null ? MemorySegment.NULL : p(sum);
         DeviceGrid sq = DeviceGrid.of(sumGrid), oq = DeviceGrid.of(outGrid);
         launch("qd_add_layernorm " + rows + "x" + dim, () -> (int) cuda.addLayerNorm.invokeExact(p(x), r, p(gamma), p(beta), eps, rows,
                 dim, p(out), s, sq.scale(), sq.zeroPoint(), sq.qmin(), sq.qmax(), oq.scale(), oq.zeroPoint(), oq.qmin(), oq.qmax(), q, qScale,
-                ldq, stream));
+                qOnGrid ? 1 : 0, ldq, stream));
+    }
+
+    /**
+     * Whether a grid is the s8 quantization at scale s itself — every column's scale s, zero point 0, its range within
+     * [-127, 127] (s a normal float, its multiples up to 127 finite): the kernels then take the s8 value from the grid's
+     * level with one division instead of two, the same bytes (cuda/fake_quant.cuh, quantize_on_grid).
+     */
+    static boolean isS8Grid(ColumnGrid grid, float s) {
+        return grid != null && grid.uniformScale() == s && grid.qmin() >= -127 && grid.qmax() <= 127 && s >= Float.MIN_NORMAL
+                && s <= Float.MAX_VALUE / 128;
     }
 
     private static boolean aligned16(ColumnGrid grid) {

@@ -73,12 +73,12 @@ final class QdriftCuda {
     // int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps, int rows,
     //                      int dim, float *out, float *sum, const float *sum_scale, const float *sum_zero_point, int sum_qmin,
     //                      int sum_qmax, const float *out_scale, const float *out_zero_point, int out_qmin, int out_qmax,
-    //                      int8_t *q, float q_s, int ldq, void *stream);
+    //                      int8_t *q, float q_s, int q_on_grid, int ldq, void *stream);
     final MethodHandle addLayerNorm;
     // int qd_bias_act(float *y, const float *bias, int rows, int cols, int act, void *stream);
     final MethodHandle biasAct;
     // int qd_site_quantize(const float *x, int rows, int cols, int act, const float *q_scale, const float *q_zero_point, int qmin,
-    //                      int qmax, float s, int8_t *q, int ldq, void *stream);
+    //                      int qmax, int on_grid, float s, int8_t *q, int ldq, void *stream);
     final MethodHandle siteQuantize;
     // int qd_head_pointers(const float *const *bases, const int *row_strides, int count, int batch, int seq, int heads,
     //                      int head_dim, const float **out, void *stream);
@@ -183,10 +183,10 @@ final class QdriftCuda {
                 JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         addLayerNorm = bind("qd_add_layernorm", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_INT,
                 JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_FLOAT,
-                JAVA_INT, ADDRESS));
+                JAVA_INT, JAVA_INT, ADDRESS));
         biasAct = bind("qd_bias_act", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
         siteQuantize = bind("qd_site_quantize", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS,
-                JAVA_INT, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT, ADDRESS));
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT, ADDRESS));
         headPointers = bind("qd_head_pointers", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         maskedSoftmax = bind("qd_masked_softmax", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));

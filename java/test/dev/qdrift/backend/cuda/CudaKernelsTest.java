@@ -158,25 +158,34 @@ class CudaKernelsTest {
      * A site fused into the s8 layer it feeds (the layer's s8 operand written straight from x) against the site's ops
      * and then the layer quantizing its input itself, all on the GPU: bit-identical outputs, the GEMM reading the same
      * bytes. GELU then a grid (the FFN intermediate), a grid alone (the attention context), neither; widths 3072, 768
-     * and 36 (K padded to 48: the zeroed columns); a symmetric grid whose upper ends clip and an asymmetric one.
+     * and 36 (K padded to 48: the zeroed columns); a symmetric grid whose upper ends clip and an asymmetric one; the s8
+     * grid itself (per tensor, the layer's input scale: w8a8-sym's sites), which the kernel merges into the s8
+     * quantization — with NaN and infinite inputs, which the merged path must take where the two passes take them.
      */
     @ParameterizedTest
     @CsvSource({"6400,3072,768,true,sym", "33,3072,64,true,asym", "5,36,20,true,none", "700,768,768,false,sym", "9,36,20,false,asym",
-                "4,36,20,false,none"})
+                "4,36,20,false,none", "6400,3072,768,true,s8", "37,768,64,false,s8"})
     void siteIntoLinearIsSiteThenLinear(int rows, int cols, int out, boolean gelu, String gridKind) {
         Random r = GpuTest.freshRandom();
         float[] x = random(r, rows * cols, 3f), w = random(r, out * cols, 0.05f), bias = random(r, out, 0.1f);
         float[] scale = new float[cols], zp = new float[cols];
         var grid = new dev.qdrift.backend.QuantGrid(8, !gridKind.equals("asym"));
+        float inputScale = 3.5f / 127; // values past 3.5 clip in the s8 quantization too
+        boolean s8Grid = gridKind.equals("s8");
         for (int c = 0; c < cols; c++) {
             var p = grid.params(-0.2f - r.nextFloat(), 0.5f + r.nextFloat() * 3);
-            scale[c] = p.scale();
-            zp[c] = p.zeroPoint();
+            scale[c] = s8Grid ? inputScale : p.scale();
+            zp[c] = s8Grid ? 0f : p.zeroPoint();
         }
-        float inputScale = 3.5f / 127; // values past 3.5 clip in the s8 quantization too
+        if (s8Grid) {
+            x[1] = Float.NaN;
+            x[2] = Float.POSITIVE_INFINITY;
+            x[3] = Float.NEGATIVE_INFINITY;
+        }
         try (Backend.Scope s = gpu.openScope()) {
             Backend.ColumnGrid columnGrid = gridKind.equals("none") ? null
-                    : new Backend.ColumnGrid(gpu.upload(scale), gpu.upload(zp), grid.qmin(), grid.qmax());
+                    : new Backend.ColumnGrid(gpu.upload(scale), gpu.upload(zp), grid.qmin(), grid.qmax(), s8Grid ? inputScale : Float.NaN);
+            assertEquals(s8Grid, CudaBackend.isS8Grid(columnGrid, inputScale), "merged into the s8 quantization");
             BertWeights.Linear linear = new BertWeights.Linear("next", w, bias, out, cols);
             Backend.LinearWeights next = gpu.prepareInt8Linear(linear, inputScale);
             Backend.FloatBuf gx = gpu.upload(x), fused = poisoned(gpu, rows * out), apart = poisoned(gpu, rows * out);
@@ -207,12 +216,14 @@ class CudaKernelsTest {
      * A LayerNorm fused into the s8 layer it feeds (the layer's s8 operand written from the normalized rows) against the
      * LayerNorm and then the layer quantizing its input itself, all on the GPU: out, sum and y bit-identical. The output
      * written over the residual as the encoder does; quantized sites around the LayerNorm on symmetric / asymmetric grids
-     * or none; the GELU epilogue (the encoder's intermediate); width 36 with K padded to 48 (the zeroed columns). Rows it
-     * cannot take (a width not a multiple of 4, wider than 1024) and layers it cannot feed: false, nothing written.
+     * or none, or the output's grid the s8 grid itself (per tensor, the layer's input scale: w8a8-sym's sites, merged into
+     * the s8 quantization); the GELU epilogue (the encoder's intermediate); width 36 with K padded to 48 (the zeroed
+     * columns). Rows it cannot take (a width not a multiple of 4, wider than 1024) and layers it cannot feed: false,
+     * nothing written.
      */
     @ParameterizedTest
     @CsvSource({"6400,768,2304,sym,NONE", "37,384,1536,asym,GELU", "5,36,20,none,NONE", "3,1024,64,sym,NONE", "9,770,64,none,NONE",
-                "2,1028,64,none,NONE"})
+                "2,1028,64,none,NONE", "6400,768,3072,s8,GELU", "7,36,20,s8,NONE"})
     void layerNormIntoLinearIsLayerNormThenLinear(int rows, int dim, int out, String gridKind, Epilogue epilogue) {
         Random r = GpuTest.freshRandom();
         int n = rows * dim;
@@ -223,8 +234,9 @@ class CudaKernelsTest {
         String what = rows + "x" + dim + " -> " + out + ", grid " + gridKind + ", " + epilogue;
         try (Backend.Scope s = gpu.openScope()) {
             Backend.ColumnGrid sumGrid = null, outGrid = null;
+            float inputScale = 2.5f / 127;
             if (!gridKind.equals("none")) {
-                var grid = new dev.qdrift.backend.QuantGrid(8, gridKind.equals("sym"));
+                var grid = new dev.qdrift.backend.QuantGrid(8, !gridKind.equals("asym"));
                 float[] sumScale = new float[dim], sumZp = new float[dim], outScale = new float[dim], outZp = new float[dim];
                 for (int c = 0; c < dim; c++) {
                     var p = grid.params(-2 - r.nextFloat() * 6, 2 + r.nextFloat() * 6);
@@ -235,9 +247,15 @@ class CudaKernelsTest {
                     outZp[c] = p.zeroPoint();
                 }
                 sumGrid = new Backend.ColumnGrid(gpu.upload(sumScale), gpu.upload(sumZp), grid.qmin(), grid.qmax());
-                outGrid = new Backend.ColumnGrid(gpu.upload(outScale), gpu.upload(outZp), grid.qmin(), grid.qmax());
+                if (gridKind.equals("s8")) {
+                    java.util.Arrays.fill(outScale, inputScale);
+                    java.util.Arrays.fill(outZp, 0f);
+                }
+                outGrid = new Backend.ColumnGrid(gpu.upload(outScale), gpu.upload(outZp), grid.qmin(), grid.qmax(),
+                        gridKind.equals("s8") ? inputScale : Float.NaN);
             }
-            Backend.LinearWeights next = gpu.prepareInt8Linear(new BertWeights.Linear("next", w, bias, out, dim), 2.5f / 127);
+            assertEquals(gridKind.equals("s8"), CudaBackend.isS8Grid(outGrid, inputScale), "merged into the s8 quantization, " + what);
+            Backend.LinearWeights next = gpu.prepareInt8Linear(new BertWeights.Linear("next", w, bias, out, dim), inputScale);
             Backend.FloatBuf gg = gpu.upload(g), gb = gpu.upload(b), fusedOut = gpu.upload(res), fusedSum = poisoned(gpu, n),
                     fusedY = poisoned(gpu, rows * out);
             boolean fused = gpu.addLayerNormIntoLinear(gpu.upload(x), fusedOut, sumGrid, outGrid, gg, gb, 1e-12f, rows, dim, fusedOut, fusedSum,
