@@ -42,6 +42,11 @@ static bool by_row_vecs(int dim, F f) {
     }
 }
 
+// Whether the LayerNorm kernels, forward and backward, take rows of dim columns one warp per row (dim % 4 == 0, at most
+// 1024): decided by dim alone, so that a forward and its backward always pair (they sum in different orders from the
+// block kernels). Their pointers must then be 16-byte aligned (the pool's always are).
+static bool warp_rows(int dim) { return dim % 4 == 0 && dim <= 1024; }
+
 // Every pointer 16-byte aligned (NULL counts as aligned): the float4 accesses of the row kernels.
 static bool aligned16(std::initializer_list<const void *> pointers) {
     for (const void *p : pointers)
@@ -123,7 +128,9 @@ int qd_add_layernorm(const float *x, const float *residual, const float *gamma, 
     if (rows <= 0 || dim <= 0 || dim > 12288) return cudaErrorInvalidValue;
     if (sum_scale && (!sum_zero_point || !sum || sum_qmin >= sum_qmax)) return cudaErrorInvalidValue;
     if (out_scale && (!out_zero_point || out_qmin >= out_qmax)) return cudaErrorInvalidValue;
-    const bool by_warps = dim % 4 == 0 && aligned16({x, residual, gamma, beta, out, sum, sum_scale, sum_zero_point, out_scale, out_zero_point});
+    const bool by_warps = warp_rows(dim);
+    if (by_warps && !aligned16({x, residual, gamma, beta, out, sum, sum_scale, sum_zero_point, out_scale, out_zero_point}))
+        return cudaErrorMisalignedAddress;
     if (q && (!by_warps || ldq < dim || ldq % 4 != 0 || (uintptr_t)q % 4 != 0 || !(q_s > 0.f && q_s < INFINITY)))
         return cudaErrorInvalidValue;  // the s8 operand only from the warp kernel
     if (q_on_grid && (!q || !out_scale || !on_s8_grid(q_s, out_qmin, out_qmax))) return cudaErrorInvalidValue;
@@ -285,7 +292,9 @@ int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float
                       void *stream) {
     // 2 * dim floats of dynamic shared memory + 128 bytes static within the default 48 KiB.
     if (rows <= 0 || dim <= 0 || 2 * (size_t)dim * sizeof(float) + 128 > 48 * 1024) return cudaErrorInvalidValue;
-    if (dim % 4 == 0 && aligned16({dy, x, gamma, dx}) && (uintptr_t)dx16 % 8 == 0 && by_row_vecs(dim, [&](auto vecs) {
+    const bool by_warps = warp_rows(dim);  // as qd_add_layernorm decides: x_hat is then the forward's to the last bit
+    if (by_warps && (!aligned16({dy, x, gamma, dx}) || (uintptr_t)dx16 % 8 != 0)) return cudaErrorMisalignedAddress;
+    if (by_warps && by_row_vecs(dim, [&](auto vecs) {
             constexpr int kWarps = 4;
             qd::layernorm_grad_warp_kernel<decltype(vecs)::value><<<(rows + kWarps - 1) / kWarps, 32 * kWarps, 0, S(stream)>>>(
                 dy, x, gamma, eps, rows, dim, dx, (__half *)dx16);

@@ -58,8 +58,9 @@ int qd_embed(const int *ids, const int *type_ids, const float *word, const float
  * before it is stored and normalized; with out_scale (then out_zero_point) the output; NULL scales for none.
  * q not NULL: the output also as the next s8 layer's operand, quantized with its static input scale q_s as
  * qd_quantize_s8_tensor_ld quantizes the stored output (the same bytes), into rows of ldq >= dim bytes (ldq % 4 == 0,
- * columns past dim zeroed, q 4-byte aligned); only for rows of dim % 4 == 0 columns, at most 1024, with every float
- * pointer 16-byte aligned (else cudaErrorInvalidValue). q_on_grid: the output's grid is q_s itself (every column's
+ * columns past dim zeroed, q 4-byte aligned); only for rows of dim % 4 == 0 columns, at most 1024 (else
+ * cudaErrorInvalidValue). Rows of such widths run one warp per row and need every float pointer 16-byte aligned (else
+ * cudaErrorMisalignedAddress); other widths one block per row. q_on_grid: the output's grid is q_s itself (every column's
  * scale q_s, zero point 0, range within [-127, 127], q_s a normal float): the output and q from the grid's level, the
  * same values with one division instead of two. */
 int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps, int rows, int dim,
@@ -136,8 +137,10 @@ int qd_to_half(const float *x, size_t n, void *y, void *stream);
 /* dg16 = FP16(dg GELU'(u)): qd_gelu_grad writing FP16 for the next product, the FP32 result not stored; 16-byte aligned. */
 int qd_gelu_grad_half(const float *dg, const float *u, size_t n, void *dg16, void *stream);
 /* dx = d LayerNorm(x)/dx applied to dy: rstd (g - mean(g) - xhat mean(g xhat)), g = gamma dy; statistics
- * recomputed from the forward's input x, two-pass as in qd_add_layernorm. dim <= 6128. dx16 not NULL: dx also in FP16
- * there (the next input-gradient product's operand under FP16 products). */
+ * recomputed from the forward's input x, two-pass as in qd_add_layernorm (and by the same kind of kernel: for widths
+ * dim % 4 == 0 up to 1024 one warp per row, every pointer 16-byte aligned and dx16 8-byte aligned, else
+ * cudaErrorMisalignedAddress). dim <= 6128. dx16 not NULL: dx also in FP16 there (the next input-gradient product's
+ * operand under FP16 products). */
 int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float eps, int rows, int dim, float *dx, void *dx16,
                       void *stream);
 /* In place over dp [rows, seq]: dS = P (dP - rowsum(dP P)), probs P [rows, seq] the softmax's output. */

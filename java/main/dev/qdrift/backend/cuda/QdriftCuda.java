@@ -85,7 +85,7 @@ final class QdriftCuda {
     final MethodHandle headPointers;
     // int qd_masked_softmax(float *scores, const int *mask, int batch, int heads, int seq, void *stream);
     final MethodHandle maskedSoftmax;
-    // int qd_fused_attention_fits(int seq, int head_dim, int backward);
+    // int qd_fused_attention_fits(int seq, int head_dim, int pass);
     final MethodHandle fusedAttentionFits;
     // int qd_fused_attention(const float *qkv, const int *mask, int batch, int seq, int heads, int head_dim, float scale,
     //                        float *ctx, void *stream);

@@ -209,7 +209,7 @@ class CudaGradientsTest {
 
     /** LayerNorm's backward into the next input-gradient product; the kept dx is the plain backward's, bit for bit. */
     @ParameterizedTest
-    @CsvSource({"1,768,3072", "37,384,384", "600,768,768"})
+    @CsvSource({"1,768,3072", "37,384,384", "600,768,768", "5,500,384"})
     void layerNormGradIntoInputGradient(int rows, int dim, int in) {
         Random r = GpuTest.freshRandom();
         float[] x = random(r, rows * dim, 3f), dy = random(r, rows * dim, 1f), gamma = random(r, dim, 1f), w = random(r, dim * in, 0.05f);
@@ -328,8 +328,9 @@ class CudaGradientsTest {
     }
 
     @ParameterizedTest
-    // Widths that are multiples of 4 up to 1024 run one warp per row, the others (770, 4096) one block per row.
-    @CsvSource({"1,384", "37,384", "512,768", "9,1000", "5,770", "3,4096"})
+    // Widths that are multiples of 4 up to 1024 run one warp per row (36, 500, 740 and 1000 with idle lanes in the last
+    // float4 of the row; 256, 384, 768 without), the others (770, 4096) one block per row.
+    @CsvSource({"1,384", "37,384", "512,768", "9,1000", "6,36", "2,256", "3,500", "4,740", "5,770", "3,4096"})
     void layerNormGradient(int rows, int dim) {
         Random r = GpuTest.freshRandom();
         float[] x = random(r, rows * dim, 3f), dy = random(r, rows * dim, 1f), gamma = random(r, dim, 1f);

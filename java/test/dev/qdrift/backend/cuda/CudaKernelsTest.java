@@ -77,8 +77,9 @@ class CudaKernelsTest {
     }
 
     @ParameterizedTest
-    // Widths that are multiples of 4 up to 1024 run one warp per row, the others (770, 4096) one block per row.
-    @CsvSource({"1,384", "37,384", "512,768", "9,1000", "5,770", "3,4096"})
+    // Widths that are multiples of 4 up to 1024 run one warp per row (36, 500, 740 and 1000 with idle lanes in the last
+    // float4 of the row; 256, 384, 768 without), the others (770, 4096) one block per row.
+    @CsvSource({"1,384", "37,384", "512,768", "9,1000", "6,36", "2,256", "3,500", "4,740", "5,770", "3,4096"})
     void addLayerNormWithResidualAndSum(int rows, int dim) {
         Random r = GpuTest.freshRandom();
         float[] x = random(r, rows * dim, 3f), res = random(r, rows * dim, 1f), g = random(r, dim, 1f), b = random(r, dim, 1f);
@@ -107,7 +108,7 @@ class CudaKernelsTest {
      * for many such; the fused-vs-unfused check above is the exact one).
      */
     @ParameterizedTest
-    @CsvSource({"1,384,true", "37,384,false", "512,768,true", "9,1000,false", "5,770,true", "3,4096,true"})
+    @CsvSource({"1,384,true", "37,384,false", "512,768,true", "9,1000,false", "3,500,true", "4,740,false", "5,770,true", "3,4096,true"})
     void layerNormWithQuantizedSitesIsTheOpsInOne(int rows, int dim, boolean symmetric) {
         Random r = GpuTest.freshRandom();
         int n = rows * dim;
@@ -158,7 +159,7 @@ class CudaKernelsTest {
      * A site fused into the s8 layer it feeds (the layer's s8 operand written straight from x) against the site's ops
      * and then the layer quantizing its input itself, all on the GPU: bit-identical outputs, the GEMM reading the same
      * bytes. GELU then a grid (the FFN intermediate), a grid alone (the attention context), neither; widths 3072, 768
-     * and 36 (K padded to 48: the zeroed columns); a symmetric grid whose upper ends clip and an asymmetric one; the s8
+     * and 36 (K padded to 48); a symmetric grid whose upper ends clip and an asymmetric one; the s8
      * grid itself (per tensor, the layer's input scale: w8a8-sym's sites), which the kernel merges into the s8
      * quantization — with NaN and infinite inputs, which the merged path must take where the two passes take them.
      */
@@ -217,9 +218,9 @@ class CudaKernelsTest {
      * LayerNorm and then the layer quantizing its input itself, all on the GPU: out, sum and y bit-identical. The output
      * written over the residual as the encoder does; quantized sites around the LayerNorm on symmetric / asymmetric grids
      * or none, or the output's grid the s8 grid itself (per tensor, the layer's input scale: w8a8-sym's sites, merged into
-     * the s8 quantization); the GELU epilogue (the encoder's intermediate); width 36 with K padded to 48 (the zeroed
-     * columns). Rows it cannot take (a width not a multiple of 4, wider than 1024) and layers it cannot feed: false,
-     * nothing written.
+     * the s8 quantization); the GELU epilogue (the encoder's intermediate); width 36 with K padded to 48. Then again as
+     * the embeddings' LayerNorm runs: in place, no residual, no sum. Rows it cannot take (a width not a multiple of 4,
+     * wider than 1024) and layers it cannot feed: false, nothing written; the CPU: false.
      */
     @ParameterizedTest
     @CsvSource({"6400,768,2304,sym,NONE", "37,384,1536,asym,GELU", "5,36,20,none,NONE", "3,1024,64,sym,NONE", "9,770,64,none,NONE",
@@ -268,6 +269,13 @@ class CudaKernelsTest {
                 org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, apartOut), download(gpu, fusedOut), "out, " + what);
                 org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, apartSum), download(gpu, fusedSum), "sum, " + what);
                 org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, apartY), download(gpu, fusedY), "y, " + what);
+                Backend.FloatBuf inPlace = gpu.upload(x), inPlaceY = poisoned(gpu, rows * out), apartX = gpu.upload(x);
+                assertTrue(gpu.addLayerNormIntoLinear(inPlace, null, null, outGrid, gg, gb, 1e-12f, rows, dim, inPlace, null, next, epilogue,
+                        inPlaceY), "fused in place, " + what);
+                gpu.addLayerNormQuantized(apartX, null, null, outGrid, gg, gb, 1e-12f, rows, dim, apartX, null);
+                gpu.linear(apartX, rows, next, epilogue, apartY);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, apartX), download(gpu, inPlace), "in place, out, " + what);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(download(gpu, apartY), download(gpu, inPlaceY), "in place, y, " + what);
             } else {
                 org.junit.jupiter.api.Assertions.assertArrayEquals(res, download(gpu, fusedOut), "out was written, " + what);
                 for (float v : download(gpu, fusedY)) assertTrue(Float.isNaN(v), "y was written, " + what);
@@ -281,6 +289,8 @@ class CudaKernelsTest {
                     untouched, null, gpu.prepareLinear(linear), epilogue, untouchedY), "FP32 layer, " + what);
             for (float v : download(gpu, untouched)) assertTrue(Float.isNaN(v), "out was written, " + what);
             for (float v : download(gpu, untouchedY)) assertTrue(Float.isNaN(v), "y was written, " + what);
+            org.junit.jupiter.api.Assertions.assertFalse(cpu.addLayerNormIntoLinear(cpu.upload(x), null, null, null, cpu.upload(g), cpu.upload(b),
+                    1e-12f, rows, dim, cpu.allocate(n), null, cpu.prepareLinear(linear), epilogue, cpu.allocate(rows * out)), "CPU");
         }
     }
 
