@@ -42,8 +42,7 @@ const char *api_name(CUpti_CallbackDomain domain, CUpti_CallbackId cbid) {
 // CSV: kind,start_ns,end_ns,name,stream,correlation
 void write_record(const CUpti_Activity *record) {
     switch (record->kind) {
-    case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL:
-    case CUPTI_ACTIVITY_KIND_KERNEL: {
+    case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: {  // the only kernel kind enabled (below)
         auto *k = reinterpret_cast<const CUpti_ActivityKernel10 *>(record);
         std::fprintf(out, "kernel,%llu,%llu,%s,%u,%u\n", (unsigned long long)k->start, (unsigned long long)k->end,
                      k->name, k->streamId, k->correlationId);

@@ -265,7 +265,7 @@ public final class BackendGradients implements AttributionModel {
                     int batch = Math.min(per, alphas.length - k0);
                     try (Backend.Scope step = backend.openScope()) {
                         Seed seed = constantSeed(target, batch);
-                        FloatBuf a = backend.upload(slice(alphas, k0, batch)), words = backend.allocate(batch * n);
+                        FloatBuf a = backend.upload(toFloat(alphas, k0, batch)), words = backend.allocate(batch * n);
                         FloatBuf w = seed == null ? null : backend.upload(divided(weights, k0, seed.scales));
                         ops.interpolate(x0, dx, a, n, words);
                         Tape tape = forward(s, words, batch, true, seed == null);
@@ -652,12 +652,10 @@ public final class BackendGradients implements AttributionModel {
     }
 
     private static float[] toFloat(double[] a) {
-        float[] r = new float[a.length];
-        for (int i = 0; i < a.length; i++) r[i] = (float) a[i];
-        return r;
+        return toFloat(a, 0, a.length);
     }
 
-    private static float[] slice(double[] a, int from, int n) {
+    private static float[] toFloat(double[] a, int from, int n) {
         float[] r = new float[n];
         for (int i = 0; i < n; i++) r[i] = (float) a[from + i];
         return r;
@@ -677,8 +675,6 @@ public final class BackendGradients implements AttributionModel {
     }
 
     private static double[] toDouble(float[] a, int from, int n) {
-        double[] r = new double[n];
-        for (int i = 0; i < n; i++) r[i] = a[from + i];
-        return r;
+        return unscaled(a, from, n, 1); // a float over 1 in double: the float itself
     }
 }
