@@ -4,7 +4,6 @@
 #include "activation.cuh"
 #include "common.cuh"
 #include "fake_quant.cuh"
-#include <cuda_fp16.h>
 
 namespace qd {
 
@@ -36,12 +35,6 @@ __global__ void gelu_grad_kernel(float *dg, const float *u, size_t n) {
 // The FP16 input-gradient products (CudaGradientOps) read their dy operand in FP16, rounded to nearest even: values of
 // 65520 and beyond become inf, which the caller finds in its result. Four values per thread (16-byte loads, 8-byte
 // stores: the pointers come 256-byte aligned from the device pool), the n % 4 tail by the first threads.
-__device__ __forceinline__ void store_half4(__half *y, size_t i, float4 v) {
-    __half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);
-    uint2 packed = make_uint2(*reinterpret_cast<unsigned *>(&lo), *reinterpret_cast<unsigned *>(&hi));
-    *reinterpret_cast<uint2 *>(y + i) = packed;
-}
-
 // y = FP16(x).
 __global__ void to_half_kernel(const float *x, size_t n, __half *y) {
     const size_t stride = (size_t)gridDim.x * blockDim.x, first = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
@@ -150,11 +143,9 @@ __global__ void layernorm_grad_warp_kernel(const float *dy, const float *x, cons
         if (c >= d4) break;
         float v[4];
         for (int j = 0; j < 4; j++) v[j] = rstd * (gv[i][j] - mg - (xv[i][j] - mean) * rstd * mgx);
-        reinterpret_cast<float4 *>(dx)[base + c] = make_float4(v[0], v[1], v[2], v[3]);
-        if (dx16) {
-            const __half2 lo = __floats2half2_rn(v[0], v[1]), hi = __floats2half2_rn(v[2], v[3]);
-            reinterpret_cast<uint2 *>(dx16)[base + c] = make_uint2(*reinterpret_cast<const uint32_t *>(&lo), *reinterpret_cast<const uint32_t *>(&hi));
-        }
+        const float4 v4 = make_float4(v[0], v[1], v[2], v[3]);
+        reinterpret_cast<float4 *>(dx)[base + c] = v4;
+        if (dx16) store_half4(dx16, 4 * (base + c), v4);
     }
 }
 

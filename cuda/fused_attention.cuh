@@ -356,10 +356,6 @@ __device__ __forceinline__ void load_matrices_transposed(uint32_t r[4], const __
 }
 
 __device__ __forceinline__ uint32_t half_pair(const __half *p) { return *reinterpret_cast<const uint32_t *>(p); }
-__device__ __forceinline__ uint32_t half_pair(float lo, float hi) {
-    const __half2 h = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t *>(&h);
-}
 __device__ __forceinline__ float half_at(uint32_t pair, int upper) {
     const __half2 h = *reinterpret_cast<const __half2 *>(&pair);
     return upper ? __high2float(h) : __low2float(h);
@@ -382,7 +378,7 @@ __device__ __forceinline__ void load_head_half(const float *__restrict__ src, si
 #pragma unroll
         for (int b = 0; b < kBatch; b++) {
             const int i = first + b * blockDim.x, r = i / kVectors, c = (i - r * kVectors) * 4;
-            if (i < n) *reinterpret_cast<uint2 *>(dst + r * half_head_ld<HD>() + c) = make_uint2(half_pair(v[b].x, v[b].y), half_pair(v[b].z, v[b].w));
+            if (i < n) store_half4(dst, r * half_head_ld<HD>() + c, v[b]);
         }
     }
 }

@@ -93,7 +93,8 @@ __global__ void add_layernorm_warp_kernel(const float *x, const float *residual,
     const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31, d4 = dim >> 2;
     if (row >= rows) return;
     const size_t base = (size_t)row * d4;
-    const float4 *x4 = reinterpret_cast<const float4 *>(x) + base, *r4 = residual ? reinterpret_cast<const float4 *>(residual) + base : nullptr;
+    const float4 *x4 = reinterpret_cast<const float4 *>(x) + base,
+                 *r4 = residual ? reinterpret_cast<const float4 *>(residual) + base : nullptr;
     float v[kVecs][4];
 #pragma unroll
     for (int i = 0; i < kVecs; i++) {  // all of the row's loads issued before any use

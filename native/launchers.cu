@@ -46,6 +46,7 @@ static bool by_row_vecs(int dim, F f) {
 // 1024): decided by dim alone, so that a forward and its backward always pair (they sum in different orders from the
 // block kernels). Their pointers must then be 16-byte aligned (the pool's always are).
 static bool warp_rows(int dim) { return dim % 4 == 0 && dim <= 1024; }
+constexpr int kRowWarps = 4;  // rows (warps) per block of those kernels
 
 // Every pointer 16-byte aligned (NULL counts as aligned): the float4 accesses of the row kernels.
 static bool aligned16(std::initializer_list<const void *> pointers) {
@@ -137,8 +138,7 @@ int qd_add_layernorm(const float *x, const float *residual, const float *gamma, 
     const qd::ColumnGrid sum_q{sum_scale, sum_zero_point, (float)sum_qmin, (float)sum_qmax},
         out_q{out_scale, out_zero_point, (float)out_qmin, (float)out_qmax};
     if (by_warps && by_row_vecs(dim, [&](auto vecs) {
-            constexpr int kWarps = 4;
-            qd::add_layernorm_warp_kernel<decltype(vecs)::value><<<(rows + kWarps - 1) / kWarps, 32 * kWarps, 0, S(stream)>>>(
+            qd::add_layernorm_warp_kernel<decltype(vecs)::value><<<(rows + kRowWarps - 1) / kRowWarps, 32 * kRowWarps, 0, S(stream)>>>(
                 x, residual, gamma, beta, eps, rows, dim, out, sum, sum_q, out_q, q, q_s, q_on_grid, ldq);
         }))
         return cudaGetLastError();
@@ -294,8 +294,7 @@ int qd_layernorm_grad(const float *dy, const float *x, const float *gamma, float
     const bool by_warps = warp_rows(dim);  // as qd_add_layernorm decides: x_hat is then the forward's to the last bit
     if (by_warps && (!aligned16({dy, x, gamma, dx}) || (uintptr_t)dx16 % 8 != 0)) return cudaErrorMisalignedAddress;
     if (by_warps && by_row_vecs(dim, [&](auto vecs) {
-            constexpr int kWarps = 4;
-            qd::layernorm_grad_warp_kernel<decltype(vecs)::value><<<(rows + kWarps - 1) / kWarps, 32 * kWarps, 0, S(stream)>>>(
+            qd::layernorm_grad_warp_kernel<decltype(vecs)::value><<<(rows + kRowWarps - 1) / kRowWarps, 32 * kRowWarps, 0, S(stream)>>>(
                 dy, x, gamma, eps, rows, dim, dx, (__half *)dx16);
         }))
         return cudaGetLastError();

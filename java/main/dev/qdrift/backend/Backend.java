@@ -148,9 +148,8 @@ public interface Backend extends AutoCloseable {
      * {@link #addLayerNormQuantized}, then y = epilogue(next(out)) — a LayerNorm and the linear layer it feeds — where this
      * backend can fuse them: the GPU, when next is an s8 layer with a static input scale and the rows are at most 1024
      * columns, a multiple of 4, writes next's s8 operand from the normalized rows as it stores out (out is still stored:
-     * the next residual reads it). out and y are then exactly
-     * what the ops one after another give. Returns false, having done nothing, where it cannot; the caller then runs them
-     * one after another.
+     * the next residual reads it). out and y are then exactly what the ops one after another give. Returns false, having
+     * done nothing, where it cannot; the caller then runs them one after another.
      */
     default boolean addLayerNormIntoLinear(FloatBuf x, FloatBuf residual, ColumnGrid sumGrid, ColumnGrid outGrid, FloatBuf gamma,
                                            FloatBuf beta, float eps, int rows, int dim, FloatBuf out, FloatBuf sum, LinearWeights next,

@@ -546,8 +546,8 @@ public final class DriftRun {
     }
 
     /** Arguments added after runs were written: a run.json without them ran with these values (JSON text). */
-    private static final Map<String, String> ADDED_LATER = Map.of("device", "\"cpu\"", "int8", "false", "tf32", "false", "fp16Backward", "false", "int8Gemm",
-            "\"ours\"", "igTolerance", "null", "maxSteps", "null");
+    private static final Map<String, String> ADDED_LATER = Map.of("device", "\"cpu\"", "int8", "false", "tf32", "false", "fp16Backward",
+            "false", "int8Gemm", "\"ours\"", "igTolerance", "null", "maxSteps", "null");
 
     private static void checkCalibration(Path runFile, ObjectNode run, String hash) {
         JsonNode old = run.get("calibration");

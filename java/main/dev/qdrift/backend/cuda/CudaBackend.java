@@ -325,18 +325,42 @@ public final class CudaBackend implements Backend {
 
     /** Quantize the input to s8 (static or per-token scale), s8 GEMM, dequantize + bias (+ GELU) in the epilogue. */
     private void linearInt8(FloatBuf x, int rows, DeviceInt8Linear l, Epilogue epilogue, FloatBuf y) {
-        if (epilogue == Epilogue.TANH) throw new QdriftException("integer linear layers have no tanh epilogue (the pooler stays FP32)");
+        if (!Float.isNaN(l.inputScale())) {
+            fromStaticS8Operand(l, rows, epilogue, y, xq -> int8.quantizePerTensor(p(x), rows, l.in(), l.inputScale(), xq, l.ldk()));
+            return;
+        }
+        requireS8Epilogue(epilogue);
+        try (Scope s = openScope()) {
+            MemorySegment xq = allocateBytes((long) rows * l.ldk()), xScale = p(allocate(rows));
+            int8.quantizePerToken(p(x), rows, l.in(), xq, l.ldk(), xScale);
+            linearFromS8(xq, xScale, true, rows, l, epilogue, y);
+        }
+    }
+
+    /**
+     * y = epilogue(l(x)) for an s8 layer with a static input scale, its s8 operand [rows, ldk] written by writeOperand
+     * into scratch: the per-tensor quantization, or a pass that fuses it (a quantized site, a LayerNorm).
+     */
+    private void fromStaticS8Operand(DeviceInt8Linear l, int rows, Epilogue epilogue, FloatBuf y,
+                                     java.util.function.Consumer<MemorySegment> writeOperand) {
+        requireS8Epilogue(epilogue);
         try (Scope s = openScope()) {
             MemorySegment xq = allocateBytes((long) rows * l.ldk());
-            if (Float.isNaN(l.inputScale())) {
-                MemorySegment xScale = p(allocate(rows));
-                int8.quantizePerToken(p(x), rows, l.in(), xq, l.ldk(), xScale);
-                linearFromS8(xq, xScale, true, rows, l, epilogue, y);
-            } else {
-                int8.quantizePerTensor(p(x), rows, l.in(), l.inputScale(), xq, l.ldk());
-                linearFromS8(xq, l.inputScaleOnDevice().ptr(), false, rows, l, epilogue, y);
-            }
+            writeOperand.accept(xq);
+            linearFromS8(xq, l.inputScaleOnDevice().ptr(), false, rows, l, epilogue, y);
         }
+    }
+
+    private static void requireS8Epilogue(Epilogue epilogue) {
+        if (epilogue == Epilogue.TANH) throw new QdriftException("integer linear layers have no tanh epilogue (the pooler stays FP32)");
+    }
+
+    /**
+     * w as an s8 layer of `in` inputs with a static input scale, whose operand rows take 4-byte stores (ldk % 4 == 0):
+     * the layers a fused pass can write the operand of; else null.
+     */
+    private static DeviceInt8Linear staticS8Layer(LinearWeights w, int in) {
+        return w instanceof DeviceInt8Linear l && !Float.isNaN(l.inputScale()) && l.in() == in && l.ldk() % 4 == 0 ? l : null;
     }
 
     /**
@@ -365,19 +389,16 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public boolean siteIntoLinear(FloatBuf x, int rows, int cols, boolean gelu, ColumnGrid grid, LinearWeights next, FloatBuf y) {
-        if (!(next instanceof DeviceInt8Linear l) || Float.isNaN(l.inputScale()) || l.in() != cols || cols % 4 != 0 || l.ldk() % 4 != 0
-                || !aligned16(x)) // the kernel's float4 reads
+        DeviceInt8Linear l = staticS8Layer(next, cols);
+        if (l == null || cols % 4 != 0 || !aligned16(x)) // the kernel's float4 reads
             return false;
         if (x.size() < (long) rows * cols || y.size() < (long) rows * l.out())
             throw new IllegalArgumentException("siteIntoLinear: buffers too small for " + rows + " rows of " + cols + " -> " + l.out());
         DeviceGrid q = DeviceGrid.of(grid);
         int act = gelu ? 1 : 0, onGrid = isS8Grid(grid, l.inputScale()) ? 1 : 0;
-        try (Scope s = openScope()) {
-            MemorySegment xq = allocateBytes((long) rows * l.ldk());
-            launch("qd_site_quantize " + rows + "x" + cols, () -> (int) cuda.siteQuantize.invokeExact(p(x), rows, cols, act, q.scale(),
-                    q.zeroPoint(), q.qmin(), q.qmax(), onGrid, l.inputScale(), xq, l.ldk(), stream));
-            linearFromS8(xq, l.inputScaleOnDevice().ptr(), false, rows, l, Epilogue.NONE, y);
-        }
+        fromStaticS8Operand(l, rows, Epilogue.NONE, y, xq -> launch("qd_site_quantize " + rows + "x" + cols,
+                () -> (int) cuda.siteQuantize.invokeExact(p(x), rows, cols, act, q.scale(), q.zeroPoint(), q.qmin(), q.qmax(), onGrid,
+                        l.inputScale(), xq, l.ldk(), stream)));
         return true;
     }
 
@@ -466,18 +487,13 @@ public final class CudaBackend implements Backend {
                                           FloatBuf beta, float eps, int rows, int dim, FloatBuf out, FloatBuf sum, LinearWeights next,
                                           Epilogue epilogue, FloatBuf y) {
         // qd_add_layernorm's conditions for q: rows one warp each (the pool's buffers meet its alignment).
-        if (!(next instanceof DeviceInt8Linear l) || Float.isNaN(l.inputScale()) || l.in() != dim || dim % 4 != 0 || dim > 1024
-                || l.ldk() % 4 != 0)
-            return false;
-        if (epilogue == Epilogue.TANH) throw new QdriftException("integer linear layers have no tanh epilogue (the pooler stays FP32)");
+        DeviceInt8Linear l = staticS8Layer(next, dim);
+        if (l == null || dim % 4 != 0 || dim > 1024) return false;
         if (y.size() < (long) rows * l.out())
             throw new IllegalArgumentException("addLayerNormIntoLinear: y too small for " + rows + " rows of " + l.out());
-        try (Scope s = openScope()) {
-            MemorySegment xq = allocateBytes((long) rows * l.ldk());
-            addLayerNorm(x, residual, sumGrid, outGrid, gamma, beta, eps, rows, dim, out, sum, xq, l.inputScale(), isS8Grid(outGrid,
-                    l.inputScale()), l.ldk());
-            linearFromS8(xq, l.inputScaleOnDevice().ptr(), false, rows, l, epilogue, y);
-        }
+        boolean onGrid = isS8Grid(outGrid, l.inputScale());
+        fromStaticS8Operand(l, rows, epilogue, y, xq -> addLayerNorm(x, residual, sumGrid, outGrid, gamma, beta, eps, rows, dim, out, sum,
+                xq, l.inputScale(), onGrid, l.ldk()));
         return true;
     }
 

@@ -186,7 +186,6 @@ final class CudaGradientOps implements GradientOps {
         });
     }
 
-
     /** GELU's backward writes the product's FP16 operand itself under FP16 products; else the two steps. */
     @Override
     public void geluGradInputGrad(FloatBuf dg, FloatBuf u, int rows, int cols, LinearWeights w, FloatBuf dx, boolean accumulate) {
