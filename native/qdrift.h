@@ -26,6 +26,8 @@ int qd_device_info(int device, char *name, int *major, int *minor, size_t *total
 int qd_set_device(int device);
 int qd_malloc(void **ptr, size_t bytes);
 int qd_free(void *ptr);
+int qd_malloc_async(void **ptr, size_t bytes, void *stream);
+int qd_free_async(void *ptr, void *stream);
 int qd_mem_info(size_t *free_bytes, size_t *total_bytes);
 int qd_memcpy_h2d(void *dst, const void *src, size_t bytes, void *stream);
 int qd_memcpy_d2h(void *dst, const void *src, size_t bytes, void *stream);
@@ -42,6 +44,7 @@ int qd_graph_begin_capture(void *stream);
 int qd_graph_end_capture(void *stream, void **graph_exec);
 int qd_graph_launch(void *graph_exec, void *stream);
 int qd_graph_destroy(void *graph_exec);
+int qd_graph_memory_high(size_t *bytes, int reset);
 /* Profiler range (cudaProfilerStart / Stop): what `ncu --profile-from-start off` profiles. */
 int qd_profiler_start(void);
 int qd_profiler_stop(void);

@@ -34,6 +34,9 @@ int qd_malloc(void **ptr, size_t bytes) {
     return e;
 }
 int qd_free(void *ptr) { return cudaFree(ptr); }
+// Stream-ordered: inside a graph capture these become the graph's own allocation and free nodes.
+int qd_malloc_async(void **ptr, size_t bytes, void *stream) { return cudaMallocAsync(ptr, bytes, S(stream)); }
+int qd_free_async(void *ptr, void *stream) { return cudaFreeAsync(ptr, S(stream)); }
 int qd_mem_info(size_t *free_bytes, size_t *total_bytes) { return cudaMemGetInfo(free_bytes, total_bytes); }
 
 int qd_memcpy_h2d(void *dst, const void *src, size_t bytes, void *stream) {
@@ -64,9 +67,13 @@ int qd_event_elapsed_ms(float *ms, void *start, void *end) {
 int qd_graph_begin_capture(void *stream) { return cudaStreamBeginCapture(S(stream), cudaStreamCaptureModeThreadLocal); }
 
 int qd_graph_end_capture(void *stream, void **graph_exec) {
-    cudaGraph_t g;
+    cudaGraph_t g = nullptr;
     cudaError_t e = cudaStreamEndCapture(S(stream), &g);
-    if (e != cudaSuccess) return e;
+    if (e != cudaSuccess) {
+        if (g != nullptr) cudaGraphDestroy(g);
+        cudaGetLastError();  // a failed capture is reported here; the stream is usable again
+        return e;
+    }
     e = cudaGraphInstantiate((cudaGraphExec_t *)graph_exec, g, 0);
     cudaGraphDestroy(g);
     return e;
@@ -74,6 +81,20 @@ int qd_graph_end_capture(void *stream, void **graph_exec) {
 
 int qd_graph_launch(void *graph_exec, void *stream) { return cudaGraphLaunch((cudaGraphExec_t)graph_exec, S(stream)); }
 int qd_graph_destroy(void *graph_exec) { return cudaGraphExecDestroy((cudaGraphExec_t)graph_exec); }
+
+// The memory CUDA holds for graphs' allocations (physical, shared by graphs run one after another): its high-water
+// mark since the last reset; reset = 1 resets it after reading.
+int qd_graph_memory_high(size_t *bytes, int reset) {
+    int device;
+    cudaError_t e = cudaGetDevice(&device);
+    if (e != cudaSuccess) return e;
+    unsigned long long v = 0;
+    e = cudaDeviceGetGraphMemAttribute(device, cudaGraphMemAttrReservedMemHigh, &v);
+    if (e != cudaSuccess) return e;
+    *bytes = (size_t)v;
+    unsigned long long zero = 0;
+    return reset ? cudaDeviceSetGraphMemAttribute(device, cudaGraphMemAttrReservedMemHigh, &zero) : cudaSuccess;
+}
 
 int qd_profiler_start(void) { return cudaProfilerStart(); }
 int qd_profiler_stop(void) { return cudaProfilerStop(); }

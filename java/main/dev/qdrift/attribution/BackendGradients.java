@@ -75,7 +75,7 @@ public final class BackendGradients implements AttributionModel {
     private int integerLayers;
     /** FP16 products: each row's seed is scaled so that its largest value lies in [2^SEED_EXPONENT, 2^(SEED_EXPONENT+1)) ({@link Seed}). */
     public static final int SEED_EXPONENT = 4;
-    private int seedExponent = SEED_EXPONENT, halfOverflows;
+    private int seedExponent = SEED_EXPONENT, halfOverflows, replayedBatches;
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BackendGradients.class);
 
     /**
@@ -213,7 +213,7 @@ public final class BackendGradients implements AttributionModel {
                 Target t = target.resolve(tape.logits[0]);
                 float[] g = new float[words.length];
                 Seed seed = seed(t, 1, tape.logits, tape.pooled);
-                backend.download(backward(tape, seed), g);
+                backend.download(backward(tape, backend.upload(seed.values)), g);
                 return new Result(t, t.value(tape.logits[0]), tape.logits[0], unscaled(g, 0, g.length, seed.scales[0]));
             }
         }, r -> allFinite(r.gradient()));
@@ -236,7 +236,7 @@ public final class BackendGradients implements AttributionModel {
                     Tape tape = forward(s, backend.upload(all), batch, true, true);
                     float[] g = new float[batch * n];
                     Seed seed = seed(target, batch, tape.logits, tape.pooled);
-                    backend.download(backward(tape, seed), g);
+                    backend.download(backward(tape, backend.upload(seed.values)), g);
                     List<Result> results = new ArrayList<>();
                     for (int b = 0; b < batch; b++)
                         results.add(new Result(target, target.value(tape.logits[b]), tape.logits[b], unscaled(g, b * n, n, seed.scales[b])));
@@ -250,7 +250,8 @@ public final class BackendGradients implements AttributionModel {
     /**
      * The steps are interpolated, differentiated and summed on the backend, a batch of steps at a time; under FP16
      * products each step's quadrature weight carries the division by its seed's scale. For a logit target (without the
-     * pooler) the seed is known up front ({@link #constantSeed}) and a batch's work is queued without a wait.
+     * pooler) the seed is known up front ({@link #constantSeed}) and a batch's work is queued without a wait; when all
+     * steps then fit one batch, that batch is a {@link StepBatch}, recorded and replayed.
      */
     @Override
     public double[] pathIntegral(Sequence s, double[] from, double[] diff, double[] alphas, double[] weights, Target target) {
@@ -259,21 +260,19 @@ public final class BackendGradients implements AttributionModel {
         checkWords(s, diff);
         int n = from.length, per = stepsPerBatch(s);
         return overflowChecked(() -> {
+            float[] x0 = toFloat(from), dx = toFloat(diff);
+            Seed whole = alphas.length <= per ? constantSeed(target, alphas.length) : null;
+            if (whole != null)
+                return toDouble(stepBatch(s, alphas.length).run(s, x0, dx, toFloat(alphas), divided(weights, 0, whole.scales), whole), 0, n);
             try (Backend.Scope scope = backend.openScope()) {
-                FloatBuf x0 = backend.upload(toFloat(from)), dx = backend.upload(toFloat(diff)), integral = backend.allocate(n);
+                FloatBuf x0Buf = backend.upload(x0), dxBuf = backend.upload(dx), integral = backend.allocate(n);
                 for (int k0 = 0; k0 < alphas.length; k0 += per) {
-                    int batch = Math.min(per, alphas.length - k0);
+                    int batch = Math.min(per, alphas.length - k0), first = k0;
                     try (Backend.Scope step = backend.openScope()) {
-                        Seed seed = constantSeed(target, batch);
-                        FloatBuf a = backend.upload(toFloat(alphas, k0, batch)), words = backend.allocate(batch * n);
-                        FloatBuf w = seed == null ? null : backend.upload(divided(weights, k0, seed.scales));
-                        ops.interpolate(x0, dx, a, n, words);
-                        Tape tape = forward(s, words, batch, true, seed == null);
-                        if (seed == null) {
-                            seed = seed(target, batch, tape.logits, tape.pooled);
-                            w = backend.upload(divided(weights, k0, seed.scales));
-                        }
-                        ops.weightedRowSum(backward(tape, seed), w, n, integral, k0 > 0);
+                        Seed constant = constantSeed(target, batch);
+                        queueSteps(s.length(), batch, tokens(java.util.Collections.nCopies(batch, s)), x0Buf, dxBuf,
+                                backend.upload(toFloat(alphas, k0, batch)), integral, k0 > 0, constant == null,
+                                tape -> uploaded(constant != null ? constant : seed(target, batch, tape.logits, tape.pooled), weights, first));
                     }
                 }
                 float[] result = new float[n];
@@ -281,6 +280,136 @@ public final class BackendGradients implements AttributionModel {
                 return toDouble(result, 0, n);
             }
         }, BackendGradients::allFinite);
+    }
+
+    /** A step batch's seed and quadrature weights (each divided by its step's seed scale) on the backend. */
+    private record StepSeed(FloatBuf seed, FloatBuf weights) {}
+
+    private StepSeed uploaded(Seed seed, double[] weights, int from) {
+        return new StepSeed(backend.upload(seed.values), backend.upload(divided(weights, from, seed.scales)));
+    }
+
+    /**
+     * Queues one batch of IG steps: words_k = x0 + alphas_k dx, each step's gradient, integral (+)= sum_k w_k gradient_k.
+     * stepSeed gives the seed and weights once the forward is queued; with logits the forward downloads them first (a
+     * wait), for a seed that needs them.
+     */
+    private void queueSteps(int seq, int batch, Tokens tokens, FloatBuf x0, FloatBuf dx, FloatBuf alphas, FloatBuf integral,
+                            boolean accumulate, boolean logits, java.util.function.Function<Tape, StepSeed> stepSeed) {
+        int n = seq * config.hidden();
+        FloatBuf words = backend.allocate(batch * n);
+        ops.interpolate(x0, dx, alphas, n, words);
+        Tape tape = forward(batch, seq, tokens, words, true, logits);
+        StepSeed seed = stepSeed.apply(tape);
+        ops.weightedRowSum(backward(tape, seed.seed), seed.weights, n, integral, accumulate);
+    }
+
+    /** Step batches by shape and the backend's mode, the most recently used kept ({@link #STEP_BATCHES} at most). */
+    private final Map<String, StepBatch> stepBatches = new java.util.LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, StepBatch> eldest) {
+            if (size() <= STEP_BATCHES) return false;
+            eldest.getValue().close();
+            return true;
+        }
+    };
+    private static final int STEP_BATCHES = 16;
+
+    private StepBatch stepBatch(Sequence s, int batch) {
+        // The backend's name carries its mode (TF32, FP16 products): a recording replays only in the mode it was made in.
+        return stepBatches.computeIfAbsent(s.length() + " x " + batch + " on " + backend.name(), k -> new StepBatch(s.length(), batch));
+    }
+
+    /**
+     * All steps of an IG as one batch of fixed shape, on kept buffers (written before each run, the integral read after):
+     * run unrecorded the first time (which lets the libraries make their choices for the shape), then recorded
+     * ({@link Backend#record}: on the GPU one graph launch instead of ~230 kernel launches, and no host work between
+     * them) and replayed. A backend that does not record runs it unrecorded each time; a recording that fails is logged
+     * and the batch runs unrecorded from then on.
+     */
+    private final class StepBatch implements AutoCloseable {
+        private final int seq, batch;
+        private final FloatBuf x0, dx, alphas, weights, seed, integral;
+        private final IntBuf ids, types, mask;
+        /** What the kept buffers hold, to skip rewriting what did not change (the same target, steps, segments). */
+        private float[] alphasNow, weightsNow, seedNow;
+        private int[] typesNow;
+        private Backend.Replay replay;
+        private boolean warmed, unrecordable;
+
+        StepBatch(int seq, int batch) {
+            this.seq = seq;
+            this.batch = batch;
+            int n = seq * config.hidden(), rows = batch * seq;
+            x0 = backend.allocateKept(n);
+            dx = backend.allocateKept(n);
+            integral = backend.allocateKept(n);
+            alphas = backend.allocateKept(batch);
+            weights = backend.allocateKept(batch);
+            seed = backend.allocateKept(batch * config.hidden());
+            ids = backend.allocateKeptInts(rows);
+            types = backend.allocateKeptInts(rows);
+            mask = backend.allocateKeptInts(rows);
+            backend.write(ids, rowIndices(rows));
+            backend.write(mask, ones(rows));
+        }
+
+        /** The integral of this shape's steps for sequence s: from x0 along dx at alphas, weighted (already divided by the seed's scales). */
+        float[] run(Sequence s, float[] x0Now, float[] dxNow, float[] alphasIn, float[] weightsIn, Seed seedIn) {
+            backend.write(x0, x0Now);
+            backend.write(dx, dxNow);
+            alphasNow = keep(alphas, alphasNow, alphasIn);
+            weightsNow = keep(weights, weightsNow, weightsIn);
+            seedNow = keep(seed, seedNow, seedIn.values);
+            int[] typesIn = segments(java.util.Collections.nCopies(batch, s));
+            if (!Arrays.equals(typesNow, typesIn)) {
+                backend.write(types, typesIn);
+                typesNow = typesIn;
+            }
+            if (replay == null && warmed && !unrecordable) {
+                try {
+                    replay = backend.record(this::queue);
+                } catch (RuntimeException e) {
+                    unrecordable = true;
+                    LOG.warn("recording IG's steps ({} x {} tokens) failed; they run unrecorded: {}", batch, seq, e.getMessage());
+                }
+            }
+            if (replay != null) {
+                replay.run();
+                replayedBatches++;
+            } else {
+                queue();
+                warmed = true;
+            }
+            float[] result = new float[seq * config.hidden()];
+            backend.download(integral, result);
+            return result;
+        }
+
+        private float[] keep(FloatBuf buf, float[] now, float[] in) {
+            if (Arrays.equals(now, in)) return now;
+            backend.write(buf, in);
+            return in;
+        }
+
+        private void queue() {
+            try (Backend.Scope scope = backend.openScope()) {
+                queueSteps(seq, batch, new Tokens(ids, types, mask), x0, dx, alphas, integral, false, false,
+                        tape -> new StepSeed(seed, weights));
+            }
+        }
+
+        @Override
+        public void close() {
+            if (replay != null) replay.close();
+            for (FloatBuf b : List.of(x0, dx, alphas, weights, seed, integral)) backend.release(b);
+            for (IntBuf b : List.of(ids, types, mask)) backend.release(b);
+        }
+    }
+
+    /** How many IG step batches ran as a replay of their recording ({@link StepBatch}; tests: that it was used). */
+    public int replayedBatches() {
+        return replayedBatches;
     }
 
     /** How many calls overflowed FP16 products and ran again in FP32 ({@link #overflowChecked}). */
@@ -345,17 +474,46 @@ public final class BackendGradients implements AttributionModel {
 
     /** words [batch, seq, hidden] on the backend: the word vectors of seqs (one length), with their segment ids. */
     private Tape forward(List<Sequence> seqs, FloatBuf words, boolean forBackward, boolean withLogits) {
-        int batch = seqs.size(), seq = seqs.get(0).length(), h = config.hidden(), f = config.intermediate(), rows = batch * seq;
+        return forward(seqs.size(), seqs.get(0).length(), tokens(seqs), words, forBackward, withLogits);
+    }
+
+    /**
+     * A batch's tokens on the backend: ids[r] = r (the words buffer is the batch's own word "table": row r is token r's
+     * vector), segment ids, and the mask (all ones: every token is real).
+     */
+    private record Tokens(IntBuf ids, IntBuf types, IntBuf mask) {}
+
+    private Tokens tokens(List<Sequence> seqs) {
+        int rows = seqs.size() * seqs.get(0).length();
+        return new Tokens(backend.uploadInts(rowIndices(rows)), backend.uploadInts(segments(seqs)), backend.uploadInts(ones(rows)));
+    }
+
+    private static int[] rowIndices(int rows) {
+        int[] ids = new int[rows];
+        for (int r = 0; r < rows; r++) ids[r] = r;
+        return ids;
+    }
+
+    private static int[] ones(int rows) {
+        int[] a = new int[rows];
+        Arrays.fill(a, 1);
+        return a;
+    }
+
+    /** The segment ids of sequences of one length, one after another. */
+    private static int[] segments(List<Sequence> seqs) {
+        int seq = seqs.get(0).length();
+        int[] types = new int[seqs.size() * seq];
+        for (int b = 0; b < seqs.size(); b++) System.arraycopy(seqs.get(b).typeIds(), 0, types, b * seq, seq);
+        return types;
+    }
+
+    private Tape forward(int batch, int seq, Tokens tokens, FloatBuf words, boolean forBackward, boolean withLogits) {
+        int h = config.hidden(), f = config.intermediate(), rows = batch * seq;
         float eps = config.layerNormEps();
-        int[] ids = new int[rows], types = new int[rows], ones = new int[rows];
-        for (int r = 0; r < rows; r++) {
-            ids[r] = r; // word "table" = the words buffer itself: row r of the batch
-            types[r] = seqs.get(r / seq).typeIds()[r % seq];
-            ones[r] = 1;
-        }
-        IntBuf idBuf = backend.uploadInts(ids), typeBuf = backend.uploadInts(types), mask = backend.uploadInts(ones);
+        IntBuf mask = tokens.mask;
         FloatBuf e = backend.allocate(rows * h), x = backend.allocate(rows * h);
-        backend.embed(idBuf, typeBuf, words, position, type, batch, seq, h, e);
+        backend.embed(tokens.ids, tokens.types, words, position, type, batch, seq, h, e);
         // The clipping-aware masks only when a backward follows (forward-only calls, occlusion's, skip them).
         boolean masks = forBackward && mode == StraightThrough.CLIP_AWARE;
         Map<Site, FloatBuf> embeddingMask = masks ? new EnumMap<>(Site.class) : null;
@@ -497,7 +655,7 @@ public final class BackendGradients implements AttributionModel {
     // ---- backward -------------------------------------------------------------------------------------
 
     /**
-     * The backward's seed on the backend, d target / d pooled [batch, hidden], row b times scales[b]. Under FP16 products
+     * The backward's seed on the host, d target / d pooled [batch, hidden], row b times scales[b]. Under FP16 products
      * a row's scale is the power of two that puts that row's largest value in [2^seedExponent, 2^(seedExponent+1)):
      * every gradient of the row's backward (rows do not mix: each is one sequence), which is linear in its seed, then
      * carries the same exact factor, which keeps FP16's range (full precision from 2^-14, inf from 65520) about the
@@ -505,7 +663,7 @@ public final class BackendGradients implements AttributionModel {
      * precision thins. Per row, because the rows' seeds can differ by orders of magnitude (a log-probability's along an
      * IG path). Else 1.
      */
-    private record Seed(FloatBuf dPooled, double[] scales) {}
+    private record Seed(float[] values, double[] scales) {}
 
     /** The seed from each row's logits (and, for the pooler, its tanh output pooled): target.gradient through the head. */
     private Seed seed(Target target, int batch, double[][] logits, float[] pooled) {
@@ -543,13 +701,13 @@ public final class BackendGradients implements AttributionModel {
             scales[b] = ops.halfProducts() ? seedScale(dPooled, b * h, (b + 1) * h, seedExponent) : 1;
             if (scales[b] != 1) for (int j = b * h; j < (b + 1) * h; j++) dPooled[j] = (float) (dPooled[j] * scales[b]);
         }
-        return new Seed(backend.upload(dPooled), scales);
+        return new Seed(dPooled, scales);
     }
 
     /** d target / d words [batch, seq, hidden] on the backend, row b times the seed's scales[b]. */
-    private FloatBuf backward(Tape tape, Seed seed) {
+    private FloatBuf backward(Tape tape, FloatBuf seed) {
         int h = config.hidden(), batch = tape.batch, rows = batch * tape.seq;
-        FloatBuf dCls = seed.dPooled;
+        FloatBuf dCls = seed;
         if (pooling == Pooling.POOLER) {
             FloatBuf d = backend.allocate(batch * h);
             ops.linearInputGrad(dCls, batch, poolerBackward, d, false);

@@ -54,6 +54,44 @@ public interface Backend extends AutoCloseable {
     /** Copies src into dst, which must be exactly src.size() long. */
     void download(FloatBuf src, float[] dst);
 
+    /** Copies data into dst, which must be exactly data.length long. */
+    void write(FloatBuf dst, float[] data);
+
+    void write(IntBuf dst, int[] data);
+
+    /**
+     * A buffer outside every scope, kept until {@link #release}: what a {@link #record recorded} replay reads and writes
+     * from one call to the next, which no scope closed meanwhile may free.
+     */
+    FloatBuf allocateKept(int n);
+
+    IntBuf allocateKeptInts(int n);
+
+    /** Frees a buffer from {@link #allocateKept} / {@link #allocateKeptInts}. */
+    void release(FloatBuf kept);
+
+    void release(IntBuf kept);
+
+    /**
+     * The work `queue` puts on this backend, recorded without running it, to run as often as wanted — on the GPU a CUDA
+     * graph: one launch for all its kernels. queue must transfer nothing to or from the host and keep nothing it
+     * allocates (its scopes close inside it): it reads and writes {@link #allocateKept kept} buffers, which the caller
+     * fills and reads around each run. Run the same work once before, unrecorded, so that libraries have made their
+     * per-shape choices. A replay runs only in the mode it was recorded in ({@link #name}: the products' precision).
+     * Null where this backend does not record (the CPU): run the work itself.
+     */
+    default Replay record(Runnable queue) {
+        return null;
+    }
+
+    /** Recorded work ({@link #record}). */
+    interface Replay extends AutoCloseable {
+        void run();
+
+        @Override
+        void close();
+    }
+
     LinearWeights prepareLinear(BertWeights.Linear linear);
 
     /**

@@ -94,11 +94,12 @@ final class BenchCommand implements Callable<Integer> {
         IgBench.Result r = IgBench.run(model, w, backend, igSchemes, igSteps, seq, warmup, runs);
         System.out.printf("model %s, IG-%d at seq %d on %s (%s of %d after %d warm-up)%n", r.model(), igSteps, seq, r.device(), r.timing(), runs,
                 warmup);
-        System.out.printf("%-34s %11s %9s %8s %9s %9s %14s %12s%n", "scheme", "ms per IG", "p90 ms", "seq/s", "GFLOP", "TFLOPS", "pool peak MiB",
-                "vs FP32 IG");
+        System.out.printf("%-34s %11s %9s %8s %9s %9s %14s %15s %12s%n", "scheme", "ms per IG", "p90 ms", "seq/s", "GFLOP", "TFLOPS",
+                "pool peak MiB", "graph peak MiB", "vs FP32 IG");
         for (IgBench.Row row : r.rows())
-            System.out.printf("%-34s %11.2f %9.2f %8.2f %9.1f %9.2f %14s %12s%n", row.scheme(), row.msPerIg(), row.p90Ms(), row.sequencesPerS(),
-                    row.gflop(), row.tflops(), mib(row.poolPeakBytes()), row.tf32Error() == null ? "-" : String.format("%.1e", row.tf32Error()));
+            System.out.printf("%-34s %11.2f %9.2f %8.2f %9.1f %9.2f %14s %15s %12s%n", row.scheme(), row.msPerIg(), row.p90Ms(),
+                    row.sequencesPerS(), row.gflop(), row.tflops(), mib(row.poolPeakBytes()), mib(row.graphPeakBytes()),
+                    row.tf32Error() == null ? "-" : String.format("%.1e", row.tf32Error()));
         if (json != null) Json.write(json, r);
     }
 

@@ -39,11 +39,13 @@ public final class IgBench {
     /**
      * @param msPerIg median milliseconds per IG (one sequence); sequencesPerS = 1000 / msPerIg
      * @param gflop floating-point work of one IG; tflops achieved = gflop / msPerIg
+     * @param poolPeakBytes the device pool's high-water mark over the timed runs; graphPeakBytes that of the memory CUDA
+     *     holds for replayed graphs ({@link dev.qdrift.backend.Backend#record}), outside the pool
      * @param tf32Error for a TF32 or FP16-backward row: the relative 2-norm difference of its IG (the path integral of
      *     the gradient) from the same scheme's in true FP32, from the same call; else null
      */
     public record Row(String scheme, int steps, int seq, double msPerIg, double p90Ms, double sequencesPerS, double gflop,
-                      double tflops, Long poolPeakBytes, Double tf32Error) {}
+                      double tflops, Long poolPeakBytes, Long graphPeakBytes, Double tf32Error) {}
 
     public record Result(String model, String device, String timing, List<Row> rows) {}
 
@@ -111,7 +113,7 @@ public final class IgBench {
                 String label = sp.scheme.name() + (sp.int8 ? " (s8 forward)" : sp.scheme.isFp32() ? "" : " (simulated)") + (tf32 ? " TF32" : "")
                         + (half ? " FP16 bwd" : "");
                 rows.add(new Row(label, steps, seq, median, ms[Math.min(runs - 1, runs * 9 / 10)], 1000 / median, gflop, gflop / median,
-                        cuda == null ? null : cuda.memoryStats().highWater(), error));
+                        cuda == null ? null : cuda.memoryStats().highWater(), cuda == null ? null : cuda.memoryStats().graphHighWater(), error));
             } finally {
                 if (cuda != null) {
                     cuda.useTf32(wasTf32);

@@ -75,9 +75,9 @@ public final class LatencyBench {
                         }
                     };
                     computeMs = median(runs, () -> cuda.timeMs(compute));
-                    try (CudaBackend.CudaGraph graph = cuda.capture(compute)) {
-                        graph.replay();
-                        graphMs = median(runs, () -> cuda.timeMs(graph::replay));
+                    try (Backend.Replay graph = cuda.record(compute)) {
+                        graph.run();
+                        graphMs = median(runs, () -> cuda.timeMs(graph::run));
                     }
                 }
             }

@@ -572,7 +572,8 @@ public final class Report {
                     && t.steps() == first.steps() && t.seq() == first.seq()).findFirst().orElse(null);
             List<Column> cols = new ArrayList<>(List.of(Column.text("scheme"), new Column("steps", Format.INT), new Column("seq", Format.INT),
                     new Column("ms per IG", Format.FIXED2), new Column("p90 ms", Format.FIXED2), new Column("sequences / s", Format.FIXED1),
-                    new Column("TFLOPS", Format.FIXED1), new Column("pool peak MiB", Format.MIB), new Column("IG vs true FP32", Format.SCI)));
+                    new Column("TFLOPS", Format.FIXED1), new Column("pool peak MiB", Format.MIB), new Column("graph peak MiB", Format.MIB),
+                    new Column("IG vs true FP32", Format.SCI)));
             if (torch != null) {
                 used.add(torch);
                 for (String dtype : torch.msPerIg().keySet()) cols.add(new Column("× PyTorch " + dtype, Format.FIXED2));
@@ -580,14 +581,15 @@ public final class Report {
             List<List<Object>> rows = new ArrayList<>();
             for (IgBench.Row x : r.rows()) {
                 List<Object> row = new ArrayList<>(row(x.scheme(), x.steps(), x.seq(), x.msPerIg(), x.p90Ms(), x.sequencesPerS(), x.tflops(),
-                        x.poolPeakBytes(), x.tf32Error()));
+                        x.poolPeakBytes(), x.graphPeakBytes(), x.tf32Error()));
                 if (torch != null) for (double ms : torch.msPerIg().values()) row.add(ms / x.msPerIg());
                 rows.add(row);
             }
             b.add(new Table("ig-bench-" + idSeq++, "Integrated Gradients, " + r.model() + " on " + r.device(), cols, rows, "One IG of "
                     + first.steps() + " steps per " + first.seq() + "-token sequence, all steps in one device batch; timing: " + r.timing()
                     + " [" + l.input().path() + (torch != null ? "; PyTorch: " + sourceOf(data.torchIgBenches, torch) : "") + "]. TFLOPS: the IG's "
-                    + "floating-point work (forward and input-gradient products) over its time. IG vs true FP32: for TF32 rows, the relative "
+                    + "floating-point work (forward and input-gradient products) over its time. Graph peak: the memory CUDA holds for the replayed "
+                    + "step batch's buffers, outside the pool (none before graphs were recorded). IG vs true FP32: for TF32 rows, the relative "
                     + "2-norm difference of the IG from the same IG in FP32. × PyTorch: PyTorch's time over ours (above 1: we are faster)."));
         }
         for (Loaded<ReportData.TorchIgBench> l : data.torchIgBenches) {

@@ -120,6 +120,32 @@ class BackendGradientsTest {
         assertTrue(TestModels.relMaxError(device, reference) < 1e-5, "" + TestModels.relMaxError(device, reference));
     }
 
+    /**
+     * A one-batch path integral runs on its shape's kept step batch (on the GPU, recorded and replayed from the second
+     * call): each call equals the same call on a fresh model, bit for bit, whatever ran on the batch before — another
+     * sequence of the length (other words, other segment ids), another target, other steps, another baseline.
+     */
+    @Test
+    void reusedStepBatchesGiveFreshResults() {
+        LinearHead head = TestModels.head(3, 16, 9, "cls");
+        Sequence other = new Sequence(TestModels.sequence(S.length(), 95).ids(), new int[S.length()], S.wordIds(), null); // all segment 0
+        // The trapezoid over 5 intervals has 6 nodes: the same batch shape as the Gauss-Legendre 6, other steps and weights.
+        Quadrature.Nodes gauss = Quadrature.nodes(Quadrature.Rule.GAUSS_LEGENDRE, 6), trapezoid = Quadrature.nodes(Quadrature.Rule.TRAPEZOID, 5);
+        BackendGradients reused = onCpu(head, Pooling.CLS, BackendGradients.DEFAULT_MAX_ROWS);
+        record Call(Sequence s, boolean zeroBaseline, Quadrature.Nodes nodes, Target target) {}
+        List<Call> calls = List.of(new Call(S, true, gauss, Target.logit(1)), new Call(S, true, gauss, Target.logit(1)),
+                new Call(other, true, gauss, Target.logit(1)), new Call(other, false, gauss, Target.logit(2)),
+                new Call(S, true, trapezoid, Target.logit(0)), new Call(S, true, gauss, Target.logit(1)));
+        for (int i = 0; i < calls.size(); i++) {
+            Call c = calls.get(i);
+            BackendGradients fresh = onCpu(head, Pooling.CLS, BackendGradients.DEFAULT_MAX_ROWS);
+            double[] x = reused.wordVectors(c.s), x0 = c.zeroBaseline ? new double[x.length] : perturbed(x, 40 + i), diff = x.clone();
+            for (int j = 0; j < x.length; j++) diff[j] -= x0[j];
+            assertArrayEquals(fresh.pathIntegral(c.s, x0, diff, c.nodes.alphas(), c.nodes.weights(), c.target),
+                    reused.pathIntegral(c.s, x0, diff, c.nodes.alphas(), c.nodes.weights(), c.target), 0, "call " + i + ": " + c);
+        }
+    }
+
     /** Integrated Gradients on the backend path: completeness holds to the quadrature's accuracy. */
     @Test
     void integratedGradientsCompleteness() {

@@ -130,8 +130,8 @@ final class ReportFixtures {
     /** As `qdrift bench --ig-steps 50 --ig-schemes fp32,fp32+tf32` writes it (the H100 figures of 2026-11-23). */
     static IgBench.Result igBench() {
         return new IgBench.Result("shape:bert-base", "cuda NVIDIA H100 80GB HBM3 (sm_90, 79.2 GiB)", "CUDA events, median", List.of(
-                new IgBench.Row("fp32", 50, 128, 70.82, 71.5, 14.12, 2280.0, 32.19, 5849421824L, null),
-                new IgBench.Row("fp32 TF32", 50, 128, 24.73, 25.1, 40.44, 2280.0, 92.20, 5849421824L, 4.0e-4)));
+                new IgBench.Row("fp32", 50, 128, 70.82, 71.5, 14.12, 2280.0, 32.19, 5849421824L, null, null),
+                new IgBench.Row("fp32 TF32", 50, 128, 24.73, 25.1, 40.44, 2280.0, 92.20, 5849421824L, null, 4.0e-4)));
     }
 
     /** As bench/gpu/pytorch_ig.py prints it. */

@@ -134,6 +134,36 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void write(FloatBuf dst, float[] data) {
+        if (data.length != dst.size())
+            throw new IllegalArgumentException("write: buffer holds " + dst.size() + " floats, source " + data.length);
+        System.arraycopy(data, 0, f(dst), 0, data.length);
+    }
+
+    @Override
+    public void write(IntBuf dst, int[] data) {
+        if (data.length != dst.size())
+            throw new IllegalArgumentException("write: buffer holds " + dst.size() + " ints, source " + data.length);
+        System.arraycopy(data, 0, ((Ints) dst).a(), 0, data.length);
+    }
+
+    @Override
+    public FloatBuf allocateKept(int n) {
+        return allocate(n);
+    }
+
+    @Override
+    public IntBuf allocateKeptInts(int n) {
+        return new Ints(new int[n]);
+    }
+
+    @Override
+    public void release(FloatBuf kept) {} // the garbage collector's
+
+    @Override
+    public void release(IntBuf kept) {}
+
+    @Override
     public LinearWeights prepareLinear(BertWeights.Linear l) {
         return CpuGemm.pack(l.weight(), l.bias(), l.out(), l.in());
     }

@@ -3,6 +3,7 @@ package dev.qdrift.backend.cuda;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -29,6 +30,8 @@ final class Cublas implements AutoCloseable {
     private final MethodHandle destroy;
     // cublasStatus_t cublasSetStream_v2(cublasHandle_t handle, cudaStream_t stream);
     private final MethodHandle setStream;
+    // cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t handle, void *workspace, size_t workspaceSizeInBytes);
+    private final MethodHandle setWorkspace;
     // cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode);
     private final MethodHandle setMathMode;
     // cublasStatus_t cublasSgemm_v2(cublasHandle_t h, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
@@ -44,16 +47,24 @@ final class Cublas implements AutoCloseable {
     private final MethodHandle gemmEx;
     static final int CUDA_R_32F = 0, CUDA_R_16F = 2, CUBLAS_COMPUTE_32F = 68, CUBLAS_GEMM_DEFAULT = -1;
 
-    private final MemorySegment handle;
+    /**
+     * The handle's workspace, ours rather than cuBLAS's default pool: a graph recording (CudaBackend.record) then sees the
+     * same workspace as the unrecorded run, instead of cuBLAS allocating one per recording. 32 MiB, cuBLAS's figure for Hopper.
+     */
+    static final long WORKSPACE = 32L << 20;
+    private final QdriftCuda cuda;
+    private final MemorySegment handle, workspace;
     private final MemorySegment one = Arena.global().allocateFrom(JAVA_FLOAT, 1f), zero = Arena.global().allocateFrom(JAVA_FLOAT, 0f);
     /** The host alpha of the batched products, written before each call (cuBLAS reads it during the call: host pointer mode). */
     private final MemorySegment alpha = Arena.global().allocate(JAVA_FLOAT);
 
-    Cublas(SymbolLookup lib, MemorySegment stream) {
+    Cublas(SymbolLookup lib, QdriftCuda cuda, MemorySegment stream) {
+        this.cuda = cuda;
         create = bind(lib, "cublasCreate_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         destroy = bind(lib, "cublasDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         setStream = bind(lib, "cublasSetStream_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         setMathMode = bind(lib, "cublasSetMathMode", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        setWorkspace = bind(lib, "cublasSetWorkspace_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
         sgemm = bind(lib, "cublasSgemm_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
         sgemmBatched = bind(lib, "cublasSgemmBatched", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
@@ -66,6 +77,8 @@ final class Cublas implements AutoCloseable {
             check((int) create.invokeExact(p), "cublasCreate");
             handle = p.get(ADDRESS, 0);
             check((int) setStream.invokeExact(handle, stream), "cublasSetStream");
+            workspace = cuda.malloc(WORKSPACE);
+            check((int) setWorkspace.invokeExact(handle, workspace, WORKSPACE), "cublasSetWorkspace"); // after SetStream, which resets it
             check((int) setMathMode.invokeExact(handle, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
         } catch (RuntimeException e) {
             throw e;
@@ -157,6 +170,7 @@ final class Cublas implements AutoCloseable {
     public void close() {
         try {
             check((int) destroy.invokeExact(handle), "cublasDestroy");
+            cuda.free(workspace);
         } catch (RuntimeException e) {
             throw e;
         } catch (Throwable t) {

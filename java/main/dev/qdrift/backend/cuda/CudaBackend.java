@@ -38,7 +38,9 @@ public final class CudaBackend implements Backend {
     private final CudaGradientOps gradientOps;
     private final String deviceName;
     private boolean tf32, halfProducts, cublasLtInt8;
-    private boolean closed;
+    private boolean closed, recording;
+    /** The graphs {@link #record} made that are still alive: destroyed when the backend closes. */
+    private final java.util.Set<CudaReplay> replays = new java.util.HashSet<>();
 
     record DeviceFloats(MemorySegment ptr, int size) implements FloatBuf {}
 
@@ -90,7 +92,7 @@ public final class CudaBackend implements Backend {
             cuda.setDevice(device);
             deviceName = cuda.deviceDescription(device);
             stream = cuda.streamCreate();
-            cublas = new Cublas(NativeLibraries.system("libcublas.so.13"), stream);
+            cublas = new Cublas(NativeLibraries.system("libcublas.so.13"), cuda, stream);
             pool = new DevicePool(cuda);
             int8 = new Int8Ops(cuda, stream);
             fp32Lt = openFp32Lt(cuda);
@@ -196,9 +198,9 @@ public final class CudaBackend implements Backend {
      */
     public void useCublasLtInt8(boolean on) {
         if (closed) throw new IllegalStateException("the backend is closed");
-        // A graph captured on one path would go on replaying it (and cuBLASLt's workspace is allocated here, which a
-        // capture forbids): switch before capturing, with no graph alive.
-        if (pool.pinned()) throw new IllegalStateException("--int8-gemm cannot change while a CUDA graph is captured or alive");
+        // cuBLASLt's workspace is allocated here, which a recording forbids; a graph recorded on the other path refuses to
+        // replay (name() changes).
+        if (recording) throw new IllegalStateException("--int8-gemm cannot change while a graph is recorded");
         if (on) int8.openCublasLt();
         cublasLtInt8 = on;
     }
@@ -233,34 +235,76 @@ public final class CudaBackend implements Backend {
 
     @Override
     public FloatBuf upload(float[] data) {
-        DeviceFloats d = (DeviceFloats) allocate(data.length);
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment host = a.allocateFrom(JAVA_FLOAT, data);
-            call(() -> {
-                cuda.copyToDevice(d.ptr(), host, 4L * data.length, stream);
-                return null;
-            });
-        }
+        FloatBuf d = allocate(data.length);
+        write(d, data);
         return d;
     }
 
     @Override
     public IntBuf uploadInts(int[] data) {
-        DeviceInts d = new DeviceInts(call(() -> pool.allocate(4L * data.length)), data.length);
+        IntBuf d = new DeviceInts(call(() -> pool.allocate(4L * data.length)), data.length);
+        write(d, data);
+        return d;
+    }
+
+    @Override
+    public void write(FloatBuf dst, float[] data) {
+        if (data.length != dst.size())
+            throw new IllegalArgumentException("write: buffer holds " + dst.size() + " floats, source " + data.length);
+        requireNotRecording("a copy from the host");
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment host = a.allocateFrom(JAVA_INT, data);
+            MemorySegment host = a.allocateFrom(JAVA_FLOAT, data);
             call(() -> {
-                cuda.copyToDevice(d.ptr(), host, 4L * data.length, stream);
+                cuda.copyToDevice(p(dst), host, 4L * data.length, stream);
                 return null;
             });
         }
-        return d;
+    }
+
+    @Override
+    public void write(IntBuf dst, int[] data) {
+        if (data.length != dst.size())
+            throw new IllegalArgumentException("write: buffer holds " + dst.size() + " ints, source " + data.length);
+        requireNotRecording("a copy from the host");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = a.allocateFrom(JAVA_INT, data);
+            call(() -> {
+                cuda.copyToDevice(p(dst), host, 4L * data.length, stream);
+                return null;
+            });
+        }
+    }
+
+    @Override
+    public FloatBuf allocateKept(int n) {
+        return new DeviceFloats(call(() -> pool.allocateKept(4L * n)), n);
+    }
+
+    @Override
+    public IntBuf allocateKeptInts(int n) {
+        return new DeviceInts(call(() -> pool.allocateKept(4L * n)), n);
+    }
+
+    @Override
+    public void release(FloatBuf kept) {
+        pool.releaseKept(p(kept));
+    }
+
+    @Override
+    public void release(IntBuf kept) {
+        pool.releaseKept(p(kept));
+    }
+
+    /** A copy to or from the host synchronizes the stream, which a recording cannot hold: refused with a clear error. */
+    private void requireNotRecording(String what) {
+        if (recording) throw new IllegalStateException(what + " cannot be recorded into a graph: do it before or after the replay");
     }
 
     @Override
     public void download(FloatBuf src, float[] dst) {
         if (dst.length != src.size())
             throw new IllegalArgumentException("download: buffer holds " + src.size() + " floats, destination " + dst.length);
+        requireNotRecording("a copy to the host");
         try (Arena a = Arena.ofConfined()) {
             MemorySegment host = a.allocate(JAVA_FLOAT, dst.length);
             call(() -> {
@@ -667,39 +711,66 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * Captures the work `queue` puts on this backend's stream into a CUDA graph instead of running it;
-     * replaying the graph re-runs it with one launch. `queue` must not synchronize or allocate new
-     * device memory: run the same work once before so the pool's free lists already hold its buffers.
+     * A CUDA graph of the work queue puts on this backend's stream ({@link Backend#record}): its buffers are the graph's own
+     * allocations ({@link DevicePool#beginGraph}), so the pool never hands their memory to anything else. A failure while
+     * recording ends the capture, leaves the stream usable and is thrown.
      */
-    public CudaGraph capture(Runnable queue) {
-        pool.pin(); // the graph replays the blocks the capture used: the pool must not free them while it lives
+    @Override
+    public Replay record(Runnable queue) {
+        if (closed) throw new IllegalStateException("the backend is closed");
+        String mode = name();
         call(() -> {
             cuda.beginCapture(stream);
             return null;
         });
+        recording = true;
+        pool.beginGraph(stream);
         try {
             queue.run();
         } catch (RuntimeException e) {
+            recording = false;
             try {
-                cuda.endCapture(stream);
-            } catch (Throwable ignored) {
+                pool.endGraph();
+            } catch (RuntimeException ignored) {
                 // the capture is broken anyway; report the original error
             }
-            pool.unpin();
+            try {
+                cuda.destroyGraph(cuda.endCapture(stream));
+            } catch (Throwable ignored) {
+                // likewise
+            }
             throw e;
         }
-        return new CudaGraph(call(() -> cuda.endCapture(stream)));
+        recording = false;
+        try {
+            pool.endGraph();
+        } catch (RuntimeException e) {
+            try {
+                cuda.destroyGraph(cuda.endCapture(stream));
+            } catch (Throwable ignored) {
+                // report the pool's error
+            }
+            throw e;
+        }
+        CudaReplay replay = new CudaReplay(call(() -> cuda.endCapture(stream)), mode);
+        replays.add(replay);
+        return replay;
     }
 
-    /** An instantiated CUDA graph on this backend's stream. */
-    public final class CudaGraph implements AutoCloseable {
+    /** An instantiated CUDA graph on this backend's stream, and the mode ({@link #name}) it was recorded in. */
+    private final class CudaReplay implements Replay {
         private final MemorySegment exec;
+        private final String mode;
 
-        private CudaGraph(MemorySegment exec) {
+        private CudaReplay(MemorySegment exec, String mode) {
             this.exec = exec;
+            this.mode = mode;
         }
 
-        public void replay() {
+        @Override
+        public void run() {
+            if (!replays.contains(this)) throw new IllegalStateException("the replay is closed");
+            if (!mode.equals(name())) throw new IllegalStateException("a graph recorded on " + mode + " cannot replay on " + name());
             call(() -> {
                 cuda.launchGraph(exec, stream);
                 return null;
@@ -708,11 +779,11 @@ public final class CudaBackend implements Backend {
 
         @Override
         public void close() {
+            if (!replays.remove(this)) return;
             call(() -> {
                 cuda.destroyGraph(exec);
                 return null;
             });
-            pool.unpin();
         }
     }
 
@@ -724,16 +795,21 @@ public final class CudaBackend implements Backend {
         });
     }
 
-    /** Pool bytes in use now / cached for reuse / high-water mark, and cudaMemGetInfo {free, total}. */
-    public record MemoryStats(long inUse, long cached, long highWater, long deviceFree, long deviceTotal) {}
+    /**
+     * Pool bytes in use now / cached for reuse / high-water mark; the high-water mark of the memory CUDA holds for
+     * recorded graphs' buffers ({@link #record}; shared by all graphs, outside the pool); cudaMemGetInfo {free, total}.
+     */
+    public record MemoryStats(long inUse, long cached, long highWater, long graphHighWater, long deviceFree, long deviceTotal) {}
 
     public MemoryStats memoryStats() {
         long[] info = call(cuda::memInfo);
-        return new MemoryStats(pool.bytesInUse(), pool.bytesCached(), pool.highWaterBytes(), info[0], info[1]);
+        return new MemoryStats(pool.bytesInUse(), pool.bytesCached(), pool.highWaterBytes(), call(() -> cuda.graphMemoryHigh(false)),
+                info[0], info[1]);
     }
 
     public void resetHighWater() {
         pool.resetHighWater();
+        call(() -> cuda.graphMemoryHigh(true));
     }
 
     /**
@@ -777,6 +853,7 @@ public final class CudaBackend implements Backend {
         call(() -> {
             cuda.synchronize(stream);
             try {
+                for (CudaReplay r : java.util.List.copyOf(replays)) r.close();
                 int8.close();
                 if (fp32Lt != null) fp32Lt.close();
             } finally {

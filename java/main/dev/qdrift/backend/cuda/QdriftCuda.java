@@ -35,6 +35,10 @@ final class QdriftCuda {
     private final MethodHandle malloc;
     // int qd_free(void *ptr);
     private final MethodHandle free;
+    // int qd_malloc_async(void **ptr, size_t bytes, void *stream);
+    private final MethodHandle mallocAsync;
+    // int qd_free_async(void *ptr, void *stream);
+    private final MethodHandle freeAsync;
     // int qd_mem_info(size_t *free_bytes, size_t *total_bytes);
     private final MethodHandle memInfo;
     // int qd_memcpy_h2d(void *dst, const void *src, size_t bytes, void *stream);
@@ -65,6 +69,8 @@ final class QdriftCuda {
     private final MethodHandle graphLaunch;
     // int qd_graph_destroy(void *graph_exec);
     private final MethodHandle graphDestroy;
+    // int qd_graph_memory_high(size_t *bytes, int reset);
+    private final MethodHandle graphMemoryHigh;
     // int qd_profiler_start(void); int qd_profiler_stop(void);
     private final MethodHandle profilerStart, profilerStop;
     // int qd_embed(const int *ids, const int *type_ids, const float *word, const float *position, const float *type,
@@ -162,6 +168,8 @@ final class QdriftCuda {
         setDevice = bind("qd_set_device", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
         malloc = bind("qd_malloc", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
         free = bind("qd_free", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        mallocAsync = bind("qd_malloc_async", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
+        freeAsync = bind("qd_free_async", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         memInfo = bind("qd_mem_info", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         memcpyH2d = bind("qd_memcpy_h2d", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
         memcpyD2h = bind("qd_memcpy_d2h", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
@@ -177,6 +185,7 @@ final class QdriftCuda {
         graphEnd = bind("qd_graph_end_capture", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         graphLaunch = bind("qd_graph_launch", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         graphDestroy = bind("qd_graph_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        graphMemoryHigh = bind("qd_graph_memory_high", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         profilerStart = bind("qd_profiler_start", FunctionDescriptor.of(JAVA_INT));
         profilerStop = bind("qd_profiler_stop", FunctionDescriptor.of(JAVA_INT));
         embed = bind("qd_embed", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
@@ -312,6 +321,19 @@ final class QdriftCuda {
         check((int) free.invokeExact(p), "cudaFree");
     }
 
+    /** cudaMallocAsync on stream: captured into a CUDA graph as its own allocation. */
+    MemorySegment mallocAsync(long bytes, MemorySegment stream) throws Throwable {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            check((int) mallocAsync.invokeExact(p, bytes, stream), "cudaMallocAsync(" + bytes + " bytes)");
+            return p.get(ADDRESS, 0);
+        }
+    }
+
+    void freeAsync(MemorySegment p, MemorySegment stream) throws Throwable {
+        check((int) freeAsync.invokeExact(p, stream), "cudaFreeAsync");
+    }
+
     /** {free, total} device memory in bytes. */
     long[] memInfo() throws Throwable {
         try (Arena a = Arena.ofConfined()) {
@@ -391,6 +413,15 @@ final class QdriftCuda {
 
     void destroyGraph(MemorySegment exec) throws Throwable {
         check((int) graphDestroy.invokeExact(exec), "cudaGraphExecDestroy");
+    }
+
+    /** The high-water mark of the memory CUDA holds for graphs' allocations; reset: start a new mark after reading. */
+    long graphMemoryHigh(boolean reset) throws Throwable {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment b = a.allocate(JAVA_LONG);
+            check((int) graphMemoryHigh.invokeExact(b, reset ? 1 : 0), "cudaDeviceGetGraphMemAttribute");
+            return b.get(JAVA_LONG, 0);
+        }
     }
 
     void profiler(boolean on) throws Throwable {

@@ -268,18 +268,53 @@ class CudaEncoderTest {
                 try (Backend.Scope warm = gpu.openScope()) {
                     enc.run(ids, types, mask, in.batch(), in.seqLen(), Pooling.MEAN, null);
                 }
-                try (Backend.Scope captured = gpu.openScope()) {
-                    Encoder.OnBackend[] out = new Encoder.OnBackend[1];
-                    try (CudaBackend.CudaGraph g = gpu.capture(() -> out[0] = enc.run(ids, types, mask, in.batch(), in.seqLen(), Pooling.MEAN, null))) {
-                        for (int replay = 0; replay < 3; replay++) {
-                            gpu.poison(out[0].pooled());
-                            g.replay();
-                            org.junit.jupiter.api.Assertions.assertArrayEquals(want, GpuTest.download(gpu, out[0].pooled()),
-                                    "graph replay " + replay);
-                        }
+                // The graph's buffers are its own: the pooled vectors are copied into a kept buffer, read after each replay.
+                Backend.FloatBuf pooled = gpu.allocateKept(want.length);
+                try (Backend.Replay g = gpu.record(() -> {
+                    try (Backend.Scope s = gpu.openScope()) {
+                        gpu.gradientOps().copy(enc.run(ids, types, mask, in.batch(), in.seqLen(), Pooling.MEAN, null).pooled(), pooled);
+                    }
+                })) {
+                    for (int replay = 0; replay < 3; replay++) {
+                        gpu.poison(pooled);
+                        g.run();
+                        org.junit.jupiter.api.Assertions.assertArrayEquals(want, GpuTest.download(gpu, pooled), "graph replay " + replay);
                     }
                 }
+                gpu.release(pooled);
             }
+        }
+    }
+
+    /**
+     * What a recording cannot hold is refused with a clear error, and the backend goes on working: a copy from or to the
+     * host (it synchronizes the stream), a buffer that outlives the recording (its memory is the graph's); a replay in
+     * another mode (TF32) than the one it was recorded in; a closed replay.
+     */
+    @Test
+    void aRecordingRefusesWhatItCannotHold() {
+        BertConfig c = RandomWeights.shape("minilm");
+        try (CudaBackend gpu = CudaBackend.open(0)) {
+            Encoder enc = new Encoder(RandomWeights.generate(c, 9, false), gpu);
+            TokenBatch in = randomBatch(GpuTest.freshRandom(), 2, 24, c.vocabSize());
+            float[] want = enc.forward(in, Pooling.CLS).pooled();
+            Backend.FloatBuf kept = gpu.allocateKept(8);
+            IllegalStateException upload = assertThrows(IllegalStateException.class, () -> gpu.record(() -> gpu.upload(new float[8])));
+            IllegalStateException download = assertThrows(IllegalStateException.class, () -> gpu.record(() -> GpuTest.download(gpu, kept)));
+            IllegalStateException outlives = assertThrows(IllegalStateException.class, () -> gpu.record(() -> gpu.allocate(64)));
+            for (IllegalStateException e : List.of(upload, download, outlives)) System.out.println("  refused: " + e.getMessage());
+            assertTrue(upload.getMessage().contains("cannot be recorded") && download.getMessage().contains("cannot be recorded"));
+            assertTrue(outlives.getMessage().contains("outlives"), outlives.getMessage());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(want, enc.forward(in, Pooling.CLS).pooled(), "the backend after the refusals");
+            Backend.Replay copy = gpu.record(() -> gpu.gradientOps().copy(kept, kept));
+            copy.run();
+            gpu.useTf32(true);
+            IllegalStateException mode = assertThrows(IllegalStateException.class, copy::run);
+            assertTrue(mode.getMessage().contains("cannot replay"), mode.getMessage());
+            gpu.useTf32(false);
+            copy.close();
+            assertThrows(IllegalStateException.class, copy::run);
+            gpu.release(kept);
         }
     }
 

@@ -566,6 +566,51 @@ class CudaGradientsTest {
         assertTrue(!gpu.tf32(), "the backend's mode is restored");
     }
 
+    /**
+     * A one-batch IG is recorded on its second call and replayed after ({@link dev.qdrift.backend.Backend#record}, a CUDA
+     * graph): every call equals the same call on a fresh, unrecorded model bit for bit (the same kernels on the same
+     * values), whatever ran on the batch before — another sequence of the length (other segment ids), another target,
+     * other steps — for the IG benchmark's rows: the FP32 model and the W8A8 model on the s8 kernels, TF32 and FP16
+     * backward products. In true FP32 afterwards (another mode) the batch is not replayed from the TF32 recording.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void replayedIntegralsEqualUnrecordedOnes(boolean integer) {
+        Sequence s1 = sequence(40, 7), s2 = new Sequence(sequence(40, 8).ids(), new int[40], s1.wordIds(), null);
+        CalibrationStats stats = calibrate(List.of(sequence(33, 4), sequence(20, 5)));
+        Scheme scheme = Scheme.parse(integer ? "w8a8-sym" : "fp32");
+        java.util.function.Supplier<BackendGradients> make = () -> QuantizedGradients.onBackend(W, head("cls"), Pooling.CLS, scheme, stats,
+                Set.of(), StraightThrough.STE, gpu, integer);
+        // Rules with the same number of steps: one batch shape (the trapezoid's 13 nodes would be a batch of its own).
+        Quadrature.Nodes gauss = Quadrature.nodes(Quadrature.Rule.GAUSS_LEGENDRE, 12), left = Quadrature.nodes(Quadrature.Rule.LEFT, 12);
+        record Call(Sequence s, Quadrature.Nodes nodes, Target target) {}
+        List<Call> calls = List.of(new Call(s1, gauss, Target.logit(1)), new Call(s1, gauss, Target.logit(1)), new Call(s2, gauss, Target.logit(1)),
+                new Call(s1, left, Target.logit(0)), new Call(s2, gauss, Target.logit(2)));
+        gpu.resetHighWater();
+        BackendGradients reused = GpuTest.withHalfProducts(gpu, () -> GpuTest.withTf32(gpu, () -> {
+            BackendGradients m = make.get();
+            for (int i = 0; i < calls.size(); i++) {
+                Call c = calls.get(i);
+                double[] x = m.wordVectors(c.s), x0 = new double[x.length];
+                double[] want = make.get().pathIntegral(c.s, x0, x, c.nodes.alphas(), c.nodes.weights(), c.target);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(want, m.pathIntegral(c.s, x0, x, c.nodes.alphas(), c.nodes.weights(), c.target),
+                        "call " + i + " (" + (i == 0 ? "unrecorded" : i == 1 ? "recorded, replayed" : "replayed") + ")");
+            }
+            return m;
+        }));
+        assertEquals(calls.size() - 1, reused.replayedBatches(), "every call after the first replayed its recording");
+        assertTrue(gpu.memoryStats().graphHighWater() > 0, "the replays' buffers are CUDA's graph memory");
+        double[] x = reused.wordVectors(s1), x0 = new double[x.length];
+        Call c = calls.get(0);
+        GpuTest.withHalfProducts(gpu, () -> {
+            double[] want = make.get().pathIntegral(s1, x0, x, c.nodes.alphas(), c.nodes.weights(), c.target);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(want, reused.pathIntegral(s1, x0, x, c.nodes.alphas(), c.nodes.weights(), c.target),
+                    "without TF32: a batch of its own");
+            return null;
+        });
+        assertEquals(calls.size() - 1, reused.replayedBatches(), "the TF32 recording did not replay without TF32");
+    }
+
     /** w8a8-sym simulated, and with the forward's linear layers on the s8 kernels: GPU vs the CPU backend's simulation. */
     @ParameterizedTest
     @CsvSource({"w8a8-sym,false", "w8a8-sym,true", "w8a8-pt,true"})

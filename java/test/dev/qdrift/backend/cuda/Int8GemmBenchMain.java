@@ -301,7 +301,7 @@ public final class Int8GemmBenchMain {
         }
         Cublas blas = null;
         try {
-            blas = new Cublas(NativeLibraries.system("libcublas.so.13"), stream);
+            blas = new Cublas(NativeLibraries.system("libcublas.so.13"), cuda, stream);
         } catch (RuntimeException e) {
             System.out.println("cuBLAS unavailable: " + e.getMessage());
         }
