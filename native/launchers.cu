@@ -12,6 +12,7 @@
 #include "fused_attention.cuh"
 #include "layernorm.cuh"
 #include "site_quantize.cuh"
+#include "transfer.cuh"
 
 #define S(stream) ((cudaStream_t)(stream))
 
@@ -272,6 +273,18 @@ int qd_gelu_forward(const float *u, float *g, int rows, int cols, const float *q
 int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream) {
     if (n == 0) return cudaErrorInvalidValue;
     qd::gelu_grad_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(dg, u, n);
+    return cudaGetLastError();
+}
+
+int qd_round_to_float(const double *x, size_t n, float *y, void *stream) {
+    if (n == 0) return cudaErrorInvalidValue;
+    qd::round_to_float_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(x, n, y);
+    return cudaGetLastError();
+}
+
+int qd_widen_to_double(const float *x, size_t n, double *y, void *stream) {
+    if (n == 0) return cudaErrorInvalidValue;
+    qd::widen_to_double_kernel<<<grid_for(n, 256), 256, 0, S(stream)>>>(x, n, y);
     return cudaGetLastError();
 }
 

@@ -45,6 +45,7 @@ int qd_graph_end_capture(void *stream, void **graph_exec);
 int qd_graph_launch(void *graph_exec, void *stream);
 int qd_graph_destroy(void *graph_exec);
 int qd_graph_memory_high(size_t *bytes, int reset);
+int qd_graph_memory_trim(void);
 /* Profiler range (cudaProfilerStart / Stop): what `ncu --profile-from-start off` profiles. */
 int qd_profiler_start(void);
 int qd_profiler_stop(void);
@@ -136,6 +137,9 @@ int qd_gelu_forward(const float *u, float *g, int rows, int cols, const float *q
 int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream);
 /* y = FP16(x) (round to nearest even; 65520 and beyond: inf), x and y 16-byte aligned: the dy operand of an FP16
  * input-gradient product. */
+/* Host transfers in float64: y = (float) x rounded to nearest even; y = (double) x. */
+int qd_round_to_float(const double *x, size_t n, float *y, void *stream);
+int qd_widen_to_double(const float *x, size_t n, double *y, void *stream);
 int qd_to_half(const float *x, size_t n, void *y, void *stream);
 /* dg16 = FP16(dg GELU'(u)): qd_gelu_grad writing FP16 for the next product, the FP32 result not stored; 16-byte aligned. */
 int qd_gelu_grad_half(const float *dg, const float *u, size_t n, void *dg16, void *stream);

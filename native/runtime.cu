@@ -96,6 +96,13 @@ int qd_graph_memory_high(size_t *bytes, int reset) {
     return reset ? cudaDeviceSetGraphMemAttribute(device, cudaGraphMemAttrReservedMemHigh, &zero) : cudaSuccess;
 }
 
+// Gives the memory CUDA keeps for graphs' allocations, beyond what graphs alive need now, back to the device.
+int qd_graph_memory_trim(void) {
+    int device;
+    cudaError_t e = cudaGetDevice(&device);
+    return e != cudaSuccess ? e : cudaDeviceGraphMemTrim(device);
+}
+
 int qd_profiler_start(void) { return cudaProfilerStart(); }
 int qd_profiler_stop(void) { return cudaProfilerStop(); }
 

@@ -7,7 +7,9 @@ idle time split by its cause:
   host late   the API call that queued the next GPU operation started after the previous operation ended
               (the GPU waited for the host to launch);
   queued      the next operation was queued in time but started late (launch latency, a dependency);
-and the largest gaps with the operations on both sides and the host API calls running in the gap.
+and the largest gaps with the operations on both sides and the host API calls running in the gap; the host's time
+before the first GPU operation and after the last, and for a range of few API calls (a replayed graph) each call
+with the Java time before it.
 Usage: gaps.py trace.csv [top]"""
 import csv
 import sys
@@ -63,6 +65,14 @@ def analyse(gpu, api, lo, hi, top):
           "(host late %.3f, queued %.3f); %d kernels, %d copies/sets"
           % ((hi - lo) / 1e6, span / 1e6, busy / 1e6, (span - busy) / 1e6, idle_late / 1e6, idle_queued / 1e6,
              sum(1 for o in ops if o[0] == "kernel"), sum(1 for o in ops if o[0] != "kernel")))
+    print("host alone: %.3f ms before the first GPU operation, %.3f ms after the last" % ((first - lo) / 1e6, (hi - last) / 1e6))
+    if len(calls) <= 40:  # a replayed IG: few calls, each with the Java time before it
+        print("host timeline (us from the range's start): call, its length, Java time since the previous call")
+        prev = lo
+        for a in calls:
+            print("  %9.1f %-34s %8.1f %8.1f" % ((a[1] - lo) / 1e3, short(a[3], 34), (a[2] - a[1]) / 1e3, (a[1] - prev) / 1e3))
+            prev = a[2]
+        print("  %9.1f %-34s %8s %8.1f" % ((hi - lo) / 1e3, "(range end)", "", (hi - prev) / 1e3))
     per_api = defaultdict(lambda: [0, 0])
     for a in calls:
         per_api[a[3]][0] += 1

@@ -57,6 +57,12 @@ public interface Backend extends AutoCloseable {
     /** Copies data into dst, which must be exactly data.length long. */
     void write(FloatBuf dst, float[] data);
 
+    /** Copies data into dst rounded to float32, as (float) rounds each value; dst must be exactly data.length long. */
+    void write(FloatBuf dst, double[] data);
+
+    /** Copies src into dst widened to float64 (exact); dst must be exactly src.size() long. */
+    void download(FloatBuf src, double[] dst);
+
     void write(IntBuf dst, int[] data);
 
     /**

@@ -141,6 +141,22 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void write(FloatBuf dst, double[] data) {
+        if (data.length != dst.size())
+            throw new IllegalArgumentException("write: buffer holds " + dst.size() + " floats, source " + data.length);
+        float[] a = f(dst);
+        for (int i = 0; i < data.length; i++) a[i] = (float) data[i];
+    }
+
+    @Override
+    public void download(FloatBuf src, double[] dst) {
+        if (dst.length != src.size())
+            throw new IllegalArgumentException("download: buffer holds " + src.size() + " floats, destination " + dst.length);
+        float[] a = f(src);
+        for (int i = 0; i < dst.length; i++) dst[i] = a[i];
+    }
+
+    @Override
     public void write(IntBuf dst, int[] data) {
         if (data.length != dst.size())
             throw new IllegalArgumentException("write: buffer holds " + dst.size() + " ints, source " + data.length);

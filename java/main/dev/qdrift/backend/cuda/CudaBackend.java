@@ -1,6 +1,7 @@
 package dev.qdrift.backend.cuda;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
@@ -258,6 +259,43 @@ public final class CudaBackend implements Backend {
                 cuda.copyToDevice(p(dst), host, 4L * data.length, stream);
                 return null;
             });
+        }
+    }
+
+    /** The doubles go up as they are (one bulk copy, no host loop) and are rounded on the device. */
+    @Override
+    public void write(FloatBuf dst, double[] data) {
+        if (data.length != dst.size())
+            throw new IllegalArgumentException("write: buffer holds " + dst.size() + " floats, source " + data.length);
+        requireNotRecording("a copy from the host");
+        try (Scope scope = openScope(); Arena a = Arena.ofConfined()) {
+            FloatBuf wide = allocate(2 * data.length); // the doubles, two float slots each
+            MemorySegment host = a.allocateFrom(JAVA_DOUBLE, data);
+            call(() -> {
+                cuda.copyToDevice(p(wide), host, 8L * data.length, stream);
+                return null;
+            });
+            long n = data.length;
+            launch("qd_round_to_float " + n, () -> (int) cuda.roundToFloat.invokeExact(p(wide), n, p(dst), stream));
+        }
+    }
+
+    /** Widened on the device, then one bulk copy into dst (no host loop). */
+    @Override
+    public void download(FloatBuf src, double[] dst) {
+        if (dst.length != src.size())
+            throw new IllegalArgumentException("download: buffer holds " + src.size() + " floats, destination " + dst.length);
+        requireNotRecording("a copy to the host");
+        try (Scope scope = openScope(); Arena a = Arena.ofConfined()) {
+            FloatBuf wide = allocate(2 * dst.length);
+            long n = dst.length;
+            launch("qd_widen_to_double " + n, () -> (int) cuda.widenToDouble.invokeExact(p(src), n, p(wide), stream));
+            MemorySegment host = a.allocate(JAVA_DOUBLE, dst.length);
+            call(() -> {
+                cuda.copyToHost(host, p(wide), 8L * dst.length, stream);
+                return null;
+            });
+            MemorySegment.copy(host, JAVA_DOUBLE, 0, dst, 0, dst.length);
         }
     }
 

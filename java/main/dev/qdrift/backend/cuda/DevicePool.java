@@ -86,12 +86,16 @@ final class DevicePool implements AutoCloseable {
         return ptr;
     }
 
-    /** cudaMalloc; on out-of-memory, give the cached free blocks back to CUDA and try once more. */
+    /**
+     * cudaMalloc; on out-of-memory, give the cached free blocks back to CUDA, and the memory it keeps for replayed graphs
+     * beyond what they need now, and try once more.
+     */
     private MemorySegment mallocOrReleaseCache(long size) throws Throwable {
         try {
             return cuda.malloc(size);
         } catch (CudaException.OutOfMemory first) {
             releaseCache();
+            cuda.trimGraphMemory();
             try {
                 return cuda.malloc(size);
             } catch (CudaException.OutOfMemory e) {

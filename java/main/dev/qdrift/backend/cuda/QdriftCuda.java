@@ -71,11 +71,17 @@ final class QdriftCuda {
     private final MethodHandle graphDestroy;
     // int qd_graph_memory_high(size_t *bytes, int reset);
     private final MethodHandle graphMemoryHigh;
+    // int qd_graph_memory_trim(void);
+    private final MethodHandle graphMemoryTrim;
     // int qd_profiler_start(void); int qd_profiler_stop(void);
     private final MethodHandle profilerStart, profilerStop;
     // int qd_embed(const int *ids, const int *type_ids, const float *word, const float *position, const float *type,
     //              int batch, int seq, int hidden, float *out, void *stream);
     final MethodHandle embed;
+    // int qd_round_to_float(const double *x, size_t n, float *y, void *stream);
+    final MethodHandle roundToFloat;
+    // int qd_widen_to_double(const float *x, size_t n, double *y, void *stream);
+    final MethodHandle widenToDouble;
     // int qd_add_layernorm(const float *x, const float *residual, const float *gamma, const float *beta, float eps, int rows,
     //                      int dim, float *out, float *sum, const float *sum_scale, const float *sum_zero_point, int sum_qmin,
     //                      int sum_qmax, const float *out_scale, const float *out_zero_point, int out_qmin, int out_qmax,
@@ -186,8 +192,11 @@ final class QdriftCuda {
         graphLaunch = bind("qd_graph_launch", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         graphDestroy = bind("qd_graph_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         graphMemoryHigh = bind("qd_graph_memory_high", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        graphMemoryTrim = bind("qd_graph_memory_trim", FunctionDescriptor.of(JAVA_INT));
         profilerStart = bind("qd_profiler_start", FunctionDescriptor.of(JAVA_INT));
         profilerStop = bind("qd_profiler_stop", FunctionDescriptor.of(JAVA_INT));
+        roundToFloat = bind("qd_round_to_float", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS));
+        widenToDouble = bind("qd_widen_to_double", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS));
         embed = bind("qd_embed", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         addLayerNorm = bind("qd_add_layernorm", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_INT,
@@ -413,6 +422,11 @@ final class QdriftCuda {
 
     void destroyGraph(MemorySegment exec) throws Throwable {
         check((int) graphDestroy.invokeExact(exec), "cudaGraphExecDestroy");
+    }
+
+    /** Gives the memory CUDA keeps for graphs' allocations, beyond what the graphs need now, back to the device. */
+    void trimGraphMemory() throws Throwable {
+        check((int) graphMemoryTrim.invokeExact(), "cudaDeviceGraphMemTrim");
     }
 
     /** The high-water mark of the memory CUDA holds for graphs' allocations; reset: start a new mark after reading. */

@@ -19,6 +19,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Every GPU op against the CPU backend on fresh seeded random inputs of several (ragged) shapes; GPU
@@ -389,6 +390,33 @@ class CudaKernelsTest {
                         "per-token " + (symmetric ? "symmetric " : "asymmetric ") + rows + "x" + cols);
             }
             System.out.printf("  fake-quant %dx%d %d-bit: bit-identical%n", rows, cols, bits);
+        }
+    }
+
+    /**
+     * Float64 transfers (the IG's input and result): rounded on the device exactly as Java's (float) cast rounds, and
+     * widened back exactly — bit for bit (NaN as NaN) on fresh values: doubles between floats (ties included), beyond float's range,
+     * below its subnormals, NaN and infinities, at odd lengths.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 7, 4099, 98304})
+    void float64TransfersRoundAsJavaCasts(int n) {
+        Random r = GpuTest.freshRandom();
+        double[] special = {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, 3.5e38, -3.5e38, 1e-50, -0.0, 0x1.000001p0,
+                0x1.0000018p0, Float.MIN_VALUE * 0.5, Float.MIN_VALUE * 0.75};
+        double[] x = new double[n];
+        for (int i = 0; i < n; i++) x[i] = i < special.length ? special[i] : r.nextGaussian() * Math.pow(10, r.nextInt(9) - 4);
+        Backend.FloatBuf d = gpu.allocate(n);
+        gpu.poison(d);
+        gpu.write(d, x);
+        float[] got = GpuTest.download(gpu, d);
+        double[] back = new double[n];
+        gpu.download(d, back);
+        for (int i = 0; i < n; i++) {
+            float want = (float) x[i];
+            // Bits, with every NaN as Java's one NaN (the device's NaN has another payload; either is "not a number")
+            assertEquals(Float.floatToIntBits(want), Float.floatToIntBits(got[i]), "rounded " + x[i] + " at " + i);
+            assertEquals(Double.doubleToLongBits(want), Double.doubleToLongBits(back[i]), "widened " + want + " at " + i);
         }
     }
 
