@@ -26,6 +26,9 @@ int qd_device_info(int device, char *name, int *major, int *minor, size_t *total
 int qd_set_device(int device);
 int qd_malloc(void **ptr, size_t bytes);
 int qd_free(void *ptr);
+/* Page-locked host memory (cudaMallocHost): the staging buffer of uploads and downloads. */
+int qd_malloc_host(void **ptr, size_t bytes);
+int qd_free_host(void *ptr);
 int qd_malloc_async(void **ptr, size_t bytes, void *stream);
 int qd_free_async(void *ptr, void *stream);
 int qd_mem_info(size_t *free_bytes, size_t *total_bytes);

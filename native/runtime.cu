@@ -34,6 +34,12 @@ int qd_malloc(void **ptr, size_t bytes) {
     return e;
 }
 int qd_free(void *ptr) { return cudaFree(ptr); }
+int qd_malloc_host(void **ptr, size_t bytes) {
+    cudaError_t e = cudaMallocHost(ptr, bytes);
+    if (e != cudaSuccess) cudaGetLastError();  // recoverable: the caller stages through pageable memory instead
+    return e;
+}
+int qd_free_host(void *ptr) { return cudaFreeHost(ptr); }
 // Stream-ordered: inside a graph capture these become the graph's own allocation and free nodes.
 int qd_malloc_async(void **ptr, size_t bytes, void *stream) { return cudaMallocAsync(ptr, bytes, S(stream)); }
 int qd_free_async(void *ptr, void *stream) { return cudaFreeAsync(ptr, S(stream)); }

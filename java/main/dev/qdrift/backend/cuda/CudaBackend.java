@@ -32,6 +32,7 @@ public final class CudaBackend implements Backend {
     private final Cublas cublas;
     private final MemorySegment stream;
     private final DevicePool pool;
+    private final HostStaging staging;
     private final Int8Ops int8;
     /** The FP32 linear layers' products with the bias in cuBLASLt's epilogue; null where cuBLASLt could not open. */
     private final CublasLtPlans fp32Lt;
@@ -95,6 +96,7 @@ public final class CudaBackend implements Backend {
             stream = cuda.streamCreate();
             cublas = new Cublas(NativeLibraries.system("libcublas.so.13"), cuda, stream);
             pool = new DevicePool(cuda);
+            staging = new HostStaging(cuda);
             int8 = new Int8Ops(cuda, stream);
             fp32Lt = openFp32Lt(cuda);
             gradientOps = new CudaGradientOps(this, lib, cuda, cublas, stream);
@@ -252,50 +254,21 @@ public final class CudaBackend implements Backend {
     public void write(FloatBuf dst, float[] data) {
         if (data.length != dst.size())
             throw new IllegalArgumentException("write: buffer holds " + dst.size() + " floats, source " + data.length);
-        requireNotRecording("a copy from the host");
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment host = a.allocateFrom(JAVA_FLOAT, data);
-            call(() -> {
-                cuda.copyToDevice(p(dst), host, 4L * data.length, stream);
-                return null;
-            });
-        }
+        toDevice(p(dst), 4L * data.length, (host, at, bytes) -> MemorySegment.copy(data, (int) (at / 4), host, JAVA_FLOAT, 0, (int) (bytes / 4)));
     }
 
-    /** The doubles go up as they are (one bulk copy, no host loop) and are rounded on the device. */
+    /** The doubles go up as they are (bulk copies, no host loop) and are rounded on the device. */
     @Override
     public void write(FloatBuf dst, double[] data) {
         if (data.length != dst.size())
             throw new IllegalArgumentException("write: buffer holds " + dst.size() + " floats, source " + data.length);
         requireNotRecording("a copy from the host");
-        try (Scope scope = openScope(); Arena a = Arena.ofConfined()) {
+        try (Scope scope = openScope()) {
             FloatBuf wide = allocate(2 * data.length); // the doubles, two float slots each
-            MemorySegment host = a.allocateFrom(JAVA_DOUBLE, data);
-            call(() -> {
-                cuda.copyToDevice(p(wide), host, 8L * data.length, stream);
-                return null;
-            });
+            toDevice(p(wide), 8L * data.length,
+                    (host, at, bytes) -> MemorySegment.copy(data, (int) (at / 8), host, JAVA_DOUBLE, 0, (int) (bytes / 8)));
             long n = data.length;
             launch("qd_round_to_float " + n, () -> (int) cuda.roundToFloat.invokeExact(p(wide), n, p(dst), stream));
-        }
-    }
-
-    /** Widened on the device, then one bulk copy into dst (no host loop). */
-    @Override
-    public void download(FloatBuf src, double[] dst) {
-        if (dst.length != src.size())
-            throw new IllegalArgumentException("download: buffer holds " + src.size() + " floats, destination " + dst.length);
-        requireNotRecording("a copy to the host");
-        try (Scope scope = openScope(); Arena a = Arena.ofConfined()) {
-            FloatBuf wide = allocate(2 * dst.length);
-            long n = dst.length;
-            launch("qd_widen_to_double " + n, () -> (int) cuda.widenToDouble.invokeExact(p(src), n, p(wide), stream));
-            MemorySegment host = a.allocate(JAVA_DOUBLE, dst.length);
-            call(() -> {
-                cuda.copyToHost(host, p(wide), 8L * dst.length, stream);
-                return null;
-            });
-            MemorySegment.copy(host, JAVA_DOUBLE, 0, dst, 0, dst.length);
         }
     }
 
@@ -303,14 +276,81 @@ public final class CudaBackend implements Backend {
     public void write(IntBuf dst, int[] data) {
         if (data.length != dst.size())
             throw new IllegalArgumentException("write: buffer holds " + dst.size() + " ints, source " + data.length);
-        requireNotRecording("a copy from the host");
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment host = a.allocateFrom(JAVA_INT, data);
-            call(() -> {
-                cuda.copyToDevice(p(dst), host, 4L * data.length, stream);
-                return null;
-            });
+        toDevice(p(dst), 4L * data.length, (host, at, bytes) -> MemorySegment.copy(data, (int) (at / 4), host, JAVA_INT, 0, (int) (bytes / 4)));
+    }
+
+    @Override
+    public void download(FloatBuf src, float[] dst) {
+        if (dst.length != src.size())
+            throw new IllegalArgumentException("download: buffer holds " + src.size() + " floats, destination " + dst.length);
+        toHost(p(src), 4L * dst.length, (host, at, bytes) -> MemorySegment.copy(host, JAVA_FLOAT, 0, dst, (int) (at / 4), (int) (bytes / 4)));
+    }
+
+    /** Widened on the device, then bulk copies into dst (no host loop). */
+    @Override
+    public void download(FloatBuf src, double[] dst) {
+        if (dst.length != src.size())
+            throw new IllegalArgumentException("download: buffer holds " + src.size() + " floats, destination " + dst.length);
+        requireNotRecording("a copy to the host");
+        try (Scope scope = openScope()) {
+            FloatBuf wide = allocate(2 * dst.length);
+            long n = dst.length;
+            launch("qd_widen_to_double " + n, () -> (int) cuda.widenToDouble.invokeExact(p(src), n, p(wide), stream));
+            toHost(p(wide), 8L * dst.length,
+                    (host, at, bytes) -> MemorySegment.copy(host, JAVA_DOUBLE, 0, dst, (int) (at / 8), (int) (bytes / 8)));
         }
+    }
+
+    /** Bytes of page-locked staging memory held (tests). */
+    long stagingBytes() {
+        return staging.bytes();
+    }
+
+    /** bytes to device memory at dst: each chunk filled from the host array, then copied. */
+    private void toDevice(MemorySegment dst, long bytes, Transfer fill) {
+        requireNotRecording("a copy from the host");
+        staged(bytes, (host, at, n) -> {
+            fill.run(host, at, n);
+            cuda.copyToDevice(offset(dst, at), host, n, stream);
+        });
+    }
+
+    /** bytes from device memory at src: each chunk copied, then emptied into the host array. */
+    private void toHost(MemorySegment src, long bytes, Transfer empty) {
+        requireNotRecording("a copy to the host");
+        staged(bytes, (host, at, n) -> {
+            cuda.copyToHost(host, offset(src, at), n, stream);
+            empty.run(host, at, n);
+        });
+    }
+
+    /** Bytes [at, at + bytes) of a transfer, through `host` (a segment of at least `bytes`). */
+    @FunctionalInterface
+    private interface Transfer {
+        void run(MemorySegment host, long at, long bytes) throws Throwable;
+    }
+
+    /**
+     * A transfer of `bytes` (a multiple of 4) through the page-locked staging buffer (HostStaging), in chunks of its size
+     * (a multiple of 8: whole doubles); where there is none, through one pageable segment of a confined arena.
+     */
+    private void staged(long bytes, Transfer transfer) {
+        call(() -> {
+            MemorySegment host = staging.buffer(bytes);
+            if (host.byteSize() == 0) {
+                try (Arena a = Arena.ofConfined()) {
+                    transfer.run(a.allocate(Math.max(bytes, 8), 16), 0, bytes);
+                }
+                return null;
+            }
+            long step = host.byteSize() / 8 * 8;
+            for (long at = 0; at < bytes; at += step) transfer.run(host, at, Math.min(step, bytes - at));
+            return null;
+        });
+    }
+
+    private static MemorySegment offset(MemorySegment devicePointer, long bytes) {
+        return MemorySegment.ofAddress(devicePointer.address() + bytes);
     }
 
     @Override
@@ -336,21 +376,6 @@ public final class CudaBackend implements Backend {
     /** A copy to or from the host synchronizes the stream, which a recording cannot hold: refused with a clear error. */
     private void requireNotRecording(String what) {
         if (recording) throw new IllegalStateException(what + " cannot be recorded into a graph: do it before or after the replay");
-    }
-
-    @Override
-    public void download(FloatBuf src, float[] dst) {
-        if (dst.length != src.size())
-            throw new IllegalArgumentException("download: buffer holds " + src.size() + " floats, destination " + dst.length);
-        requireNotRecording("a copy to the host");
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment host = a.allocate(JAVA_FLOAT, dst.length);
-            call(() -> {
-                cuda.copyToHost(host, p(src), 4L * dst.length, stream);
-                return null;
-            });
-            MemorySegment.copy(host, JAVA_FLOAT, 0, dst, 0, dst.length);
-        }
     }
 
     /** Fills a buffer with NaN bytes (0xFF), so a kernel that skips an element is caught by tests. */
@@ -895,9 +920,19 @@ public final class CudaBackend implements Backend {
                 int8.close();
                 if (fp32Lt != null) fp32Lt.close();
             } finally {
-                pool.close();
-                cublas.close();
-                cuda.streamDestroy(stream);
+                try {
+                    pool.close();
+                } finally {
+                    try {
+                        staging.close();
+                    } finally {
+                        try {
+                            cublas.close();
+                        } finally {
+                            cuda.streamDestroy(stream);
+                        }
+                    }
+                }
             }
             return null;
         });

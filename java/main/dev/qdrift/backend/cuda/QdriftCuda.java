@@ -35,6 +35,10 @@ final class QdriftCuda {
     private final MethodHandle malloc;
     // int qd_free(void *ptr);
     private final MethodHandle free;
+    // int qd_malloc_host(void **ptr, size_t bytes);
+    private final MethodHandle mallocHost;
+    // int qd_free_host(void *ptr);
+    private final MethodHandle freeHost;
     // int qd_malloc_async(void **ptr, size_t bytes, void *stream);
     private final MethodHandle mallocAsync;
     // int qd_free_async(void *ptr, void *stream);
@@ -174,6 +178,8 @@ final class QdriftCuda {
         setDevice = bind("qd_set_device", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
         malloc = bind("qd_malloc", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
         free = bind("qd_free", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        mallocHost = bind("qd_malloc_host", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+        freeHost = bind("qd_free_host", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         mallocAsync = bind("qd_malloc_async", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
         freeAsync = bind("qd_free_async", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         memInfo = bind("qd_mem_info", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
@@ -328,6 +334,19 @@ final class QdriftCuda {
 
     void free(MemorySegment p) throws Throwable {
         check((int) free.invokeExact(p), "cudaFree");
+    }
+
+    /** Page-locked host memory of `bytes`, as a segment of that size. */
+    MemorySegment mallocHost(long bytes) throws Throwable {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            check((int) mallocHost.invokeExact(p, bytes), "cudaMallocHost(" + bytes + " bytes)");
+            return p.get(ADDRESS, 0).reinterpret(bytes);
+        }
+    }
+
+    void freeHost(MemorySegment p) throws Throwable {
+        check((int) freeHost.invokeExact(p), "cudaFreeHost");
     }
 
     /** cudaMallocAsync on stream: captured into a CUDA graph as its own allocation. */
