@@ -343,7 +343,7 @@ public final class CudaBackend implements Backend {
                 }
                 return null;
             }
-            long step = host.byteSize() / 8 * 8;
+            long step = host.byteSize() / 8 * 8; // whole doubles: HostStaging.MIN and CAP are multiples of 8
             for (long at = 0; at < bytes; at += step) transfer.run(host, at, Math.min(step, bytes - at));
             return null;
         });

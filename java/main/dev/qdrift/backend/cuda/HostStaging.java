@@ -7,7 +7,7 @@ import java.lang.foreign.MemorySegment;
  * directly, instead of a fresh pageable buffer per transfer, which cost an allocation (a mapping and page faults for
  * large ones) and the driver's own staging copy each time.
  *
- * <p>The buffer grows to the largest transfer, up to {@link #CAP}; larger transfers go through it in chunks. Every copy
+ * <p>The buffer grows to the largest transfer, from {@link #MIN} up to {@link #CAP}; larger transfers go through it in chunks. Every copy
  * through it has finished when its call returns (qd_memcpy_* synchronize the stream), so one buffer serves them all.
  * The new buffer is allocated before the old one is freed; where page-locked memory cannot be had, the buffer keeps the
  * size it has (chunks of it), and with none at all the caller stages through pageable memory. Not thread-safe (one
@@ -16,6 +16,11 @@ import java.lang.foreign.MemorySegment;
 final class HostStaging implements AutoCloseable {
     /** The largest page-locked buffer kept: 32 MiB (a BERT word-embedding table, 94 MB, goes in three chunks). */
     static final long CAP = 32L << 20;
+    /**
+     * The smallest: 1 MiB, so that chunks are whole doubles (a buffer sized to a first transfer of one float could not
+     * carry any) and small transfers never regrow it.
+     */
+    static final long MIN = 1L << 20;
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(HostStaging.class);
 
     private final QdriftCuda cuda;
@@ -33,7 +38,7 @@ final class HostStaging implements AutoCloseable {
     MemorySegment buffer(long bytes) throws Throwable {
         long want = Math.min(bytes, CAP);
         if (want > pinned.byteSize() && !growthFailed) {
-            long size = Math.min(CAP, Math.max(want, 2 * pinned.byteSize()));
+            long size = Math.min(CAP, Math.max(MIN, Math.max(want, 2 * pinned.byteSize())));
             try {
                 MemorySegment grown = cuda.mallocHost(size);
                 release();
