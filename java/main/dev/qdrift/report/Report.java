@@ -588,8 +588,8 @@ public final class Report {
             b.add(new Table("ig-bench-" + idSeq++, "Integrated Gradients, " + r.model() + " on " + r.device(), cols, rows, "One IG of "
                     + first.steps() + " steps per " + first.seq() + "-token sequence, all steps in one device batch; timing: " + r.timing()
                     + " [" + l.input().path() + (torch != null ? "; PyTorch: " + sourceOf(data.torchIgBenches, torch) : "") + "]. TFLOPS: the IG's "
-                    + "floating-point work (forward and input-gradient products) over its time. Graph peak: the memory CUDA holds for the replayed "
-                    + "step batch's buffers, outside the pool (none before graphs were recorded). IG vs true FP32: for TF32 rows, the relative "
+                    + "floating-point work (forward and input-gradient products) over its time. Graph peak: the memory CUDA holds for the "
+                    + "replayed IG's buffers, outside the pool (– in results from before the IG was replayed). IG vs true FP32: for TF32 rows, the relative "
                     + "2-norm difference of the IG from the same IG in FP32. × PyTorch: PyTorch's time over ours (above 1: we are faster)."));
         }
         for (Loaded<ReportData.TorchIgBench> l : data.torchIgBenches) {

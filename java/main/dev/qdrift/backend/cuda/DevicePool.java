@@ -130,8 +130,10 @@ final class DevicePool implements AutoCloseable {
     void endGraph() {
         recording = null;
         boolean outlived = live.removeIf(Block::graph);
-        if (recordingFailure != null) throw new IllegalStateException("freeing a recorded buffer failed: " + recordingFailure, recordingFailure);
-        if (outlived) throw new IllegalStateException("a buffer allocated while recording a graph outlives the recording (allocate it kept)");
+        if (recordingFailure != null)
+            throw new IllegalStateException("freeing a recorded buffer failed: " + recordingFailure, recordingFailure);
+        if (outlived)
+            throw new IllegalStateException("a buffer allocated while recording a graph outlives the recording (allocate it kept)");
     }
 
     int mark() {

@@ -7,8 +7,9 @@ import java.lang.foreign.MemorySegment;
  * directly, instead of a fresh pageable buffer per transfer, which cost an allocation (a mapping and page faults for
  * large ones) and the driver's own staging copy each time.
  *
- * <p>The buffer grows to the largest transfer, from {@link #MIN} up to {@link #CAP}; larger transfers go through it in chunks. Every copy
- * through it has finished when its call returns (qd_memcpy_* synchronize the stream), so one buffer serves them all.
+ * <p>The buffer grows to the largest transfer, from {@link #MIN} up to {@link #CAP}; larger transfers go through it in
+ * chunks. Every copy through it has finished when its call returns (qd_memcpy_* synchronize the stream), so one buffer
+ * serves them all.
  * The new buffer is allocated before the old one is freed; where page-locked memory cannot be had, the buffer keeps the
  * size it has (chunks of it), and with none at all the caller stages through pageable memory. Not thread-safe (one
  * backend, one thread).
