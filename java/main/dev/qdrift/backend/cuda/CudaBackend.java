@@ -790,7 +790,7 @@ public final class CudaBackend implements Backend {
         pool.beginGraph(stream);
         try {
             queue.run();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) { // an Error too: the stream must not stay capturing
             recording = false;
             try {
                 pool.endGraph();
