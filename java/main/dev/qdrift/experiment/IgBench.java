@@ -110,10 +110,11 @@ public final class IgBench {
                             + "operands; the timings include them");
                 Arrays.sort(ms);
                 double median = ms[runs / 2], gflop = flops(config, seq, steps) / 1e9;
+                CudaBackend.MemoryStats memory = cuda == null ? null : cuda.memoryStats();
                 String label = sp.scheme.name() + (sp.int8 ? " (s8 forward)" : sp.scheme.isFp32() ? "" : " (simulated)") + (tf32 ? " TF32" : "")
                         + (half ? " FP16 bwd" : "");
                 rows.add(new Row(label, steps, seq, median, ms[Math.min(runs - 1, runs * 9 / 10)], 1000 / median, gflop, gflop / median,
-                        cuda == null ? null : cuda.memoryStats().highWater(), cuda == null ? null : cuda.memoryStats().graphHighWater(), error));
+                        memory == null ? null : memory.highWater(), memory == null ? null : memory.graphHighWater(), error));
             } finally {
                 if (cuda != null) {
                     cuda.useTf32(wasTf32);

@@ -790,28 +790,21 @@ public final class CudaBackend implements Backend {
         pool.beginGraph(stream);
         try {
             queue.run();
-        } catch (RuntimeException | Error e) { // an Error too: the stream must not stay capturing
             recording = false;
-            try {
-                pool.endGraph();
-            } catch (RuntimeException ignored) {
-                // the capture is broken anyway; report the original error
+            pool.endGraph(); // throws where a buffer outlived the recording
+        } catch (RuntimeException | Error e) { // an Error too: the stream must not stay capturing
+            if (recording) {
+                recording = false;
+                try {
+                    pool.endGraph();
+                } catch (RuntimeException ignored) {
+                    // the capture is broken anyway; report the original error
+                }
             }
             try {
                 cuda.destroyGraph(cuda.endCapture(stream));
             } catch (Throwable ignored) {
                 // likewise
-            }
-            throw e;
-        }
-        recording = false;
-        try {
-            pool.endGraph();
-        } catch (RuntimeException e) {
-            try {
-                cuda.destroyGraph(cuda.endCapture(stream));
-            } catch (Throwable ignored) {
-                // report the pool's error
             }
             throw e;
         }
