@@ -66,6 +66,36 @@ class CpuBackendTest {
     }
 
     /**
+     * dx = dy W (+ dx): each output is a double sum rounded once to float, so it must equal the float64
+     * reference rounded to float, give or take that rounding (half an ulp) plus the double sum's own
+     * reordering (relative 1e-15 of sum |dy w|). Shapes ragged against the 4-row tasks and the panels
+     * (out % NR != 0), the forward's packed panels reused.
+     */
+    @ParameterizedTest
+    @CsvSource({"1,1,1", "3,5,7", "5,33,17", "7,100,384", "130,1536,384", "17,384,1536", "6,3072,31"})
+    void linearInputGradMatchesFloat64Reference(int rows, int out, int in) {
+        Random r = new Random(7919L * rows + 31L * out + in);
+        float[] dy = random(r, rows * out, 1f), w = random(r, out * in, 0.05f), prior = random(r, rows * in, 1f);
+        BertWeights.Linear linear = new BertWeights.Linear("t", w, new float[out], out, in);
+        Backend.LinearWeights packed = cpu.gradientOps().prepareInputGrad(linear, cpu.prepareLinear(linear));
+        for (boolean accumulate : new boolean[] {false, true}) {
+            Backend.FloatBuf dx = new CpuBackend.Floats(accumulate ? prior.clone() : poisoned(rows * in));
+            cpu.gradientOps().linearInputGrad(cpu.upload(dy), rows, packed, dx, accumulate);
+            float[] got = CpuBackend.f(dx);
+            for (int i = 0; i < rows; i++)
+                for (int k = 0; k < in; k++) {
+                    double acc = accumulate ? prior[i * in + k] : 0, mag = Math.abs(acc);
+                    for (int o = 0; o < out; o++) {
+                        acc += (double) dy[i * out + o] * w[o * in + k];
+                        mag += Math.abs((double) dy[i * out + o] * w[o * in + k]);
+                    }
+                    double tol = Math.ulp((float) acc) / 2 + 1e-15 * mag;
+                    assertEquals(acc, got[i * in + k], tol, "accumulate " + accumulate + " at (" + i + "," + k + ") of " + rows + "x" + out + "x" + in);
+                }
+        }
+    }
+
+    /**
      * Bit-reproducibility: a row's output must not depend on how many rows share the call, so on
      * neither its place in a register tile (or in the leftover rows) nor the row blocks that threads
      * take; n = 100 ends in a partial panel.
