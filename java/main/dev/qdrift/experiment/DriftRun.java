@@ -111,11 +111,13 @@ public final class DriftRun {
      *     pass); the outputs are bit-identical, recorded so that the run says which ran
      * @param igTolerance IG's adaptive mode (null: off): steps doubled from `steps` until |completeness delta| <= this,
      *     at most maxSteps (null: 16 x steps); each line records the steps it used and whether it got there
+     * @param float32 cpu only, gradient methods only: float32 on the CPU backend (the GPU path's code and arithmetic) instead
+     *     of the float64 reference
      */
     public record Config(String model, int maxLength, int batchSize, String head, String data, String task, Double split, long seed,
                          List<String> schemes, String method, int steps, String baseline, String rule, String straightThrough,
                          int calibSize, String calibration, double mixedBudget, String device, boolean int8, boolean tf32,
-                         boolean fp16Backward, String int8Gemm, Double igTolerance, Integer maxSteps) {
+                         boolean fp16Backward, String int8Gemm, Double igTolerance, Integer maxSteps, boolean float32) {
 
         public Config {
             schemes = List.copyOf(schemes);
@@ -142,9 +144,14 @@ public final class DriftRun {
             if (int8 && !d.equals("cuda")) throw new QdriftException("--int8 needs --device cuda: the s8 kernels run on the GPU");
             if (tf32 && !d.equals("cuda")) throw new QdriftException("--tf32 needs --device cuda: the CPU computes in FP32 only");
             if (fp16Backward && !d.equals("cuda"))
-                throw new QdriftException("--fp16-backward needs --device cuda: the CPU computes its gradients in float64");
+                throw new QdriftException("--fp16-backward needs --device cuda: the CPU computes its gradients in float64 (or float32)");
             if (fp16Backward && m == Method.OCCLUSION)
                 throw new QdriftException("--fp16-backward changes gradients, and occlusion computes none: drop it or use another --method");
+            if (float32 && d.equals("cuda"))
+                throw new QdriftException("--float32 chooses the CPU's gradient path, and the GPU computes its gradients in float32 already: drop it");
+            if (float32 && m == Method.OCCLUSION)
+                throw new QdriftException("--float32 chooses how gradients are computed, and occlusion computes none (its forwards are float32 "
+                        + "already): drop it or use another --method");
             String g = Int8Gemm.parse(int8Gemm).flag();
             if (g.equals(Int8Gemm.CUBLASLT.flag()) && !int8)
                 throw new QdriftException("--int8-gemm cublaslt changes only the s8 linear layers, which run with --int8: add --int8");
@@ -158,7 +165,7 @@ public final class DriftRun {
                 throw new QdriftException("--max-steps bounds the adaptive mode: give --ig-tolerance too");
             }
             return new Config(model, maxLength, batchSize, head, data, task, split, seed, s, m.name().toLowerCase(Locale.ROOT), steps, b, r,
-                    st, calibSize, calibration, mixedBudget, d, int8, tf32, fp16Backward, g, igTolerance, max);
+                    st, calibSize, calibration, mixedBudget, d, int8, tf32, fp16Backward, g, igTolerance, max, float32);
         }
 
         public String describeMethod() {
@@ -173,7 +180,7 @@ public final class DriftRun {
             return s + (device.equals("cuda") ? "; gradients in float32 on the GPU" + products
                     + (int8 ? ", forward on the s8 kernels where the scheme allows"
                             + ("cublaslt".equals(int8Gemm) ? " (their GEMMs on cuBLASLt, then a dequantize pass)" : "") : "")
-                    : "; gradients in float64 on the CPU");
+                    : float32 ? "; gradients in float32 on the CPU backend (the GPU's arithmetic)" : "; gradients in float64 on the CPU");
         }
     }
 
@@ -211,26 +218,30 @@ public final class DriftRun {
     private final Config config;
     private final Model model;
     private final PrintStream log;
-    private final Backend gpu;
+    /** Where gradients (and calibration, and occlusion's forwards) run: the GPU, the CPU backend under --float32, else null (float64). */
+    private final Backend backend;
 
     /**
      * @param model the model config.model() names, loaded with config.maxLength() (the caller loads it, so tests can share one)
      * @param log where the run reports what it does (the progress bar goes to stderr)
-     * @param gpu the backend gradients run on when config.device() is cuda (the caller owns it), else null
+     * @param backend the backend gradients run on (the caller owns it): the GPU's when config.device() is cuda, a CPU backend when
+     *     config.float32(), else null
      */
-    public DriftRun(Config config, Model model, PrintStream log, Backend gpu) {
+    public DriftRun(Config config, Model model, PrintStream log, Backend backend) {
         this.config = config.normalized();
         this.model = model;
         this.log = log;
-        this.gpu = gpu;
-        if (this.config.device().equals("cuda") != (gpu != null))
-            throw new IllegalArgumentException("device " + this.config.device() + " but " + (gpu == null ? "no" : "a") + " GPU backend given");
-        if (gpu instanceof CudaBackend c && c.tf32() != this.config.tf32())
+        this.backend = backend;
+        if (this.config.device().equals("cuda") != backend instanceof CudaBackend)
+            throw new IllegalArgumentException("device " + this.config.device() + " but " + (backend instanceof CudaBackend ? "a" : "no") + " GPU backend given");
+        if (this.config.float32() != backend instanceof CpuBackend)
+            throw new IllegalArgumentException("float32 " + this.config.float32() + " but " + (backend instanceof CpuBackend ? "a" : "no") + " CPU backend given");
+        if (backend instanceof CudaBackend c && c.tf32() != this.config.tf32())
             throw new IllegalArgumentException("tf32 " + this.config.tf32() + " but the GPU backend's TF32 mode is " + c.tf32());
-        if (gpu instanceof CudaBackend c && c.halfProducts() != this.config.fp16Backward())
+        if (backend instanceof CudaBackend c && c.halfProducts() != this.config.fp16Backward())
             throw new IllegalArgumentException("fp16Backward " + this.config.fp16Backward() + " but the GPU backend's FP16 backward products are "
                     + (c.halfProducts() ? "on" : "off"));
-        if (gpu instanceof CudaBackend c && c.cublasLtInt8() != this.config.int8Gemm().equals("cublaslt"))
+        if (backend instanceof CudaBackend c && c.cublasLtInt8() != this.config.int8Gemm().equals("cublaslt"))
             throw new IllegalArgumentException("int8Gemm " + this.config.int8Gemm() + " but the GPU backend's s8 GEMMs "
                     + (c.cublasLtInt8() ? "run on cuBLASLt" : "are ours"));
     }
@@ -335,7 +346,7 @@ public final class DriftRun {
         fp32Sites.forEach((k, v) -> sites.put(k, List.copyOf(v)));
         Map<String, String> descriptions = new LinkedHashMap<>();
         for (Scheme s : schemes) descriptions.put(s.name(), s.describe());
-        String device = gpu != null ? gpu.name()
+        String device = backend != null ? backend.name()
                 : "cpu (" + Runtime.getRuntime().availableProcessors() + " cores, " + System.getProperty("os.arch") + ")";
         DriftAggregate.Header header = new DriftAggregate.Header(model.id(), config.head(), eval.source(), config.describeMethod(), TARGET,
                 device, selection.describe(), descriptions, sites);
@@ -355,19 +366,19 @@ public final class DriftRun {
         StraightThrough mode = straightThrough(config.straightThrough());
         CalibrationStats stats = null;
         if (schemes.stream().anyMatch(s -> !s.isFp32())) {
-            // Calibration and the mixed-precision search run where the gradients do (the GPU when there is one); both in
+            // Calibration and the mixed-precision search run where the gradients do (the GPU, or the CPU backend under --float32); both in
             // true FP32 also under --tf32 (Backend.inFp32).
-            Backend backend = gpu != null ? gpu : new CpuBackend();
+            Backend calibrating = backend != null ? backend : new CpuBackend();
             try {
                 Dataset calib = RunInputs.calibrationSample(head, given, config.calibSize());
                 Path file = config.calibration() == null ? null : Path.of(config.calibration());
                 if (file == null || !Files.exists(file)) log.printf("calibrating on %d examples of %s%n", calib.size(), calib.name());
-                stats = RunInputs.loadOrCalibrate(model, backend, calib, config.batchSize(), file, log);
+                stats = RunInputs.loadOrCalibrate(model, calibrating, calib, config.batchSize(), file, log);
                 checkCalibration(runFile, run, RunInputs.hash(stats));
                 for (Scheme s : schemes) {
                     Set<String> sites = s.fp32Sites();
                     if (s.searchMixed()) {
-                        MixedPrecision.Result mixed = MixedPrecision.search(model, backend, s, stats, head, calib, config.batchSize(),
+                        MixedPrecision.Result mixed = MixedPrecision.search(model, calibrating, s, stats, head, calib, config.batchSize(),
                                 config.mixedBudget());
                         sites = mixed.fp32Sites();
                         log.printf("mixed      kept %d activation sites in FP32: %s (calibration acc FP32 %.4f, all quantized %.4f, mixed %.4f)%n",
@@ -376,7 +387,7 @@ public final class DriftRun {
                     fp32Sites.put(s.name(), new TreeSet<>(sites));
                 }
             } finally {
-                if (gpu == null) backend.close();
+                if (backend == null) calibrating.close();
             }
             run.set("fp32_sites", DriftLog.MAPPER.valueToTree(fp32Sites));
             writeJson(runFile, run);
@@ -385,7 +396,7 @@ public final class DriftRun {
         // Occlusion differentiates nothing: its forward passes are the encoder's own (float32, the deletions of an
         // example batched), on the GPU or on a CPU backend, instead of the float64 gradient path's.
         boolean occlusion = Method.parse(config.method()) == Method.OCCLUSION;
-        Backend forwards = gpu != null ? gpu : occlusion ? new CpuBackend() : null;
+        Backend forwards = backend != null ? backend : occlusion ? new CpuBackend() : null;
         for (Scheme s : schemes) {
             Set<String> sites = fp32Sites.getOrDefault(s.name(), Set.of());
             if (forwards == null) {
@@ -547,7 +558,7 @@ public final class DriftRun {
 
     /** Arguments added after runs were written: a run.json without them ran with these values (JSON text). */
     private static final Map<String, String> ADDED_LATER = Map.of("device", "\"cpu\"", "int8", "false", "tf32", "false", "fp16Backward",
-            "false", "int8Gemm", "\"ours\"", "igTolerance", "null", "maxSteps", "null");
+            "false", "int8Gemm", "\"ours\"", "igTolerance", "null", "maxSteps", "null", "float32", "false");
 
     private static void checkCalibration(Path runFile, ObjectNode run, String hash) {
         JsonNode old = run.get("calibration");
