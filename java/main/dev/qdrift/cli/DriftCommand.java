@@ -84,11 +84,11 @@ final class DriftCommand implements Callable<Integer> {
     public Integer call() {
         device.requireS8Layers(int8, "drift", "add --int8");
         try (Backend backend = device.open()) {
-            Backend gradients = backend instanceof CudaBackend || float32 ? backend : null;
+            Backend gradients = backend instanceof CudaBackend || float32 ? backend : null; // float32: the CPU backend
             DriftRun.Config config = new DriftRun.Config(model.model, model.maxLength, model.batchSize, headFile.toString(), data.data,
                     data.task, data.split, data.seed, Arrays.asList(schemes.split(",")), method, steps, baseline, rule, straightThrough,
-                    calibSize, calibrationFile == null ? null : calibrationFile.toString(), mixedBudget, backend instanceof CudaBackend ? "cuda" : "cpu", int8,
-                    device.tf32, device.fp16Backward, device.int8Gemm, igTolerance, maxSteps, float32)
+                    calibSize, calibrationFile == null ? null : calibrationFile.toString(), mixedBudget,
+                    backend instanceof CudaBackend ? "cuda" : "cpu", int8, device.tf32, device.fp16Backward, device.int8Gemm, igTolerance, maxSteps, float32)
                     .normalized();
             new DriftRun(config, model.load(), System.out, gradients).run(data.limit, out);
         }

@@ -111,8 +111,8 @@ public final class DriftRun {
      *     pass); the outputs are bit-identical, recorded so that the run says which ran
      * @param igTolerance IG's adaptive mode (null: off): steps doubled from `steps` until |completeness delta| <= this,
      *     at most maxSteps (null: 16 x steps); each line records the steps it used and whether it got there
-     * @param float32 cpu only, gradient methods only: float32 on the CPU backend (the GPU path's code and arithmetic) instead
-     *     of the float64 reference
+     * @param float32 gradient methods only: on the CPU, float32 on the CPU backend (the GPU path's code and arithmetic) instead
+     *     of the float64 reference; dropped by {@link #normalized} on the GPU, whose gradients are float32
      */
     public record Config(String model, int maxLength, int batchSize, String head, String data, String task, Double split, long seed,
                          List<String> schemes, String method, int steps, String baseline, String rule, String straightThrough,
@@ -147,8 +147,6 @@ public final class DriftRun {
                 throw new QdriftException("--fp16-backward needs --device cuda: the CPU computes its gradients in float64 (or float32)");
             if (fp16Backward && m == Method.OCCLUSION)
                 throw new QdriftException("--fp16-backward changes gradients, and occlusion computes none: drop it or use another --method");
-            if (float32 && d.equals("cuda"))
-                throw new QdriftException("--float32 chooses the CPU's gradient path, and the GPU computes its gradients in float32 already: drop it");
             if (float32 && m == Method.OCCLUSION)
                 throw new QdriftException("--float32 chooses how gradients are computed, and occlusion computes none (its forwards are float32 "
                         + "already): drop it or use another --method");
@@ -165,7 +163,8 @@ public final class DriftRun {
                 throw new QdriftException("--max-steps bounds the adaptive mode: give --ig-tolerance too");
             }
             return new Config(model, maxLength, batchSize, head, data, task, split, seed, s, m.name().toLowerCase(Locale.ROOT), steps, b, r,
-                    st, calibSize, calibration, mixedBudget, d, int8, tf32, fp16Backward, g, igTolerance, max, float32);
+                    st, calibSize, calibration, mixedBudget, d, int8, tf32, fp16Backward, g, igTolerance, max,
+                    float32 && d.equals("cpu")); // the GPU's gradients are float32 anyway (--device auto may pick either)
         }
 
         public String describeMethod() {
