@@ -44,74 +44,105 @@ final class CpuGradientOps implements GradientOps {
         }
     }
 
-    /** The forward's packed panels (packed here if the caller has none): {@link #linearInputGrad} reads them in place. */
+    /**
+     * W^T packed as the forward packs W (CpuGemm.pack): panels of {@link CpuGemm#NR} input channels, each stored
+     * output-major ([out][NR]), so {@link #linearInputGrad} streams a panel contiguously as the forward's tile does.
+     * One more float copy of the layer's weights.
+     */
+    record InputGradWeights(CpuGemm.Packed transposed) implements LinearWeights {
+        @Override
+        public int out() {
+            return transposed.in();
+        }
+
+        @Override
+        public int in() {
+            return transposed.out();
+        }
+    }
+
     @Override
     public LinearWeights prepareInputGrad(BertWeights.Linear l, LinearWeights forward) {
-        return forward instanceof CpuGemm.Packed p ? p : CpuGemm.pack(l.weight(), l.bias(), l.out(), l.in());
+        return new InputGradWeights(CpuGemm.pack(l.transposedWeight(), new float[l.in()], l.in(), l.out()));
     }
 
     /**
-     * dx = dy W (+ dx), each output a double sum over the layer's outputs. The packed panels hold
-     * W[panel NR + j, k] at panels[(panel in + k) NR + j]: for one k, a panel's NR weights are contiguous
-     * and meet NR contiguous values of a dy row. So a task takes {@link #GRAD_ROWS} rows, widens them to
-     * double once, and for each k converts each panel's weights to double once for all its rows. (The
-     * scalar loop before, with a division per weight, took 97% of a CPU IG's time.)
+     * dx = dy W (+ dx), each output one double FMA chain over the layer's outputs in order, rounded once to float (the
+     * reference the CUDA backward is checked against). The forward's loop structure in double: a register tile of
+     * {@link #GRAD_ROWS} rows x NR input channels (twelve double accumulators), one dy value broadcast per row and one
+     * panel row of W^T converted to double per output; parallel tasks are (panel, block of rows), panel-major, so the
+     * tasks that share a panel run together while it is in cache.
      */
     @Override
     public void linearInputGrad(FloatBuf dyBuf, int rows, LinearWeights w, FloatBuf dxBuf, boolean accumulate) {
-        CpuGemm.Packed p = (CpuGemm.Packed) w;
+        if (!(w instanceof InputGradWeights t))
+            throw new IllegalArgumentException("linearInputGrad needs weights from prepareInputGrad, not " + w.getClass().getSimpleName());
+        CpuGemm.Packed p = t.transposed();
         float[] dy = f(dyBuf), dx = f(dxBuf);
-        int in = p.in(), out = p.out(), width = (out + CpuGemm.NR - 1) / CpuGemm.NR * CpuGemm.NR;
-        parallelFor((rows + GRAD_ROWS - 1) / GRAD_ROWS, task -> {
-            int r0 = task * GRAD_ROWS, n = Math.min(GRAD_ROWS, rows - r0);
-            // Rows past the end stay zero; the panels' padding past out is zero, and so is the rows' past out.
-            double[] d = new double[GRAD_ROWS * width], sums = new double[GRAD_ROWS];
-            for (int i = 0; i < n; i++)
-                for (int o = 0; o < out; o++) d[i * width + o] = dy[(r0 + i) * out + o];
-            for (int k = 0; k < in; k++) {
-                dotColumn(p, k, d, width, sums);
-                for (int i = 0; i < n; i++) {
-                    int at = (r0 + i) * in + k;
-                    dx[at] = (float) (accumulate ? dx[at] + sums[i] : sums[i]);
-                }
+        int in = p.out(), out = p.in(), panels = (in + CpuGemm.NR - 1) / CpuGemm.NR, blocks = (rows + CpuGemm.MC - 1) / CpuGemm.MC;
+        parallelFor(panels * blocks, task -> {
+            int panel = task / blocks, r0 = task % blocks * CpuGemm.MC, r1 = Math.min(rows, r0 + CpuGemm.MC);
+            int c0 = panel * CpuGemm.NR, cols = Math.min(CpuGemm.NR, in - c0);
+            double[] tile = new double[GRAD_ROWS * CpuGemm.NR];
+            for (int r = r0; r < r1; r += GRAD_ROWS) {
+                int n = Math.min(GRAD_ROWS, r1 - r);
+                gradTile(dy, r, n, out, p.panels(), panel, tile);
+                for (int i = 0; i < n; i++)
+                    for (int c = 0, at = (r + i) * in + c0; c < cols; c++, at++) {
+                        double v = tile[i * CpuGemm.NR + c];
+                        dx[at] = (float) (accumulate ? dx[at] + v : v);
+                    }
             }
         });
     }
 
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
-    /** Rows per task of {@link #linearInputGrad}: four rows, two accumulators each, keep eight FMA chains going. */
-    private static final int GRAD_ROWS = 4;
+    /** Rows per register tile of {@link #linearInputGrad}: 3 rows x 4 double vectors = 12 accumulators, 4 weights, 1 broadcast. */
+    private static final int GRAD_ROWS = 3;
 
-    /** sums[i] = Σ_o W[o, k] d_i[o] for the GRAD_ROWS rows d_i (width apart in d), in double. */
-    private static void dotColumn(CpuGemm.Packed p, int k, double[] d, int width, double[] sums) {
-        float[] panels = p.panels();
-        int in = p.in(), nr = CpuGemm.NR, l = CpuGemm.L, dl = D.length();
-        DoubleVector a0 = DoubleVector.zero(D), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
-        for (int panel = 0, o = 0; o < width; panel++, o += nr) {
-            int at = (panel * in + k) * nr;
+    /**
+     * tile[i NR + c] = Σ_o dy[r + i, o] W[o, panel NR + c] for i < n (rows past n repeat row r + n - 1 and are not read).
+     * NR floats of a panel row are four double vectors, in channel order.
+     */
+    private static void gradTile(float[] dy, int r, int n, int out, float[] panels, int panel, double[] tile) {
+        int nr = CpuGemm.NR, l = CpuGemm.L, dl = D.length();
+        int ya = r * out, yb = (r + Math.min(1, n - 1)) * out, yc = (r + Math.min(2, n - 1)) * out;
+        DoubleVector a0 = DoubleVector.zero(D), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0, c0 = a0, c1 = a0, c2 = a0,
+                c3 = a0;
+        for (int o = 0, at = panel * out * nr; o < out; o++, at += nr) {
             FloatVector lo = FloatVector.fromArray(CpuGemm.S, panels, at), hi = FloatVector.fromArray(CpuGemm.S, panels, at + l);
-            // NR floats = four double vectors, in the order of the dy values they meet
             DoubleVector w0 = (DoubleVector) lo.convertShape(VectorOperators.F2D, D, 0),
                     w1 = (DoubleVector) lo.convertShape(VectorOperators.F2D, D, 1),
                     w2 = (DoubleVector) hi.convertShape(VectorOperators.F2D, D, 0),
                     w3 = (DoubleVector) hi.convertShape(VectorOperators.F2D, D, 1);
-            int r = o;
-            a0 = w2.fma(DoubleVector.fromArray(D, d, r + 2 * dl), w0.fma(DoubleVector.fromArray(D, d, r), a0));
-            b0 = w3.fma(DoubleVector.fromArray(D, d, r + 3 * dl), w1.fma(DoubleVector.fromArray(D, d, r + dl), b0));
-            r += width;
-            a1 = w2.fma(DoubleVector.fromArray(D, d, r + 2 * dl), w0.fma(DoubleVector.fromArray(D, d, r), a1));
-            b1 = w3.fma(DoubleVector.fromArray(D, d, r + 3 * dl), w1.fma(DoubleVector.fromArray(D, d, r + dl), b1));
-            r += width;
-            a2 = w2.fma(DoubleVector.fromArray(D, d, r + 2 * dl), w0.fma(DoubleVector.fromArray(D, d, r), a2));
-            b2 = w3.fma(DoubleVector.fromArray(D, d, r + 3 * dl), w1.fma(DoubleVector.fromArray(D, d, r + dl), b2));
-            r += width;
-            a3 = w2.fma(DoubleVector.fromArray(D, d, r + 2 * dl), w0.fma(DoubleVector.fromArray(D, d, r), a3));
-            b3 = w3.fma(DoubleVector.fromArray(D, d, r + 3 * dl), w1.fma(DoubleVector.fromArray(D, d, r + dl), b3));
+            DoubleVector x = DoubleVector.broadcast(D, dy[ya + o]);
+            a0 = w0.fma(x, a0);
+            a1 = w1.fma(x, a1);
+            a2 = w2.fma(x, a2);
+            a3 = w3.fma(x, a3);
+            x = DoubleVector.broadcast(D, dy[yb + o]);
+            b0 = w0.fma(x, b0);
+            b1 = w1.fma(x, b1);
+            b2 = w2.fma(x, b2);
+            b3 = w3.fma(x, b3);
+            x = DoubleVector.broadcast(D, dy[yc + o]);
+            c0 = w0.fma(x, c0);
+            c1 = w1.fma(x, c1);
+            c2 = w2.fma(x, c2);
+            c3 = w3.fma(x, c3);
         }
-        sums[0] = a0.add(b0).reduceLanes(VectorOperators.ADD);
-        sums[1] = a1.add(b1).reduceLanes(VectorOperators.ADD);
-        sums[2] = a2.add(b2).reduceLanes(VectorOperators.ADD);
-        sums[3] = a3.add(b3).reduceLanes(VectorOperators.ADD);
+        a0.intoArray(tile, 0);
+        a1.intoArray(tile, dl);
+        a2.intoArray(tile, 2 * dl);
+        a3.intoArray(tile, 3 * dl);
+        b0.intoArray(tile, nr);
+        b1.intoArray(tile, nr + dl);
+        b2.intoArray(tile, nr + 2 * dl);
+        b3.intoArray(tile, nr + 3 * dl);
+        c0.intoArray(tile, 2 * nr);
+        c1.intoArray(tile, 2 * nr + dl);
+        c2.intoArray(tile, 2 * nr + 2 * dl);
+        c3.intoArray(tile, 2 * nr + 3 * dl);
     }
 
     @Override

@@ -69,7 +69,7 @@ class CpuBackendTest {
      * dx = dy W (+ dx): each output is a double sum rounded once to float, so it must equal the float64
      * reference rounded to float, give or take that rounding (half an ulp) plus the double sum's own
      * reordering (relative 1e-15 of sum |dy w|). Shapes ragged against the 4-row tasks and the panels
-     * (out % NR != 0), the forward's packed panels reused.
+     * (out % NR != 0); the forward's weights refused.
      */
     @ParameterizedTest
     @CsvSource({"1,1,1", "3,5,7", "5,33,17", "7,100,384", "130,1536,384", "17,384,1536", "6,3072,31"})
@@ -77,7 +77,11 @@ class CpuBackendTest {
         Random r = new Random(7919L * rows + 31L * out + in);
         float[] dy = random(r, rows * out, 1f), w = random(r, out * in, 0.05f), prior = random(r, rows * in, 1f);
         BertWeights.Linear linear = new BertWeights.Linear("t", w, new float[out], out, in);
-        Backend.LinearWeights packed = cpu.gradientOps().prepareInputGrad(linear, cpu.prepareLinear(linear));
+        Backend.LinearWeights forward = cpu.prepareLinear(linear), packed = cpu.gradientOps().prepareInputGrad(linear, forward);
+        // The forward's weights are not the backward's layout: refused by name, not multiplied in the wrong order.
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> cpu.gradientOps().linearInputGrad(cpu.upload(dy), rows, forward, cpu.allocate(rows * in), false));
+        assertTrue(e.getMessage().contains("prepareInputGrad"), e.getMessage());
         for (boolean accumulate : new boolean[] {false, true}) {
             Backend.FloatBuf dx = new CpuBackend.Floats(accumulate ? prior.clone() : poisoned(rows * in));
             cpu.gradientOps().linearInputGrad(cpu.upload(dy), rows, packed, dx, accumulate);
