@@ -182,45 +182,75 @@ final class CpuGradientOps implements GradientOps {
             // +width and +2 width).
             int b = bh / heads, c = b * seq * width + (bh % heads) * headDim, q = b * seq * stride + (bh % heads) * headDim,
                     k = q + width, v = q + 2 * width;
+            // The head's rows in double, once: q, k and dC by token ([seq][headDim]), k and v by dimension ([headDim][seq]).
+            // Every sum below is then a loop along one contiguous row that adds in the same order as the definition's
+            // (over d, or over j, ascending), which the JIT vectorizes without reordering a sum.
+            double[] qd = rows(qkv, q, stride, seq, headDim), kd = rows(qkv, k, stride, seq, headDim), cd = rows(dc, c, width, seq, headDim);
+            double[] kt = columns(qkv, k, stride, seq, headDim), vt = columns(qkv, v, stride, seq, headDim);
             double[] p = new double[seq * seq], dS = new double[seq * seq];
             for (int t = 0; t < seq; t++) {
                 // Probabilities of query t (masked keys exactly 0), then dP = dC V^T and dS = P (dP - rowsum(dP P)).
+                int row = t * seq;
+                for (int d = 0; d < headDim; d++) {
+                    double qv = qd[t * headDim + d], cv = cd[t * headDim + d];
+                    for (int j = 0; j < seq; j++) {
+                        p[row + j] += qv * kt[d * seq + j];
+                        dS[row + j] += cv * vt[d * seq + j];
+                    }
+                }
                 double max = Double.NEGATIVE_INFINITY;
                 for (int j = 0; j < seq; j++) {
-                    if (mask[b * seq + j] == 0) continue;
-                    double s = 0;
-                    for (int d = 0; d < headDim; d++) s += (double) qkv[q + t * stride + d] * qkv[k + j * stride + d];
-                    p[t * seq + j] = s * scale;
-                    max = Math.max(max, s * scale);
+                    p[row + j] *= scale;
+                    if (mask[b * seq + j] != 0) max = Math.max(max, p[row + j]);
                 }
                 double total = 0;
                 for (int j = 0; j < seq; j++) {
-                    p[t * seq + j] = mask[b * seq + j] == 0 ? 0 : Math.exp(p[t * seq + j] - max);
-                    total += p[t * seq + j];
+                    p[row + j] = mask[b * seq + j] == 0 ? 0 : Math.exp(p[row + j] - max);
+                    total += p[row + j];
                 }
                 double dot = 0;
                 for (int j = 0; j < seq; j++) {
-                    p[t * seq + j] /= total;
-                    double dp = 0;
-                    for (int d = 0; d < headDim; d++) dp += (double) dc[c + t * width + d] * qkv[v + j * stride + d];
-                    dS[t * seq + j] = dp;
-                    dot += dp * p[t * seq + j];
+                    p[row + j] /= total;
+                    dot += dS[row + j] * p[row + j];
                 }
-                for (int j = 0; j < seq; j++) dS[t * seq + j] = p[t * seq + j] * (dS[t * seq + j] - dot);
+                for (int j = 0; j < seq; j++) dS[row + j] = p[row + j] * (dS[row + j] - dot);
             }
-            for (int t = 0; t < seq; t++)
-                for (int d = 0; d < headDim; d++) {
-                    double sq = 0, sk = 0, sv = 0;
-                    for (int j = 0; j < seq; j++) {
-                        sq += dS[t * seq + j] * qkv[k + j * stride + d];
-                        sk += dS[j * seq + t] * qkv[q + j * stride + d];
-                        sv += p[j * seq + t] * dc[c + j * width + d];
+            double[] sq = new double[headDim], sk = new double[headDim], sv = new double[headDim];
+            for (int t = 0; t < seq; t++) {
+                java.util.Arrays.fill(sq, 0);
+                java.util.Arrays.fill(sk, 0);
+                java.util.Arrays.fill(sv, 0);
+                for (int j = 0; j < seq; j++) {
+                    double a = dS[t * seq + j], e = dS[j * seq + t], f = p[j * seq + t];
+                    for (int d = 0, o = j * headDim; d < headDim; d++, o++) {
+                        sq[d] += a * kd[o];
+                        sk[d] += e * qd[o];
+                        sv[d] += f * cd[o];
                     }
-                    dqkv[q + t * stride + d] = (float) (sq * scale);
-                    dqkv[k + t * stride + d] = (float) (sk * scale);
-                    dqkv[v + t * stride + d] = (float) sv;
                 }
+                for (int d = 0; d < headDim; d++) {
+                    dqkv[q + t * stride + d] = (float) (sq[d] * scale);
+                    dqkv[k + t * stride + d] = (float) (sk[d] * scale);
+                    dqkv[v + t * stride + d] = (float) sv[d];
+                }
+            }
         });
+    }
+
+    /** x's seq rows of n values at `at`, `stride` apart, widened: [seq][n]. */
+    private static double[] rows(float[] x, int at, int stride, int seq, int n) {
+        double[] out = new double[seq * n];
+        for (int t = 0; t < seq; t++)
+            for (int d = 0; d < n; d++) out[t * n + d] = x[at + t * stride + d];
+        return out;
+    }
+
+    /** The same values by column: [n][seq]. */
+    private static double[] columns(float[] x, int at, int stride, int seq, int n) {
+        double[] out = new double[n * seq];
+        for (int t = 0; t < seq; t++)
+            for (int d = 0; d < n; d++) out[d * seq + t] = x[at + t * stride + d];
+        return out;
     }
 
     @Override
