@@ -183,8 +183,8 @@ final class CpuGradientOps implements GradientOps {
             int b = bh / heads, c = b * seq * width + (bh % heads) * headDim, q = b * seq * stride + (bh % heads) * headDim,
                     k = q + width, v = q + 2 * width;
             // The head's rows in double, once: q, k and dC by token ([seq][headDim]), k and v by dimension ([headDim][seq]).
-            // Every sum below is then a loop along one contiguous row that adds in the same order as the definition's
-            // (over d, or over j, ascending), which the JIT vectorizes without reordering a sum.
+            // Every sum below is then an axpy along one contiguous row, adding in the definition's order (over d, or over
+            // j, ascending): vectorized across the sums, none of them reordered.
             double[] qd = rows(qkv, q, stride, seq, headDim), kd = rows(qkv, k, stride, seq, headDim), cd = rows(dc, c, width, seq, headDim);
             double[] kt = columns(qkv, k, stride, seq, headDim), vt = columns(qkv, v, stride, seq, headDim);
             double[] p = new double[seq * seq], dS = new double[seq * seq];
@@ -192,11 +192,8 @@ final class CpuGradientOps implements GradientOps {
                 // Probabilities of query t (masked keys exactly 0), then dP = dC V^T and dS = P (dP - rowsum(dP P)).
                 int row = t * seq;
                 for (int d = 0; d < headDim; d++) {
-                    double qv = qd[t * headDim + d], cv = cd[t * headDim + d];
-                    for (int j = 0; j < seq; j++) {
-                        p[row + j] += qv * kt[d * seq + j];
-                        dS[row + j] += cv * vt[d * seq + j];
-                    }
+                    axpy(qd[t * headDim + d], kt, d * seq, p, row, seq);
+                    axpy(cd[t * headDim + d], vt, d * seq, dS, row, seq);
                 }
                 double max = Double.NEGATIVE_INFINITY;
                 for (int j = 0; j < seq; j++) {
@@ -221,12 +218,9 @@ final class CpuGradientOps implements GradientOps {
                 java.util.Arrays.fill(sk, 0);
                 java.util.Arrays.fill(sv, 0);
                 for (int j = 0; j < seq; j++) {
-                    double a = dS[t * seq + j], e = dS[j * seq + t], f = p[j * seq + t];
-                    for (int d = 0, o = j * headDim; d < headDim; d++, o++) {
-                        sq[d] += a * kd[o];
-                        sk[d] += e * qd[o];
-                        sv[d] += f * cd[o];
-                    }
+                    axpy(dS[t * seq + j], kd, j * headDim, sq, 0, headDim);
+                    axpy(dS[j * seq + t], qd, j * headDim, sk, 0, headDim);
+                    axpy(p[j * seq + t], cd, j * headDim, sv, 0, headDim);
                 }
                 for (int d = 0; d < headDim; d++) {
                     dqkv[q + t * stride + d] = (float) (sq[d] * scale);
@@ -235,6 +229,15 @@ final class CpuGradientOps implements GradientOps {
                 }
             }
         });
+    }
+
+    /** y[yo + i] += a x[xo + i], i < n: a multiply and an add per element (no FMA), as the scalar loop rounds. */
+    private static void axpy(double a, double[] x, int xo, double[] y, int yo, int n) {
+        int i = 0;
+        for (int end = D.loopBound(n); i < end; i += D.length()) {
+            DoubleVector.fromArray(D, y, yo + i).add(DoubleVector.fromArray(D, x, xo + i).mul(a)).intoArray(y, yo + i);
+        }
+        for (; i < n; i++) y[yo + i] += a * x[xo + i];
     }
 
     /** x's seq rows of n values at `at`, `stride` apart, widened: [seq][n]. */
