@@ -23,12 +23,12 @@ test:
 demo: build
 	./qdrift demo
 
-## bench-cpu: JMH, our CPU encoder vs ONNX Runtime, MiniLM batch 32 x seq 128
+## bench-cpu: JMH, our CPU encoder vs ONNX Runtime (MiniLM batch 32 x seq 128) and the float32 IG vs the float64 one (BENCH=encoder or ig: one of them)
 bench-cpu: build
 	$(MVN) test-compile
 	$(JDK)/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
 	  -cp "target/test-classes:target/qdrift.jar:$$(cat target/test-classpath.txt)" \
-	  dev.qdrift.bench.CpuBenchReport
+	  dev.qdrift.bench.CpuBenchReport $(BENCH)
 
 clean:
 	$(MVN) clean

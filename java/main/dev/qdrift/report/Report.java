@@ -550,9 +550,9 @@ public final class Report {
         for (Loaded<ReportData.CpuBench> l : data.cpuBenches) {
             ReportData.CpuBench c = l.value();
             List<List<Object>> rows = new ArrayList<>();
-            c.msPerBatch().forEach((impl, ms) -> rows.add(row(impl, ms, c.msError().get(impl))));
+            c.msPerCall().forEach((impl, ms) -> rows.add(row(impl, ms, c.msError().get(impl))));
             b.add(new Table("cpu-bench-" + idSeq++, c.benchmark() == null ? "CPU benchmark" : c.benchmark(), List.of(Column.text("implementation"),
-                    new Column("ms per batch", Format.FIXED1), new Column("± (99.9%)", Format.FIXED1)), rows,
+                    new Column("ms per call", Format.FIXED1), new Column("± (99.9%)", Format.FIXED1)), rows,
                     "JMH on " + c.device() + (c.jvm() == null ? "" : ", " + c.jvm()) + (c.date() == null ? "" : ", " + c.date()) + " [" + l.input().path() + "]."));
         }
         if (b.isEmpty()) {

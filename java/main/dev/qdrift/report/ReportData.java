@@ -79,12 +79,12 @@ public final class ReportData {
     public record TorchIgBench(String model, String device, String torch, int steps, int seq, Map<String, Double> msPerIg) {}
 
     /**
-     * The CPU JMH comparison (bench/results/cpu-encoder-DATE.json): ours vs ONNX Runtime.
+     * A CPU JMH comparison (bench/results/cpu-NAME-DATE.json, CpuBenchReport): ours vs ONNX Runtime, or float32 IG vs float64.
      *
-     * @param msPerBatch  implementation → mean ms per batch
+     * @param msPerCall  implementation → mean ms per benchmark call (ms_per_call; ms_per_batch in files before 2026-12-06)
      */
-    public record CpuBench(String benchmark, String device, String date, String jvm, Map<String, Double> msPerBatch,
-                           Map<String, Double> msError, Map<String, Double> sentencesPerS) {}
+    public record CpuBench(String benchmark, String device, String date, String jvm, Map<String, Double> msPerCall,
+                           Map<String, Double> msError) {}
 
     /** The JSON {@code qdrift eval --json} writes (a map in EvalCommand). */
     public record EvalRun(String model, String head, Map<String, String> selection, List<String> labels, int n, double accuracy,
@@ -234,7 +234,7 @@ public final class ReportData {
         if (root.has("perLayer") || root.path("summary").has("kurtosisByDepth")) return Kind.OUTLIERS;
         if (DriftData.looksLike(root)) return Kind.DRIFT;
         if ("qdrift-drift-run".equals(root.path("kind").asText())) return Kind.DRIFT_RUN;
-        if (root.has("ms_per_batch")) return Kind.CPU_BENCH;
+        if (root.has("ms_per_call") || root.has("ms_per_batch")) return Kind.CPU_BENCH;
         if (root.has("sites") && root.has("provenance")) return Kind.CALIBRATION;   // --calibration FILE: named, not shown
         return Kind.UNKNOWN;
     }
@@ -286,8 +286,8 @@ public final class ReportData {
     }
 
     private static CpuBench cpuBench(JsonNode r) {
-        return new CpuBench(text(r, "benchmark"), text(r, "device"), text(r, "date"), text(r, "jvm"), numbers(r.path("ms_per_batch")),
-                numbers(r.path("ms_error_99.9")), numbers(r.path("sentences_per_s")));
+        return new CpuBench(text(r, "benchmark"), text(r, "device"), text(r, "date"), text(r, "jvm"),
+                numbers(r.has("ms_per_call") ? r.path("ms_per_call") : r.path("ms_per_batch")), numbers(r.path("ms_error_99.9")));
     }
 
     // ---- tolerant tree access, shared with OutlierData and DriftData ----

@@ -30,7 +30,9 @@ class ReportDataTest {
         assertEquals(ReportData.Kind.OUTLIERS, kind(ReportFixtures.outliers("d.tsv")));
         assertEquals(ReportData.Kind.DRIFT, kind(ReportFixtures.drift()));
         assertEquals(ReportData.Kind.DEMO, kind(M.valueToTree(ReportFixtures.demo())), "demo.json holds a verification but is a demo");
-        assertEquals(ReportData.Kind.CPU_BENCH, kind(M.createObjectNode().put("benchmark", "x").putPOJO("ms_per_batch", Map.of("a", 1.0))));
+        assertEquals(ReportData.Kind.CPU_BENCH, kind(M.createObjectNode().put("benchmark", "x").putPOJO("ms_per_call", Map.of("a", 1.0))));
+        assertEquals(ReportData.Kind.CPU_BENCH, kind(M.createObjectNode().put("benchmark", "x").putPOJO("ms_per_batch", Map.of("a", 1.0))),
+                "the key before 2026-12-06");
         assertEquals(ReportData.Kind.REPORT, kind(M.createObjectNode().put(ReportModel.MARKER, 1)));
         assertEquals(ReportData.Kind.UNKNOWN, kind(M.createObjectNode().put("rows", "x")));
         assertEquals(ReportData.Kind.UNKNOWN, kind(M.createArrayNode()));
