@@ -31,6 +31,8 @@ public final class CpuBenchReport {
 
     public static void main(String[] args) throws Exception {
         List<String> wanted = List.of(args);
+        List<String> known = COMPARISONS.stream().map(Comparison::name).toList();
+        for (String w : wanted) if (!known.contains(w)) throw new IllegalArgumentException("unknown benchmark '" + w + "': use " + known);
         for (Comparison c : COMPARISONS) if (wanted.isEmpty() || wanted.contains(c.name())) run(c);
     }
 

@@ -30,7 +30,7 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * One Integrated Gradients attribution on the CPU, what `qdrift drift` computes per example and scheme: MiniLM-L6, the
- * SST-2 probe head of bench/heads, a 31-token SST-2 dev sentence, IG-50 Gauss–Legendre from the [PAD] baseline, the
+ * SST-2 probe head of bench/heads, a 27-token SST-2 dev sentence, IG-50 Gauss–Legendre from the [PAD] baseline, the
  * predicted class's logit. The float32 path on the CPU backend (`drift --float32`: BackendGradients, the GPU path's
  * code) against the float64 reference path (`Gradients`, the default on the CPU) in the same run. The setup checks
  * that both give the same token scores (within 1e-4 of the largest), so the two time the same attribution. Run

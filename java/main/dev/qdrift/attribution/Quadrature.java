@@ -66,9 +66,9 @@ public final class Quadrature {
             double z = Math.cos(Math.PI * (k + 0.75) / (n + 0.5));
             for (int iter = 0; iter < 100; iter++) {
                 double[] p = legendre(n, z);
-                double step = p[0] / slope(n, z, p); // Newton's step P_n / P_n'
-                z -= step;
-                if (Math.abs(step) <= 1e-15) break;
+                double before = z;
+                z -= p[0] / slope(n, z, p); // Newton's step P_n / P_n'
+                if (Math.abs(z - before) <= 1e-15) break; // the step as taken (rounded), not as computed
             }
             double dp = slope(n, z, legendre(n, z)); // at the converged root, for the weight
             x[k] = -z;

@@ -252,7 +252,7 @@ class DriftRunTest {
         DriftRun.Config f64 = config(4, "fp32,w8a8,w4a8");
         DriftRun.Config c = new DriftRun.Config(f64.model(), f64.maxLength(), f64.batchSize(), f64.head(), f64.data(), f64.task(), f64.split(),
                 f64.seed(), List.of("fp32", "w8a8"), f64.method(), f64.steps(), f64.baseline(), f64.rule(), f64.straightThrough(),
-                f64.calibSize(), f64.calibration(), f64.mixedBudget(), f64.device(), false, false, false, null, null, null, true);
+                f64.calibSize(), null, f64.mixedBudget(), f64.device(), false, false, false, null, null, null, true); // calibrated on `cpu`
         Path out = tmp.resolve("float32");
         PrintStream quiet = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
         try (CpuBackend cpu = new CpuBackend()) {

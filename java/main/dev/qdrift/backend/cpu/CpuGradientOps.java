@@ -96,7 +96,8 @@ final class CpuGradientOps implements GradientOps {
         });
     }
 
-    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
+    /** Doubles in CpuGemm's vector shape: half its float lanes, so a float vector converts to parts 0 and 1. */
+    private static final VectorSpecies<Double> D = VectorSpecies.of(double.class, CpuGemm.S.vectorShape());
     /** Rows per register tile of {@link #linearInputGrad}: 3 rows x 4 double vectors = 12 accumulators, 4 weights, 1 broadcast. */
     private static final int GRAD_ROWS = 3;
 
