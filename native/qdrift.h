@@ -138,11 +138,11 @@ int qd_gelu_forward(const float *u, float *g, int rows, int cols, const float *q
                     int qmax, void *stream);
 /* dg *= GELU'(u) = Phi(u) + u phi(u), in place. */
 int qd_gelu_grad(float *dg, const float *u, size_t n, void *stream);
-/* y = FP16(x) (round to nearest even; 65520 and beyond: inf), x and y 16-byte aligned: the dy operand of an FP16
- * input-gradient product. */
 /* Host transfers in float64: y = (float) x rounded to nearest even; y = (double) x. */
 int qd_round_to_float(const double *x, size_t n, float *y, void *stream);
 int qd_widen_to_double(const float *x, size_t n, double *y, void *stream);
+/* y = FP16(x) (round to nearest even; 65520 and beyond: inf), x and y 16-byte aligned: the dy operand of an FP16
+ * input-gradient product. */
 int qd_to_half(const float *x, size_t n, void *y, void *stream);
 /* dg16 = FP16(dg GELU'(u)): qd_gelu_grad writing FP16 for the next product, the FP32 result not stored; 16-byte aligned. */
 int qd_gelu_grad_half(const float *dg, const float *u, size_t n, void *dg16, void *stream);

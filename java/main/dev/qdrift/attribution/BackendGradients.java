@@ -75,7 +75,7 @@ public final class BackendGradients implements AttributionModel {
     private int integerLayers;
     /** FP16 products: each row's seed is scaled so that its largest value lies in [2^SEED_EXPONENT, 2^(SEED_EXPONENT+1)) ({@link Seed}). */
     public static final int SEED_EXPONENT = 4;
-    private int seedExponent = SEED_EXPONENT, halfOverflows, replayedBatches;
+    private int seedExponent = SEED_EXPONENT, halfOverflows, stepBatchRuns, replayedBatches;
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BackendGradients.class);
 
     /**
@@ -266,11 +266,13 @@ public final class BackendGradients implements AttributionModel {
                 FloatBuf x0Buf = backend.allocate(n), dxBuf = backend.allocate(n), integral = backend.allocate(n);
                 backend.write(x0Buf, from);
                 backend.write(dxBuf, diff);
+                // One upload of the tokens for a full batch; a shorter last batch reads their first rows.
+                Tokens tokens = tokens(java.util.Collections.nCopies(Math.min(per, alphas.length), s));
                 for (int k0 = 0; k0 < alphas.length; k0 += per) {
                     int batch = Math.min(per, alphas.length - k0), first = k0;
                     try (Backend.Scope step = backend.openScope()) {
                         Seed constant = constantSeed(target, batch);
-                        queueSteps(s.length(), batch, tokens(java.util.Collections.nCopies(batch, s)), x0Buf, dxBuf,
+                        queueSteps(s.length(), batch, tokens, x0Buf, dxBuf,
                                 backend.upload(toFloat(alphas, k0, batch)), integral, k0 > 0, constant == null,
                                 tape -> uploaded(constant != null ? constant : seed(target, batch, tape.logits, tape.pooled), weights, first));
                     }
@@ -334,6 +336,7 @@ public final class BackendGradients implements AttributionModel {
         private final IntBuf ids, types, mask;
         /** What the kept buffers hold, to skip rewriting what did not change (the same target, steps, segments). */
         private float[] alphasNow, weightsNow, seedNow;
+        /** The sequence's segment ids the kept `types` hold, batch copies of them. */
         private int[] typesNow;
         private Backend.Replay replay;
         private boolean warmed, unrecordable;
@@ -362,19 +365,20 @@ public final class BackendGradients implements AttributionModel {
             alphasNow = keep(alphas, alphasNow, alphasIn);
             weightsNow = keep(weights, weightsNow, weightsIn);
             seedNow = keep(seed, seedNow, seedIn.values);
-            int[] typesIn = segments(java.util.Collections.nCopies(batch, s));
-            if (!Arrays.equals(typesNow, typesIn)) {
-                backend.write(types, typesIn);
-                typesNow = typesIn;
+            if (!Arrays.equals(typesNow, s.typeIds())) {
+                backend.write(types, segments(java.util.Collections.nCopies(batch, s)));
+                typesNow = s.typeIds().clone();
             }
             if (replay == null && warmed && !unrecordable) {
                 try {
                     replay = backend.record(this::queue);
+                    unrecordable = replay == null; // this backend does not record (the CPU): not asked again
                 } catch (RuntimeException e) {
                     unrecordable = true;
                     LOG.warn("recording IG's steps ({} x {} tokens) failed; they run unrecorded: {}", batch, seq, e.getMessage());
                 }
             }
+            stepBatchRuns++;
             if (replay != null) {
                 replay.run();
                 replayedBatches++;
@@ -406,6 +410,11 @@ public final class BackendGradients implements AttributionModel {
             for (FloatBuf b : List.of(x0, dx, alphas, weights, seed, integral)) backend.release(b);
             for (IntBuf b : List.of(ids, types, mask)) backend.release(b);
         }
+    }
+
+    /** How many IGs ran as one {@link StepBatch}, recorded or not (tests: that the path was taken). */
+    public int stepBatchRuns() {
+        return stepBatchRuns;
     }
 
     /** How many IG step batches ran as a replay of their recording ({@link StepBatch}; tests: that it was used). */

@@ -88,7 +88,8 @@ final class DriftCommand implements Callable<Integer> {
             DriftRun.Config config = new DriftRun.Config(model.model, model.maxLength, model.batchSize, headFile.toString(), data.data,
                     data.task, data.split, data.seed, Arrays.asList(schemes.split(",")), method, steps, baseline, rule, straightThrough,
                     calibSize, calibrationFile == null ? null : calibrationFile.toString(), mixedBudget,
-                    backend instanceof CudaBackend ? "cuda" : "cpu", int8, device.tf32, device.fp16Backward, device.int8Gemm, igTolerance, maxSteps, float32)
+                    backend instanceof CudaBackend ? "cuda" : "cpu", int8, device.tf32, device.fp16Backward, device.int8Gemm, igTolerance,
+                    maxSteps, float32)
                     .normalized();
             new DriftRun(config, model.load(), System.out, gradients).run(data.limit, out);
         }

@@ -232,9 +232,11 @@ public final class DriftRun {
         this.log = log;
         this.backend = backend;
         if (this.config.device().equals("cuda") != backend instanceof CudaBackend)
-            throw new IllegalArgumentException("device " + this.config.device() + " but " + (backend instanceof CudaBackend ? "a" : "no") + " GPU backend given");
+            throw new IllegalArgumentException("device " + this.config.device() + " but " + (backend instanceof CudaBackend ? "a" : "no")
+                    + " GPU backend given");
         if (this.config.float32() != backend instanceof CpuBackend)
-            throw new IllegalArgumentException("float32 " + this.config.float32() + " but " + (backend instanceof CpuBackend ? "a" : "no") + " CPU backend given");
+            throw new IllegalArgumentException("float32 " + this.config.float32() + " but " + (backend instanceof CpuBackend ? "a" : "no")
+                    + " CPU backend given");
         if (backend instanceof CudaBackend c && c.tf32() != this.config.tf32())
             throw new IllegalArgumentException("tf32 " + this.config.tf32() + " but the GPU backend's TF32 mode is " + c.tf32());
         if (backend instanceof CudaBackend c && c.halfProducts() != this.config.fp16Backward())

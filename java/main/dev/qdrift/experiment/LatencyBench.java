@@ -81,8 +81,9 @@ public final class LatencyBench {
                     }
                 }
             }
-            Long peak = cuda == null ? null : cuda.memoryStats().highWater();
-            Long used = cuda == null ? null : freeBefore - cuda.memoryStats().deviceFree();
+            var memory = cuda == null ? null : cuda.memoryStats(); // read once: three native queries
+            Long peak = memory == null ? null : memory.highWater();
+            Long used = memory == null ? null : freeBefore - memory.deviceFree();
             rows.add(new Row(batch, seq, runs, median, ms[runs / 10], ms[runs * 9 / 10], batch * 1000.0 / median, computeMs, graphMs,
                     peak, used));
         }

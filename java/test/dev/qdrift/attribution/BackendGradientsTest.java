@@ -144,6 +144,7 @@ class BackendGradientsTest {
             assertArrayEquals(fresh.pathIntegral(c.s, x0, diff, c.nodes.alphas(), c.nodes.weights(), c.target),
                     reused.pathIntegral(c.s, x0, diff, c.nodes.alphas(), c.nodes.weights(), c.target), 0, "call " + i + ": " + c);
         }
+        assertEquals(calls.size(), reused.stepBatchRuns(), "every call ran as one step batch (the path this test is about)");
     }
 
     /** Integrated Gradients on the backend path: completeness holds to the quadrature's accuracy. */

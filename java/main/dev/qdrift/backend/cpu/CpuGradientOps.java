@@ -11,15 +11,16 @@ import dev.qdrift.backend.Backend.LinearWeights;
 import dev.qdrift.backend.GradientOps;
 import dev.qdrift.backend.QuantGrid;
 import dev.qdrift.model.BertWeights;
+import java.util.Arrays;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * {@link GradientOps} in plain float32 loops, one row (or one sequence and head) per parallel task: the
- * reference the CUDA backward kernels are checked against. Reductions (LayerNorm's two means, the
- * softmax backward's row dot) accumulate in double, so this side's rounding is the smaller one.
+ * {@link GradientOps} on float32 buffers, the reference the CUDA backward kernels are checked against. Every sum
+ * accumulates in double (the input gradient's products and attention's on the Vector API, LayerNorm's means in plain
+ * loops) and is rounded once to float, so this side's rounding is the smaller one.
  */
 final class CpuGradientOps implements GradientOps {
     private static final double INV_SQRT2 = Math.sqrt(0.5), INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
@@ -215,9 +216,9 @@ final class CpuGradientOps implements GradientOps {
             }
             double[] sq = new double[headDim], sk = new double[headDim], sv = new double[headDim];
             for (int t = 0; t < seq; t++) {
-                java.util.Arrays.fill(sq, 0);
-                java.util.Arrays.fill(sk, 0);
-                java.util.Arrays.fill(sv, 0);
+                Arrays.fill(sq, 0);
+                Arrays.fill(sk, 0);
+                Arrays.fill(sv, 0);
                 for (int j = 0; j < seq; j++) {
                     axpy(dS[t * seq + j], kd, j * headDim, sq, 0, headDim);
                     axpy(dS[j * seq + t], qd, j * headDim, sk, 0, headDim);
@@ -261,7 +262,7 @@ final class CpuGradientOps implements GradientOps {
     public void poolGrad(FloatBuf dPooledBuf, IntBuf maskBuf, int batch, int seq, int dim, Backend.Pooling mode, FloatBuf dHiddenBuf) {
         float[] dp = f(dPooledBuf), dh = f(dHiddenBuf);
         int[] mask = i(maskBuf);
-        java.util.Arrays.fill(dh, 0, batch * seq * dim, 0f);
+        Arrays.fill(dh, 0, batch * seq * dim, 0f);
         for (int b = 0; b < batch; b++) {
             if (mode == Backend.Pooling.CLS) {
                 System.arraycopy(dp, b * dim, dh, b * seq * dim, dim);
